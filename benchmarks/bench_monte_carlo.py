@@ -1,0 +1,115 @@
+"""Monte Carlo speed: mcverify against the naive approach and the machine's limit.
+
+Run: python benchmarks/bench_monte_carlo.py [--quick]
+
+Every figure is measured in this run on this machine (best of --repeat runs):
+- raw: numpy's standard_normal filling a preallocated buffer, the limit of
+  any estimator that draws x ~ p;
+- matmul: a plain (n x d) @ (d x d) product, the limit of one linear map per draw;
+- naive: what a user writes: draw with rng.normal / multivariate_normal, then
+  two scipy.stats logpdf calls and a mean;
+- mcverify: monte_carlo_kl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+
+import numpy as np
+from scipy import stats
+
+from mcverify import Gaussian, monte_carlo_kl
+from mcverify.monte_carlo import CHUNK
+
+
+def best(fn: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def univariate(n: int, repeat: int) -> dict[str, float]:
+    p, q = Gaussian(0.3, std=2.0), Gaussian(0.0, std=1.0)
+    rng = np.random.default_rng(0)
+    buf = np.empty(CHUNK)
+
+    def raw() -> None:
+        for start in range(0, n, CHUNK):
+            rng.standard_normal(out=buf[: min(CHUNK, n - start)])
+
+    def naive() -> None:
+        x = rng.normal(0.3, 2.0, n)
+        llr = stats.norm.logpdf(x, 0.3, 2.0) - stats.norm.logpdf(x, 0.0, 1.0)
+        llr.mean(), llr.std(ddof=1)
+
+    return {
+        "raw": best(raw, repeat) / n * 1e9,
+        "naive": best(naive, repeat) / n * 1e9,
+        "mcverify": best(lambda: monte_carlo_kl(p, q, n, seed=0), repeat) / n * 1e9,
+    }
+
+
+def multivariate(n: int, d: int, repeat: int) -> dict[str, float]:
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((d, d))
+    cov_p = a @ a.T / d + np.eye(d)
+    cov_q = np.diag(np.linspace(0.5, 2.0, d))
+    mean_p = rng.normal(size=d) * 0.1
+    p, q = Gaussian(mean_p, cov=0.5 * (cov_p + cov_p.T)), Gaussian(np.zeros(d), cov=cov_q)
+    rows = max(1, CHUNK // d)
+    z = np.empty((rows, d))
+    out = np.empty((rows, d))
+
+    def raw() -> None:
+        for start in range(0, n, rows):
+            rng.standard_normal(out=z[: min(rows, n - start)])
+
+    def matmul() -> None:
+        for start in range(0, n, rows):
+            m = min(rows, n - start)
+            np.matmul(z[:m], a, out=out[:m])
+
+    def naive() -> None:
+        x = rng.multivariate_normal(p.mean, p.cov, size=n)
+        llr = stats.multivariate_normal.logpdf(x, p.mean, p.cov) - stats.multivariate_normal.logpdf(
+            x, q.mean, q.cov
+        )
+        llr.mean(), llr.std(ddof=1)
+
+    return {
+        "raw": best(raw, repeat) / n * 1e9,
+        "matmul": best(matmul, repeat) / n * 1e9,
+        "naive": best(naive, repeat) / n * 1e9,
+        "mcverify": best(lambda: monte_carlo_kl(p, q, n, seed=0), repeat) / n * 1e9,
+    }
+
+
+def report(title: str, ns: dict[str, float], target_raw: float, target_naive: float) -> None:
+    print(title)
+    for key, value in ns.items():
+        print(f"  {key:>9}: {value:10.1f} ns/sample")
+    print(f"  mcverify / raw generation: {ns['mcverify'] / ns['raw']:.2f}x" + (f" (target <= {target_raw}x)" if target_raw else ""))
+    if "matmul" in ns:
+        print(f"  mcverify / (raw + matmul): {ns['mcverify'] / (ns['raw'] + ns['matmul']):.2f}x")
+    print(f"  naive / mcverify: {ns['naive'] / ns['mcverify']:.1f}x faster (target >= {target_naive}x)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="10x fewer samples")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    scale = 10 if args.quick else 1
+    n1 = 10_000_000 // scale
+    report(f"univariate, {n1:.0e} samples", univariate(n1, args.repeat), 1.3, 5)
+    n100 = 100_000 // scale
+    report(f"d = 100 full covariance, {n100:.0e} samples", multivariate(n100, 100, args.repeat), 0, 2.5)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+"""mcverify: verify Kullback-Leibler divergences of Gaussians three ways.
+
+The closed form (:func:`kl_divergence`), a Monte Carlo estimate
+(:func:`monte_carlo_kl`) and numerical integration (:func:`quadrature_kl`)
+are computed independently, so that a mistake in one cannot hide.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .closed_form import kl_divergence
+from .errors import ConfigError, QuadratureError
+from .gaussian import Gaussian
+from .monte_carlo import MonteCarloResult, monte_carlo_kl, monte_carlo_kl_reference
+
+__all__ = [
+    "ConfigError",
+    "Gaussian",
+    "MonteCarloResult",
+    "QuadratureError",
+    "QuadratureResult",
+    "__version__",
+    "kl_divergence",
+    "monte_carlo_kl",
+    "monte_carlo_kl_reference",
+    "quadrature_kl",
+]

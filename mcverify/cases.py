@@ -1,0 +1,81 @@
+"""Cases: one Gaussian pair to verify, and the run they belong to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .gaussian import Gaussian
+
+__all__ = ["Case", "RunSpec"]
+
+Direction = Literal["forward", "reverse"]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One KL(p || q) computation of a run.
+
+    Attributes
+    ----------
+    index : int
+        Position in the run, from 0; the case's random seed derives from it.
+    name : str
+        Unique label: the pair or sweep name, the swept values in brackets
+        (``"std-grid[p.std=0.01]"``) and ``"/reverse"`` for the reverse
+        direction of a pair that asked for both.
+    group : str
+        The ``[[pair]]`` or ``[[sweep]]`` name the case comes from.
+    p, q : Gaussian
+        The case computes KL(p || q). For ``direction="reverse"`` they are
+        already swapped with respect to the config entry.
+    direction : {"forward", "reverse"}
+        Whether this is the direction written in the config or its reverse.
+    params : tuple of (str, float)
+        The swept values of this case, keyed by their path (``"p.std"``,
+        ``"q.mean[1]"``, ``"draw"``), in the sweep's order. Empty for pairs.
+    """
+
+    index: int
+    name: str
+    group: str
+    p: Gaussian
+    q: Gaussian
+    direction: Direction = "forward"
+    params: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def dim(self) -> int:
+        """Dimension of the pair."""
+        return self.p.dim
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything a run needs, read from a config file.
+
+    Attributes
+    ----------
+    source : str
+        Path of the config file.
+    config_hash : str
+        SHA-256 of the config file's bytes.
+    samples : int
+        Monte Carlo samples per case.
+    seed : int
+        Root seed; case ``i`` draws from ``SeedSequence(seed, spawn_key=(i, 0))``.
+    confidence : float
+        Confidence level of the Monte Carlo intervals.
+    alpha : float
+        Family-wise significance level of the run's verdicts.
+    cases : tuple of Case
+        The expanded cases, in their stable order.
+    """
+
+    source: str
+    config_hash: str
+    samples: int
+    seed: int
+    confidence: float
+    alpha: float
+    cases: tuple[Case, ...] = field(repr=False)

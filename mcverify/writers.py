@@ -1,0 +1,146 @@
+"""Write result tables: atomically, in several formats, with provenance."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import io
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any, Iterator
+
+import pandas as pd
+
+__all__ = ["FORMATS", "MissingExtraError", "atomic_write", "provenance", "write_table"]
+
+#: Format name -> (file suffix, extra that provides it or None).
+FORMATS: dict[str, tuple[str, str | None]] = {
+    "csv": (".csv", None),
+    "json": (".json", None),
+    "parquet": (".parquet", "parquet"),
+    "md": (".md", "markdown"),
+    "latex": (".tex", "latex"),
+    "html": (".html", None),
+}
+_EXTRA_MODULE = {"parquet": "pyarrow", "markdown": "tabulate", "latex": "jinja2"}
+
+
+class MissingExtraError(ImportError):
+    """An optional dependency needed for a format is not installed."""
+
+
+@contextmanager
+def atomic_write(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO[Any]]:
+    """Open a temporary file beside ``path`` and move it into place on success.
+
+    Readers never see a half-written file: either the old content or the
+    complete new one. On error the temporary file is removed and ``path``
+    is untouched.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def check_formats(formats: Iterable[str]) -> list[str]:
+    """Validate format names and their optional dependencies before any work."""
+    out = []
+    for fmt in formats:
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown format {fmt!r}: choose from {', '.join(FORMATS)}")
+        extra = FORMATS[fmt][1]
+        if extra is not None:
+            try:
+                __import__(_EXTRA_MODULE[extra])
+            except ImportError:
+                raise MissingExtraError(
+                    f"format {fmt!r} needs {_EXTRA_MODULE[extra]}: pip install 'mcverify[{extra}]'"
+                ) from None
+        out.append(fmt)
+    return out
+
+
+def _render(frame: pd.DataFrame, fmt: str) -> str | bytes:
+    if fmt == "csv":
+        return frame.to_csv(index=False)
+    if fmt == "json":
+        return frame.to_json(orient="records", double_precision=15, indent=1) + "\n"
+    if fmt == "parquet":
+        buf = io.BytesIO()
+        frame.to_parquet(buf, index=False)
+        return buf.getvalue()
+    if fmt == "md":
+        return frame.to_markdown(index=False) + "\n"
+    if fmt == "latex":
+        return frame.style.hide(axis="index").to_latex() 
+    if fmt == "html":
+        return frame.to_html(index=False, na_rep="")
+    raise ValueError(f"unknown format {fmt!r}")
+
+
+def write_table(frame: pd.DataFrame, stem: str | os.PathLike[str], formats: Iterable[str]) -> list[Path]:
+    """Write ``frame`` as ``<stem><suffix>`` for each format, each atomically."""
+    written = []
+    for fmt in check_formats(formats):
+        path = Path(f"{os.fspath(stem)}{FORMATS[fmt][0]}")
+        data = _render(frame, fmt)
+        with atomic_write(path, "wb" if isinstance(data, bytes) else "w") as fh:
+            fh.write(data)
+        written.append(path)
+    return written
+
+
+def _git_commit(where: Path) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(where), "rev-parse", "HEAD"],
+            capture_output=True, text=True, timeout=5, check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def provenance(**fields: Any) -> dict[str, Any]:
+    """A provenance record: package versions, platform, git commit, time, and ``fields``."""
+    import numpy
+    import scipy
+
+    from . import __version__
+
+    record: dict[str, Any] = dict(fields)
+    record["versions"] = {
+        "mcverify": __version__,
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "scipy": scipy.__version__,
+        "pandas": pd.__version__,
+    }
+    record["platform"] = platform.platform()
+    record["git_commit"] = _git_commit(Path(__file__).resolve().parent)
+    record["command"] = sys.argv
+    record["time"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return record
+
+
+def write_provenance(path: str | os.PathLike[str], record: dict[str, Any]) -> Path:
+    """Write a provenance record as JSON, atomically."""
+    path = Path(path)
+    with atomic_write(path) as fh:
+        json.dump(record, fh, indent=2, default=str)
+        fh.write("\n")
+    return path
