@@ -13,6 +13,7 @@ from .closed_form import kl_divergence
 from .errors import ConfigError, QuadratureError
 from .gaussian import Gaussian
 from .monte_carlo import MonteCarloResult, monte_carlo_kl, monte_carlo_kl_reference
+from .quadrature import QuadratureResult, quadrature_kl
 
 __all__ = [
     "ConfigError",
