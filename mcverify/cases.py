@@ -67,9 +67,20 @@ class RunSpec:
     confidence : float
         Confidence level of the Monte Carlo intervals.
     alpha : float
-        Family-wise significance level of the run's verdicts.
+        Significance level of the run's verdicts: family-wise for Holm,
+        the false discovery rate for Benjamini-Hochberg.
     cases : tuple of Case
         The expanded cases, in their stable order.
+    method : {"mc", "antithetic", "qmc"}
+        The sampling estimator (see :mod:`mcverify.estimators`).
+    error_control : {"holm", "bh"}
+        How the run's Monte Carlo verdicts are corrected for the number of
+        cases (:func:`mcverify.verdicts.adjust_p_values`).
+    randomizations : int
+        Independent scramblings for ``method = "qmc"``.
+    estimators : tuple of str
+        Extra estimators to report (``"k1"``, ``"k2"``, ``"k3"``; see
+        :mod:`mcverify.ratio_estimators`), empty by default.
     """
 
     source: str
@@ -79,3 +90,7 @@ class RunSpec:
     confidence: float
     alpha: float
     cases: tuple[Case, ...] = field(repr=False)
+    method: str = "mc"
+    error_control: str = "holm"
+    randomizations: int = 32
+    estimators: tuple[str, ...] = ()

@@ -6,7 +6,11 @@ The format::
     samples = 200_000          # Monte Carlo samples per case, 2 .. 1e12 (default 100_000)
     seed = 12345               # root seed, integer >= 0 (default 0)
     confidence = 0.95          # level of the Monte Carlo intervals, in (0, 1) (default 0.95)
-    alpha = 0.01               # family-wise level of the run's verdicts, in (0, 1) (default 0.01)
+    alpha = 0.01               # level of the run's verdicts, in (0, 1) (default 0.01)
+    error_control = "holm"     # "holm" (family-wise error rate, default) or "bh" (false discovery rate)
+    method = "mc"              # "mc" (default), "antithetic" or "qmc" (randomised quasi-Monte Carlo)
+    randomizations = 32        # independent scramblings for method = "qmc", 2 .. 4096 (default 32)
+    estimators = []            # also report any of "k1", "k2", "k3" (default none)
     max_cases = 100_000        # refuse configs expanding beyond this (default 100_000)
 
     [[pair]]                   # a fixed pair
@@ -54,8 +58,9 @@ import hashlib
 import math
 import os
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -78,10 +83,26 @@ from .sweeps import (
     validate_sweep,
 )
 
-__all__ = ["DEFAULTS", "DEFAULT_MAX_CASES", "MAX_SAMPLES", "load_config", "parse_config"]
+__all__ = [
+    "DEFAULTS", "DEFAULT_MAX_CASES", "ERROR_CONTROLS", "ESTIMATORS", "MAX_SAMPLES", "METHODS", "load_config",
+    "parse_config",
+]
 
 #: Defaults of the ``[run]`` table.
-DEFAULTS: Mapping[str, Any] = {"samples": 100_000, "seed": 0, "confidence": 0.95, "alpha": 0.01}
+DEFAULTS: Mapping[str, Any] = {
+    "samples": 100_000,
+    "seed": 0,
+    "confidence": 0.95,
+    "alpha": 0.01,
+    "error_control": "holm",
+    "method": "mc",
+    "randomizations": 32,
+    "estimators": (),
+}
+#: Allowed values of ``[run] method``, ``error_control`` and ``estimators``.
+METHODS = ("mc", "antithetic", "qmc")
+ERROR_CONTROLS = ("holm", "bh")
+ESTIMATORS = ("k1", "k2", "k3")
 #: Largest number of cases a config may expand to without ``force``, unless
 #: ``[run] max_cases`` or the ``max_cases`` argument says otherwise.
 DEFAULT_MAX_CASES = 100_000
@@ -91,7 +112,9 @@ MAX_SAMPLES = 10**12
 COMMAND_LINE = "<command line>"
 
 _TOP_KEYS = ("run", "pair", "sweep")
-_RUN_KEYS = ("samples", "seed", "confidence", "alpha", "max_cases")
+_RUN_KEYS = (
+    "samples", "seed", "confidence", "alpha", "error_control", "method", "randomizations", "estimators", "max_cases",
+)
 _PAIR_KEYS = ("name", "p", "q", "direction")
 _SWEEP_KEYS = ("name", "p", "q", "direction", "count")
 _DIRECTIONS = ("forward", "reverse", "both")
@@ -105,6 +128,7 @@ def load_config(
     confidence: float | None = None,
     max_cases: int | None = None,
     force: bool = False,
+    **overrides: Any,
 ) -> RunSpec:
     """Read a TOML config file and expand it into a run.
 
@@ -119,6 +143,10 @@ def load_config(
         100 000 when the file does not say.
     force : bool
         Expand however many cases the config asks for.
+    **overrides
+        Further command-line overrides of ``[run]`` keys: ``alpha``,
+        ``error_control``, ``method``, ``randomizations``, ``estimators``;
+        ``None`` leaves the file's value.
 
     Returns
     -------
@@ -154,6 +182,7 @@ def load_config(
         confidence=confidence,
         max_cases=max_cases,
         force=force,
+        **overrides,
     )
 
 
@@ -167,6 +196,7 @@ def parse_config(
     confidence: float | None = None,
     max_cases: int | None = None,
     force: bool = False,
+    **overrides: Any,
 ) -> RunSpec:
     """Validate parsed TOML and expand it into a run.
 
@@ -178,7 +208,7 @@ def parse_config(
         Name of the file, used in error messages and ``RunSpec.source``.
     config_hash : str
         Stored as ``RunSpec.config_hash``.
-    samples, seed, confidence, max_cases, force
+    samples, seed, confidence, max_cases, force, **overrides
         As for :func:`load_config`.
 
     Raises
@@ -188,7 +218,8 @@ def parse_config(
         config has been checked.
     """
     return _Parser(source, config_hash).parse(
-        data, samples=samples, seed=seed, confidence=confidence, max_cases=max_cases, force=force
+        data, samples=samples, seed=seed, confidence=confidence, max_cases=max_cases, force=force,
+        overrides=overrides,
     )
 
 
@@ -234,6 +265,7 @@ class _Parser:
         confidence: float | None,
         max_cases: int | None,
         force: bool,
+        overrides: Mapping[str, Any] | None = None,
     ) -> RunSpec:
         self.check_keys(data, _TOP_KEYS, "")
         run = data.get("run", {})
@@ -253,6 +285,9 @@ class _Parser:
             run_confidence = self.level(confidence, "confidence", COMMAND_LINE)
         if max_cases is not None:
             limit = self.count(max_cases, "max_cases", COMMAND_LINE)
+        sampling = self.sampling(run, run_samples, samples is not None, overrides or {})
+        if "alpha" in sampling:
+            run_alpha = sampling.pop("alpha")
 
         pairs = self.entries(data, "pair")
         sweeps = self.entries(data, "sweep")
@@ -307,7 +342,63 @@ class _Parser:
             confidence=run_confidence,
             alpha=run_alpha,
             cases=tuple(cases),
+            **sampling,
         )
+
+    def sampling(
+        self, run: Mapping[str, Any], samples: int, samples_overridden: bool, overrides: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """``[run]`` keys of the estimators and verdicts, with command-line overrides."""
+        unknown = set(overrides) - {"alpha", "error_control", "method", "randomizations", "estimators"}
+        if unknown:
+            raise TypeError(f"unexpected overrides: {', '.join(sorted(unknown))}")
+        out: dict[str, Any] = {}
+        checks: dict[str, Callable[[Any, str, str | None], Any]] = {
+            "alpha": self.level,
+            "error_control": partial(self.choice, allowed=ERROR_CONTROLS),
+            "method": partial(self.choice, allowed=METHODS),
+            "randomizations": self.randomizations,
+            "estimators": self.estimators,
+        }
+        for key, check in checks.items():
+            if overrides.get(key) is not None:
+                out[key] = check(overrides[key], key, COMMAND_LINE)
+            elif key in run:
+                out[key] = check(run[key], f"run.{key}", None)
+        method = out.get("method", DEFAULTS["method"])
+        least = {"mc": 2, "antithetic": 4, "qmc": 2 * out.get("randomizations", DEFAULTS["randomizations"])}[method]
+        if samples < least:
+            field, source = ("samples", COMMAND_LINE) if samples_overridden else ("run.samples", None)
+            raise self.fail(
+                field, f"method '{method}' needs at least {least} samples, got {samples:,}", source
+            )
+        return out
+
+    def choice(self, value: Any, field: str, source: str | None = None, *, allowed: tuple[str, ...]) -> str:
+        if not isinstance(value, str):
+            raise self.fail(field, f"expected a string, got {describe(value)}", source)
+        if value not in allowed:
+            raise self.fail(
+                field, f"must be one of {', '.join(repr(a) for a in allowed)}, got {value!r}", source
+            )
+        return value
+
+    def randomizations(self, value: Any, field: str, source: str | None = None) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(field, f"expected an integer, got {describe(value)}", source)
+        if not 2 <= value <= 4096:
+            raise self.fail(field, f"must be between 2 and 4096, got {value}", source)
+        return value
+
+    def estimators(self, value: Any, field: str, source: str | None = None) -> tuple[str, ...]:
+        if not isinstance(value, (list, tuple)):
+            raise self.fail(field, f"expected a list such as [\"k1\", \"k2\", \"k3\"], got {describe(value)}", source)
+        names = []
+        for i, name in enumerate(value, 1):
+            names.append(self.choice(name, f"{field}[{i}]", source, allowed=ESTIMATORS))
+        if len(set(names)) != len(names):
+            raise self.fail(field, f"lists an estimator twice: {names}", source)
+        return tuple(e for e in ESTIMATORS if e in names)
 
     # ----------------------------------------------------------- values
     def samples(self, value: Any, field: str, source: str | None = None) -> int:

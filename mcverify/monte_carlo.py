@@ -14,15 +14,14 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 from scipy import stats
-from scipy.linalg import solve_triangular
-from scipy.linalg.blas import dtrmm
-from scipy.special import ndtri
 
+from ._moments import ExactSum, StreamingMoments, skewness
 from .gaussian import Gaussian
+from .intervals import confidence_interval, two_sided_p_value
+from .log_ratio import LogRatio, whitened_diagonal
 
-__all__ = ["MonteCarloResult", "monte_carlo_kl", "monte_carlo_kl_reference"]
+__all__ = ["MonteCarloResult", "generator", "mean_result", "monte_carlo_kl", "monte_carlo_kl_reference"]
 
 #: Numbers drawn per chunk for d > 1: 512 KiB buffers stay in the L2 cache.
 CHUNK = 1 << 16
@@ -41,17 +40,32 @@ class MonteCarloResult:
     Attributes
     ----------
     estimate : float
-        Sample mean of ``log p(x) - log q(x)`` over ``x ~ p``.
+        The estimate of KL(p || q): for plain Monte Carlo the sample mean of
+        ``log p(x) - log q(x)`` over ``x ~ p``.
     stderr : float
-        Standard error of the mean: sample standard deviation / sqrt(samples).
+        Standard error of the estimate: ``std / sqrt(terms)``.
     ci_low, ci_high : float
-        Normal-theory confidence interval ``estimate -+ z * stderr``.
+        Confidence interval: Hall's skewness-corrected interval when ``df`` is
+        infinite, Student's t with ``df`` degrees of freedom otherwise (see
+        :mod:`mcverify.intervals`).
     samples : int
-        Number of draws.
+        Number of evaluations of the log-likelihood ratio.
     confidence : float
         Confidence level of the interval.
     std : float
-        Sample standard deviation of the log-likelihood ratio.
+        Sample standard deviation of the averaged terms (for plain Monte
+        Carlo, of the log-likelihood ratio).
+    skewness : float
+        Sample skewness of the averaged terms.
+    terms : int
+        Number of independent terms averaged: ``samples`` for plain Monte
+        Carlo, pairs for antithetic sampling, randomisations for
+        randomised quasi-Monte Carlo. 0 means ``samples``.
+    df : float
+        Degrees of freedom of the interval and test: ``inf`` (normal theory
+        with the skewness correction) or ``terms - 1`` (Student's t).
+    method : str
+        ``"mc"``, ``"antithetic"`` or ``"qmc"``.
     """
 
     estimate: float
@@ -61,19 +75,41 @@ class MonteCarloResult:
     samples: int
     confidence: float
     std: float
+    skewness: float = 0.0
+    terms: int = 0
+    df: float = math.inf
+    method: str = "mc"
 
-    def z_score(self, value: float) -> float:
-        """How many standard errors ``value`` lies from the estimate."""
-        if self.stderr == 0.0:
+    def z_score(self, value: float, floor: float = 0.0) -> float:
+        """How many standard errors ``value`` lies from the estimate.
+
+        ``floor`` is a smallest standard error to divide by (a rounding
+        allowance): ``(estimate - value) / max(stderr, floor)``.
+        """
+        se = max(self.stderr, floor)
+        if se == 0.0:
             return 0.0 if value == self.estimate else math.copysign(math.inf, self.estimate - value)
-        return (self.estimate - value) / self.stderr
+        return (self.estimate - value) / se
+
+    def p_value(self, value: float, floor: float = 0.0) -> float:
+        """Two-sided p-value of the hypothesis that the true value is ``value``.
+
+        Uses the statistic of :meth:`z_score`, corrected for skewness (or
+        referred to Student's t when ``df`` is finite) as in
+        :func:`mcverify.intervals.two_sided_p_value`; it rejects at level
+        ``1 - confidence`` exactly when ``value`` is outside the interval
+        (for ``floor = 0``).
+        """
+        return two_sided_p_value(
+            self.z_score(value, floor), skewness=self.skewness, terms=self.terms or self.samples, df=self.df
+        )
 
     def as_dict(self) -> dict[str, Any]:
         """The fields as a plain dict."""
         return asdict(self)
 
 
-def _generator(seed: SeedLike) -> np.random.Generator:
+def generator(seed: SeedLike) -> np.random.Generator:
     if isinstance(seed, np.random.Generator):
         return seed
     ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
@@ -89,29 +125,27 @@ def _check(p: Gaussian, q: Gaussian, samples: int, confidence: float) -> None:
         raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
 
 
-def _result(mean: float, var: float, n: int, confidence: float) -> MonteCarloResult:
+def mean_result(
+    mean: float,
+    var: float,
+    skew: float,
+    terms: int,
+    confidence: float,
+    *,
+    samples: int | None = None,
+    df: float = math.inf,
+    method: str = "mc",
+) -> MonteCarloResult:
+    """A :class:`MonteCarloResult` for the mean of ``terms`` independent terms.
+
+    ``var`` is their unbiased sample variance and ``skew`` their sample
+    skewness; the interval comes from :func:`mcverify.intervals.confidence_interval`.
+    """
     std = math.sqrt(max(var, 0.0))
-    se = std / math.sqrt(n)
-    half = float(ndtri(0.5 + confidence / 2.0)) * se
-    return MonteCarloResult(mean, se, mean - half, mean + half, int(n), confidence, std)
-
-
-class _Sum:
-    """Compensated running sum (exact partials, as :func:`math.fsum`)."""
-
-    __slots__ = ("_parts",)
-
-    def __init__(self) -> None:
-        self._parts: list[float] = []
-
-    def add(self, x: float) -> None:
-        self._parts.append(x)
-        if len(self._parts) > 4096:
-            self._parts = [math.fsum(self._parts)]
-
-    @property
-    def value(self) -> float:
-        return math.fsum(self._parts)
+    se = std / math.sqrt(terms)
+    low, high = confidence_interval(mean, se, confidence, skewness=skew, terms=terms, df=df)
+    n = terms if samples is None else samples
+    return MonteCarloResult(mean, se, low, high, int(n), confidence, std, skew, int(terms), df, method)
 
 
 def monte_carlo_kl(
@@ -134,7 +168,8 @@ def monte_carlo_kl(
         (a small-state generator that passes BigCrush and PractRand).
         The same seed gives bit-identical results.
     confidence : float
-        Level of the normal-theory confidence interval.
+        Level of the confidence interval (Hall's skewness-corrected normal
+        interval, :mod:`mcverify.intervals`).
 
     Returns
     -------
@@ -154,10 +189,11 @@ def monte_carlo_kl(
     evaluated per sample; the estimate is its sample mean. For d > 1 each
     chunk costs one triangular matrix product. For univariate and diagonal
     pairs the ratio is a quadratic :math:`\alpha z^2 + \beta z` per
-    coordinate, so only the power sums :math:`\sum z^k, k \le 4` of each
-    chunk are needed; the mean and the (exact) sample variance of the ratio
-    follow from them without forming it. Sums across chunks are exact
-    (:func:`math.fsum`), and within a chunk pairwise or BLAS sums.
+    coordinate, so only the power sums :math:`\sum z^k, k \le 6` of each
+    chunk are needed; the mean, the (exact) sample variance and the sample
+    skewness of the ratio follow from them without forming it. Sums across
+    chunks are exact (:func:`math.fsum`), and within a chunk pairwise or
+    BLAS sums.
 
     References
     ----------
@@ -165,124 +201,71 @@ def monte_carlo_kl(
     Springer, 2004, ch. 3.
     """
     _check(p, q, samples, confidence)
-    rng = _generator(seed)
-    if p.is_diagonal and q.is_diagonal:
-        if p.dim == 1:
-            mean, var = _univariate(p, q, samples, rng)
-        else:
-            mean, var = _diagonal(p, q, samples, rng)
+    rng = generator(seed)
+    if p.dim == 1 and p.is_diagonal and q.is_diagonal:
+        mean, var, skew = _univariate(p, q, samples, rng)
     else:
-        mean, var = _full(p, q, samples, rng)
-    return _result(mean, var, samples, confidence)
-
-
-def _whitened_diagonal(p: Gaussian, q: Gaussian) -> tuple[NDArray[np.float64], ...]:
-    """Per-coordinate ratio r = s_p / s_q, shift c = (m_p - m_q) / s_q, and log r."""
-    sp, sq = p.stddevs, q.stddevs
-    r = sp / sq
-    c = p.mean / sq - q.mean / sq
-    log_r = np.log(sp) - np.log(sq)
-    return r, c, log_r
+        mean, var, skew = _chunked(LogRatio.of(p, q), samples, rng)
+    return mean_result(mean, var, skew, samples, confidence)
 
 
 def _univariate(
     p: Gaussian, q: Gaussian, n: int, rng: np.random.Generator
-) -> tuple[float, float]:
+) -> tuple[float, float, float]:
     # llr = -log r + c^2/2 + (alpha z^2 + beta z)/2 with alpha = r^2 - 1, beta = 2rc.
-    (r,), (c,), (log_r,) = _whitened_diagonal(p, q)
+    (r,), (c,), (log_r,) = whitened_diagonal(p, q)
     alpha, beta = (r - 1.0) * (r + 1.0), 2.0 * r * c
     z = np.empty(UNIVARIATE_CHUNK)
     z2 = np.empty(UNIVARIATE_CHUNK)
+    z3 = np.empty(UNIVARIATE_CHUNK)
     ones = np.ones(UNIVARIATE_CHUNK)
-    sums = [_Sum() for _ in range(4)]
+    sums = [ExactSum() for _ in range(6)]
     done = 0
     while done < n:
         m = min(UNIVARIATE_CHUNK, n - done)
-        zc, z2c = z[:m], z2[:m]
+        zc, z2c, z3c = z[:m], z2[:m], z3[:m]
         rng.standard_normal(out=zc)
         np.multiply(zc, zc, out=z2c)
         sums[0].add(float(np.dot(zc, ones[:m])))
         sums[1].add(float(np.dot(zc, zc)))
         sums[2].add(float(np.dot(z2c, zc)))
         sums[3].add(float(np.dot(z2c, z2c)))
+        np.multiply(z2c, zc, out=z3c)
+        sums[4].add(float(np.dot(z3c, z2c)))
+        sums[5].add(float(np.dot(z3c, z3c)))
         done += m
-    m1, m2, m3, m4 = (s.value / n for s in sums)
+    m1, m2, m3, m4, m5, m6 = (s.value / n for s in sums)
     mean = 0.5 * (alpha * m2 + beta * m1) + (0.5 * c * c - log_r)
     central = alpha * alpha * (m4 - m2 * m2) + 2.0 * alpha * beta * (m3 - m1 * m2)
     central += beta * beta * (m2 - m1 * m1)
-    return mean, 0.25 * central * n / (n - 1)
+    # Third central moment of y = a u + b v, u = z^2 - m2, v = z - m1 (sample moments).
+    a, b = 0.5 * alpha, 0.5 * beta
+    u3 = m6 - 3.0 * m2 * m4 + 2.0 * m2**3
+    u2v = m5 - m1 * m4 - 2.0 * m2 * m3 + 2.0 * m1 * m2 * m2
+    uv2 = m4 - 2.0 * m1 * m3 - m2 * m2 + 2.0 * m1 * m1 * m2
+    v3 = m3 - 3.0 * m1 * m2 + 2.0 * m1**3
+    third = a**3 * u3 + 3.0 * a * a * b * u2v + 3.0 * a * b * b * uv2 + b**3 * v3
+    var_n = 0.25 * central
+    return mean, var_n * n / (n - 1), skewness(var_n * n, third * n, n)
 
 
-class _Moments:
-    """Mean and sum of squared deviations, merged chunk by chunk (Chan et al.)."""
-
-    def __init__(self) -> None:
-        self.n = 0
-        self.mean = 0.0
-        self.m2 = _Sum()
-
-    def add(self, y: NDArray[np.float64]) -> None:
-        k = y.shape[0]
-        mean_k = float(np.sum(y)) / k
-        y -= mean_k
-        m2_k = float(np.dot(y, y))
-        delta = mean_k - self.mean
-        total = self.n + k
-        self.m2.add(m2_k)
-        self.m2.add(delta * delta * self.n * k / total)
-        self.mean += delta * k / total
-        self.n = total
-
-    def result(self, shift: float) -> tuple[float, float]:
-        return self.mean + shift, self.m2.value / (self.n - 1)
-
-
-def _diagonal(p: Gaussian, q: Gaussian, n: int, rng: np.random.Generator) -> tuple[float, float]:
-    r, c, log_r = _whitened_diagonal(p, q)
-    alpha, beta = (r - 1.0) * (r + 1.0), 2.0 * r * c
-    shift = math.fsum((0.5 * c * c - log_r).tolist())
-    rows = max(1, CHUNK // p.dim)
-    z = np.empty((rows, p.dim))
-    z2 = np.empty((rows, p.dim))
-    y = np.empty(rows)
-    acc = _Moments()
-    done = 0
-    while done < n:
-        m = min(rows, n - done)
-        zc, z2c, yc = z[:m], z2[:m], y[:m]
-        rng.standard_normal(out=zc)
-        np.multiply(zc, zc, out=z2c)
-        np.dot(z2c, 0.5 * alpha, out=yc)
-        yc += zc @ (0.5 * beta)
-        acc.add(yc)
-        done += m
-    return acc.result(shift)
-
-
-def _full(p: Gaussian, q: Gaussian, n: int, rng: np.random.Generator) -> tuple[float, float]:
-    lp, lq = p.cholesky, q.cholesky
-    mt = np.asfortranarray(solve_triangular(lq, lp, lower=True))
-    b = solve_triangular(lq, p.mean - q.mean, lower=True)
-    shift = math.fsum((-np.log(np.diag(lp)) + np.log(np.diag(lq))).tolist()) + 0.5 * float(b @ b)
-    d = p.dim
+def _chunked(ratio: LogRatio, n: int, rng: np.random.Generator) -> tuple[float, float, float]:
+    """Mean, variance and skewness of the log ratio over n draws, one chunk at a time."""
+    d = ratio.dim
     rows = max(1, CHUNK // d)
     z = np.empty((rows, d))
+    scratch = np.empty((rows, d)) if ratio.diagonal else None
     y = np.empty(rows)
-    acc = _Moments()
+    acc = StreamingMoments(rows)
     done = 0
     while done < n:
         m = min(rows, n - done)
         zc, yc = z[:m], y[:m]
         rng.standard_normal(out=zc)
-        np.einsum("ij,ij->i", zc, zc, out=yc)
-        # w = M z for every row, in place: (M @ Z^T) on the Fortran view of Z.
-        wt = dtrmm(1.0, mt, zc.T, lower=1, overwrite_b=1)
-        yc *= -0.5
-        yc += 0.5 * np.einsum("ji,ji->i", wt, wt)
-        yc += b @ wt
+        ratio.evaluate(zc, yc, None if scratch is None else scratch[:m])
         acc.add(yc)
         done += m
-    return acc.result(shift)
+    return acc.result(ratio.shift)
 
 
 def monte_carlo_kl_reference(
@@ -297,10 +280,11 @@ def monte_carlo_kl_reference(
     Draws the same standard normals as the fast path from the same seed,
     maps them to ``x = mean_p + L_p z`` and evaluates ``log p(x)`` and
     ``log q(x)`` with :mod:`scipy.stats` (``norm`` for d = 1,
-    ``multivariate_normal`` otherwise), all in memory at once.
+    ``multivariate_normal`` otherwise), all in memory at once; the skewness
+    comes from :func:`scipy.stats.skew`.
     """
     _check(p, q, samples, confidence)
-    rng = _generator(seed)
+    rng = generator(seed)
     if p.dim == 1:
         x = p.mean[0] + p.stddevs[0] * rng.standard_normal(samples)
         llr = stats.norm.logpdf(x, p.mean[0], p.stddevs[0]) - stats.norm.logpdf(
@@ -312,4 +296,5 @@ def monte_carlo_kl_reference(
         llr = stats.multivariate_normal.logpdf(
             x, p.mean, p.covariance
         ) - stats.multivariate_normal.logpdf(x, q.mean, q.covariance)
-    return _result(float(np.mean(llr)), float(np.var(llr, ddof=1)), samples, confidence)
+    skew = float(stats.skew(llr, bias=True)) if np.ptp(llr) > 0 else 0.0
+    return mean_result(float(np.mean(llr)), float(np.var(llr, ddof=1)), skew, samples, confidence)

@@ -18,9 +18,10 @@ import numpy as np
 
 from .cases import Case, RunSpec
 from .closed_form import kl_divergence
-from .monte_carlo import monte_carlo_kl
+from .estimators import estimate_kl
 from .quadrature import quadrature_kl
-from .verdicts import apply_verdicts
+from .ratio_estimators import ratio_estimators
+from .verdicts import apply_verdicts, rounding_allowance
 
 __all__ = ["Settings", "case_seed", "evaluate_case", "run"]
 
@@ -35,13 +36,17 @@ class Settings:
     seed: int
     confidence: float = 0.95
     quad_rtol: float = 1e-10
+    method: str = "mc"
+    randomizations: int = 32
+    estimators: tuple[str, ...] = ()
 
 
 def case_seed(root: int, index: int, replicate: int = 0) -> int:
     """The 63-bit seed of case ``index``: ``SeedSequence(root, spawn_key=(index, replicate))``.
 
-    Passing it to :func:`mcverify.monte_carlo_kl` as ``seed`` reproduces the
-    case's Monte Carlo numbers exactly. It depends on the case, never on the
+    Passing it to :func:`mcverify.estimators.estimate_kl` (or
+    :func:`mcverify.monte_carlo_kl`) as ``seed`` reproduces the case's
+    Monte Carlo numbers exactly. It depends on the case, never on the
     worker that runs it.
     """
     ss = np.random.SeedSequence(root, spawn_key=(index, replicate))
@@ -55,7 +60,11 @@ def evaluate_case(case: Case, settings: Settings) -> dict[str, Any]:
     closed = kl_divergence(p, q)
     t1 = time.perf_counter()
     seed = case_seed(settings.seed, case.index)
-    mc = monte_carlo_kl(p, q, settings.samples, seed=seed, confidence=settings.confidence)
+    mc = estimate_kl(
+        p, q, settings.samples, method=settings.method, seed=seed,
+        confidence=settings.confidence, randomizations=settings.randomizations,
+    )
+    floor = rounding_allowance(closed, mc.estimate, "full" in (p.kind, q.kind))
     t2 = time.perf_counter()
     quad = quadrature_kl(p, q, rtol=settings.quad_rtol)
     direct = quadrature_kl(p, q, method="direct", rtol=settings.quad_rtol) if p.dim <= 2 else None
@@ -69,11 +78,15 @@ def evaluate_case(case: Case, settings: Settings) -> dict[str, Any]:
         "p_kind": p.kind,
         "q_kind": q.kind,
         "kl_closed": closed,
+        "method": mc.method,
         "kl_mc": mc.estimate,
         "mc_stderr": mc.stderr,
+        "mc_skewness": mc.skewness,
+        "mc_df": mc.df,
         "mc_ci_low": mc.ci_low,
         "mc_ci_high": mc.ci_high,
-        "mc_z": mc.z_score(closed),
+        "mc_z": mc.z_score(closed, floor),
+        "mc_p_value": mc.p_value(closed, floor),
         "kl_quad": quad.value,
         "quad_error": quad.error,
         "quad_reliable": quad.reliable,
@@ -81,7 +94,7 @@ def evaluate_case(case: Case, settings: Settings) -> dict[str, Any]:
         "kl_quad_direct": direct.value if direct else math.nan,
         "quad_direct_error": direct.error if direct else math.nan,
         "quad_direct_reliable": direct.reliable if direct else None,
-        "samples": settings.samples,
+        "samples": mc.samples,
         "seed": seed,
         "seconds_closed": t1 - t0,
         "seconds_mc": t2 - t1,
@@ -90,9 +103,29 @@ def evaluate_case(case: Case, settings: Settings) -> dict[str, Any]:
     }
     row.update(_errors(closed, mc.estimate, "mc"))
     row.update(_errors(closed, quad.value, "quad"))
+    if settings.estimators:
+        row.update(_ratio_columns(case, settings, seed, closed))
+        row["seconds"] += row["seconds_estimators"]
     for key, value in case.params:
         row[f"param:{key}"] = value
     return row
+
+
+def _ratio_columns(case: Case, settings: Settings, seed: int, closed: float) -> dict[str, Any]:
+    """The requested k1/k2/k3 columns (same draws as plain Monte Carlo with this seed)."""
+    t0 = time.perf_counter()
+    k = ratio_estimators(case.p, case.q, settings.samples, seed=seed, confidence=settings.confidence)
+    out: dict[str, Any] = {}
+    for name in settings.estimators:
+        result = getattr(k, name)
+        out[f"kl_{name}"] = result.estimate
+        out[f"{name}_stderr"] = result.stderr
+        if name == "k2":
+            out["k2_bias"] = result.estimate - closed
+        if name == "k3":
+            out["k3_finite_variance"] = k.k3_finite_variance
+    out["seconds_estimators"] = time.perf_counter() - t0
+    return out
 
 
 def _errors(truth: float, value: float, tag: str) -> dict[str, float]:
@@ -141,10 +174,13 @@ def run(
     list of dict
         One row per case, with ``verdict`` and ``reason``.
     """
-    settings = Settings(spec.samples, spec.seed, spec.confidence)
+    settings = Settings(
+        spec.samples, spec.seed, spec.confidence, method=spec.method,
+        randomizations=spec.randomizations, estimators=spec.estimators,
+    )
     rows = []
     for row in _map(partial(evaluate_case, settings=settings), spec.cases, workers):
         rows.append(row)
         if on_row is not None:
             on_row(row)
-    return apply_verdicts(rows, alpha=spec.alpha)
+    return apply_verdicts(rows, alpha=spec.alpha, control=spec.error_control)  # type: ignore[arg-type]

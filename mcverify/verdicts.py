@@ -1,11 +1,13 @@
 """Verdicts: does every method agree with the closed form within its own error?
 
-Monte Carlo is judged by a z-test whose p-values are corrected for the
-number of cases in the run (Holm's step-down procedure by default, which
-keeps the family-wise error rate at ``alpha``; Benjamini-Hochberg as an
-option controls the false discovery rate instead). Quadrature is judged
-against its own error estimate plus the documented accuracy of the closed
-form.
+Monte Carlo is judged by a z-test (skewness-corrected, see
+:mod:`mcverify.intervals`; Student's t for randomised quasi-Monte Carlo)
+whose p-values are corrected for the number of cases in the run (Holm's
+step-down procedure by default, which keeps the family-wise error rate at
+``alpha``; Benjamini-Hochberg as an option controls the false discovery
+rate instead). Each row also gets the smallest error the test would detect
+with 80% power (:mod:`mcverify.power`). Quadrature is judged against its
+own error estimate plus the documented accuracy of the closed form.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["adjust_p_values", "apply_verdicts", "closed_form_tolerance", "two_sided_p"]
+__all__ = ["adjust_p_values", "apply_verdicts", "closed_form_tolerance", "rounding_allowance", "two_sided_p"]
 
 Control = Literal["holm", "bh", "none"]
 
@@ -76,6 +78,42 @@ def closed_form_tolerance(kl: float, full: bool) -> float:
     return (CLOSED_RTOL_FULL if full else CLOSED_RTOL_DIAGONAL) * abs(kl)
 
 
+def rounding_allowance(closed: float, estimate: float, full: bool) -> float:
+    """Smallest standard error a Monte Carlo z-test divides by: rounding, not sampling.
+
+    The closed form's documented accuracy plus 16 units in the last place of
+    the larger of the two values. It matters only when the sampling error
+    vanishes (p == q, or antithetic pairs on a pure mean shift, whose pair
+    averages are all equal): there a difference of a few roundings must not
+    read as infinitely many standard errors. Elsewhere the standard error
+    is far larger and the z-score is unchanged.
+    """
+    scale = max(abs(closed), abs(estimate)) if math.isfinite(closed) and math.isfinite(estimate) else 0.0
+    return closed_form_tolerance(closed, full) + 16.0 * np.finfo(np.float64).eps * scale
+
+
+def _calibration_caveat(row: dict[str, Any], level: float) -> str:
+    """Set ``mc_min_samples``; say when the test's tails at ``level`` are not yet trustworthy."""
+    from .intervals import minimum_terms
+
+    if "mc_skewness" not in row:
+        return ""
+    skew, df = row["mc_skewness"], row.get("mc_df", math.inf)
+    needed = minimum_terms(skew, level, df=df)
+    if math.isinf(df):
+        least = needed * (2 if row.get("method") == "antithetic" else 1)
+        row["mc_min_samples"] = least
+        if row.get("samples", math.inf) < least:
+            return (f"few samples for skewness {skew:.2g}: the Monte Carlo test is calibrated "
+                    f"at level {level:.2g} from {least:,} samples")
+        return ""
+    row["mc_min_samples"] = math.nan
+    if df + 1 < needed:
+        return (f"few randomisations for their skewness {skew:.2g}: the qmc test is calibrated "
+                f"at level {level:.2g} from {needed:,} randomisations")
+    return ""
+
+
 def apply_verdicts(
     rows: list[dict[str, Any]], *, alpha: float = 0.01, control: Control = "holm"
 ) -> list[dict[str, Any]]:
@@ -87,13 +125,33 @@ def apply_verdicts(
     more than quad's own error estimate plus the closed form's accuracy.
     An unreliable quadrature value (quad warned, or its error estimate is
     too large) is reported in ``reason`` but is not by itself a failure.
+
+    Rows carry ``mc_z`` and, when the estimator computed it,
+    ``mc_p_value`` (skewness-corrected or Student-t); without it the normal
+    p-value of ``mc_z`` is used. Added columns: ``mc_p_value``,
+    ``mc_p_adjusted``, ``error_control``, ``alpha``, ``mc_level`` (the
+    per-case level of :func:`mcverify.power.per_case_level`) and
+    ``mc_detectable`` (:func:`mcverify.power.detectable_difference` at that
+    level, from ``mc_stderr`` and ``mc_df`` when present).
     """
-    z = np.array([r["mc_z"] for r in rows], dtype=np.float64)
-    raw = two_sided_p(z)
+    from .power import detectable_difference, per_case_level
+
+    raw = np.array(
+        [r["mc_p_value"] if "mc_p_value" in r else float(two_sided_p(np.float64(r["mc_z"]))) for r in rows],
+        dtype=np.float64,
+    )
     adjusted = adjust_p_values(raw, control)
+    tested = int(np.count_nonzero(~np.isnan(raw)))
+    level = per_case_level(alpha, max(tested, 1), control)
     for row, p_raw, p_adj in zip(rows, raw, adjusted, strict=True):
         row["mc_p_value"] = float(p_raw)
         row["mc_p_adjusted"] = float(p_adj)
+        row["error_control"] = control
+        row["alpha"] = alpha
+        row["mc_level"] = level
+        if "mc_stderr" in row:
+            row["mc_detectable"] = detectable_difference(row["mc_stderr"], level, df=row.get("mc_df", math.inf))
+        caveat = _calibration_caveat(row, level)
         full = "full" in (row["p_kind"], row["q_kind"])
         closed = row["kl_closed"]
         tol = closed_form_tolerance(closed, full)
@@ -119,6 +177,8 @@ def apply_verdicts(
                 )
             elif not reliable:
                 notes.append(f"{tag} unreliable ({row['quad_message'] if tag == 'quadrature' else 'see its error'})")
+        if caveat:
+            notes.append(caveat)
         row["verdict"] = "fail" if problems else "pass"
         row["reason"] = "; ".join(problems + notes)
     return rows

@@ -54,11 +54,70 @@ def test_same_seed_is_bit_identical_and_seeds_differ():
     assert a == b and a.estimate != c.estimate
 
 
-def test_interval():
+def test_interval_is_halls_skewness_corrected_interval():
     r = monte_carlo_kl(Gaussian(0.0, std=2.0), Gaussian(0.0, std=1.0), 10_000, seed=1, confidence=0.9)
     assert r.ci_low < r.estimate < r.ci_high
-    assert (r.ci_high - r.ci_low) / 2 == pytest.approx(1.6448536269514722 * r.stderr, rel=1e-12)
     assert r.as_dict()["confidence"] == 0.9
+    # The llr is 1.5 z^2 + const: right-skewed, so the interval reaches further up.
+    assert r.skewness > 2.0 and r.ci_high - r.estimate > r.estimate - r.ci_low
+    # Its ends are where Hall's statistic g(T) equals -+1.645 (found by bisection, not by the inverse).
+    from scipy.optimize import brentq
+
+    from mcverify.intervals import hall_transform
+
+    def g(mu):
+        return hall_transform((r.estimate - mu) / r.stderr, r.skewness, r.samples)
+
+    z = 1.6448536269514722
+    lo = brentq(lambda mu: g(mu) - z, r.estimate - 10 * r.stderr, r.estimate)
+    hi = brentq(lambda mu: g(mu) + z, r.estimate, r.estimate + 10 * r.stderr)
+    assert r.ci_low == pytest.approx(lo, rel=1e-12) and r.ci_high == pytest.approx(hi, rel=1e-12)
+    # Half the width stays within 1% of the normal-theory one at this sample size.
+    assert (r.ci_high - r.ci_low) / 2 == pytest.approx(z * r.stderr, rel=1e-2)
+
+
+# Values of monte_carlo_kl before the skewness work (commit 7e427b3): the
+# estimate, stderr and std of plain Monte Carlo must stay bit-identical so
+# that existing tables reproduce. float.hex of (estimate, stderr, std).
+GOLDEN = {
+    "univariate": ((Gaussian(0.3, std=2.0), Gaussian(-0.1, std=0.7), 20_001),
+                   ("0x1.58fb8e6c082c8p+1", "0x1.3444632e625dap-5", "0x1.54994b1835790p+2")),
+    "diagonal-3": ((Gaussian([0.0, 1.0, 2.0], std=[1.0, 2.0, 0.5]), Gaussian([1.0, 1.0, 1.0], var=[1.0, 3.0, 1.0]), 70_001),
+                   ("0x1.570af39e019a2p+0", "0x1.392e74f011749p-8", "0x1.43ac9eee5992ep+0")),
+    "full-3": ((Gaussian([0.0, 1.0, -1.0], cov=[[2.0, 0.3, 0.1], [0.3, 1.0, -0.2], [0.1, -0.2, 0.5]]),
+                Gaussian([0.5, 0.0, 0.0], cov=[[1.0, 0.2, 0.0], [0.2, 1.5, 0.1], [0.0, 0.1, 2.0]]), 70_001),
+               ("0x1.68a1291283bf3p+0", "0x1.81e3fff27e0f7p-8", "0x1.8ed1cab0359e4p+0")),
+    "diag-vs-full-2": ((Gaussian([0.0, 1.0], var=[1.0, 2.0]), Gaussian([0.0, 0.0], cov=[[1.0, 0.5], [0.5, 2.0]]), 30_000),
+                       ("0x1.6ecf90e1c6cc8p-2", "0x1.698d189e11445p-8", "0x1.e93cfea1754b3p-1")),
+}
+
+
+@pytest.mark.parametrize("name", GOLDEN)
+def test_plain_monte_carlo_is_bit_identical_to_earlier_versions(name):
+    (p, q, n), expected = GOLDEN[name]
+    r = monte_carlo_kl(p, q, n, seed=np.random.SeedSequence(2024, spawn_key=(3, 0)))
+    assert (r.estimate.hex(), r.stderr.hex(), r.std.hex()) == expected
+
+
+@pytest.mark.parametrize("name, p, q", PAIRS[:7], ids=[c[0] for c in PAIRS[:7]])
+def test_skewness_matches_scipy_on_the_same_draws(name, p, q):
+    # The reference computes scipy.stats.skew of the llr values; the fast path
+    # gets it from power sums (univariate) or merged third moments (chunks).
+    n = 70_001 if p.dim < 1000 else 300
+    fast = monte_carlo_kl(p, q, n, seed=5)
+    slow = monte_carlo_kl_reference(p, q, n, seed=5)
+    assert abs(slow.skewness) > 0.05
+    assert fast.skewness == pytest.approx(slow.skewness, rel=1e-8)
+    assert fast.ci_low == pytest.approx(slow.ci_low, rel=1e-8, abs=1e-12)
+    assert fast.terms == n and fast.df == float("inf") and fast.method == "mc"
+
+
+def test_p_value_rejects_exactly_outside_the_interval():
+    r = monte_carlo_kl(Gaussian(0.0, std=10.0), Gaussian(0.0, std=1.0), 2_000, seed=3, confidence=0.95)
+    for edge in (r.ci_low, r.ci_high):
+        assert r.p_value(edge) == pytest.approx(0.05, rel=1e-9)
+    assert r.p_value(r.estimate) > 0.5
+    assert r.p_value(r.ci_low - r.stderr) < 0.05 < r.p_value(r.ci_low + r.stderr)
 
 
 def test_equal_distributions_give_exactly_zero():
