@@ -6,7 +6,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["COLUMNS", "to_frame"]
+__all__ = ["COLUMNS", "markdown_columns", "to_frame"]
 
 #: Every column of the results table, in order, with its meaning. Swept
 #: parameters follow as ``param:<path>`` columns (``param:p.std``).
@@ -66,6 +66,13 @@ COLUMNS: dict[str, str] = {
     "verdict": "'pass' when every method agrees within its error, else 'fail'",
     "reason": "why a case failed, and caveats (unreliable quadrature) for any case",
 }
+
+
+def markdown_columns(columns: dict[str, str]) -> str:
+    """A column-documentation dict as the Markdown table the README shows (``|`` escaped)."""
+    lines = ["| column | meaning |", "| --- | --- |"]
+    lines += ["| `{}` | {} |".format(name, meaning.replace("|", "\\|")) for name, meaning in columns.items()]
+    return "\n".join(lines)
 
 
 def to_frame(rows: list[dict[str, Any]], config: str) -> pd.DataFrame:

@@ -302,3 +302,52 @@ def test_bad_config(tmp_path: Path, text: str, field: str, fragment: str) -> Non
 
 def test_bad_config_ids_are_unique() -> None:
     assert len({b[0] for b in BAD}) == len(BAD) >= 30
+
+
+# ------------------------------------------------- estimators and error control
+def test_sampling_and_error_control_keys(tmp_path: Path) -> None:
+    spec = load_text(tmp_path, PAIR)
+    assert (spec.method, spec.error_control, spec.randomizations, spec.estimators) == ("mc", "holm", 32, ())
+    text = '[run]\nmethod = "qmc"\nerror_control = "bh"\nrandomizations = 8\nestimators = ["k3", "k1"]\nalpha = 0.05\n'
+    spec = load_text(tmp_path, text + PAIR)
+    assert (spec.method, spec.error_control, spec.randomizations, spec.estimators, spec.alpha) == (
+        "qmc", "bh", 8, ("k1", "k3"), 0.05
+    )
+    spec = load_text(tmp_path, text + PAIR, method="antithetic", error_control="holm", alpha=0.2, estimators=["k2"])
+    assert (spec.method, spec.error_control, spec.alpha, spec.estimators) == ("antithetic", "holm", 0.2, ("k2",))
+
+
+def test_shipped_study_configs() -> None:
+    cal = load_config(CONFIGS / "calibration.toml")
+    stds = {float(c.p.stddevs[0]) for c in cal.cases if c.dim == 1 and c.direction == "forward"}
+    assert {10.0, 0.1} <= stds and max(c.dim for c in cal.cases) == 20
+    assert {c.p.kind for c in cal.cases} >= {"univariate", "diagonal", "full"}
+    assert len(load_config(CONFIGS / "false-alarms.toml").cases) == 1000
+    conv = load_config(CONFIGS / "converge.toml")
+    assert sorted({c.dim for c in conv.cases}) == [1, 10]
+
+
+@pytest.mark.parametrize(
+    "run, field, fragment",
+    [
+        ('method = "mcmc"', "run.method", "must be one of 'mc', 'antithetic', 'qmc'"),
+        ('error_control = "bonferroni"', "run.error_control", "must be one of 'holm', 'bh'"),
+        ("randomizations = 1", "run.randomizations", "between 2 and 4096"),
+        ('estimators = "k1"', "run.estimators", "expected a list"),
+        ('estimators = ["k1", "k4"]', "run.estimators[2]", "got 'k4'"),
+        ('estimators = ["k1", "k1"]', "run.estimators", "twice"),
+        ('method = "qmc"\nsamples = 40', "run.samples", "method 'qmc' needs at least 64 samples"),
+        ("alpha = 1.5", "run.alpha", "strictly between 0 and 1"),
+    ],
+)
+def test_bad_sampling_keys(tmp_path: Path, run: str, field: str, fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_text(tmp_path, f"[run]\n{run}\n" + PAIR)
+    assert field in str(info.value) and fragment in str(info.value)
+
+
+def test_bad_sampling_override(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="<command line>: method"):
+        load_text(tmp_path, PAIR, method="nope")
+    with pytest.raises(ConfigError, match="<command line>: samples: method 'antithetic' needs at least 4"):
+        load_text(tmp_path, PAIR, method="antithetic", samples=3)

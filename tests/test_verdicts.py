@@ -65,3 +65,35 @@ def test_holm_tolerates_what_a_per_case_test_would_flag():
     assert rows[0]["verdict"] == "pass"
     rows = apply_verdicts([_row(mc_z=3.0)], alpha=0.01)
     assert rows[0]["verdict"] == "fail"
+
+
+def test_power_and_error_control_columns():
+    from mcverify.power import detectable_difference
+
+    rows = apply_verdicts([_row(mc_stderr=0.01, mc_df=math.inf, mc_skewness=0.1, samples=10**5, method="mc")
+                           for _ in range(50)], alpha=0.01, control="bh")
+    row = rows[0]
+    assert row["error_control"] == "bh" and row["alpha"] == 0.01 and row["mc_level"] == 0.01 / 50
+    assert row["mc_detectable"] == pytest.approx(detectable_difference(0.01, 0.0002))
+    assert row["mc_min_samples"] < 10**5 and row["reason"] == ""
+
+
+def test_precomputed_p_values_are_used_and_skewness_caveat():
+    # A skewness-corrected p-value in the row wins over the normal p-value of mc_z.
+    rows = apply_verdicts([_row(mc_z=2.0, mc_p_value=0.3)], alpha=0.1)
+    assert rows[0]["mc_p_value"] == 0.3 and rows[0]["verdict"] == "pass"
+    rows = apply_verdicts([_row(mc_stderr=0.1, mc_df=math.inf, mc_skewness=2.8, samples=100, method="antithetic")
+                           for _ in range(100)], alpha=0.01)
+    assert "few samples for skewness 2.8" in rows[0]["reason"] and rows[0]["verdict"] == "pass"
+    assert rows[0]["mc_min_samples"] % 2 == 0  # antithetic counts pairs twice
+    rows = apply_verdicts([_row(mc_stderr=0.1, mc_df=31.0, mc_skewness=1.5, samples=4096, method="qmc")
+                           for _ in range(100)], alpha=0.01)
+    assert "few randomisations" in rows[0]["reason"] and math.isnan(rows[0]["mc_min_samples"])
+
+
+def test_rounding_allowance():
+    from mcverify.verdicts import rounding_allowance
+
+    assert rounding_allowance(1.0, 1.0, False) == pytest.approx(1e-12 + 16 * 2.220446049250313e-16)
+    assert rounding_allowance(2.0, 1.0, True) == pytest.approx(2e-9 + 32 * 2.220446049250313e-16)
+    assert rounding_allowance(math.inf, 1.0, False) == math.inf  # a non-finite closed form fails anyway
