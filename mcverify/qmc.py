@@ -56,6 +56,14 @@ def _seed_sequence(seed: SeedLike | np.random.Generator) -> np.random.SeedSequen
     return np.random.SeedSequence(seed)
 
 
+def _sobol(d: int, rng: np.random.Generator) -> qmc.Sobol:
+    """A scrambled Sobol engine; scipy >= 1.15 names its generator ``rng``, older ones ``seed``."""
+    try:
+        return qmc.Sobol(d, scramble=True, bits=SOBOL_BITS, rng=rng)
+    except TypeError:  # pragma: no cover - scipy < 1.15
+        return qmc.Sobol(d, scramble=True, bits=SOBOL_BITS, seed=rng)
+
+
 def qmc_kl(
     p: Gaussian,
     q: Gaussian,
@@ -140,7 +148,7 @@ def qmc_kl(
     scratch = np.empty((rows, d)) if ratio.diagonal else None
     means = []
     for child in _seed_sequence(seed).spawn(int(randomizations)):
-        sobol = qmc.Sobol(d, scramble=True, bits=SOBOL_BITS, rng=np.random.Generator(np.random.SFC64(child)))
+        sobol = _sobol(d, np.random.Generator(np.random.SFC64(child)))
         total = ExactSum()
         for _ in range(m // rows):
             u = sobol.random(rows)

@@ -17,7 +17,7 @@ from test_cli import ROOT, mcverify, write
 SMALL = """
 [run]
 samples = 4096
-seed = 5
+seed = 7
 [[pair]]
 name = "ratio-10"
 p = { mean = 0.0, std = 10.0 }
