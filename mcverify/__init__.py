@@ -30,3 +30,4 @@ __all__ = [
     "monte_carlo_kl_reference",
     "quadrature_kl",
 ]
+

@@ -20,10 +20,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 from numpy.typing import NDArray
 
 from .backends import get_backend
@@ -45,6 +44,9 @@ from .monte_carlo import monte_carlo_kl
 from .probes import Probe, ProbeSet, Sweep, make_probe, probe_set, true_kl
 from .regions import SweepFinding, describe_sweep, fmt, fmt_pair
 from .verdicts import closed_form_tolerance
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["DEFAULT_SAMPLES", "DEFAULT_SEED", "AuditReport", "Evidence", "audit"]
 
@@ -113,10 +115,11 @@ class Evidence:
     def as_dict(self) -> dict[str, Any]:
         return _jsonable(asdict(self))
 
-    def line(self) -> str:
+    def line(self, quad_notes: bool = True) -> str:
+        """One line of text; ``quad_notes=False`` omits why quadrature is missing."""
         quad = (
             f", quadrature {fmt(self.quad_value, 6)}" if self.quad_value is not None
-            else f", quadrature unavailable ({self.quad_message})" if self.quad_message else ""
+            else f", no quadrature ({self.quad_message})" if self.quad_message and quad_notes else ""
         )
         return (
             f"{self.reason} at {self.label}: candidate {fmt(self.candidate, 6)}, "
@@ -253,9 +256,10 @@ class AuditReport:
             lines += [f"  - {p}" for p in self.problems]
             if self.evidence:
                 e0 = self.evidence[0]
-                quad = "; quadrature" if any(e.quad_value is not None for e in self.evidence) else ""
+                some = any(e.quad_value is not None for e in self.evidence)
+                quad = "; quadrature" if some else f"; no quadrature: {e0.quad_message}"
                 lines.append(f"Evidence (Monte Carlo, {e0.samples} draws from p, seed {e0.seed}{quad}):")
-                lines += [f"  - {e.line()}" for e in self.evidence]
+                lines += [f"  - {e.line(quad_notes=some)}" for e in self.evidence]
         lines.append("Warnings:" + ("" if self.warnings else " none"))
         lines += [f"  - {w}" for w in self.warnings]
         lines += [f"Note: {x}" for x in self.notes]
@@ -454,6 +458,8 @@ def _table(
     status: NDArray[np.str_],
     errors: list[str | None],
 ) -> pd.DataFrame:
+    import pandas as pd  # the table is the only use; keep ``import mcverify`` light
+
     rows = []
     for p in ps.probes:
         i = p.index
