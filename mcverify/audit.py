@@ -35,6 +35,7 @@ from .mistakes import (
     Prediction,
     diagnose,
     distinct_predictions,
+    evaluate,
     explanations,
     mistake,
     predict,
@@ -288,6 +289,7 @@ class _Context:
     tol: NDArray[np.float64]
     correct: Prediction
     predictions: list[Prediction]
+    magnitude: NDArray[np.float64]
 
 
 @lru_cache(maxsize=None)
@@ -297,11 +299,12 @@ def _context(name: str) -> _Context:
     truth = np.array([true_kl(p, conv) for p in ps.probes])
     terms = terms_for(ps.probes, conv)
     correct = predict(Explanation((), Formula()), terms)
+    magnitude = evaluate(Formula(), terms["as-is"])[1]
     full = conv.family == "mvn"
     tol = correct.tol + np.array([closed_form_tolerance(t, full) for t in truth])
     correct = Prediction(correct.explanation, truth, tol)
     preds = distinct_predictions([predict(e, terms) for e in explanations(conv)], correct)
-    return _Context(ps, truth, tol, correct, preds)
+    return _Context(ps, truth, tol, correct, preds, magnitude)
 
 
 def catalog_predictions(convention: Convention | str) -> list[Prediction]:
@@ -587,14 +590,13 @@ def _diagnose(
         f"no known mistake explains this: none of the {len(CATALOG)} catalog mistakes, "
         "alone or in pairs, reproduces the candidate's outputs"
     ]
-    ok = finite & (ctx.truth > 0)
-    if ok.any():
-        rel = np.abs(values[ok] - ctx.truth[ok]) / ctx.truth[ok]
-        if float(np.max(rel)) < 1e-3:
-            notes.append(
-                f"it is close to the true KL everywhere (relative error at most {fmt(float(np.max(rel)), 2)}): "
-                "a precision problem (float32 arithmetic? an approximation?) rather than a wrong formula"
-            )
+    size = np.abs(values[finite] - ctx.truth[finite]) / ctx.magnitude[finite]
+    if size.size and float(np.max(size)) < 1e-4:
+        notes.append(
+            f"its errors are tiny next to the terms of the formula (at most {fmt(float(np.max(size)), 2)} "
+            "of their magnitude): a precision problem (float32 arithmetic? an approximation?) "
+            "rather than a wrong formula"
+        )
     return [], notes
 
 
@@ -610,10 +612,11 @@ def _warnings(
     if lossy.any():
         i = int(np.argmax(rel))
         below = float(np.max(truth[lossy]))
+        fc, ft = fmt_pair(float(values[i]), float(truth[i]))
         out.append(
             f"correct within rounding, but loses relative accuracy where the KL is small: "
             f"relative error up to {fmt(rel[i], 2)} at {ps.probes[i].label()} "
-            f"(true KL {fmt(truth[i], 3)}, candidate {fmt(values[i], 3)}); {_count(int(lossy.sum()), 'probe')}, "
+            f"(true KL {ft}, candidate {fc}); {_count(int(lossy.sum()), 'probe')}, "
             f"all with true KL at most {fmt(below, 2)} (p close to q). "
             "Cancellation in log(ratio) + ratio - 1; mcverify.kl_divergence shows a form that keeps the digits"
         )

@@ -50,9 +50,16 @@ MEAN_SWEEP_SHORT = (-100.0, -1.0, -0.01, 0.0, 0.01, 0.5, 1.0, 3.0, 100.0)
 PROBE_SEED = 20240521
 
 
-def nice(x: float) -> float:
-    """``x`` rounded to 12 significant digits: short to print, exact to use."""
-    return float(f"{x:.12g}")
+def nice(x: float, digits: int = 12) -> float:
+    """``x`` rounded to 12 (or ``digits``) significant digits: short to print, exact to use."""
+    return float(f"{x:.{digits}g}")
+
+
+def short(x: Any) -> Any:
+    """Pseudo-random parameters rounded to 4 significant digits, for readable reports."""
+    a = np.asarray(x, dtype=np.float64)
+    vals = [nice(float(v), 4) for v in a.ravel()]
+    return vals[0] if a.ndim == 0 else np.array(vals).reshape(a.shape)
 
 
 @dataclass(frozen=True, eq=False)
@@ -265,6 +272,11 @@ def make_probe(
         return Probe(index, group, ordered, d, same, mean_p, mean_q, cov_p=cov_p, cov_q=cov_q, sweeps=sweeps)
     sp = np.atleast_1d(np.asarray(sp, dtype=np.float64))
     sq = np.broadcast_to(np.atleast_1d(np.asarray(sq, dtype=np.float64)), sp.shape).copy()
+    scales_ok = np.all(np.isfinite(sp)) and np.all(np.isfinite(sq))
+    if conv.scale in ("std", "var"):
+        scales_ok = scales_ok and bool(np.all(sp > 0) and np.all(sq > 0))
+    if not scales_ok or not (np.all(np.isfinite(mean_p)) and np.all(np.isfinite(mean_q))):
+        raise ValueError(f"invalid parameters for {conv.name}: {params}")
     var_p, var_q = to_var(conv.scale, sp), to_var(conv.scale, sq)
     if not (np.all(np.isfinite(var_p)) and np.all(var_p > 0) and np.all(np.isfinite(var_q)) and np.all(var_q > 0)):
         raise ValueError(f"invalid scale in probe {params}")
@@ -380,7 +392,7 @@ def _prior(b: _Builder, rng: np.random.Generator) -> None:
         for sd in (1e-3, 0.2, 0.9, 1.1, 4.0, 300.0):
             b.add("grid", {"mean": m, s: b.scale(sd)})
     for _ in range(12):
-        b.add("typical", {"mean": nice(rng.normal(0, 2)), s: b.scale(math.exp(rng.uniform(-3, 3)))})
+        b.add("typical", {"mean": short(rng.normal(0, 2)), s: b.scale(short(math.exp(rng.uniform(-3, 3))))})
 
 
 def _pair(b: _Builder, rng: np.random.Generator) -> None:
@@ -410,8 +422,8 @@ def _pair(b: _Builder, rng: np.random.Generator) -> None:
     add("extreme", 0.0, 1e4, 1e3, 1e-4)
     add("extreme", -1e3, 1e-4, 1e3, 1e-4)
     for _ in range(16):
-        mp, mq = (nice(x) for x in rng.normal(0, 2, 2))
-        stdp, stdq = np.exp(rng.uniform(-3, 3, 2))
+        mp, mq = short(rng.normal(0, 2, 2))
+        stdp, stdq = short(np.exp(rng.uniform(-3, 3, 2)))
         add("typical", mp, float(stdp), mq, float(stdq))
 
 
@@ -432,7 +444,7 @@ def _diag_prior(b: _Builder, rng: np.random.Generator) -> None:
     b.add("near p = q", {"mean": np.full(4, 1e-7), s: b.scale(np.ones(4))})
     for i in range(16):
         dd = DIMS[i % len(DIMS)]
-        b.add("typical", {"mean": _nice(rng.normal(0, 1.5, dd)), s: b.scale(np.exp(rng.uniform(-2.5, 2.5, dd)))})
+        b.add("typical", {"mean": short(rng.normal(0, 1.5, dd)), s: b.scale(short(np.exp(rng.uniform(-2.5, 2.5, dd))))})
 
 
 def _diag_pair(b: _Builder, rng: np.random.Generator) -> None:
@@ -444,7 +456,7 @@ def _diag_pair(b: _Builder, rng: np.random.Generator) -> None:
         b.add(group, {"mean_p": _nice(mp), sp: b.scale(stdp), "mean_q": _nice(mq), sq: b.scale(stdq)})
 
     for dd in (2, 5):
-        m, sd = rng.normal(0, 1, dd), np.exp(rng.uniform(-2, 2, dd))
+        m, sd = short(rng.normal(0, 1, dd)), short(np.exp(rng.uniform(-2, 2, dd)))
         add("p = q", m, sd, m, sd)
     add("p = q", [0.0, 1e3, -5.0], [1e-4, 1.0, 1e4], [0.0, 1e3, -5.0], [1e-4, 1.0, 1e4])
     zeros, ones = np.zeros(d), np.ones(d)
@@ -462,8 +474,8 @@ def _diag_pair(b: _Builder, rng: np.random.Generator) -> None:
     add("mixed", [1.0, 2.0, 3.0, 4.0, 5.0], [1.0, 1.0, 1.0, 1.0, 1.0], [0.0] * 5, [2.0] * 5)
     for i in range(16):
         dd = DIMS[i % len(DIMS)]
-        add("typical", rng.normal(0, 1.5, dd), np.exp(rng.uniform(-2.5, 2.5, dd)),
-            rng.normal(0, 1.5, dd), np.exp(rng.uniform(-2.5, 2.5, dd)))
+        add("typical", short(rng.normal(0, 1.5, dd)), short(np.exp(rng.uniform(-2.5, 2.5, dd))),
+            short(rng.normal(0, 1.5, dd)), short(np.exp(rng.uniform(-2.5, 2.5, dd))))
 
 
 def _nice(x: Any) -> NDArray[np.float64]:
@@ -488,7 +500,7 @@ def _mvn(b: _Builder, rng: np.random.Generator) -> None:
                       "mean_q": _nice(mq), "cov_q": np.asarray(cq, dtype=np.float64)})
 
     for d, cond in ((2, 10.0), (3, 1e4), (5, 1e6)):
-        m, c = rng.normal(0, 1, d), _spd(rng, d, cond)
+        m, c = short(rng.normal(0, 1, d)), _spd(rng, d, cond)
         add("p = q", m, c, m, c)
     d = 3
     eye, zeros = np.eye(d), np.zeros(d)
@@ -498,8 +510,8 @@ def _mvn(b: _Builder, rng: np.random.Generator) -> None:
             "mean sweep", MEAN_SWEEP_SHORT)
     for dd in (2, 3, 5):
         for cond in (1.0, 10.0, 1e3):
-            add("typical", rng.normal(0, 1, dd), _spd(rng, dd, cond, math.exp(rng.uniform(-1, 1))),
-                rng.normal(0, 1, dd), _spd(rng, dd, cond, math.exp(rng.uniform(-1, 1))))
+            add("typical", short(rng.normal(0, 1, dd)), _spd(rng, dd, cond, math.exp(rng.uniform(-1, 1))),
+                short(rng.normal(0, 1, dd)), _spd(rng, dd, cond, math.exp(rng.uniform(-1, 1))))
     add("ill-conditioned", zeros, _spd(rng, d, 10.0), np.ones(d), _spd(rng, d, 1e8))
     add("ill-conditioned", np.ones(d), _spd(rng, d, 1e8), zeros, eye)
     cq = _spd(rng, d, 1e8)

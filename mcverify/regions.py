@@ -158,9 +158,14 @@ def describe_sweep(
     elif len(passing) == 1:
         parts.append(f"fails for every {axis} except {axis} = {show(passing[0])}")
     else:
-        spans = [show(lo) if lo == hi else f"[{show(lo)}, {show(hi)}]" for lo, hi in failing]
-        parts.append(f"fails for {axis} in " + " and ".join(spans)
-                     + f"; passes at {len(passing)} other values")
+        points = [show(lo) for lo, hi in failing if lo == hi]
+        ranges = [f"[{show(lo)}, {show(hi)}]" for lo, hi in failing if lo != hi]
+        said = []
+        if ranges:
+            said.append(f"for {axis} in " + " and ".join(ranges))
+        if points:
+            said.append(f"at {axis} = " + ", ".join(points))
+        parts.append("fails " + " and ".join(said) + f"; passes at the other {len(passing)} values")
 
     # Negative where the truth is positive, and zero crossings.
     neg_flags = (f < -tl) & (t > tl)
