@@ -41,14 +41,22 @@ from .probes import Probe
 __all__ = [
     "CATALOG",
     "Explanation",
+    "Fit",
     "Formula",
     "Mistake",
+    "Prediction",
     "Terms",
+    "apply",
+    "diagnose",
+    "distinct_predictions",
+    "distinguishable",
     "evaluate",
     "explanations",
     "mistake",
+    "predict",
     "probe_terms",
     "rounding_tolerance",
+    "terms_for",
 ]
 
 Variance = Literal["as-is", "sqrt", "square"]
@@ -216,7 +224,7 @@ def explanations(convention: Convention | str) -> list[Explanation]:
 
     Two mistakes combine when both apply and they change different fields.
     Combinations that no probe can tell apart from one of their parts are
-    removed by :func:`mcverify.audit` (see :func:`distinct_explanations`).
+    removed by :func:`mcverify.audit` (see :func:`distinct_predictions`).
     """
     conv = get_convention(convention)
     singles = [m for m in CATALOG if m.applies(conv)]

@@ -168,7 +168,7 @@ def describe_sweep(
         parts.append("fails " + " and ".join(said) + f"; passes at the other {len(passing)} values")
 
     # Negative where the truth is positive, and zero crossings.
-    neg_flags = (f < -tl) & (t > tl)
+    neg_flags = (f < -tl) & (t > 0)
     negative: list[list[float]] = []
     zeros: list[list[float]] = []
     for i, j in intervals(c.tolist(), neg_flags.tolist()):
