@@ -14,6 +14,7 @@ from .closed_form import kl_divergence
 from .errors import AuditError, ConfigError, QuadratureError
 from .gaussian import Gaussian
 from .monte_carlo import MonteCarloResult, monte_carlo_kl, monte_carlo_kl_reference
+from .quadrature import QuadratureResult, quadrature_kl
 
 __all__ = [
     "AuditError",

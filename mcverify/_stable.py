@@ -50,11 +50,16 @@ def two_square(x: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.
     Dekker's product; exact while ``x*x`` neither overflows nor underflows.
     """
     hi = x * x
-    c = _SPLIT * x
-    xh = c - (c - x)
-    xl = x - xh
+    xh, xl = split(x)
     lo = ((xh * xh - hi) + 2.0 * xh * xl) + xl * xl
     return hi, lo
+
+
+def split(x: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Dekker's split ``x = hi + lo`` into 26-bit halves, so products of halves are exact."""
+    c = _SPLIT * x
+    hi = c - (c - x)
+    return hi, x - hi
 
 
 def log1p_ratio_of(

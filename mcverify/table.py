@@ -56,4 +56,4 @@ def to_frame(rows: list[dict[str, Any]], config: str) -> pd.DataFrame:
     frame.insert(0, "config", config)
     params = [c for c in frame.columns if c.startswith("param:")]
     known = [c for c in COLUMNS if c in frame.columns]
-    return frame[known[:7] + params + known[7:]]
+    return frame[known[:8] + params + known[8:]]
