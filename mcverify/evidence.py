@@ -8,9 +8,7 @@ order of evaluation.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,6 +17,7 @@ from numpy.typing import NDArray
 from .conventions import Convention
 from .monte_carlo import monte_carlo_kl
 from .probes import Probe, ProbeSet, make_probe, true_kl
+from .quadrature import quadrature_kl
 from .regions import SweepFinding
 from .report import Evidence
 
@@ -108,17 +107,9 @@ def _check(
 
 
 def _quadrature(p: Any, q: Any) -> tuple[float | None, float | None, bool | None, str]:
-    # Only this package's own quadrature module: an editable install of
-    # another checkout can otherwise supply a missing submodule from there.
-    spec = importlib.util.find_spec(f"{__package__}.quadrature")
-    if spec is None or spec.origin is None or Path(spec.origin).parent != Path(__file__).parent:
-        return None, None, None, "mcverify.quadrature is not available"
-    try:
-        from .quadrature import quadrature_kl
-    except ImportError:
-        return None, None, None, "mcverify.quadrature is not available"
+    """quad's value, error estimate and trust; never raises (evidence is best effort)."""
     try:
         r = quadrature_kl(p, q)
-    except Exception as exc:  # noqa: BLE001 - evidence is best effort, reported
+    except (ValueError, ArithmeticError) as exc:
         return None, None, None, f"{type(exc).__name__}: {exc}"
-    return float(r.value), float(r.error), bool(r.reliable), str(getattr(r, "message", "") or "")
+    return float(r.value), float(r.error), bool(r.reliable), str(r.message or "")
