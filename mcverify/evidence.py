@@ -21,10 +21,35 @@ from .quadrature import quadrature_kl
 from .regions import SweepFinding
 from .report import Evidence
 
-__all__ = ["gather_evidence"]
+__all__ = ["gather_evidence", "llr_std"]
 
 #: Index offset of evidence seeds for points between probes (zero crossings).
 OFF_PROBE = 1_000_000
+#: Expected |z| from which Monte Carlo resolves a disagreement.
+RESOLVABLE = 5.0
+
+
+def llr_std(probe: Probe) -> float:
+    r"""Exact standard deviation of ``log p(x) - log q(x)`` for ``x ~ p``.
+
+    With :math:`M = L_q^{-1} L_p`, :math:`b = L_q^{-1}(\mu_p - \mu_q)` and
+    :math:`z \sim N(0, I)`, the log ratio is a constant plus
+    :math:`\tfrac12 z^T (M^T M - I) z + b^T M z`, whose variance is
+    :math:`\tfrac12 \|M^T M - I\|_F^2 + \|M^T b\|^2`. The Monte Carlo
+    standard error of n draws is this over :math:`\sqrt n`.
+    """
+    p, q = probe.gaussians()
+    if p.is_diagonal and q.is_diagonal:
+        r = p.stddevs / q.stddevs
+        c = (p.mean - q.mean) / q.stddevs
+        var = 0.5 * np.sum(((r - 1.0) * (r + 1.0)) ** 2) + np.sum((r * c) ** 2)
+    else:
+        lq = q.cholesky
+        m = np.linalg.solve(lq, p.cholesky)
+        b = np.linalg.solve(lq, p.mean - q.mean)
+        a = m.T @ m - np.eye(p.dim)
+        var = 0.5 * np.sum(a * a) + np.sum((m.T @ b) ** 2)
+    return float(np.sqrt(var))
 
 
 def gather_evidence(
@@ -42,32 +67,39 @@ def gather_evidence(
     """Monte Carlo and quadrature at up to ``k`` of the worst failing probes and
     at the first zero crossing of up to two sweeps.
 
-    The probes are the one with the largest error, the most negative value
-    (where the true KL is positive), the largest relative error, then the
-    next largest errors.
+    "Worst" is measured in Monte Carlo standard errors, ``|candidate - KL|``
+    over the exact standard deviation of the log-likelihood ratio divided by
+    ``sqrt(samples)``, so that the evidence can resolve the disagreement: a
+    relative error of 1e-7 at KL = 5e7 is real but no sample average shows
+    it. The picks are the clearest disagreement, the most negative value
+    (where the true KL is positive), the largest absolute error if Monte
+    Carlo can resolve it, then the next clearest.
     """
-    finite_bad = (status == "fail")
+    finite_bad = status == "fail"
     if not finite_bad.any():
         return []
     err = np.where(finite_bad, np.abs(values - truth), -1.0)
+    se = np.array([llr_std(p) if finite_bad[p.index] else np.inf for p in ps.probes]) / np.sqrt(samples)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(finite_bad, err / se, -1.0)
+    z = np.where(np.isnan(z), np.inf, z)
     picks: list[tuple[str, int]] = []
 
     def pick(reason: str, i: int) -> None:
         if i not in [j for _, j in picks] and len(picks) < k:
             picks.append((reason, i))
 
-    pick("largest error", int(np.argmax(err)))
+    pick("clearest disagreement", int(np.argmax(z)))
     neg = finite_bad & (values < 0) & (truth > 0)
     if neg.any():
         pick("most negative", int(np.argmin(np.where(neg, values, np.inf))))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rel = np.where(finite_bad & (truth > 0), err / np.where(truth > 0, truth, 1.0), -1.0)
-    if np.max(rel) > 0:
-        pick("largest relative error", int(np.argmax(rel)))
-    for i in np.argsort(-err, kind="stable"):
-        if err[i] < 0:
+    i = int(np.argmax(err))
+    if z[i] >= RESOLVABLE:
+        pick("largest error", i)
+    for i in np.argsort(-z, kind="stable"):
+        if z[i] < 0:
             break
-        pick("large error", int(i))
+        pick("clear disagreement", int(i))
     out = [_check(ps.probes[i], conv, reason, float(values[i]), float(truth[i]), samples, seed, i)
            for reason, i in picks]
     j = 0

@@ -5,8 +5,9 @@ and hard but valid ones: scales from 1e-4 to 1e4, scales within 1e-8 of 1,
 large mean gaps, p = q exactly, d > 1 for diagonal and full covariance, and
 ill-conditioned covariances (condition number 1e8). Parameters are stored in
 the user's own parameterisation (``logvar`` for a ``*-logvar`` convention),
-rounded to 12 significant digits so that tables are readable; the
-distributions audited are exactly those these numbers describe.
+rounded to 12 significant digits (6 for log scales, 4 for pseudo-random
+values) so that tables are readable; the distributions audited are exactly
+those these numbers describe.
 
 Some probes lie on *sweeps*: lines along which one user parameter varies
 while the others stay fixed. The audit describes failing regions along them
@@ -329,10 +330,16 @@ class _Builder:
         self.entries: list[dict[str, Any]] = []
         self.sweeps: dict[str, Sweep] = {}
 
-    def scale(self, std: Any) -> Any:
-        """The user's scale parameter(s) for standard deviation(s) ``std``."""
+    def scale(self, std: Any, brief: bool = False) -> Any:
+        """The user's scale parameter(s) for standard deviation(s) ``std``.
+
+        ``brief=True`` (sweeps, typical values) keeps 6 digits of a log scale,
+        enough for 1 + 1e-8 (logvar 2e-08); probes near p = q at other scales
+        keep 12.
+        """
         s = np.asarray(std, dtype=np.float64)
-        vals = [nice(std_to_scale(self.conv.scale, float(x))) for x in s.ravel()]
+        digits = 6 if brief and self.conv.log_scale else 12
+        vals = [nice(std_to_scale(self.conv.scale, float(x)), digits) for x in s.ravel()]
         return vals[0] if s.ndim == 0 else np.array(vals).reshape(s.shape)
 
     def add(self, group: str, params: dict[str, Any], sweep: tuple[str, float] | None = None) -> None:
@@ -386,13 +393,13 @@ def probe_set(convention: Convention | str) -> ProbeSet:
 def _prior(b: _Builder, rng: np.random.Generator) -> None:
     s = b.conv.scale
     b.add("p = q", {"mean": 0.0, s: b.scale(1.0)})
-    b.sweep("scale", s, "scalar", {"mean": 0.0}, 1, "scale sweep", [b.scale(x) for x in STD_SWEEP])
+    b.sweep("scale", s, "scalar", {"mean": 0.0}, 1, "scale sweep", [b.scale(x, True) for x in STD_SWEEP])
     b.sweep("mean", "mean", "scalar", {s: b.scale(1.0)}, 1, "mean sweep", MEAN_SWEEP)
     for m in (-3.0, 0.5, 2.0, 50.0):
         for sd in (1e-3, 0.2, 0.9, 1.1, 4.0, 300.0):
-            b.add("grid", {"mean": m, s: b.scale(sd)})
+            b.add("grid", {"mean": m, s: b.scale(sd, True)})
     for _ in range(12):
-        b.add("typical", {"mean": short(rng.normal(0, 2)), s: b.scale(short(math.exp(rng.uniform(-3, 3))))})
+        b.add("typical", {"mean": short(rng.normal(0, 2)), s: b.scale(short(math.exp(rng.uniform(-3, 3))), True)})
 
 
 def _pair(b: _Builder, rng: np.random.Generator) -> None:
@@ -400,15 +407,16 @@ def _pair(b: _Builder, rng: np.random.Generator) -> None:
     sp, sq = f"{s}_p", f"{s}_q"
 
     def add(group: str, mp: float, stdp: float, mq: float, stdq: float) -> None:
-        b.add(group, {"mean_p": mp, sp: b.scale(stdp), "mean_q": mq, sq: b.scale(stdq)})
+        brief = group in ("typical", "grid")
+        b.add(group, {"mean_p": mp, sp: b.scale(stdp, brief), "mean_q": mq, sq: b.scale(stdq, brief)})
 
     for m, sd in ((0.0, 1.0), (1.5, 0.3), (-2.0, 1e-4), (0.0, 1e4), (1e3, 5.0), (0.25, 1 + 1e-8)):
         add("p = q", m, sd, m, sd)
     one = b.scale(1.0)
     b.sweep("scale_p", sp, "scalar", {"mean_p": 0.0, "mean_q": 0.0, sq: one}, 1, "scale sweep (p)",
-            [b.scale(x) for x in STD_SWEEP])
+            [b.scale(x, True) for x in STD_SWEEP])
     b.sweep("scale_q", sq, "scalar", {"mean_p": 0.0, sp: one, "mean_q": 0.0}, 1, "scale sweep (q)",
-            [b.scale(x) for x in STD_SWEEP_SHORT])
+            [b.scale(x, True) for x in STD_SWEEP_SHORT])
     b.sweep("mean_p", "mean_p", "scalar", {sp: one, "mean_q": 0.0, sq: one}, 1, "mean sweep",
             MEAN_SWEEP)
     add("near p = q", 3.0, 1e-3 * (1 + 1e-7), 3.0, 1e-3)
@@ -435,7 +443,7 @@ def _diag_prior(b: _Builder, rng: np.random.Generator) -> None:
     d = 3
     b.add("p = q", {"mean": np.zeros(d), s: b.scale(np.ones(d))})
     b.sweep("scale", s, "vector", {"mean": np.zeros(d)}, d, "scale sweep",
-            [b.scale(x) for x in STD_SWEEP_SHORT])
+            [b.scale(x, True) for x in STD_SWEEP_SHORT])
     b.sweep("mean", "mean", "vector", {s: b.scale(np.ones(d))}, d, "mean sweep", MEAN_SWEEP_SHORT)
     b.add("mixed", {"mean": np.zeros(2), s: b.scale([0.37, 1.0])})
     b.add("mixed", {"mean": np.array([0.0, 1e3, 0.0]), s: b.scale([1e-4, 1.0, 1e4])})
@@ -444,7 +452,7 @@ def _diag_prior(b: _Builder, rng: np.random.Generator) -> None:
     b.add("near p = q", {"mean": np.full(4, 1e-7), s: b.scale(np.ones(4))})
     for i in range(16):
         dd = DIMS[i % len(DIMS)]
-        b.add("typical", {"mean": short(rng.normal(0, 1.5, dd)), s: b.scale(short(np.exp(rng.uniform(-2.5, 2.5, dd))))})
+        b.add("typical", {"mean": short(rng.normal(0, 1.5, dd)), s: b.scale(short(np.exp(rng.uniform(-2.5, 2.5, dd))), True)})
 
 
 def _diag_pair(b: _Builder, rng: np.random.Generator) -> None:
@@ -453,7 +461,8 @@ def _diag_pair(b: _Builder, rng: np.random.Generator) -> None:
     d = 3
 
     def add(group: str, mp: Any, stdp: Any, mq: Any, stdq: Any) -> None:
-        b.add(group, {"mean_p": _nice(mp), sp: b.scale(stdp), "mean_q": _nice(mq), sq: b.scale(stdq)})
+        brief = group == "typical"
+        b.add(group, {"mean_p": _nice(mp), sp: b.scale(stdp, brief), "mean_q": _nice(mq), sq: b.scale(stdq, brief)})
 
     for dd in (2, 5):
         m, sd = short(rng.normal(0, 1, dd)), short(np.exp(rng.uniform(-2, 2, dd)))
@@ -461,9 +470,9 @@ def _diag_pair(b: _Builder, rng: np.random.Generator) -> None:
     add("p = q", [0.0, 1e3, -5.0], [1e-4, 1.0, 1e4], [0.0, 1e3, -5.0], [1e-4, 1.0, 1e4])
     zeros, ones = np.zeros(d), np.ones(d)
     b.sweep("scale_p", sp, "vector", {"mean_p": zeros, "mean_q": zeros, sq: b.scale(ones)}, d,
-            "scale sweep (p)", [b.scale(x) for x in STD_SWEEP_SHORT])
+            "scale sweep (p)", [b.scale(x, True) for x in STD_SWEEP_SHORT])
     b.sweep("scale_q", sq, "vector", {"mean_p": zeros, sp: b.scale(ones), "mean_q": zeros}, d,
-            "scale sweep (q)", [b.scale(x) for x in (1e-4, 0.1, 0.5, 0.9999, 1.0, 1.0001, 2.0, 10.0, 1e4)])
+            "scale sweep (q)", [b.scale(x, True) for x in (1e-4, 0.1, 0.5, 0.9999, 1.0, 1.0001, 2.0, 10.0, 1e4)])
     b.sweep("mean_p", "mean_p", "vector", {sp: b.scale(ones), "mean_q": zeros, sq: b.scale(ones)}, d,
             "mean sweep", MEAN_SWEEP_SHORT)
     base = np.array([0.5, 2.0, 1e-2, 30.0])

@@ -36,8 +36,9 @@ class Evidence:
     Attributes
     ----------
     reason : str
-        Why this point: ``"largest error"``, ``"most negative"``,
-        ``"largest relative error"`` or ``"zero crossing"``.
+        Why this point: ``"clearest disagreement"`` (most Monte Carlo
+        standard errors away), ``"most negative"``, ``"largest error"``,
+        ``"clear disagreement"`` or ``"zero crossing"``.
     probe : int or None
         Probe index (None for a point between probes).
     params : dict

@@ -76,7 +76,7 @@ def test_classic_case_failing_region(classic_report):
 
 def test_classic_case_monte_carlo_evidence(classic_report):
     ev = {e.reason: e for e in classic_report.evidence}
-    assert {"largest error", "most negative", "zero crossing"} <= set(ev)
+    assert {"clearest disagreement", "most negative", "largest error", "zero crossing"} <= set(ev)
     for e in classic_report.evidence:
         assert e.samples == SAMPLES and e.mc_stderr > 0
         assert abs(e.z_truth) < 5  # Monte Carlo agrees with the closed form...
@@ -225,3 +225,23 @@ def test_failing_region_lists_intervals():
     assert scale.failing == [[1e-4, 0.4]]
     assert "fails for std in [0.0001, 0.4]" in scale.text
     assert r.diagnoses == []
+
+
+@pytest.mark.parametrize("name", ["pair-logvar", "diag-pair-std", "mvn"])
+def test_evidence_is_ranked_by_exact_monte_carlo_standard_errors(name):
+    from mcverify.evidence import llr_std
+    from mcverify.monte_carlo import monte_carlo_kl
+    from mcverify.probes import probe_set
+
+    for p in probe_set(name).probes[3::11]:
+        mc = monte_carlo_kl(*p.gaussians(), 50_000, seed=p.index)
+        assert mc.std == pytest.approx(llr_std(p), rel=0.05, abs=1e-300)
+
+
+def test_unresolvable_errors_are_not_offered_as_evidence():
+    # log10 with the mean term: its largest absolute error (5.2 at KL = 5e7)
+    # is far below what 1e5 draws can see; the evidence goes where they can.
+    r = audit(lambda m, s: 0.5 * (s**2 + m**2 - 1 - np.log10(s**2)), "prior-std", samples=SAMPLES)
+    assert r.diagnoses[0] == ["log10"]
+    assert all(abs(e.z_candidate) > 20 for e in r.evidence)
+    assert "largest error" not in {e.reason for e in r.evidence}

@@ -75,8 +75,9 @@ def test_probes_hold_the_users_own_parameters():
     ps = probe_set("prior-logvar")
     p = ps.probes[1]
     assert list(p.params) == ["mean", "logvar"]
-    assert p.params["logvar"] == pytest.approx(2 * math.log(1e-4), rel=1e-11)
-    assert p.var_p[0] == pytest.approx(1e-8, rel=1e-11)
+    assert p.params["logvar"] == -18.4207  # 2 log(1e-4), to 6 digits
+    assert p.var_p[0] == math.exp(-18.4207)  # exactly the distribution those digits describe
+    assert probe_set("prior-logstd").probes[1].params["logstd"] == -9.21034
 
 
 @pytest.mark.parametrize("name", ["pair-logvar", "prior-logstd", "diag-pair-logstd"])
