@@ -39,7 +39,7 @@ from .mistakes import (
     terms_for,
 )
 from .evidence import gather_evidence
-from .probes import ProbeSet, Sweep, make_probe, probe_set, true_kl
+from .probes import ProbeSet, Sweep, make_probe, probe_set, show_number as show, true_kl
 from .regions import SweepFinding, describe_sweep, fmt, fmt_pair
 from .report import DEFAULT_SAMPLES, DEFAULT_SEED, AuditReport, Evidence, _count
 from .verdicts import closed_form_tolerance
@@ -385,12 +385,21 @@ def _warnings(
         i = int(np.argmax(rel))
         below = float(np.max(truth[lossy]))
         fc, ft = fmt_pair(float(values[i]), float(truth[i]))
+        along = []
+        for key, sw in ps.sweeps.items():
+            coords = [c for c, p in ps.on_sweep(key) if lossy[p.index]]
+            if coords:
+                axis, where = _axis(sw)
+                span = f"{axis} = {show(coords[0])}" if len(coords) == 1 else (
+                    f"{axis} from {show(coords[0])} to {show(coords[-1])}")
+                along.append(f"{span} ({where})")
         out.append(
             f"correct within rounding, but loses relative accuracy where the KL is small: "
             f"relative error up to {fmt(rel[i], 2)} at {ps.probes[i].label()} "
             f"(true KL {ft}, candidate {fc}); {_count(int(lossy.sum()), 'probe')}, "
-            f"all with true KL at most {fmt(below, 2)} (p close to q). "
-            "Cancellation in log(ratio) + ratio - 1; mcverify.kl_divergence shows a form that keeps the digits"
+            f"all with true KL at most {fmt(below, 2)} (p close to q)"
+            + (": " + "; ".join(along) if along else "")
+            + ". Cancellation in log(ratio) + ratio - 1; mcverify.kl_divergence shows a form that keeps the digits"
         )
     tiny_neg = (status == "ok") & (values < 0)
     if tiny_neg.any():

@@ -80,9 +80,11 @@ def gather_evidence(
         return []
     err = np.where(finite_bad, np.abs(values - truth), -1.0)
     se = np.array([llr_std(p) if finite_bad[p.index] else np.inf for p in ps.probes]) / np.sqrt(samples)
+    # At p = q the log ratio is identically 0 and Monte Carlo returns exactly
+    # 0 +- 0: conclusive but degenerate, so such points rank as merely
+    # resolvable and informative ones come first.
     with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.where(finite_bad, err / se, -1.0)
-    z = np.where(np.isnan(z), np.inf, z)
+        z = np.where(finite_bad, np.where(se > 0, err / se, RESOLVABLE), -1.0)
     picks: list[tuple[str, int]] = []
 
     def pick(reason: str, i: int) -> None:
