@@ -107,9 +107,9 @@ def audit(
         once per probe if that raises or returns the wrong shape.
     convention : str
         ``pair-std``, ``prior-logvar``, ``diag-prior-logvar``, ``mvn``...
-    backend : {"numpy", "torch"}
-        The array type the candidate receives: float64 numpy arrays or
-        float64 torch tensors.
+    backend : {"numpy", "torch", "jax"}
+        The array type the candidate receives: float64 numpy arrays, torch
+        tensors or jax arrays (JAX's 64-bit mode is on during each call only).
     samples : int
         Monte Carlo draws per evidence point; 0 skips the evidence.
     seed : int

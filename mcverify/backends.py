@@ -1,15 +1,19 @@
 """Array backends: hand a candidate the array type it is written for.
 
 The audit builds every probe as float64 numpy arrays. A candidate written
-with PyTorch receives float64 tensors instead (``backend="torch"``), so that
-a loss function is audited exactly as it runs in training; its result is
-converted back to numpy. PyTorch is imported only when asked for.
+with PyTorch receives float64 tensors instead (``backend="torch"``), one
+written with JAX float64 jax arrays (``backend="jax"``, with 64-bit mode
+switched on only for the duration of each call), so that a loss function is
+audited exactly as it runs in training; its result is converted back to
+numpy. PyTorch and JAX are imported only when asked for.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ContextManager
 
 import numpy as np
 from numpy.typing import NDArray
@@ -17,7 +21,7 @@ from numpy.typing import NDArray
 __all__ = ["BACKENDS", "Backend", "BackendUnavailable", "get_backend"]
 
 #: Names accepted by :func:`get_backend`.
-BACKENDS = ("numpy", "torch")
+BACKENDS = ("numpy", "torch", "jax")
 
 
 class BackendUnavailable(ImportError):
@@ -36,11 +40,15 @@ class Backend:
         float64 numpy array (or numpy scalar) -> the candidate's type.
     to_numpy : callable
         The candidate's result -> float64 numpy array.
+    scope : callable
+        Returns the context manager every call runs in (JAX's 64-bit mode;
+        nothing for the others).
     """
 
     name: str
     to_native: Callable[[Any], Any]
     to_numpy: Callable[[Any], NDArray[np.float64]]
+    scope: Callable[[], ContextManager[Any]] = field(default=contextlib.nullcontext)
 
 
 def _numpy_to_numpy(value: Any) -> NDArray[np.float64]:
@@ -78,6 +86,28 @@ def _torch_backend() -> Backend:
     return Backend("torch", native, back)
 
 
+def _jax_backend() -> Backend:
+    try:
+        import jax
+        import jax.numpy as jnp
+    except ImportError:
+        raise BackendUnavailable("the jax backend needs JAX: pip install 'mcverify[jax]'") from None
+    if hasattr(jax, "enable_x64"):  # jax >= 0.5: a config context manager
+
+        def scope() -> ContextManager[Any]:
+            return jax.enable_x64(True)
+    else:  # pragma: no cover - older jax
+        from jax.experimental import enable_x64 as scope
+
+    def native(a: Any) -> Any:
+        return jnp.asarray(np.asarray(a, dtype=np.float64), dtype=jnp.float64)
+
+    def back(value: Any) -> NDArray[np.float64]:
+        return np.asarray(value, dtype=np.float64)
+
+    return Backend("jax", native, back, scope)
+
+
 def get_backend(name: str) -> Backend:
     """The backend called ``name``.
 
@@ -92,4 +122,6 @@ def get_backend(name: str) -> Backend:
         return _numpy_backend()
     if name == "torch":
         return _torch_backend()
+    if name == "jax":
+        return _jax_backend()
     raise ValueError(f"unknown backend {name!r}: choose from {', '.join(BACKENDS)}")

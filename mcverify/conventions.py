@@ -209,11 +209,10 @@ def _describe(exc: BaseException) -> str:
 
 
 def _invoke(func: Callable[..., Any], args: Sequence[Any], backend: Backend) -> NDArray[np.float64]:
-    native = [backend.to_native(a) for a in args]
-    with np.errstate(all="ignore"), warnings.catch_warnings():
+    with backend.scope(), np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        out = func(*native)
-    return backend.to_numpy(out)
+        native = [backend.to_native(a) for a in args]
+        return backend.to_numpy(func(*native))
 
 
 def call_candidate(
