@@ -41,7 +41,7 @@ from .mistakes import (
 from .evidence import gather_evidence
 from .probes import ProbeSet, Sweep, make_probe, probe_set, show_number as show, true_kl
 from .regions import SweepFinding, describe_sweep, fmt, fmt_pair
-from .report import DEFAULT_SAMPLES, DEFAULT_SEED, AuditReport, Evidence, _count
+from .audit_report import DEFAULT_SAMPLES, DEFAULT_SEED, AuditReport, Evidence, _count
 from .verdicts import closed_form_tolerance
 
 if TYPE_CHECKING:

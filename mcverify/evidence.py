@@ -19,7 +19,7 @@ from .monte_carlo import monte_carlo_kl
 from .probes import Probe, ProbeSet, make_probe, true_kl
 from .quadrature import quadrature_kl
 from .regions import SweepFinding
-from .report import Evidence
+from .audit_report import Evidence
 
 __all__ = ["gather_evidence", "llr_std"]
 
