@@ -48,7 +48,7 @@ def test_run_flags_reach_the_table_and_the_provenance(tmp_path):
 
 
 def test_error_control_from_the_config_is_recorded(tmp_path):
-    cfg = write(tmp_path, SMALL.replace("seed = 5", 'seed = 5\nerror_control = "bh"'))
+    cfg = write(tmp_path, SMALL.replace("seed = 7", 'seed = 7\nerror_control = "bh"'))
     assert main(["run", str(cfg), "-o", str(tmp_path), "-q"]) == 0
     assert json.loads((tmp_path / "cfg.provenance.json").read_text())["error_control"] == "bh"
     table = pd.read_csv(tmp_path / "cfg.csv")
@@ -69,12 +69,20 @@ def test_error_control_from_the_config_is_recorded(tmp_path):
         (["converge", "CFG", "--min-samples", "4", "--method", "qmc"], "needs at least 64 samples"),
     ],
 )
-def test_usage_errors_exit_2_one_line(tmp_path, args, words):
+def test_usage_errors_exit_2_one_line(tmp_path, monkeypatch, capsys, args, words):
     cfg = write(tmp_path, SMALL)
-    proc = mcverify(*[str(cfg) if a == "CFG" else a for a in args], cwd=tmp_path)
-    assert proc.returncode == 2 and proc.stdout == ""
-    assert len(proc.stderr.strip().splitlines()) == 1 and words in proc.stderr, proc.stderr
+    monkeypatch.chdir(tmp_path)
+    assert main([str(cfg) if a == "CFG" else a for a in args]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1 and words in err, err
     assert not (tmp_path / "results").exists()
+
+
+def test_usage_error_as_a_subprocess(tmp_path):
+    cfg = write(tmp_path, SMALL)
+    proc = mcverify("calibrate", str(cfg), "--method", "mc,nope", cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stdout == "" and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "comma-separated list of mc, antithetic, qmc" in proc.stderr
 
 
 def test_calibrate_writes_tables_and_exits_0(tmp_path):
