@@ -92,5 +92,5 @@ class RunSpec:
     cases: tuple[Case, ...] = field(repr=False)
     method: str = "mc"
     error_control: str = "holm"
-    randomizations: int = 32
+    randomizations: int = 64
     estimators: tuple[str, ...] = ()

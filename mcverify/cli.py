@@ -91,7 +91,7 @@ def _add_common(p: argparse.ArgumentParser, output: str = "results") -> None:
         "--error-control", choices=ERROR_CONTROLS,
         help="holm: family-wise error rate (default); bh: false discovery rate (Benjamini-Hochberg)",
     )
-    p.add_argument("--randomizations", type=_positive_int, help="independent scramblings for qmc (default 32)")
+    p.add_argument("--randomizations", type=_positive_int, help="independent scramblings for qmc (default 64)")
     p.add_argument(
         "--format", default="csv", help="comma-separated: csv,json,parquet,md,latex,html (default: csv)"
     )

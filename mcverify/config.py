@@ -9,7 +9,7 @@ The format::
     alpha = 0.01               # level of the run's verdicts, in (0, 1) (default 0.01)
     error_control = "holm"     # "holm" (family-wise error rate, default) or "bh" (false discovery rate)
     method = "mc"              # "mc" (default), "antithetic" or "qmc" (randomised quasi-Monte Carlo)
-    randomizations = 32        # independent scramblings for method = "qmc", 2 .. 4096 (default 32)
+    randomizations = 64        # independent scramblings for method = "qmc", 2 .. 4096 (default 64)
     estimators = []            # also report any of "k1", "k2", "k3" (default none)
     max_cases = 100_000        # refuse configs expanding beyond this (default 100_000)
 
@@ -96,7 +96,7 @@ DEFAULTS: Mapping[str, Any] = {
     "alpha": 0.01,
     "error_control": "holm",
     "method": "mc",
-    "randomizations": 32,
+    "randomizations": 64,
     "estimators": (),
 }
 #: Allowed values of ``[run] method``, ``error_control`` and ``estimators``.

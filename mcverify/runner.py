@@ -37,7 +37,7 @@ class Settings:
     confidence: float = 0.95
     quad_rtol: float = 1e-10
     method: str = "mc"
-    randomizations: int = 32
+    randomizations: int = 64
     estimators: tuple[str, ...] = ()
 
 

@@ -64,9 +64,9 @@ def test_error_control_from_the_config_is_recorded(tmp_path):
         (["run", "CFG", "--error-control", "bonferroni"], "invalid choice: 'bonferroni'"),
         (["calibrate", "CFG", "--method", "mc,nope"], "comma-separated list of mc, antithetic, qmc"),
         (["calibrate", "CFG", "--replicates", "1"], "--replicates: need at least 2"),
-        (["calibrate", "CFG", "--samples", "40", "--method", "qmc"], "method 'qmc' needs at least 64 samples"),
+        (["calibrate", "CFG", "--samples", "40", "--method", "qmc"], "method 'qmc' needs at least 128 samples"),
         (["converge", "CFG", "--max-samples", "1000"], "power of two"),
-        (["converge", "CFG", "--min-samples", "4", "--method", "qmc"], "needs at least 64 samples"),
+        (["converge", "CFG", "--min-samples", "4", "--method", "qmc"], "needs at least 128 samples"),
     ],
 )
 def test_usage_errors_exit_2_one_line(tmp_path, monkeypatch, capsys, args, words):

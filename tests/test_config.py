@@ -307,7 +307,7 @@ def test_bad_config_ids_are_unique() -> None:
 # ------------------------------------------------- estimators and error control
 def test_sampling_and_error_control_keys(tmp_path: Path) -> None:
     spec = load_text(tmp_path, PAIR)
-    assert (spec.method, spec.error_control, spec.randomizations, spec.estimators) == ("mc", "holm", 32, ())
+    assert (spec.method, spec.error_control, spec.randomizations, spec.estimators) == ("mc", "holm", 64, ())
     text = '[run]\nmethod = "qmc"\nerror_control = "bh"\nrandomizations = 8\nestimators = ["k3", "k1"]\nalpha = 0.05\n'
     spec = load_text(tmp_path, text + PAIR)
     assert (spec.method, spec.error_control, spec.randomizations, spec.estimators, spec.alpha) == (
@@ -336,7 +336,7 @@ def test_shipped_study_configs() -> None:
         ('estimators = "k1"', "run.estimators", "expected a list"),
         ('estimators = ["k1", "k4"]', "run.estimators[2]", "got 'k4'"),
         ('estimators = ["k1", "k1"]', "run.estimators", "twice"),
-        ('method = "qmc"\nsamples = 40', "run.samples", "method 'qmc' needs at least 64 samples"),
+        ('method = "qmc"\nsamples = 100', "run.samples", "method 'qmc' needs at least 128 samples"),
         ("alpha = 1.5", "run.alpha", "strictly between 0 and 1"),
     ],
 )

@@ -48,7 +48,7 @@ def test_dispatcher_and_plain_monte_carlo_are_the_same_numbers():
     assert METHODS == ("mc", "antithetic", "qmc")
     with pytest.raises(ValueError, match="unknown method 'mcmc'"):
         estimate_kl(p, q, 100, method="mcmc")
-    assert [minimum_samples(m) for m in METHODS] == [2, 4, 64]
+    assert [minimum_samples(m) for m in METHODS] == [2, 4, 128]
 
 
 @pytest.mark.parametrize("method", ["antithetic", "qmc"])
@@ -107,7 +107,7 @@ def test_qmc_beats_monte_carlo_by_far_at_equal_cost_in_points():
     "call, message",
     [
         (lambda p, q: antithetic_kl(p, q, 3), "samples must be an integer >= 4"),
-        (lambda p, q: qmc_kl(p, q, 63), r"samples must be an integer >= 2 \* randomizations = 64"),
+        (lambda p, q: qmc_kl(p, q, 127), r"samples must be an integer >= 2 \* randomizations = 128"),
         (lambda p, q: qmc_kl(p, q, 1000, randomizations=1), "randomizations must be an integer >= 2"),
         (lambda p, q: qmc_kl(p, q, 1000, confidence=1.5), "confidence must be in"),
         (lambda p, q: antithetic_kl(p, Gaussian([0.0, 0.0], std=1.0), 100), "dimension"),
