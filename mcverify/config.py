@@ -68,17 +68,20 @@ from .sweeps import (
     FIELD_KEYS,
     SpecError,
     Sweep,
+    clip,
     describe,
     expand_sweep,
     parse_field,
     parse_fixed,
     resolve_dims,
+    show_key,
+    sweep_dim,
     sweep_size,
     unknown_key,
     validate_sweep,
 )
 
-__all__ = ["DEFAULTS", "DEFAULT_MAX_CASES", "MAX_SAMPLES", "load_config", "parse_config"]
+__all__ = ["DEFAULTS", "DEFAULT_MAX_CASES", "MAX_PARAMETER_BYTES", "MAX_SAMPLES", "load_config", "parse_config"]
 
 #: Defaults of the ``[run]`` table.
 DEFAULTS: Mapping[str, Any] = {"samples": 100_000, "seed": 0, "confidence": 0.95, "alpha": 0.01}
@@ -87,6 +90,8 @@ DEFAULTS: Mapping[str, Any] = {"samples": 100_000, "seed": 0, "confidence": 0.95
 DEFAULT_MAX_CASES = 100_000
 #: More Monte Carlo samples per case than this is surely a typo.
 MAX_SAMPLES = 10**12
+#: Largest memory the expanded sweeps may take without ``force`` (see ``_sweep_bytes``).
+MAX_PARAMETER_BYTES = 2 * 2**30
 #: Source named in errors about command-line overrides.
 COMMAND_LINE = "<command line>"
 
@@ -138,13 +143,15 @@ def load_config(
     except OSError as exc:
         raise ConfigError(source, "", f"cannot read the config file: {exc.strerror or exc}") from None
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # a byte-order mark is harmless
     except UnicodeDecodeError as exc:
         raise ConfigError(source, "", f"not a UTF-8 text file (bad byte at offset {exc.start})") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(source, "", f"invalid TOML: {_one_line(str(exc))}") from None
+    except RecursionError:
+        raise ConfigError(source, "", "invalid TOML: arrays or tables nested too deeply") from None
     return parse_config(
         data,
         source,
@@ -193,6 +200,19 @@ def parse_config(
 
 
 # --------------------------------------------------------------- helpers
+def _sweep_bytes(sweep: Sweep) -> int:
+    """Memory the expanded points of a sweep may take: means and scales of p and q, and their factors.
+
+    An upper bound (a side that does not vary is stored once): per point and
+    side ``d`` numbers for the mean and ``d`` or ``d * d`` for the scale,
+    twice over for what the methods derive from them (Cholesky factors).
+    """
+    d = sweep_dim(sweep)
+    full = {f.side for f in sweep.fields if f.key == "cov"}
+    per_point = sum(d + (d * d if side in full else d) for side in ("p", "q"))
+    return 2 * 8 * per_point * sweep_size(sweep)
+
+
 def _key(value: Any) -> Any:
     """A hashable key of a float or array value, equal for equal values."""
     if isinstance(value, np.ndarray):
@@ -222,7 +242,8 @@ class _Parser:
     def check_keys(self, table: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> None:
         for key in table:
             if key not in allowed:
-                raise self.fail(f"{where}.{key}" if where else key, unknown_key(key, allowed))
+                shown = show_key(key)
+                raise self.fail(f"{where}.{shown}" if where else shown, unknown_key(key, allowed))
 
     # -------------------------------------------------------------- run
     def parse(
@@ -280,6 +301,18 @@ class _Parser:
                 "or pass force=True (--force on the command line) to run them anyway",
             )
 
+        memory = [_sweep_bytes(s) for _, _, s, _ in parsed_sweeps]
+        if sum(memory) > MAX_PARAMETER_BYTES and not force:
+            j = int(np.argmax(memory))
+            sweep = parsed_sweeps[j][2]
+            raise self.fail(
+                f"sweep[{j + 1}]",
+                f"sweep '{parsed_sweeps[j][0]}' would hold about {memory[j] / 2**30:,.1f} GiB of parameters "
+                f"({sweep_size(sweep):,} points of dimension {sweep_dim(sweep):,}), more than "
+                f"{MAX_PARAMETER_BYTES / 2**30:g} GiB; make it smaller, or pass force=True "
+                "(--force on the command line) to expand it anyway",
+            )
+
         cases: list[Case] = []
         for name, p, q, direction in parsed_pairs:
             self.add(cases, name, name, p, q, direction, ())
@@ -316,21 +349,21 @@ class _Parser:
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.fail(field, f"expected an integer, got {describe(value)}", source)
         if not 2 <= value <= MAX_SAMPLES:
-            raise self.fail(field, f"must be between 2 and {MAX_SAMPLES:.0e}, got {value:,}", source)
+            raise self.fail(field, f"must be between 2 and {MAX_SAMPLES:.0e}, got {clip(f'{value:,}')}", source)
         return value
 
     def seed(self, value: Any, field: str, source: str | None = None) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.fail(field, f"expected an integer, got {describe(value)}", source)
         if value < 0:
-            raise self.fail(field, f"must be >= 0, got {value}", source)
+            raise self.fail(field, f"must be >= 0, got {clip(str(value))}", source)
         return value
 
     def count(self, value: Any, field: str, source: str | None = None) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.fail(field, f"expected an integer, got {describe(value)}", source)
         if value < 1:
-            raise self.fail(field, f"must be >= 1, got {value}", source)
+            raise self.fail(field, f"must be >= 1, got {clip(str(value))}", source)
         return value
 
     def level(self, value: Any, field: str, source: str | None = None) -> float:
@@ -363,11 +396,11 @@ class _Parser:
         if not name.strip():
             raise self.fail(field, "must not be empty")
         if any(c in name for c in "[]") or not name.isprintable():
-            raise self.fail(field, f"must be printable and free of '[' and ']' (they delimit swept values), got {name!r}")
+            raise self.fail(field, f"must be printable and free of '[' and ']' (they delimit swept values), got {clip(repr(name))}")
         if name.endswith("/reverse"):
-            raise self.fail(field, f"must not end in '/reverse' (the suffix of reverse cases), got {name!r}")
+            raise self.fail(field, f"must not end in '/reverse' (the suffix of reverse cases), got {clip(repr(name))}")
         if name in names:
-            raise self.fail(field, f"duplicate name '{name}' (already used by {names[name]})")
+            raise self.fail(field, f"duplicate name '{clip(name)}' (already used by {names[name]})")
         names[name] = where
         return name
 
@@ -378,7 +411,7 @@ class _Parser:
         if value not in _DIRECTIONS:
             raise self.fail(
                 f"{where}.direction",
-                f"must be \"forward\", \"reverse\" or \"both\", got {value!r}",
+                f"must be \"forward\", \"reverse\" or \"both\", got {clip(repr(value))}",
             )
         return value
 

@@ -9,13 +9,13 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterable
-from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import Any
 
 import pandas as pd
+
+from .atomic import atomic_write
 
 __all__ = ["FORMATS", "MissingExtraError", "atomic_write", "provenance", "write_table"]
 
@@ -35,27 +35,6 @@ class MissingExtraError(ImportError):
     """An optional dependency needed for a format is not installed."""
 
 
-@contextmanager
-def atomic_write(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO[Any]]:
-    """Open a temporary file beside ``path`` and move it into place on success.
-
-    Readers never see a half-written file: either the old content or the
-    complete new one. On error the temporary file is removed and ``path``
-    is untouched.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def check_formats(formats: Iterable[str]) -> list[str]:
     """Validate format names and their optional dependencies before any work."""
     out = []
@@ -72,6 +51,11 @@ def check_formats(formats: Iterable[str]) -> list[str]:
                 ) from None
         out.append(fmt)
     return out
+
+
+def render(frame: pd.DataFrame, fmt: str) -> str | bytes:
+    """``frame`` as the text (or bytes, for parquet) of a file in format ``fmt``."""
+    return _render(frame, fmt)
 
 
 def _render(frame: pd.DataFrame, fmt: str) -> str | bytes:

@@ -1,0 +1,107 @@
+"""The files of a run's results: a table in each format plus its provenance, written as one set.
+
+A set is ``<stem>.<ext>`` for each format and ``<stem>.provenance.json``,
+whose ``outputs`` field lists each table file with its SHA-256.  The set
+is staged in temporary files and moved into place with
+:func:`mcverify.atomic.commit_all`, the provenance last, so:
+
+* no file of the set is ever partial (see :mod:`mcverify.atomic`);
+* an interruption by SIGINT or SIGTERM leaves the whole set or none of it;
+* a provenance file is only ever present together with the tables it
+  lists, and their hashes match (with ``overwrite`` the old provenance is
+  removed before the old tables are replaced);
+* an existing file is never replaced unless ``overwrite`` is given: the new
+  set then goes beside the old one as ``<stem>-2``, ``<stem>-3``, ... (the
+  first number for which no file of the set exists).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .atomic import Staged, commit_all, stage
+from .writers import FORMATS, check_formats, render
+
+__all__ = ["PROVENANCE_SUFFIX", "set_paths", "write_results"]
+
+PROVENANCE_SUFFIX = ".provenance.json"
+
+
+def set_paths(folder: Path, stem: str, formats: Sequence[str]) -> tuple[list[Path], Path]:
+    """The table files and the provenance file of the set named ``stem``."""
+    return [folder / f"{stem}{FORMATS[f][0]}" for f in formats], folder / f"{stem}{PROVENANCE_SUFFIX}"
+
+
+def _provenance_bytes(record: dict[str, Any], tables: Sequence[tuple[str, bytes]]) -> bytes:
+    full = dict(record)
+    full["outputs"] = {name: hashlib.sha256(data).hexdigest() for name, data in tables}
+    return (json.dumps(full, indent=2, default=str) + "\n").encode("utf-8")
+
+
+def write_results(
+    frame: pd.DataFrame,
+    folder: str | os.PathLike[str],
+    stem: str,
+    formats: Sequence[str],
+    record: dict[str, Any],
+    *,
+    overwrite: bool = False,
+) -> list[Path]:
+    """Write ``frame`` in each format and its provenance ``record`` as one set.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The results table.
+    folder : path-like
+        An existing, writable folder.
+    stem : str
+        Name of the set: ``<stem>.csv``, ``<stem>.provenance.json``, ...
+    formats : sequence of str
+        Keys of :data:`mcverify.writers.FORMATS`.
+    record : dict
+        Provenance; an ``outputs`` field mapping each table file name to
+        its SHA-256 is added.
+    overwrite : bool
+        Replace an existing set named ``stem``.  Without it, the set goes to
+        the first free ``<stem>-<n>`` (n = 2, 3, ...).
+
+    Returns
+    -------
+    list of Path
+        The files written, the provenance last.
+    """
+    folder = Path(folder)
+    formats = check_formats(formats)
+    data = []
+    for fmt in formats:
+        rendered = render(frame, fmt)
+        data.append(rendered.encode("utf-8") if isinstance(rendered, str) else rendered)
+    candidates = [stem] if overwrite else (stem if n == 1 else f"{stem}-{n}" for n in itertools.count(1))
+    for name in candidates:
+        tables, prov = set_paths(folder, name, formats)
+        if not overwrite and any(os.path.lexists(p) for p in (*tables, prov)):
+            continue
+        prov_bytes = _provenance_bytes(record, [(p.name, d) for p, d in zip(tables, data)])
+        staged: list[tuple[Staged, Path]] = []
+        try:
+            for path, payload in zip(tables, data):
+                staged.append((stage(path, payload), path))
+            staged.append((stage(prov, prov_bytes), prov))
+            if overwrite:
+                prov.unlink(missing_ok=True)  # the old tables lose their provenance before they change
+            return commit_all(staged, overwrite=overwrite)
+        except FileExistsError:
+            continue  # another process took this name meanwhile: try the next one
+        finally:
+            for item, _ in staged:
+                item.discard()
+    raise AssertionError("unreachable")  # pragma: no cover
