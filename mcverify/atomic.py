@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import itertools
 import os
 import re
 import secrets
@@ -39,11 +40,13 @@ from typing import IO, Any
 __all__ = [
     "Staged",
     "atomic_write",
+    "beside",
     "clean_stale",
     "commit_all",
     "deferred_signals",
     "is_temporary",
     "stage",
+    "write_new",
 ]
 
 TEMP_SUFFIX = ".part"
@@ -176,6 +179,38 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w", *, overwrite: bo
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
+
+
+def beside(path: str | os.PathLike[str], n: int) -> Path:
+    """``<stem>-<n><suffix>`` next to ``path`` (``path`` itself for n = 1)."""
+    path = Path(path)
+    return path if n == 1 else path.with_name(f"{path.stem}-{n}{path.suffix}")
+
+
+def write_new(path: str | os.PathLike[str], data: str | bytes, *, overwrite: bool = False) -> Path:
+    """Write ``data`` to ``path`` atomically; if it exists and ``overwrite`` is false, beside it.
+
+    The file goes to the first of ``path``, ``<stem>-2<suffix>``,
+    ``<stem>-3<suffix>``, ... that does not exist (checked atomically where
+    the file system has hard links).
+
+    Returns
+    -------
+    Path
+        Where the data went.
+    """
+    staged = stage(path, data)
+    try:
+        if overwrite:
+            return staged.commit(True)
+        for n in itertools.count(1):
+            try:
+                return staged.commit(False, beside(path, n))
+            except FileExistsError:
+                continue
+        raise AssertionError("unreachable")  # pragma: no cover
+    finally:
+        staged.discard()
 
 
 @contextmanager

@@ -88,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_audit(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from .audit import DEFAULT_SAMPLES, DEFAULT_SEED
+    from .audit import DEFAULT_SAMPLES, DEFAULT_SEED, DEFAULT_TIMEOUT
     from .backends import BACKENDS
     from .conventions import CONVENTIONS
 
@@ -117,10 +117,15 @@ def _add_audit(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     audit.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     audit.add_argument("-o", "--output", metavar="FILE",
                        help="also write the report: JSON for .json, the probe table for .csv, text otherwise")
+    audit.add_argument("--overwrite", action="store_true",
+                       help="replace FILE if it exists (default: write beside it as <stem>-2<suffix>, ...)")
     audit.add_argument("--samples", type=_nonnegative_int, default=DEFAULT_SAMPLES,
                        help=f"Monte Carlo draws per evidence point, 0 for none (default: {DEFAULT_SAMPLES})")
     audit.add_argument("--seed", type=_nonnegative_int, default=DEFAULT_SEED,
                        help=f"root seed of the evidence (default: {DEFAULT_SEED})")
+    audit.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                       help=f"time each call of the function may take, 0 for no limit (default: {DEFAULT_TIMEOUT:g})")
+    audit.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show the traceback of an error")
     audit.set_defaults(handler=_cmd_audit)
 
 
@@ -140,6 +145,14 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     out = Path(args.output) if args.output else None
     if out is not None and not out.parent.is_dir():
         raise UsageError(f"{out}: the folder {out.parent} does not exist")
+    if out is not None and out.is_dir():
+        raise UsageError(f"{out}: is a folder; -o takes a file name")
+    if out is not None:
+        from .atomic import clean_stale
+
+        if not os.access(out.parent, os.W_OK | os.X_OK):
+            raise UsageError(f"{out}: the folder {out.parent} is not writable")
+        clean_stale(out.parent)  # temporary files of killed runs
     if args.expr is not None:
         from .expr import ExprError, compile_expr
 
@@ -154,8 +167,9 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         func = _load_target(args.target)
         name = args.target
     try:
-        report = audit(func, args.convention, backend=args.backend, samples=args.samples,
-                       seed=args.seed, name=name)
+        with _c_level_stdout_to_stderr():  # the function's own output never mixes with the report
+            report = audit(func, args.convention, backend=args.backend, samples=args.samples,
+                           seed=args.seed, name=name, timeout=args.timeout or None)
     except (AuditError, BackendUnavailable) as exc:
         raise UsageError(f"audit: {exc}") from None
     if args.json:
@@ -163,24 +177,55 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     else:
         print(report.summary())
     if out is not None:
-        _write_report(report, out)
+        written = _write_report(report, out, args.overwrite)
+        if written != out:
+            print(f"mcverify: {out} exists: wrote {written} (--overwrite replaces it)", file=sys.stderr)
     return EXIT_PASS if report.passed else EXIT_FAIL
 
 
-def _write_report(report, out: Path) -> None:  # type: ignore[no-untyped-def]
+@contextmanager
+def _c_level_stdout_to_stderr() -> Iterator[None]:
+    """Point file descriptor 1 at stderr for the duration (Python-level output is captured by the sandbox)."""
+    try:
+        out_fd, err_fd = sys.stdout.fileno(), sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # not real files (captured in a test, a notebook)
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(out_fd)
+    os.dup2(err_fd, out_fd)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, out_fd)
+        os.close(saved)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
+    return value
+
+
+def _write_report(report, out: Path, overwrite: bool = False) -> Path:  # type: ignore[no-untyped-def]
+    """Write the report atomically to ``out``, or beside it when it exists; return where it went."""
     import json
 
-    from .writers import atomic_write
+    from .atomic import write_new
 
+    if out.suffix.lower() == ".json":
+        text = json.dumps(report.as_dict(table=True), indent=2, allow_nan=False) + "\n"
+    elif out.suffix.lower() == ".csv":
+        text = report.table.to_csv(index=False)
+    else:
+        text = report.summary() + "\n"
     try:
-        with atomic_write(out) as fh:
-            if out.suffix.lower() == ".json":
-                json.dump(report.as_dict(table=True), fh, indent=2, allow_nan=False)
-                fh.write("\n")
-            elif out.suffix.lower() == ".csv":
-                fh.write(report.table.to_csv(index=False))
-            else:
-                fh.write(report.summary() + "\n")
+        return write_new(out, text, overwrite=overwrite)
     except OSError as exc:
         raise UsageError(f"{out}: cannot write the report ({exc.strerror})") from None
 

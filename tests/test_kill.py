@@ -1,8 +1,8 @@
-"""Kill tests: interrupting `mcverify run` never leaves a partial or corrupt file in the output folder.
+"""Kill tests: interrupting `mcverify run` or `mcverify audit -o` never leaves a partial or corrupt file.
 
 Two kinds:
 
-* real ``python -m mcverify run`` subprocesses sent SIGINT or SIGKILL at
+* real ``python -m mcverify run`` and ``audit -o`` subprocesses sent SIGINT or SIGKILL at
   random (seeded) moments of their life, start-up and writing included;
 * targeted kills at every step of the write phase (each fsync, link,
   rename and unlink of the output files, before and after the call): SIGKILL
@@ -257,3 +257,95 @@ def test_sigint_at_every_write_step_leaves_all_or_nothing(tmp_path: Path, monkey
         assert code == 130 and capsys.readouterr().err == "mcverify: interrupted\n"
         at += 1
     assert at > 12
+
+
+# ------------------------------------------------------------------------ audit -o
+WRONG_FORMULA = "0.5*(std**2 + mean**2 - 1 - log10(std**2))"  # a classic mistake: the audit fails (exit 1)
+
+
+def check_reports(out: Path, *, temporaries: bool) -> tuple[int, int]:
+    """Every report in ``out`` is complete JSON; return (reports, temporary files)."""
+    reports = temps = 0
+    for path in out.iterdir():
+        if is_temporary(path):
+            assert temporaries, f"temporary file left behind: {path.name}"
+            temps += 1
+            continue
+        assert path.suffix == ".json" and path.stem.split("-")[0] == "report", path.name
+        record = json.loads(path.read_text())
+        assert record["verdict"] == "fail" and len(record["table"]) == record["probes"] > 50
+        reports += 1
+    return reports, temps
+
+
+@pytest.mark.slow
+def test_audit_sigint_and_sigkill_at_random_moments(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    args = ["audit", "--expr", WRONG_FORMULA, "-c", "prior-std", "--samples", "200000", "-o", str(out / "report.json")]
+    t0 = time.monotonic()
+    proc = mcverify(*args)
+    proc.communicate(timeout=300)
+    assert proc.returncode == 1
+    lifetime = time.monotonic() - t0
+    assert check_reports(out, temporaries=False) == (1, 0)
+    rng = np.random.default_rng(20261126)
+    for trial in range(6):
+        sig = (signal.SIGINT, signal.SIGKILL)[trial % 2]
+        proc = mcverify(*args, *(["--overwrite"] if trial % 3 == 2 else []))
+        time.sleep(rng.uniform(0.0, 1.1 * lifetime))
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=300)
+        if sig == signal.SIGINT:
+            assert proc.returncode in (1, 130, -signal.SIGINT), err
+        else:
+            assert proc.returncode in (1, -signal.SIGKILL), err
+        check_reports(out, temporaries=sig == signal.SIGKILL)
+    # the next audit writing there removes what SIGKILL left
+    assert main(["audit", "--expr", WRONG_FORMULA, "-c", "prior-std", "--samples", "0",
+                 "-o", str(out / "report.json"), "--json"]) == 1
+    check_reports(out, temporaries=False)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_audit_sigkill_at_every_write_step(tmp_path: Path) -> None:
+    at, steps = 1, None
+    while steps is None:
+        out = tmp_path / f"out-{at}"
+        out.mkdir()
+        args = ["audit", "--expr", WRONG_FORMULA, "-c", "prior-std", "--samples", "0", "--timeout", "0",
+                "-o", str(out / "report.json")]
+        code, counted = killed_child(at, args)
+        if code == 1:  # the audit's verdict: finished before step `at`
+            steps = counted
+            assert check_reports(out, temporaries=False) == (1, 0)
+            break
+        assert code == -signal.SIGKILL
+        reports, _ = check_reports(out, temporaries=True)
+        assert reports <= 1
+        clean_stale(out)
+        check_reports(out, temporaries=False)
+        at += 1
+    assert steps is not None and steps >= 4  # write, sync, link, unlink, folder sync
+
+
+def test_audit_sigint_at_every_write_step_leaves_the_report_or_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    at = 1
+    while True:
+        out = tmp_path / f"out-{at}"
+        out.mkdir()
+        with monkeypatch.context() as m:
+            steps = Steps(at, lambda: signal.raise_signal(signal.SIGINT))
+            steps.install(m)
+            code = main(["audit", "--expr", WRONG_FORMULA, "-c", "prior-std", "--samples", "0",
+                         "-o", str(out / "report.json")])
+        reports, _ = check_reports(out, temporaries=False)
+        if code == 1:
+            assert steps.count < at and reports == 1
+            break
+        # interrupted before the report was in place (none) or after (complete)
+        assert code == 130 and reports in (0, 1) and capsys.readouterr().err.endswith("mcverify: interrupted\n")
+        at += 1
+    assert at > 4
