@@ -411,8 +411,6 @@ def _with_sandbox_findings(report: AuditReport, guard: sandbox.Session, conv: Co
             f"{_count(guard.stragglers, 'timed-out call')} still running in the background "
             "(Python cannot stop a thread; it ends when the call returns or the process exits)"
         )
-    if not extra and not notes:
-        return report
     props = dict(report.properties)
     props["mutating_calls"] = sum(guard.mutations.values())
     props["printing_calls"] = guard.output_calls

@@ -630,7 +630,7 @@ def validate_sweep(sweep: Sweep, where: str) -> None:
             vals = grid.values()
             if not np.all(np.isfinite(vals)):
                 i = int(np.flatnonzero(~np.isfinite(vals))[0])
-                raise SpecError(w, f"value {i + 1} of {vals.size} is {vals[i]!r}: not a finite float")
+                raise SpecError(w, f"value {i + 1} of {vals.size} is {float(vals[i])!r}: not a finite float")
             if f.key in ("std", "var", "cov") and np.any(vals <= 0):
                 i = int(np.flatnonzero(vals <= 0)[0])
                 raise SpecError(

@@ -37,6 +37,7 @@ def check_error(path: Path, code: int, stdout: str, stderr: str, out: Path) -> N
     assert stdout == "", f"{path.name}: printed {stdout!r}"
     assert stderr.endswith("\n") and stderr.count("\n") == 1, f"{path.name}: not one line: {stderr!r}"
     assert "Traceback" not in stderr
+    assert "np." not in stderr and "array(" not in stderr, f"{path.name}: numpy repr in {stderr!r}"
     prefix = f"mcverify: error: {path}: {field}: " if field else f"mcverify: error: {path}: "
     assert stderr.startswith(prefix), f"{path.name} ({what}): expected {prefix!r}..., got {stderr!r}"
     if not field:  # a file-level problem must not look like a key path
