@@ -78,7 +78,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .config import load_config
     from .runner import run
     from .table import to_frame
-    from .writers import check_formats, provenance, write_provenance, write_table
+    from .writers import check_formats, column_types, provenance, write_provenance, write_table
 
     try:
         formats = check_formats(f.strip() for f in args.format.split(",") if f.strip())
@@ -111,6 +111,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         error_control="holm",
         cases=len(rows),
         seconds=round(elapsed, 3),
+        dtypes=column_types(frame),
     )
     written.append(write_provenance(out / f"{stem}.provenance.json", record))
     failed = frame[frame["verdict"] == "fail"]

@@ -5,19 +5,32 @@ from __future__ import annotations
 import datetime as _dt
 import io
 import json
+import math
 import os
 import platform
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, Iterator
 
+import numpy as np
 import pandas as pd
 
-__all__ = ["FORMATS", "MissingExtraError", "atomic_write", "provenance", "write_table"]
+__all__ = [
+    "FORMATS",
+    "MissingExtraError",
+    "atomic_write",
+    "check_formats",
+    "column_types",
+    "jsonable",
+    "provenance",
+    "render_table",
+    "require_extra",
+    "write_table",
+]
 
 #: Format name -> (file suffix, extra that provides it or None).
 FORMATS: dict[str, tuple[str, str | None]] = {
@@ -28,11 +41,31 @@ FORMATS: dict[str, tuple[str, str | None]] = {
     "latex": (".tex", "latex"),
     "html": (".html", None),
 }
-_EXTRA_MODULE = {"parquet": "pyarrow", "markdown": "tabulate", "latex": "jinja2"}
+#: Extra -> the module it installs (``pip install 'mcverify[extra]'``).
+_EXTRA_MODULE = {"parquet": "pyarrow", "markdown": "tabulate", "latex": "jinja2", "plots": "matplotlib"}
 
 
 class MissingExtraError(ImportError):
-    """An optional dependency needed for a format is not installed."""
+    """An optional dependency needed for a format or a plot is not installed."""
+
+
+def require_extra(extra: str, what: str | None = None) -> None:
+    """Import the module behind ``extra`` or raise :class:`MissingExtraError` naming it.
+
+    Parameters
+    ----------
+    extra : str
+        A key of the package's optional dependencies (``"plots"``, ``"parquet"``...).
+    what : str, optional
+        What needs it, for the message (default: the extra's name).
+    """
+    module = _EXTRA_MODULE[extra]
+    try:
+        __import__(module)
+    except ImportError:
+        raise MissingExtraError(
+            f"{what or extra} needs {module}: pip install 'mcverify[{extra}]'"
+        ) from None
 
 
 @contextmanager
@@ -64,32 +97,162 @@ def check_formats(formats: Iterable[str]) -> list[str]:
             raise ValueError(f"unknown format {fmt!r}: choose from {', '.join(FORMATS)}")
         extra = FORMATS[fmt][1]
         if extra is not None:
-            try:
-                __import__(_EXTRA_MODULE[extra])
-            except ImportError:
-                raise MissingExtraError(
-                    f"format {fmt!r} needs {_EXTRA_MODULE[extra]}: pip install 'mcverify[{extra}]'"
-                ) from None
+            require_extra(extra, f"format {fmt!r}")
         out.append(fmt)
     return out
 
 
-def _render(frame: pd.DataFrame, fmt: str) -> str | bytes:
+def jsonable(value: Any) -> Any:
+    """``value`` as plain JSON types, exactly.
+
+    Floats keep every bit (``json`` writes the shortest repr that reads back
+    to the same double); NaN and missing values become ``null`` and the
+    infinities the strings ``"inf"`` and ``"-inf"`` (JSON has no literal for
+    them); numpy scalars become Python numbers; containers recurse.
+    """
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):  # numpy arrays and scalars
+        value = value.tolist()
+        if isinstance(value, list):
+            return [jsonable(v) for v in value]
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        return value if math.isfinite(value) else ("inf" if value > 0 else "-inf")
+    return value
+
+
+def _cells(
+    frame: pd.DataFrame,
+    number: Callable[[float], str],
+    text: Callable[[str], str],
+    integer: Callable[[int], str] = str,
+) -> list[list[str]]:
+    """Every cell of ``frame`` as display text; missing values are empty."""
+    out = []
+    for row in frame.itertuples(index=False, name=None):
+        cells = []
+        for v in row:
+            if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
+                cells.append("")
+            elif isinstance(v, (bool, np.bool_)):
+                cells.append(text(str(bool(v))))
+            elif isinstance(v, (float, np.floating)):
+                cells.append(number(float(v)))
+            elif isinstance(v, (int, np.integer)):
+                cells.append(integer(int(v)))
+            else:
+                cells.append(text(str(v)))
+        out.append(cells)
+    return out
+
+
+def _short(x: float) -> str:
+    return f"{x:.6g}"
+
+
+def _md_text(s: str) -> str:
+    # A pipe would end the cell; a newline the row.
+    return s.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(frame: pd.DataFrame, number: Callable[[float], str] = _short) -> str:
+    """``frame`` as a GitHub pipe table (tabulate), cells escaped, numbers to 6 digits.
+
+    Needs tabulate (``pip install 'mcverify[markdown]'``).
+    """
+    from tabulate import tabulate
+
+    header = [_md_text(str(c)) for c in frame.columns]
+    cells = _cells(frame, number, _md_text)
+    align = ["right" if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
+             else "left" for c in frame.columns]
+    return tabulate(cells, headers=header, tablefmt="github", disable_numparse=True, colalign=align)
+
+
+_LATEX_SPECIAL = {
+    "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
+    "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}",
+    "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}",
+}
+
+
+def latex_text(s: str) -> str:
+    """``s`` with LaTeX's special characters escaped (text mode)."""
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in s)
+
+
+def _latex_int(x: int) -> str:
+    return f"${x}$" if x < 0 else str(x)
+
+
+def _latex_number(x: float) -> str:
+    if math.isnan(x):
+        return ""
+    if math.isinf(x):
+        return r"$\infty$" if x > 0 else r"$-\infty$"
+    text = f"{x:.6g}"
+    mant, _, exp = text.partition("e")
+    if exp:
+        return f"${mant}\\times 10^{{{int(exp)}}}$"
+    return f"${text}$" if x < 0 else text
+
+
+def latex_table(frame: pd.DataFrame, *, caption: str | None = None, label: str | None = None,
+                long: bool = False) -> str:
+    """``frame`` as a booktabs ``tabular`` (or ``longtable``), escaped, via pandas' Styler.
+
+    Needs Jinja2 (pandas' Styler) and, in the document, ``\\usepackage{booktabs}``
+    (and ``longtable`` when ``long``).
+    """
+    header = [latex_text(str(c)) for c in frame.columns]
+    cells = _cells(frame, _latex_number, latex_text, _latex_int)
+    shown = pd.DataFrame(cells, columns=header) if cells else pd.DataFrame(columns=header)
+    align = "".join("r" if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
+                    else "l" for c in frame.columns)
+    styler = shown.style.hide(axis="index")
+    kwargs: dict[str, Any] = {"hrules": True, "column_format": align}
+    if long:
+        kwargs["environment"] = "longtable"
+    if caption is not None:
+        kwargs["caption"] = latex_text(caption)
+    if label is not None:
+        kwargs["label"] = label
+    if caption is not None and not long:
+        kwargs["position_float"] = "centering"
+    return styler.to_latex(**kwargs)
+
+
+def render_table(frame: pd.DataFrame, fmt: str) -> str | bytes:
+    """The whole table in one format: exact for csv, json and parquet; readable for md, latex, html."""
     if fmt == "csv":
         return frame.to_csv(index=False)
     if fmt == "json":
-        return frame.to_json(orient="records", double_precision=15, indent=1) + "\n"
+        records = [dict(zip(frame.columns, row)) for row in frame.itertuples(index=False, name=None)]
+        return json.dumps(jsonable(records), indent=1, allow_nan=False) + "\n"
     if fmt == "parquet":
         buf = io.BytesIO()
         frame.to_parquet(buf, index=False)
         return buf.getvalue()
     if fmt == "md":
-        return frame.to_markdown(index=False) + "\n"
+        return markdown_table(frame) + "\n"
     if fmt == "latex":
-        return frame.style.hide(axis="index").to_latex() 
+        return latex_table(frame)
     if fmt == "html":
         return frame.to_html(index=False, na_rep="")
     raise ValueError(f"unknown format {fmt!r}")
+
+
+def column_types(frame: pd.DataFrame) -> dict[str, str]:
+    """Column name -> dtype name, recorded in the provenance so that readers restore dtypes."""
+    return {str(c): str(t) for c, t in frame.dtypes.items()}
 
 
 def write_table(frame: pd.DataFrame, stem: str | os.PathLike[str], formats: Iterable[str]) -> list[Path]:
@@ -97,7 +260,7 @@ def write_table(frame: pd.DataFrame, stem: str | os.PathLike[str], formats: Iter
     written = []
     for fmt in check_formats(formats):
         path = Path(f"{os.fspath(stem)}{FORMATS[fmt][0]}")
-        data = _render(frame, fmt)
+        data = render_table(frame, fmt)
         with atomic_write(path, "wb" if isinstance(data, bytes) else "w") as fh:
             fh.write(data)
         written.append(path)
