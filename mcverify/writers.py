@@ -83,6 +83,9 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO[A
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
+        # mkstemp makes the file private (0600); give it the target's mode,
+        # or the usual 0644 of a new file, before it takes the target's place.
+        os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -154,8 +157,10 @@ def _cells(
     return out
 
 
-def _short(x: float) -> str:
-    return f"{x:.6g}"
+def _short(x: float, digits: int = 6) -> str:
+    if x == math.inf or x == -math.inf:
+        return "inf" if x > 0 else "-inf"
+    return f"{x:.{digits}g}"
 
 
 def _md_text(s: str) -> str:
@@ -163,15 +168,15 @@ def _md_text(s: str) -> str:
     return s.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
-def markdown_table(frame: pd.DataFrame, number: Callable[[float], str] = _short) -> str:
-    """``frame`` as a GitHub pipe table (tabulate), cells escaped, numbers to 6 digits.
+def markdown_table(frame: pd.DataFrame, digits: int = 6) -> str:
+    """``frame`` as a GitHub pipe table (tabulate), cells escaped, numbers to ``digits`` significant digits.
 
     Needs tabulate (``pip install 'mcverify[markdown]'``).
     """
     from tabulate import tabulate
 
     header = [_md_text(str(c)) for c in frame.columns]
-    cells = _cells(frame, number, _md_text)
+    cells = _cells(frame, lambda x: _short(x, digits), _md_text)
     align = ["right" if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
              else "left" for c in frame.columns]
     return tabulate(cells, headers=header, tablefmt="github", disable_numparse=True, colalign=align)
@@ -193,12 +198,12 @@ def _latex_int(x: int) -> str:
     return f"${x}$" if x < 0 else str(x)
 
 
-def _latex_number(x: float) -> str:
+def _latex_number(x: float, digits: int = 6) -> str:
     if math.isnan(x):
         return ""
     if math.isinf(x):
         return r"$\infty$" if x > 0 else r"$-\infty$"
-    text = f"{x:.6g}"
+    text = f"{x:.{digits}g}"
     mant, _, exp = text.partition("e")
     if exp:
         return f"${mant}\\times 10^{{{int(exp)}}}$"
@@ -206,14 +211,14 @@ def _latex_number(x: float) -> str:
 
 
 def latex_table(frame: pd.DataFrame, *, caption: str | None = None, label: str | None = None,
-                long: bool = False) -> str:
+                long: bool = False, digits: int = 6) -> str:
     """``frame`` as a booktabs ``tabular`` (or ``longtable``), escaped, via pandas' Styler.
 
     Needs Jinja2 (pandas' Styler) and, in the document, ``\\usepackage{booktabs}``
     (and ``longtable`` when ``long``).
     """
     header = [latex_text(str(c)) for c in frame.columns]
-    cells = _cells(frame, _latex_number, latex_text, _latex_int)
+    cells = _cells(frame, lambda x: _latex_number(x, digits), latex_text, _latex_int)
     shown = pd.DataFrame(cells, columns=header) if cells else pd.DataFrame(columns=header)
     align = "".join("r" if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
                     else "l" for c in frame.columns)
