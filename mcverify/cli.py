@@ -135,7 +135,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     failed = sum(r.failed for r in results)
     if not args.quiet:
         n = sum(len(r.frame) for r in results)
-        print(f"{len(results)} configs, {n} cases: {n - failed} pass, {failed} fail "
+        print(f"{len(results)} config{'s' * (len(results) != 1)}, {n} cases: {n - failed} pass, {failed} fail "
               f"in {time.perf_counter() - t0:.1f} s")
         print(f"wrote {len(written)} files in {out}: " + ", ".join(p.name for p in written))
     return EXIT_FAIL if failed else EXIT_PASS

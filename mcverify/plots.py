@@ -426,7 +426,7 @@ def plot_heatmap(
         norm, cmap = LogNorm(positive.min(), positive.max()), mpl.colormaps["viridis"].copy()
     else:
         norm, cmap = Normalize(), mpl.colormaps["viridis"].copy()
-    cmap.set_bad("0.8")
+    cmap = cmap.with_extremes(bad="0.8")
     mesh = ax.pcolormesh(_edges(xs, logx), _edges(ys, logy), z, norm=norm, cmap=cmap, shading="flat")
     ax.figure.colorbar(mesh, ax=ax, label=label or value)
     if logx:

@@ -126,7 +126,8 @@ def read_results(path: str | os.PathLike[str]) -> Results:
     except ResultsError:
         raise
     except (ValueError, TypeError, KeyError, OSError, pd.errors.ParserError) as exc:
-        raise ResultsError(f"{path}: cannot read it as {fmt.upper()} ({_first_line(exc)})") from None
+        what = {"csv": "CSV", "json": "JSON", "parquet": "Parquet"}[fmt]
+        raise ResultsError(f"{path}: cannot read it as {what} ({_first_line(exc)})") from None
     except Exception as exc:  # pyarrow's errors are not ValueErrors
         if type(exc).__module__.startswith("pyarrow"):
             raise ResultsError(f"{path}: cannot read it as Parquet ({_first_line(exc)})") from None
@@ -159,12 +160,13 @@ def _read_csv(path: Path, dtypes: dict[str, str] | None) -> pd.DataFrame:
     text = [c for c in header if (dtypes or {}).get(c, "str" if c in TEXT_COLUMNS else "") in _TEXT_DTYPES]
     # Text cells are read verbatim ("" stays "", "NA" stays "NA"); elsewhere
     # an empty cell is missing. "round_trip" parses every double exactly.
+    exact = {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}  # pandas 3: default
     return pd.read_csv(
         path,
         dtype={c: str for c in text},
         keep_default_na=False,
         na_values={c: [""] for c in header if c not in text},
-        float_precision="round_trip",
+        **exact,
     )
 
 

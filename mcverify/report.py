@@ -418,6 +418,8 @@ def _bins(values: pd.Series) -> tuple[pd.Series, list[str]]:
     v = values.dropna().astype(float)
     levels = np.sort(v.unique())
     if len(levels) <= MAX_LEVELS:
+        if pd.api.types.is_integer_dtype(values.dtype):  # dimensions, draws: keep the numbers
+            return values.dropna(), list(np.sort(values.dropna().unique()))
         names = {x: _num(x) for x in levels}
         return v.map(names), [names[x] for x in levels]
     lo, hi = float(levels[0]), float(levels[-1])
@@ -511,6 +513,8 @@ def sweep_axes(frame: pd.DataFrame, *, min_points: int = 3) -> list[dict[str, An
     for key, sub in frame.groupby(keys, sort=False):
         key = key if isinstance(key, tuple) else (key,)
         varying = [c for c in params if sub[c].notna().all() and sub[c].nunique() > 1]
+        # In the config's order: the last parameter varies fastest from row to row.
+        varying.sort(key=lambda c: int((sub[c].to_numpy()[1:] != sub[c].to_numpy()[:-1]).sum()))
         fixed_draws = "param:draw" not in sub or sub["param:draw"].nunique() <= 1
         if len(varying) == 2:  # a heat map needs a full grid
             grid = sub[varying[0]].nunique() * sub[varying[1]].nunique()

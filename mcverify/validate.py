@@ -211,7 +211,8 @@ def _write_index(results: Sequence[ConfigResult], out: Path, *, plots: bool) -> 
     tone = "fail" if n_fail else "pass"
     head = [
         Heading(1, "mcverify validation report", "top"),
-        Paragraph(f"{len(results)} configs, {n} cases: {n - n_fail} pass, {n_fail} fail.", tone),
+        Paragraph(f"{len(results)} config{'s' * (len(results) != 1)}, {n} cases: {n - n_fail} pass, "
+                  f"{n_fail} fail.", tone),
         Paragraph("Every case is computed three independent ways (closed form, Monte Carlo, quadrature); a case "
                   "fails when a method disagrees with the closed form beyond its own error. Regenerate with: "
                   "mcverify validate configs/*.toml -o results"),
