@@ -78,14 +78,22 @@ def test_plots_saved_and_linked_from_markdown(small_run, tmp_path):
         (["report"], "the following arguments are required: results"),
     ],
 )
-def test_bad_input_exit_2_one_line(small_run, tmp_path, args, words):
+def test_bad_input_exit_2_one_line(small_run, tmp_path, monkeypatch, capsys, args, words):
     folder, _ = small_run
     (tmp_path / "bad.csv").write_text('a,b\n1,"unclosed\n')
     args = [str(folder / "small.csv") if a == "CSV" else str(tmp_path / "bad.csv") if a == "BAD" else a for a in args]
-    proc = mcverify(*args, cwd=tmp_path)
-    assert proc.returncode == 2 and proc.stdout == ""
-    assert len(proc.stderr.strip().splitlines()) == 1 and words in proc.stderr and "Traceback" not in proc.stderr
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1 and words in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv"]  # nothing written
+
+
+def test_bad_input_as_a_subprocess(tmp_path):
+    (tmp_path / "t.xlsx").write_text("x")
+    proc = mcverify("report", str(tmp_path / "t.xlsx"))
+    assert proc.returncode == 2 and proc.stdout == "" and "Traceback" not in proc.stderr
+    assert proc.stderr == f"mcverify: error: {tmp_path / 't.xlsx'}: unknown table format '.xlsx': use .csv, .json or .parquet\n"
 
 
 @pytest.mark.parametrize("module, args, extra", [
