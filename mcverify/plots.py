@@ -88,6 +88,38 @@ def _log_span(values: pd.Series | np.ndarray, decades: float = 2.0) -> bool:
     return bool(v.size) and bool(np.all(v > 0)) and float(v.max() / v.min()) > 10**decades
 
 
+def _offset(xs: np.ndarray) -> float:
+    """A round centre to subtract when every value hugs it over several decades of distance
+    (standard deviations 1 +- 1e-10 ... 1 +- 1e-4), else 0: such an axis shows ``x - centre``."""
+    v = np.asarray(xs, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size < 3:
+        return 0.0
+    c = float(f"{float(np.median(v)):.3g}")
+    d = np.abs(v - c)
+    d = d[d > 0]
+    if c == 0 or not d.size or d.max() / abs(c) > 1e-2 or d.max() / d.min() < 100:
+        return 0.0
+    return c
+
+
+def _xlabel(label: str, centre: float) -> str:
+    return f"{label} - {centre:g}" if centre else label
+
+
+def _set_xscale(ax: Axes, xs: np.ndarray) -> None:
+    """Logarithmic x for positive values over more than two decades; symmetric-log when they
+    also reach zero or below (a mean swept from -1000 to 1000 through 1e-6)."""
+    v = np.asarray(xs, dtype=float)
+    v = v[np.isfinite(v)]
+    if _log_span(v):
+        ax.set_xscale("log")
+        return
+    nonzero = np.abs(v[v != 0])
+    if nonzero.size and nonzero.max() / nonzero.min() > 100:
+        ax.set_xscale("symlog", linthresh=float(nonzero.min()))
+
+
 def _sorted(frame: pd.DataFrame, x: str) -> pd.DataFrame:
     return frame[frame[x].notna()].sort_values(x, kind="stable")
 
@@ -104,6 +136,7 @@ def plot_kl_sweep(
     ax: Axes | None = None,
     candidate: Sequence[float] | pd.Series | str | None = None,
     candidate_label: str = "candidate",
+    negative: Sequence[Sequence[float]] | None = None,
     xlabel: str | None = None,
     title: str | None = None,
     confidence: float | None = None,
@@ -124,6 +157,10 @@ def plot_kl_sweep(
         while the true KL is positive the region is shaded and its ends
         (linear interpolation between grid points) are written in the legend.
     candidate_label : str
+    negative : list of (float, float), optional
+        The intervals to shade where the candidate is negative, when known
+        more precisely than the grid tells (an audit's root-found
+        ``SweepFinding.negative``); by default they are interpolated.
     xlabel, title : str, optional
     confidence : float, optional
         Level of the Monte Carlo intervals, for the legend.
@@ -145,7 +182,8 @@ def plot_kl_sweep(
     if candidate is not None:
         f["_candidate"] = f[candidate] if isinstance(candidate, str) else np.asarray(candidate, dtype=float)
     f = _sorted(f, x)
-    xs = f[x].to_numpy(dtype=float)
+    centre = _offset(f[x].to_numpy(dtype=float))
+    xs = f[x].to_numpy(dtype=float) - centre
     kl = f["kl_closed"].to_numpy(dtype=float)
     ax.plot(xs, kl, "-", color=COLORS["closed form"], lw=1.8, label="closed form", zorder=3)
     if "kl_mc" in f and f["kl_mc"].notna().any():
@@ -153,10 +191,11 @@ def plot_kl_sweep(
         if {"mc_ci_low", "mc_ci_high"} <= set(f.columns):
             yerr = np.vstack([mc - f["mc_ci_low"].to_numpy(dtype=float), f["mc_ci_high"].to_numpy(dtype=float) - mc])
             level = f" {confidence:.0%} CI" if confidence else " with CI"
-            ax.errorbar(xs, mc, yerr=np.clip(yerr, 0, None), fmt="o", ms=3.5, capsize=2, lw=1,
+            ax.errorbar(xs, mc, yerr=np.clip(yerr, 0, None), fmt="o", ms=6, mfc="none", mew=1.2, capsize=2, lw=1,
                         color=COLORS["Monte Carlo"], label=f"Monte Carlo{level}", zorder=4)
         else:
-            ax.plot(xs, mc, "o", ms=3.5, color=COLORS["Monte Carlo"], label="Monte Carlo", zorder=4)
+            ax.plot(xs, mc, "o", ms=6, mfc="none", mew=1.2, color=COLORS["Monte Carlo"], label="Monte Carlo",
+                    zorder=4)
     for col, name, marker in (("kl_quad", "quadrature", "x"), ("kl_quad_direct", "direct quadrature", "+")):
         if col in f and f[col].notna().any():
             ax.plot(xs, f[col].to_numpy(dtype=float), marker, ms=6, ls="none", color=COLORS[name],
@@ -165,19 +204,20 @@ def plot_kl_sweep(
         cand = f["_candidate"].to_numpy(dtype=float)
         ax.plot(xs, cand, "--", color=COLORS["candidate"], lw=1.8, label=candidate_label, zorder=6)
         name = xlabel or parameter_label(x)
-        for lo, hi in _negative_spans(xs, cand, kl):
+        spans = _negative_spans(xs, cand, kl) if negative is None else \
+            [(float(lo) - centre, float(hi) - centre) for lo, hi in negative]
+        for lo, hi in spans:
             ax.axvspan(lo, hi, color=COLORS["candidate"], alpha=0.12, lw=0,
-                       label=f"candidate < 0 < KL: {name} in ({lo:.3g}, {hi:.3g})")
+                       label=f"candidate < 0 < KL: {name} in ({lo + centre:.4g}, {hi + centre:.4g})")
         ax.axhline(0.0, color="0.4", lw=0.8, zorder=1)
-    if _log_span(xs):
-        ax.set_xscale("log")
+    _set_xscale(ax, xs)
     finite = kl[np.isfinite(kl) & (kl > 0)]
     if finite.size and finite.max() / np.median(finite) > 100:  # a few values dwarf the rest
         if candidate is None:
             ax.set_yscale("log", nonpositive="mask")
         else:
             ax.set_yscale("symlog", linthresh=max(float(finite.min()), 1e-3))
-    ax.set_xlabel(xlabel or parameter_label(x))
+    ax.set_xlabel(_xlabel(xlabel or parameter_label(x), centre))
     ax.set_ylabel(KL_LABEL)
     if title:
         ax.set_title(title)
@@ -221,7 +261,8 @@ def plot_errors(frame: pd.DataFrame, x: str, *, ax: Axes | None = None, xlabel: 
     kl = f["kl_closed"].to_numpy(dtype=float)
     keep = np.isfinite(kl) & (kl != 0)
     f, kl = f[keep], np.abs(kl[keep])
-    xs = f[x].to_numpy(dtype=float)
+    centre = _offset(f[x].to_numpy(dtype=float))
+    xs = f[x].to_numpy(dtype=float) - centre
     drew_zero = False
     for col, name, marker in (("kl_mc", "Monte Carlo", "o"), ("kl_quad", "quadrature", "x"),
                               ("kl_quad_direct", "direct quadrature", "+")):
@@ -240,9 +281,8 @@ def plot_errors(frame: pd.DataFrame, x: str, *, ax: Axes | None = None, xlabel: 
     if drew_zero:
         ax.axhline(ZERO_FLOOR, color="0.5", ls=":", lw=1, label=f"exactly 0 (drawn at {ZERO_FLOOR:g})")
     ax.set_yscale("log")
-    if _log_span(xs):
-        ax.set_xscale("log")
-    ax.set_xlabel(xlabel or parameter_label(x))
+    _set_xscale(ax, xs)
+    ax.set_xlabel(_xlabel(xlabel or parameter_label(x), centre))
     ax.set_ylabel("relative error")
     if title:
         ax.set_title(title)
@@ -268,7 +308,8 @@ def plot_zscores(frame: pd.DataFrame, x: str, *, ax: Axes | None = None, alpha: 
     """
     ax = new_axes(ax)
     f = _sorted(frame, x)
-    xs = f[x].to_numpy(dtype=float)
+    centre = _offset(f[x].to_numpy(dtype=float))
+    xs = f[x].to_numpy(dtype=float) - centre
     z = f["mc_z"].to_numpy(dtype=float)
     n = len(frame) if cases is None else cases
     t = _z_threshold(n, alpha)
@@ -276,11 +317,10 @@ def plot_zscores(frame: pd.DataFrame, x: str, *, ax: Axes | None = None, alpha: 
     ax.axhline(t, color="0.3", ls="--", lw=1, label=f"Holm threshold ±{t:.2f} (alpha {alpha:g}, {n} cases)")
     ax.axhline(-t, color="0.3", ls="--", lw=1)
     ax.plot(xs, z, "o", ms=4, color=COLORS["Monte Carlo"], label="Monte Carlo z-score")
-    if _log_span(xs):
-        ax.set_xscale("log")
+    _set_xscale(ax, xs)
     lim = max(t * 1.15, float(np.nanmax(np.abs(z))) * 1.1 if np.isfinite(z).any() else 0.0)
     ax.set_ylim(-lim, lim)
-    ax.set_xlabel(xlabel or parameter_label(x))
+    ax.set_xlabel(_xlabel(xlabel or parameter_label(x), centre))
     ax.set_ylabel("z = (Monte Carlo - closed form) / stderr")
     if title:
         ax.set_title(title)
@@ -485,8 +525,7 @@ def plot_audit_sweep(
         ax.axvspan(lo, hi, color=COLORS["candidate"], alpha=0.12, lw=0,
                    label=f"candidate < 0 < KL for {x} in ({lo:.4g}, {hi:.4g})")
     ax.axhline(0.0, color="0.4", lw=0.8, zorder=1)
-    if _log_span(xs):
-        ax.set_xscale("log")
+    _set_xscale(ax, xs)
     both = np.concatenate([truth, cand])
     both = both[np.isfinite(both)]
     mags = np.abs(both[both != 0])
@@ -523,8 +562,7 @@ def plot_audit_errors(table: pd.DataFrame, x: str, *, ax: Axes | None = None, ti
         ax.plot(xs[bad], _floor(ratio[bad]), "x", ms=6, color=COLORS["candidate"], label="fails")
     ax.axhline(1.0, color="k", ls="--", lw=1, label="tolerance")
     ax.set_yscale("log")
-    if _log_span(xs):
-        ax.set_xscale("log")
+    _set_xscale(ax, xs)
     ax.set_xlabel(x)
     ax.set_ylabel("|candidate - true KL| / tolerance")
     if title:

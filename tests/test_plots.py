@@ -73,7 +73,7 @@ def test_kl_sweep_with_the_classic_log10_candidate(small_run):
     [span] = [p for p in ax.patches if "candidate < 0" in p.get_label()]
     x0, x1 = span.get_x(), span.get_x() + span.get_width()
     assert 0.25 < x0 < 0.5 and x1 == pytest.approx(1.0)
-    assert f"candidate < 0 < KL: s in ({x0:.3g}, 1)" in labels(ax)
+    assert f"candidate < 0 < KL: s in ({x0:.4g}, 1)" in labels(ax)
     assert ax.get_yscale() == "linear" and ax.get_xscale() == "linear"
 
 
@@ -209,3 +209,16 @@ def test_standard_figures_for_run_and_audit_tables(small_run):
     assert len([a for a in heat.axes if a.get_title()]) == 3  # KL, z-score, quadrature error (+ colour bars)
     audit = standard_figures(audit_table(), meta={"regions": []}, name="a")
     assert [i.key for i in audit] == ["a-scale-sweep-audit"] and len(audit[0].figure.axes) == 2
+
+
+def test_axis_near_one_shows_the_distance():
+    # Standard deviations 1 +- 1e-10 ... 1 +- 1e-4: the axis shows p.std - 1 on a symmetric log scale.
+    x = 1.0 + np.array([-1e-4, -1e-6, 1e-10, 1e-8, 1e-6, 1e-4])
+    frame = pd.DataFrame({"param:p.std": x, "kl_closed": (x - 1) ** 2, "mc_z": 0.0})
+    ax = plot_kl_sweep(frame, "param:p.std")
+    assert ax.get_xlabel() == "p.std - 1" and ax.get_xscale() == "symlog"
+    np.testing.assert_allclose(ax.get_lines()[0].get_xdata(), x - 1.0)
+    ax = plot_zscores(frame, "param:p.std")
+    assert ax.get_xlabel() == "p.std - 1"
+    wide = pd.DataFrame({"param:p.std": [0.5, 1.0, 2.0], "kl_closed": [0.3, 0.0, 0.8]})
+    assert plot_kl_sweep(wide, "param:p.std").get_xlabel() == "p.std"  # no offset for ordinary sweeps
