@@ -283,6 +283,14 @@ def _git_commit(where: Path) -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
+def _command(argv: list[str]) -> list[str]:
+    """``sys.argv`` as typed: ``python -m mcverify ...`` shows as ``mcverify ...``, not a path."""
+    if argv and (Path(argv[0]).name == "mcverify"
+                 or Path(argv[0]).resolve() == Path(__file__).resolve().parent / "__main__.py"):
+        return ["mcverify", *argv[1:]]
+    return list(argv)
+
+
 def provenance(**fields: Any) -> dict[str, Any]:
     """A provenance record: package versions, platform, git commit, time, and ``fields``."""
     import numpy
@@ -300,7 +308,7 @@ def provenance(**fields: Any) -> dict[str, Any]:
     }
     record["platform"] = platform.platform()
     record["git_commit"] = _git_commit(Path(__file__).resolve().parent)
-    record["command"] = sys.argv
+    record["command"] = _command(sys.argv)
     record["time"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     return record
 
