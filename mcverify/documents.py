@@ -309,9 +309,11 @@ def to_latex(blocks: Sequence[Block]) -> str:
             else:
                 body = latex_table(b.frame, digits=b.digits)
                 cap = f"\\caption{{{latex_text(b.caption)}}}\n" if b.caption else ""
+                # Shrunk to the line width only when wider (box 0 is scratch; the float is a group).
                 parts.append("\\begin{table}[htbp]\n\\centering\n\\small\n" + cap
-                             + "\\resizebox{\\ifdim\\width>\\linewidth\\linewidth\\else\\width\\fi}{!}{%\n"
-                             + body + "}\n\\end{table}")
+                             + "\\sbox0{%\n" + body + "}%\n"
+                             + "\\ifdim\\wd0>\\linewidth\\resizebox{\\linewidth}{!}{\\usebox0}\\else\\usebox0\\fi\n"
+                             + "\\end{table}")
         elif isinstance(b, Figure):
             files = [p for p in b.files if p.suffix in (".pdf", ".png")]
             caption = latex_text(f"{b.item.title}. {b.item.caption}")

@@ -186,6 +186,8 @@ _LATEX_SPECIAL = {
     "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
     "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}",
     "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}",
+    # A cell that starts with "[" after \\ or \midrule would be read as their optional argument.
+    "[": "{[}", "]": "{]}",
 }
 
 

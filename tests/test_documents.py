@@ -87,3 +87,22 @@ def test_missing_tabulate_names_the_extra(monkeypatch, small_run):
     monkeypatch.setitem(sys.modules, "tabulate", None)
     with pytest.raises(ImportError, match=r"a Markdown report needs tabulate: pip install 'mcverify\[markdown\]'"):
         to_markdown(b)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(__import__("shutil").which("pdflatex") is None, reason="pdflatex is not installed")
+def test_latex_report_compiles(small_run, tmp_path):
+    import subprocess
+
+    from mcverify.cli import main
+
+    folder, _ = small_run
+    assert main(["report", str(folder / "small.csv"), "--format", "latex", "-o", str(tmp_path / "r.tex"),
+                 "--plots", str(tmp_path / "plots"), "-q"]) == 0
+    (tmp_path / "doc.tex").write_text(
+        "\\documentclass{article}\n\\usepackage[T1]{fontenc}\n\\usepackage{booktabs,longtable,graphicx}\n"
+        "\\begin{document}\n\\input{r.tex}\n\\end{document}\n")
+    proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert (tmp_path / "doc.pdf").stat().st_size > 10_000 and "! " not in proc.stdout
