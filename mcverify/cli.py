@@ -244,6 +244,8 @@ def _add_report(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     report.add_argument("--no-plots", action="store_true", help="HTML without plots (no matplotlib needed)")
     report.add_argument("--columns", help="comma-separated columns of the table to include (default: all)")
     report.add_argument("--title", help="report title")
+    report.add_argument("--max-rows", type=_nonnegative_int, default=2000, metavar="N",
+                        help="rows of the full table in md, latex and html (default 2000; 0: all)")
     report.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     report.set_defaults(handler=_cmd_report)
 
@@ -332,7 +334,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise UsageError(f"{args.plots}: cannot write the plots ({exc.strerror})") from None
     base = out.parent if out is not None else Path.cwd()
-    data = render_report(report, fmt, columns=columns, plot_files=plot_files, relative_to=base)
+    data = render_report(report, fmt, columns=columns, plot_files=plot_files, relative_to=base,
+                         max_rows=args.max_rows or None)
     if out is None:
         sys.stdout.write(data if isinstance(data, str) else data.decode())
         return EXIT_PASS

@@ -153,6 +153,7 @@ def report_blocks(
     meta: dict[str, Any] | None = None,
     figures: Sequence[Figure] = (),
     columns: Sequence[str] | None = None,
+    max_rows: int | None = None,
     level: int = 1,
 ) -> list[Block]:
     """The blocks of one table's report.
@@ -171,6 +172,9 @@ def report_blocks(
     figures : sequence of Figure
     columns : sequence of str, optional
         The columns of the full table to show (default: all).
+    max_rows : int, optional
+        Show at most this many rows of the full table (default: all); the
+        summary always covers every row.
     level : int
         Heading level of the title (sections go one deeper).
     """
@@ -187,6 +191,9 @@ def report_blocks(
     if meta and summary.kind == "audit":
         out += [_shift(b, h - 1) for b in _audit_blocks(meta)]
 
+    if summary.numeric is not None and len(summary.numeric):
+        out.append(Heading(h + 1, "Numeric columns", f"{anchor}-numeric"))
+        out.append(Table(summary.numeric, digits=6))
     if len(summary.methods):
         out.append(Heading(h + 1, "Worst errors per method", f"{anchor}-methods"))
         out.append(Table(methods_table(summary.methods),
@@ -215,8 +222,14 @@ def report_blocks(
     fail = ()
     if summary.status_column is not None:
         fail = tuple(~frame[summary.status_column].astype(str).str.lower().isin(["pass", "ok"]))
-    out.append(Heading(h + 1, f"All {len(frame)} rows" if summary.kind == "table" else
-                       f"All {len(frame)} {'probes' if summary.kind == 'audit' else 'cases'}", f"{anchor}-table"))
+    what = {"run": "cases", "audit": "probes"}.get(summary.kind, "rows")
+    cut = max_rows is not None and len(frame) > max_rows
+    out.append(Heading(h + 1, f"The first {max_rows} of {len(frame)} {what}" if cut else f"All {len(frame)} {what}",
+                       f"{anchor}-table"))
+    if cut:
+        shown, fail = shown.head(max_rows), fail[:max_rows]
+        where = f" in {source}" if source is not None else ""
+        out.append(Paragraph(f"The table has {len(frame)} rows; all of them are summarized above and all are{where}."))
     out.append(Table(shown, digits=6, fail=fail, full=True, help={c: COLUMNS[c] for c in shown if c in COLUMNS}))
     return out
 

@@ -723,6 +723,8 @@ def standard_figures(
                 f"probes of {len(sub)}, shading where the candidate is negative although the KL is "
                 "positive. Right: its error divided by the rounding tolerance of a correct formula.",
                 fig))
+    if convergence is None and {"samples", "rel_err_mc"} <= set(frame.columns) and frame["samples"].nunique() >= 3:
+        convergence = frame  # a table at several sample sizes (mcverify validate's convergence.csv)
     if convergence is not None and len(convergence) and convergence["samples"].nunique() >= 3:
         ax = plot_convergence(convergence, title=f"{prefix}Monte Carlo convergence")
         items.append(FigureItem(

@@ -36,6 +36,8 @@ REPORT_FORMATS = {"md": ".md", "latex": ".tex", "html": ".html", "csv": ".csv", 
 _BY_SUFFIX = {".md": "md", ".markdown": "md", ".tex": "latex", ".html": "html", ".htm": "html", ".csv": "csv",
               ".parquet": "parquet", ".pq": "parquet", ".json": "json"}
 _DOCUMENTS = ("md", "latex", "html")
+#: Rows of the full table a document shows by default (the summary covers all).
+MAX_ROWS = 2000
 
 
 def format_for(fmt: str | None, out: Path | None) -> str:
@@ -110,7 +112,7 @@ def save_plots(figures: Sequence[Any], folder: Path, *, formats: Sequence[str] =
 
 def blocks_for(report: Report, *, columns: Sequence[str] | None = None,
                plot_files: dict[str, list[Path]] | None = None, relative_to: Path | None = None,
-               level: int = 1) -> list[Any]:
+               level: int = 1, max_rows: int | None = None) -> list[Any]:
     """The document blocks of a report; figures link to ``plot_files`` (relative to ``relative_to``)."""
     from .documents import Figure, report_blocks
 
@@ -121,13 +123,13 @@ def blocks_for(report: Report, *, columns: Sequence[str] | None = None,
         figs.append(Figure(item, tuple(files)))
     r = report.results
     return report_blocks(r.frame, report.summary, title=report.title, source=r.path, provenance=r.provenance,
-                         meta=r.meta, figures=figs, columns=columns, level=level)
+                         meta=r.meta, figures=figs, columns=columns, level=level, max_rows=max_rows)
 
 
 def render_report(report: Report, fmt: str, *, columns: Sequence[str] | None = None,
                   plot_files: dict[str, list[Path]] | None = None, relative_to: Path | None = None,
-                  dpi: float = 100) -> str | bytes:
-    """The report in ``fmt`` (see the module docstring)."""
+                  dpi: float = 100, max_rows: int | None = MAX_ROWS) -> str | bytes:
+    """The report in ``fmt`` (see the module docstring); documents show at most ``max_rows`` rows."""
     frame = report.frame if columns is None else report.frame[list(columns)]
     if fmt in ("csv", "parquet"):
         return render_table(frame, fmt)
@@ -139,7 +141,7 @@ def render_report(report: Report, fmt: str, *, columns: Sequence[str] | None = N
         records = [dict(zip(frame.columns, row)) for row in frame.itertuples(index=False, name=None)]
         out["table"] = records
         return json.dumps(jsonable(out), indent=1, allow_nan=False) + "\n"
-    blocks = blocks_for(report, columns=columns, plot_files=plot_files, relative_to=relative_to)
+    blocks = blocks_for(report, columns=columns, plot_files=plot_files, relative_to=relative_to, max_rows=max_rows)
     if fmt == "md":
         from .documents import to_markdown
 

@@ -269,6 +269,9 @@ class Summary:
         Failing rows left out of ``failures``.
     seconds : float or None
         Total of the ``seconds`` column (run tables).
+    numeric : pandas.DataFrame or None
+        For tables of other kinds: ``column, count, min, median, max`` of
+        every numeric column.
     """
 
     kind: str
@@ -285,6 +288,7 @@ class Summary:
     failures: pd.DataFrame = field(default_factory=pd.DataFrame)
     more_failures: int = 0
     seconds: float | None = None
+    numeric: pd.DataFrame | None = None
 
     def headline(self) -> str:
         """``"120 cases: 119 pass, 1 fail"``."""
@@ -316,6 +320,7 @@ class Summary:
             "by_parameter": {k: records(v) for k, v in self.by_parameter.items()},
             "failures": records(self.failures),
             "more_failures": self.more_failures,
+            "numeric": records(self.numeric),
         })
 
 
@@ -395,6 +400,14 @@ def summarize(frame: pd.DataFrame, *, alpha: float | None = None, max_failures: 
         if reason is not None and (bad[reason].astype(str) != "").any():
             failures["reason"] = bad[reason].astype(str).to_numpy()
     seconds = float(frame["seconds"].sum()) if "seconds" in frame and kind == "run" else None
+    numeric = None
+    if kind == "table":
+        cols = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])
+                and not pd.api.types.is_bool_dtype(frame[c])]
+        numeric = pd.DataFrame([{
+            "column": c, "count": int(frame[c].notna().sum()), "min": float(frame[c].min()),
+            "median": float(frame[c].median()), "max": float(frame[c].max()),
+        } for c in cols])
     return Summary(
         kind=kind,
         rows=len(frame),
@@ -410,6 +423,7 @@ def summarize(frame: pd.DataFrame, *, alpha: float | None = None, max_failures: 
         failures=failures,
         more_failures=more,
         seconds=seconds,
+        numeric=numeric,
     )
 
 

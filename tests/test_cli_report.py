@@ -128,3 +128,14 @@ def test_run_writes_every_format_at_once(small_run, tmp_path):
     for fmt in ("csv", "parquet", "json"):
         got = read_results(tmp_path / f"small.{fmt}").frame
         pd.testing.assert_frame_equal(got.drop(columns=TIMING), frame.drop(columns=TIMING), check_exact=True)
+
+
+def test_documents_cap_the_rows_but_summarize_all(small_run, tmp_path):
+    folder, frame = small_run
+    out = tmp_path / "r.md"
+    assert main(["report", str(folder / "small.csv"), "-o", str(out), "--max-rows", "10", "-q"]) == 0
+    text = out.read_text()
+    assert "## The first 10 of 35 cases" in text and "**35 cases: 35 pass, 0 fail." in text
+    assert len(pipe_tables(text)[-1][1]) == 10
+    assert main(["report", str(folder / "small.csv"), "-o", str(out), "--max-rows", "0", "-q"]) == 0
+    assert len(pipe_tables(out.read_text())[-1][1]) == 35

@@ -165,3 +165,11 @@ def test_convergence_slope_exact_and_noisy():
     assert abs(fit["slope"] + 0.5) < 5 * sd
     with pytest.raises(ValueError, match="unknown statistic"):
         convergence_slope(exact, statistic="mode")
+
+
+def test_other_tables_get_numeric_column_summaries():
+    frame = pd.DataFrame({"samples": [100, 1000, 10_000], "err": [0.1, 0.03, 0.01], "label": ["a", "b", "c"]})
+    s = summarize(frame)
+    assert s.numeric["column"].tolist() == ["samples", "err"]
+    assert s.numeric.set_index("column").loc["err", ["min", "median", "max"]].tolist() == [0.01, 0.03, 0.1]
+    assert summarize(audit_table()).numeric is None
