@@ -35,7 +35,6 @@ __all__ = ["REPORT_FORMATS", "Report", "build_report", "format_for", "render_rep
 REPORT_FORMATS = {"md": ".md", "latex": ".tex", "html": ".html", "csv": ".csv", "parquet": ".parquet", "json": ".json"}
 _BY_SUFFIX = {".md": "md", ".markdown": "md", ".tex": "latex", ".html": "html", ".htm": "html", ".csv": "csv",
               ".parquet": "parquet", ".pq": "parquet", ".json": "json"}
-_DOCUMENTS = ("md", "latex", "html")
 #: Rows of the full table a document shows by default (the summary covers all).
 MAX_ROWS = 2000
 

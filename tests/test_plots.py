@@ -81,10 +81,12 @@ def test_draws_into_a_given_axes_and_never_imports_pyplot():
     code = (
         "import sys; import numpy as np, pandas as pd\n"
         "from matplotlib.figure import Figure\n"
-        "from mcverify.plots import plot_kl_sweep\n"
+        "from mcverify.plots import figure_bytes, plot_kl_sweep\n"
         "f = pd.DataFrame({'x': [1.0, 2.0, 3.0], 'kl_closed': [0.1, 0.2, 0.3]})\n"
         "ax = Figure().add_subplot()\n"
         "assert plot_kl_sweep(f, 'x', ax=ax) is ax\n"
+        "assert figure_bytes(ax.figure, 'png', compact=True)[:4] == b'\\x89PNG'\n"
+        "assert figure_bytes(ax.figure, 'svg').lstrip().startswith(b'<?xml')\n"
         "assert 'matplotlib.pyplot' not in sys.modules\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
