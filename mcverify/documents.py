@@ -258,7 +258,8 @@ def _shift(block: Block, by: int) -> Block:
 # ---------------------------------------------------------------- Markdown
 def to_markdown(blocks: Sequence[Block]) -> str:
     """The blocks as GitHub-flavoured Markdown (pipe tables; figures as links to their PNG files)."""
-    from .writers import _md_text, markdown_table, require_extra
+    from .textformats import markdown_table, md_text
+    from .writers import require_extra
 
     require_extra("markdown", "a Markdown report")
     parts: list[str] = []
@@ -271,7 +272,7 @@ def to_markdown(blocks: Sequence[Block]) -> str:
             parts.append("\n".join(f"- {k}: `{v}`" if k in ("config_hash", "git_commit", "command") else f"- {k}: {v}"
                                    for k, v in b.items))
         elif isinstance(b, Items):
-            parts.append("\n".join(f"- {_md_text(i)}" for i in b.items))
+            parts.append("\n".join(f"- {md_text(i)}" for i in b.items))
         elif isinstance(b, Table):
             if b.caption:
                 parts.append(f"*{b.caption}*")
@@ -295,7 +296,8 @@ def to_latex(blocks: Sequence[Block]) -> str:
     a ``longtable``); figures are ``\includegraphics`` of their saved files.
     The preamble needs ``booktabs``, ``longtable`` and ``graphicx``.
     """
-    from .writers import latex_table, latex_text, require_extra
+    from .textformats import latex_table, latex_text
+    from .writers import require_extra
 
     require_extra("latex", "a LaTeX report")
     parts = [r"% mcverify report: \input{} this file; needs \usepackage{booktabs,longtable,graphicx}"]

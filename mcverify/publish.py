@@ -27,7 +27,8 @@ import pandas as pd
 
 from .readers import Results
 from .report import Summary, summarize
-from .writers import FORMATS, column_types, jsonable, render_table, require_extra
+from .textformats import jsonable
+from .writers import FORMATS, column_types, render_table, require_extra
 
 __all__ = ["REPORT_FORMATS", "Report", "build_report", "format_for", "render_report", "save_plots"]
 

@@ -300,7 +300,7 @@ class Summary:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: frames become lists of records (see :func:`mcverify.writers.jsonable`)."""
-        from .writers import jsonable
+        from .textformats import jsonable
 
         def records(f: pd.DataFrame | None) -> list[dict[str, Any]] | None:
             return None if f is None else f.to_dict(orient="records")

@@ -13,11 +13,11 @@ import pandas as pd
 import pytest
 from tabletext import latex_tabulars, pipe_tables
 
+from mcverify.textformats import latex_text
 from mcverify.writers import (
     MissingExtraError,
     atomic_write,
     check_formats,
-    latex_text,
     provenance,
     render_table,
     require_extra,
