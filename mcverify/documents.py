@@ -37,6 +37,8 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Heading:
+    """A section heading: ``level`` 1 is the title; ``anchor`` is its HTML id and LaTeX label."""
+
     level: int
     text: str
     anchor: str = ""
@@ -44,17 +46,23 @@ class Heading:
 
 @dataclass(frozen=True)
 class Paragraph:
+    """Plain text; a ``tone`` of "pass" or "fail" makes it a highlighted verdict line."""
+
     text: str
     tone: str = ""  # "pass", "fail" or "" (HTML colours it)
 
 
 @dataclass(frozen=True)
 class KeyValues:
+    """Key-value pairs (the provenance), shown as a definition list."""
+
     items: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
 class Items:
+    """A bulleted list."""
+
     items: tuple[str, ...]
 
 
