@@ -99,6 +99,10 @@ class Staged:
         """
         final = Path(target) if target is not None else self.target
         if overwrite:
+            try:  # a replaced file keeps its permissions
+                os.chmod(self.temp, os.stat(final).st_mode & 0o7777)
+            except OSError:
+                pass
             os.replace(self.temp, final)
         else:
             _move_without_replacing(self.temp, final)

@@ -84,6 +84,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show the traceback of an error")
     run.set_defaults(handler=_cmd_run)
     _add_audit(sub)
+    from .report_commands import add_report_commands
+
+    add_report_commands(sub)
     return parser
 
 
@@ -288,7 +291,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .table import to_frame
     from .atomic import clean_stale
     from .outputs import write_results
-    from .writers import check_formats, provenance
+    from .writers import check_formats, column_types, provenance
 
     try:
         formats = check_formats(f.strip() for f in args.format.split(",") if f.strip())
@@ -323,6 +326,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         error_control="holm",
         cases=len(rows),
         seconds=round(elapsed, 3),
+        dtypes=column_types(frame),
     )
     written = write_results(frame, out, stem, formats, record, overwrite=args.overwrite)
     failed = frame[frame["verdict"] == "fail"]

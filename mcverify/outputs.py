@@ -28,7 +28,7 @@ from typing import Any
 import pandas as pd
 
 from .atomic import Staged, commit_all, stage
-from .writers import FORMATS, check_formats, render
+from .writers import FORMATS, check_formats, render_table
 
 __all__ = ["PROVENANCE_SUFFIX", "set_paths", "write_results"]
 
@@ -83,7 +83,7 @@ def write_results(
     formats = check_formats(formats)
     data = []
     for fmt in formats:
-        rendered = render(frame, fmt)
+        rendered = render_table(frame, fmt)
         data.append(rendered.encode("utf-8") if isinstance(rendered, str) else rendered)
     candidates = [stem] if overwrite else (stem if n == 1 else f"{stem}-{n}" for n in itertools.count(1))
     for name in candidates:
