@@ -37,6 +37,8 @@ def _add_report(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     report.add_argument("--format", "-f", help="md, latex, html, csv, parquet or json "
                         "(default: from -o's extension, else md)")
     report.add_argument("-o", "--output", metavar="FILE", help="write here (default: standard output)")
+    report.add_argument("--overwrite", action="store_true",
+                        help="replace FILE if it exists (default: write beside it as <stem>-2<suffix>, ...)")
     report.add_argument("--plots", metavar="DIR", help="also save every plot as PNG and SVG in DIR "
                         "(Markdown and LaTeX reports then show them)")
     report.add_argument("--no-plots", action="store_true", help="HTML without plots (no matplotlib needed)")
@@ -58,6 +60,8 @@ def _add_validate(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     )
     val.add_argument("configs", nargs="+", metavar="CONFIG", help="TOML config files")
     val.add_argument("-o", "--output", default="results", help="output folder (default: results)")
+    val.add_argument("--overwrite", action="store_true",
+                     help="replace the files of an earlier validation in the output folder")
     val.add_argument("--jobs", type=_positive_int, default=1, help="local worker processes per run")
     val.add_argument("--convergence", type=_nonnegative_int, default=3, metavar="K",
                      help="Monte Carlo sample sizes below each config's own, a decade apart (default 3; 0: none)")
@@ -79,6 +83,17 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out}: not a folder")
+    if out.is_dir() and not args.overwrite:  # an existing results file is replaced only when asked
+        names = [f"{Path(c).stem}{sfx}" for c in args.configs for sfx in (".csv", ".provenance.json")]
+        existing = [n for n in (*names, "convergence.csv", "index.html", "index.md") if (out / n).exists()]
+        if existing:
+            more = f" (and {len(existing) - 1} more of the files it writes)" if len(existing) > 1 else ""
+            raise UsageError(f"{out}: {existing[0]} exists{more}; pass --overwrite to replace them, "
+                             "or choose another -o")
+    if out.is_dir():
+        from .atomic import clean_stale
+
+        clean_stale(out)  # temporary files of killed runs
     progress = None if args.quiet else (lambda line: print(line, flush=True))
     t0 = time.perf_counter()
     results, written = validate(args.configs, out, jobs=args.jobs, levels=args.convergence,
@@ -95,7 +110,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from .publish import build_report, check_extras, format_for, render_report, save_plots
     from .readers import ResultsError, read_results
-    from .writers import atomic_write
+    from .atomic import clean_stale, write_new
 
     out = Path(args.output) if args.output else None
     try:
@@ -108,6 +123,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
         raise UsageError("report: Parquet is binary: give -o FILE")
     if out is not None and not out.parent.is_dir():
         raise UsageError(f"{out}: the folder {out.parent} does not exist")
+    if out is not None and out.is_dir():
+        raise UsageError(f"{out}: is a folder; -o takes a file name")
+    if out is not None:
+        clean_stale(out.parent)  # temporary files of killed runs
     plots = bool(args.plots) or (fmt == "html" and not args.no_plots)
     try:
         check_extras(fmt, plots=plots)
@@ -138,10 +157,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
         sys.stdout.write(data if isinstance(data, str) else data.decode())
         return EXIT_PASS
     try:
-        with atomic_write(out, "wb" if isinstance(data, bytes) else "w") as fh:
-            fh.write(data)
+        written = write_new(out, data, overwrite=args.overwrite)
     except OSError as exc:
         raise UsageError(f"{out}: cannot write the report ({exc.strerror})") from None
+    if written != out:
+        print(f"mcverify: {out} exists: wrote {written} (--overwrite replaces it)", file=sys.stderr)
+        out = written
     if not args.quiet:
         s = report.summary
         print(f"{results.path}: {s.headline()}")

@@ -137,5 +137,5 @@ def test_documents_cap_the_rows_but_summarize_all(small_run, tmp_path):
     text = out.read_text()
     assert "## The first 10 of 35 cases" in text and "**35 cases: 35 pass, 0 fail." in text
     assert len(pipe_tables(text)[-1][1]) == 10
-    assert main(["report", str(folder / "small.csv"), "-o", str(out), "--max-rows", "0", "-q"]) == 0
+    assert main(["report", str(folder / "small.csv"), "-o", str(out), "--max-rows", "0", "-q", "--overwrite"]) == 0
     assert len(pipe_tables(out.read_text())[-1][1]) == 35

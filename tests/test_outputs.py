@@ -116,3 +116,32 @@ def test_run_cleans_temporary_files_of_killed_runs(tmp_path: Path) -> None:
     orphan.write_text("name,kl\nhalf")
     assert main(["run", str(cfg), "-o", str(out), "-q"]) == 0
     assert names(out) == ["cfg.csv", "cfg.provenance.json"]
+
+
+def test_report_file_is_never_overwritten_unless_asked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(CONFIG)
+    assert main(["run", str(cfg), "-o", str(tmp_path), "-q"]) == 0
+    out = tmp_path / "r.md"
+    out.write_text("keep me\n")
+    assert main(["report", str(tmp_path / "cfg.csv"), "-o", str(out), "-q"]) == 0
+    assert f"{out} exists: wrote {tmp_path / 'r-2.md'} (--overwrite replaces it)" in capsys.readouterr().err
+    assert out.read_text() == "keep me\n" and "cfg" in (tmp_path / "r-2.md").read_text()
+    assert main(["report", str(tmp_path / "cfg.csv"), "-o", str(out), "-q", "--overwrite"]) == 0
+    assert out.read_text() != "keep me\n" and not (tmp_path / "r-3.md").exists()
+
+
+def test_validate_refuses_to_replace_an_earlier_validation(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("tabulate")
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(CONFIG)
+    out = tmp_path / "val"
+    args = ["validate", str(cfg), "-o", str(out), "--no-plots", "--convergence", "0", "-q"]
+    assert main(args) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{out}: cfg.csv exists (and " in err and "--overwrite" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert main([*args, "--overwrite"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted(before)

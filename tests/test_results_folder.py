@@ -18,7 +18,7 @@ from mcverify.readers import read_results
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
-REGENERATE = "mcverify validate configs/*.toml -o results"
+REGENERATE = "mcverify validate configs/*.toml -o results --overwrite"
 
 
 def test_results_hold_every_shipped_config_current():
