@@ -30,7 +30,7 @@ import pandas as pd
 from .atomic import Staged, commit_all, stage
 from .writers import FORMATS, check_formats, render_table
 
-__all__ = ["PROVENANCE_SUFFIX", "set_paths", "write_results"]
+__all__ = ["PROVENANCE_SUFFIX", "commit_results", "set_paths", "write_results"]
 
 PROVENANCE_SUFFIX = ".provenance.json"
 
@@ -40,10 +40,69 @@ def set_paths(folder: Path, stem: str, formats: Sequence[str]) -> tuple[list[Pat
     return [folder / f"{stem}{FORMATS[f][0]}" for f in formats], folder / f"{stem}{PROVENANCE_SUFFIX}"
 
 
-def _provenance_bytes(record: dict[str, Any], tables: Sequence[tuple[str, bytes]]) -> bytes:
-    full = dict(record)
-    full["outputs"] = {name: hashlib.sha256(data).hexdigest() for name, data in tables}
-    return (json.dumps(full, indent=2, default=str) + "\n").encode("utf-8")
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def commit_results(
+    folder: str | os.PathLike[str],
+    stem: str,
+    tables: Sequence[tuple[str, Staged]],
+    record: dict[str, Any],
+    *,
+    overwrite: bool = False,
+) -> list[Path]:
+    """Move staged table files into place as one set, with their provenance.
+
+    Parameters
+    ----------
+    folder : path-like
+        The output folder.
+    stem : str
+        Name of the set.
+    tables : sequence of (suffix, Staged)
+        Complete temporary files (see :func:`mcverify.atomic.stage`) and the
+        suffix each one gets (``".csv"``).
+    record : dict
+        Provenance; ``outputs`` (file name -> SHA-256) is added.
+    overwrite : bool
+        Replace an existing set named ``stem``; without it the set goes to
+        the first free ``<stem>-<n>``.
+
+    Returns
+    -------
+    list of Path
+        The files written, the provenance last.  On any error the temporary
+        files are removed.
+    """
+    folder = Path(folder)
+    digests = [_sha256(item.temp) for _, item in tables]
+    candidates = [stem] if overwrite else (stem if n == 1 else f"{stem}-{n}" for n in itertools.count(1))
+    try:
+        for name in candidates:
+            paths = [folder / f"{name}{suffix}" for suffix, _ in tables]
+            prov = folder / f"{name}{PROVENANCE_SUFFIX}"
+            if not overwrite and any(os.path.lexists(p) for p in (*paths, prov)):
+                continue
+            full = dict(record, outputs={p.name: d for p, d in zip(paths, digests)})
+            staged_prov = stage(prov, json.dumps(full, indent=2, default=str) + "\n")
+            try:
+                if overwrite:
+                    prov.unlink(missing_ok=True)  # the old tables lose their provenance before they change
+                return commit_all([*((item, p) for (_, item), p in zip(tables, paths)), (staged_prov, prov)],
+                                  overwrite=overwrite)
+            except FileExistsError:
+                continue  # another process took this name meanwhile: try the next one
+            finally:
+                staged_prov.discard()
+        raise AssertionError("unreachable")  # pragma: no cover
+    finally:
+        for _, item in tables:
+            item.discard()
 
 
 def write_results(
@@ -80,28 +139,13 @@ def write_results(
         The files written, the provenance last.
     """
     folder = Path(folder)
-    formats = check_formats(formats)
-    data = []
-    for fmt in formats:
-        rendered = render_table(frame, fmt)
-        data.append(rendered.encode("utf-8") if isinstance(rendered, str) else rendered)
-    candidates = [stem] if overwrite else (stem if n == 1 else f"{stem}-{n}" for n in itertools.count(1))
-    for name in candidates:
-        tables, prov = set_paths(folder, name, formats)
-        if not overwrite and any(os.path.lexists(p) for p in (*tables, prov)):
-            continue
-        prov_bytes = _provenance_bytes(record, [(p.name, d) for p, d in zip(tables, data)])
-        staged: list[tuple[Staged, Path]] = []
-        try:
-            for path, payload in zip(tables, data):
-                staged.append((stage(path, payload), path))
-            staged.append((stage(prov, prov_bytes), prov))
-            if overwrite:
-                prov.unlink(missing_ok=True)  # the old tables lose their provenance before they change
-            return commit_all(staged, overwrite=overwrite)
-        except FileExistsError:
-            continue  # another process took this name meanwhile: try the next one
-        finally:
-            for item, _ in staged:
-                item.discard()
-    raise AssertionError("unreachable")  # pragma: no cover
+    staged: list[tuple[str, Staged]] = []
+    try:
+        for fmt in check_formats(formats):
+            suffix = FORMATS[fmt][0]
+            staged.append((suffix, stage(folder / f"{stem}{suffix}", render_table(frame, fmt))))
+    except BaseException:
+        for _, item in staged:
+            item.discard()
+        raise
+    return commit_results(folder, stem, staged, record, overwrite=overwrite)
