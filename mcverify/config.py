@@ -81,7 +81,15 @@ from .sweeps import (
     validate_sweep,
 )
 
-__all__ = ["DEFAULTS", "DEFAULT_MAX_CASES", "MAX_PARAMETER_BYTES", "MAX_SAMPLES", "load_config", "parse_config"]
+__all__ = [
+    "DEFAULTS",
+    "DEFAULT_MAX_CASES",
+    "MAX_CONFIG_BYTES",
+    "MAX_PARAMETER_BYTES",
+    "MAX_SAMPLES",
+    "load_config",
+    "parse_config",
+]
 
 #: Defaults of the ``[run]`` table.
 DEFAULTS: Mapping[str, Any] = {"samples": 100_000, "seed": 0, "confidence": 0.95, "alpha": 0.01}
@@ -92,6 +100,8 @@ DEFAULT_MAX_CASES = 100_000
 MAX_SAMPLES = 10**12
 #: Largest memory the expanded sweeps may take without ``force`` (see ``_sweep_bytes``).
 MAX_PARAMETER_BYTES = 2 * 2**30
+#: Largest config file read (a bigger one, or an endless stream, is refused).
+MAX_CONFIG_BYTES = 64 << 20
 #: Source named in errors about command-line overrides.
 COMMAND_LINE = "<command line>"
 
@@ -139,9 +149,12 @@ def load_config(
     source = os.fspath(path)
     source = source if isinstance(source, str) else os.fsdecode(source)
     try:
-        raw = Path(path).read_bytes()
+        with open(path, "rb") as fh:  # pipes work too (process substitution); /dev/zero does not
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError(source, "", f"cannot read the config file: {exc.strerror or exc}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(source, "", f"larger than {MAX_CONFIG_BYTES >> 20} MiB: not a config file")
     try:
         text = raw.decode("utf-8-sig")  # a byte-order mark is harmless
     except UnicodeDecodeError as exc:

@@ -195,3 +195,23 @@ def test_disk_full_while_writing_is_one_line(tmp_path: Path, capsys: pytest.Capt
     assert "No space left on device" in one_error_line(capsys)
     monkeypatch.setattr(atomic.os, "fsync", real)
     assert [p.name for p in out.iterdir()] == []  # no partial table, no temporary file
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
+def test_endless_config_stream_is_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["run", "/dev/zero", "-o", str(tmp_path / "out")]) == 2
+    assert one_error_line(capsys) == "mcverify: error: /dev/zero: larger than 64 MiB: not a config file"
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="needs a named pipe")
+def test_config_from_a_pipe(tmp_path: Path) -> None:
+    import threading
+
+    fifo = tmp_path / "cfg.toml"
+    os.mkfifo(fifo)
+    feeder = threading.Thread(target=lambda: fifo.write_text(GOOD))
+    feeder.start()
+    spec = load_config(fifo)
+    feeder.join()
+    assert len(spec.cases) == 1
