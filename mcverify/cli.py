@@ -145,6 +145,10 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         )
     if args.samples == 1:
         raise UsageError("audit: --samples must be 0 (no evidence) or at least 2")
+    from .config import MAX_SAMPLES
+
+    if args.samples > MAX_SAMPLES:
+        raise UsageError(f"audit: --samples must be at most {MAX_SAMPLES:.0e}, got {args.samples:,}")
     out = Path(args.output) if args.output else None
     if out is not None and not out.parent.is_dir():
         raise UsageError(f"{out}: the folder {out.parent} does not exist")

@@ -171,6 +171,7 @@ def test_cli_timeout(tmp_path: Path) -> None:
     for bad in ("-1", "abc", "inf"):
         code = main(["audit", "--expr", "std", "-c", "prior-std", "--timeout", bad])
         assert code == 2
+    assert main(["audit", "--expr", "std", "-c", "prior-std", "--samples", str(10**13)]) == 2
 
 
 HOSTILE_EXPRESSIONS = [
