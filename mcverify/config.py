@@ -61,7 +61,8 @@ from typing import Any
 
 import numpy as np
 
-from .cases import Case, RunSpec
+from .case_list import CaseList, PairEntry, SweepEntry
+from .cases import RunSpec
 from .errors import ConfigError
 from .gaussian import Gaussian
 from .sweeps import (
@@ -69,7 +70,6 @@ from .sweeps import (
     SpecError,
     Sweep,
     describe,
-    expand_sweep,
     parse_field,
     parse_fixed,
     resolve_dims,
@@ -193,13 +193,6 @@ def parse_config(
 
 
 # --------------------------------------------------------------- helpers
-def _key(value: Any) -> Any:
-    """A hashable key of a float or array value, equal for equal values."""
-    if isinstance(value, np.ndarray):
-        return value.shape, value.tobytes()
-    return float(value).hex()  # tells -0.0 from 0.0
-
-
 def _one_line(message: str) -> str:
     return " ".join(message.split())
 
@@ -280,25 +273,25 @@ class _Parser:
                 "or pass force=True (--force on the command line) to run them anyway",
             )
 
-        cases: list[Case] = []
-        for name, p, q, direction in parsed_pairs:
-            self.add(cases, name, name, p, q, direction, ())
+        entries: list[PairEntry | SweepEntry] = [PairEntry(*pair) for pair in parsed_pairs]
         for j, (name, where, sweep, direction) in enumerate(parsed_sweeps):
             with self.spec_errors():
                 validate_sweep(sweep, where)
-            built: dict[tuple[Any, ...], Gaussian] = {}  # a side that does not vary is built once
-            for point in expand_sweep(sweep, run_seed, j):
-                case_name = f"{name}[{point.label}]" if point.label else name
+            entries.append(SweepEntry(name, sweep, j, direction, run_seed))
+        cases = CaseList(entries)
+        # Sweeps stay lazy: check the points that together use every grid
+        # value and every random draw (see CaseList.validation_points).
+        # Case names are unique by construction: entry names are unique and
+        # free of '[', swept values get distinct labels, reverse cases a suffix.
+        for e in range(len(parsed_pairs), len(entries)):
+            where = parsed_sweeps[e - len(parsed_pairs)][1]
+            name = entries[e].name
+            for point in cases.validation_points(e):
+                values, _, label = cases.point(e, point)
+                case_name = f"{name}[{label}]" if label else name
                 context = f" (in case '{case_name}')"
-                p, q = (self.cached_gaussian(built, side, point.values[side], f"{where}.{side}", context)
-                        for side in ("p", "q"))
+                p, q = (self.gaussian(values[side], f"{where}.{side}", context) for side in ("p", "q"))
                 self.same_dim(p, q, where, context)
-                self.add(cases, case_name, name, p, q, direction, point.params)
-        seen: set[str] = set()
-        for case in cases:  # guaranteed by the naming rules; checked all the same
-            if case.name in seen:
-                raise self.fail("", f"two cases are named '{case.name}'")
-            seen.add(case.name)
         return RunSpec(
             source=self.source,
             config_hash=self.config_hash,
@@ -306,7 +299,7 @@ class _Parser:
             seed=run_seed,
             confidence=run_confidence,
             alpha=run_alpha,
-            cases=tuple(cases),
+            cases=cases,
         )
 
     # ----------------------------------------------------------- values
@@ -410,17 +403,6 @@ class _Parser:
             field = f"{where}.{first}" if first in values else where
             raise self.fail(field, message + context) from None
 
-    def cached_gaussian(
-        self, built: dict[tuple[Any, ...], Gaussian], side: str, values: Mapping[str, Any], where: str, context: str
-    ) -> Gaussian:
-        key = (side, *((k, _key(v)) for k, v in values.items()))
-        g = built.get(key)
-        if g is None:
-            if len(built) > 4096:
-                built.clear()
-            g = built[key] = self.gaussian(values, where, context)
-        return g
-
     def same_dim(self, p: Gaussian, q: Gaussian, where: str, context: str = "") -> None:
         if p.dim != q.dim:
             raise self.fail(
@@ -465,20 +447,3 @@ class _Parser:
         with self.spec_errors():
             sweep = resolve_dims(sweep, where)
         return name, where, sweep, direction
-
-    @staticmethod
-    def add(
-        cases: list[Case],
-        name: str,
-        group: str,
-        p: Gaussian,
-        q: Gaussian,
-        direction: str,
-        params: tuple[tuple[str, float], ...],
-    ) -> None:
-        if direction == "reverse":
-            cases.append(Case(len(cases), name, group, q, p, "reverse", params))
-            return
-        cases.append(Case(len(cases), name, group, p, q, "forward", params))
-        if direction == "both":
-            cases.append(Case(len(cases), f"{name}/reverse", group, q, p, "reverse", params))
