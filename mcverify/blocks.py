@@ -1,0 +1,175 @@
+"""Blocks of consecutive cases: the unit of work, of parallelism and of checkpoints.
+
+A run's cases are cut into blocks by :class:`Layout`, a function of the
+run alone (never of the workers), and :func:`evaluate_block` computes one
+block into :mod:`columns <mcverify.columns>`.  Inside a block the
+univariate pairs go through :mod:`mcverify.univariate_batch` all at once;
+every other case through :func:`mcverify.runner.evaluate_case`.  Each
+case's numbers depend only on the case (its seed is keyed by its index),
+and a block's composition only on the run, so a table is the same whether
+one process computes it or a cluster does.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .case_list import CaseList, CaseRecord
+from .cases import Case
+from .columns import Columns, empty, set_row
+from .seeding import case_seeds
+from . import univariate_batch as bulk
+
+__all__ = ["Layout", "evaluate_block", "records"]
+
+#: A block holds about this many Monte Carlo draws (~0.1-0.2 s of work) ...
+BLOCK_DRAWS = 20_000_000
+#: ... and at most this many cases; a run has at least ~64 blocks when it
+#: has that many cases, so that work spreads over many workers.
+MAX_BLOCK = 4096
+MIN_BLOCKS = 64
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How a run of ``n_cases`` is cut into blocks of ``block_size`` consecutive cases."""
+
+    n_cases: int
+    block_size: int
+
+    @classmethod
+    def for_run(cls, n_cases: int, samples: int) -> Layout:
+        """The layout of a run: it depends on the case count and sample count only.
+
+        ``block_size = max(1, min(BLOCK_DRAWS // samples, MAX_BLOCK, ceil(n_cases / MIN_BLOCKS)))``.
+        """
+        size = min(max(1, BLOCK_DRAWS // max(samples, 1)), MAX_BLOCK, max(1, math.ceil(n_cases / MIN_BLOCKS)))
+        return cls(n_cases, max(1, size))
+
+    @property
+    def n_blocks(self) -> int:
+        """Number of blocks."""
+        return math.ceil(self.n_cases / self.block_size)
+
+    def bounds(self, block: int) -> tuple[int, int]:
+        """``(start, stop)`` case indices of ``block``."""
+        if not 0 <= block < self.n_blocks:
+            raise IndexError(f"block {block} out of range for {self.n_blocks} blocks")
+        start = block * self.block_size
+        return start, min(start + self.block_size, self.n_cases)
+
+
+def records(cases: Sequence[Case], start: int, stop: int) -> list[CaseRecord]:
+    """Records of cases ``start .. stop-1`` of a :class:`CaseList` or any sequence of cases."""
+    if isinstance(cases, CaseList):
+        return list(cases.records(start, stop))
+    out = []
+    for c in cases[start:stop]:
+        out.append(CaseRecord(c.index, c.name, c.group, c.direction, c.params, c.p, c.q))
+    return out
+
+
+def evaluate_block(
+    cases: Sequence[Case], start: int, stop: int, settings: object, params: dict[str, str]
+) -> Columns:
+    """Closed form, Monte Carlo and quadrature for cases ``start .. stop-1``.
+
+    Parameters
+    ----------
+    cases : CaseList or sequence of Case
+    start, stop : int
+    settings : mcverify.runner.Settings
+    params : dict
+        Storage kinds of the ``param:`` columns (:func:`mcverify.columns.param_dtypes`).
+
+    Returns
+    -------
+    Columns
+        One entry per case, the columns of :func:`mcverify.runner.evaluate_case`.
+        For univariate pairs ``seconds_closed`` and ``seconds_quad`` are the
+        bulk computation's time divided among its cases.
+    """
+    from .runner import evaluate_case  # runner imports this module
+
+    recs = records(cases, start, stop)
+    n = len(recs)
+    cols = empty(n, params)
+    uni: list[int] = []
+    values = []
+    for i, rec in enumerate(recs):
+        v = rec.univariate()
+        if v is None:
+            set_row(cols, i, evaluate_case(rec.case(), settings))  # type: ignore[arg-type]
+        else:
+            uni.append(i)
+            values.append(v)
+    if uni:
+        _univariate_rows(cols, np.array(uni), [recs[i] for i in uni], values, settings)
+    return cols
+
+
+def _univariate_rows(
+    cols: Columns, at: np.ndarray, recs: list[CaseRecord], values: list, settings: object
+) -> None:
+    samples: int = settings.samples  # type: ignore[attr-defined]
+    pairs = bulk.UnivariatePairs.from_values(values)
+    n = len(pairs)
+    clock = time.perf_counter
+    t0 = clock()
+    closed = bulk.closed_form(pairs)
+    t1 = clock()
+    seeds = case_seeds(settings.seed, [r.index for r in recs])  # type: ignore[attr-defined]
+    mc = bulk.monte_carlo(pairs, samples, seeds, settings.confidence)  # type: ignore[attr-defined]
+    t2 = clock()
+    quad = bulk.quadrature(pairs, settings.quad_rtol)  # type: ignore[attr-defined]
+    t3 = clock()
+    red, direct = quad["reduced"], quad["direct"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = (mc.estimate - closed) / mc.stderr
+        z = np.where(mc.stderr == 0.0, np.where(closed == mc.estimate, 0.0, np.copysign(np.inf, mc.estimate - closed)), z)
+    for i, rec in enumerate(recs):
+        k = int(at[i])
+        cols["index"][k] = rec.index
+        cols["name"][k] = rec.name
+        cols["group"][k] = rec.group
+        cols["direction"][k] = rec.direction
+        for key, value in rec.params:
+            cols[f"param:{key}"][k] = value
+    put = {
+        "dim": 1,
+        "kl_closed": closed,
+        "kl_mc": mc.estimate,
+        "mc_stderr": mc.stderr,
+        "mc_ci_low": mc.ci_low,
+        "mc_ci_high": mc.ci_high,
+        "mc_z": z,
+        "kl_quad": red.value,
+        "quad_error": red.error,
+        "quad_reliable": red.reliable,
+        "kl_quad_direct": direct.value,
+        "quad_direct_error": direct.error,
+        "quad_direct_reliable": direct.reliable.astype(np.int8),
+        "samples": samples,
+        "seed": seeds.astype(np.int64),
+        "seconds_closed": (t1 - t0) / n,
+        "seconds_mc": mc.seconds,
+        "seconds_quad": (t3 - t2) / n,
+    }
+    for key, value in put.items():
+        cols[key][at] = value
+    cols["seconds"][at] = cols["seconds_closed"][at] + cols["seconds_mc"][at] + cols["seconds_quad"][at]
+    for i in range(n):
+        k = int(at[i])
+        cols["p_kind"][k] = cols["q_kind"][k] = "univariate"
+        cols["quad_message"][k] = red.message[i]
+    for tag, value in (("mc", mc.estimate), ("quad", red.value)):
+        err = np.abs(value - closed)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel = np.where(closed != 0.0, err / np.abs(closed), np.where(err == 0.0, 0.0, np.inf))
+        cols[f"abs_err_{tag}"][at] = err
+        cols[f"rel_err_{tag}"][at] = rel
