@@ -9,21 +9,26 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from .audit import AuditReport, audit
 from .closed_form import kl_divergence
-from .errors import ConfigError, QuadratureError
+from .errors import AuditError, ConfigError, QuadratureError
 from .gaussian import Gaussian
 from .monte_carlo import MonteCarloResult, monte_carlo_kl, monte_carlo_kl_reference
 from .quadrature import QuadratureResult, quadrature_kl
 
 __all__ = [
+    "AuditError",
+    "AuditReport",
     "ConfigError",
     "Gaussian",
     "MonteCarloResult",
     "QuadratureError",
     "QuadratureResult",
     "__version__",
+    "audit",
     "kl_divergence",
     "monte_carlo_kl",
     "monte_carlo_kl_reference",
     "quadrature_kl",
 ]
+

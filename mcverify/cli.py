@@ -71,7 +71,158 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="allow sweeps beyond the case limit")
     run.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     run.set_defaults(handler=_cmd_run)
+    _add_audit(sub)
     return parser
+
+
+def _add_audit(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from .audit import DEFAULT_SAMPLES, DEFAULT_SEED
+    from .backends import BACKENDS
+    from .conventions import CONVENTIONS
+
+    audit = sub.add_parser(
+        "audit",
+        help="audit your own KL function: verdict, failing region, diagnosis, evidence",
+        description=(
+            "Evaluate a KL implementation on probe pairs, compare it with the true KL within "
+            "floating-point tolerance, and report where it goes wrong, which classic mistake it "
+            "matches, and Monte Carlo evidence. Exit 0 pass, 1 fail, 2 bad input."
+        ),
+    )
+    audit.add_argument(
+        "target", nargs="?",
+        help="the function: path/to/file.py:function or package.module:function",
+    )
+    audit.add_argument(
+        "--convention", "-c", required=True, choices=list(CONVENTIONS), metavar="C",
+        help="calling convention: " + ", ".join(CONVENTIONS),
+    )
+    audit.add_argument(
+        "--expr", help="a formula as text instead of TARGET, e.g. \"0.5*(std**2 + mean**2 - 1 - log(std**2))\"",
+    )
+    audit.add_argument("--backend", default="numpy", choices=list(BACKENDS),
+                       help="array type the function receives (default: numpy)")
+    audit.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    audit.add_argument("-o", "--output", metavar="FILE",
+                       help="also write the report: JSON for .json, the probe table for .csv, text otherwise")
+    audit.add_argument("--samples", type=_nonnegative_int, default=DEFAULT_SAMPLES,
+                       help=f"Monte Carlo draws per evidence point, 0 for none (default: {DEFAULT_SAMPLES})")
+    audit.add_argument("--seed", type=_nonnegative_int, default=DEFAULT_SEED,
+                       help=f"root seed of the evidence (default: {DEFAULT_SEED})")
+    audit.set_defaults(handler=_cmd_audit)
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    import json
+
+    from .audit import audit
+    from .backends import BackendUnavailable
+    from .errors import AuditError
+
+    if (args.target is None) == (args.expr is None):
+        raise UsageError(
+            "audit: give either TARGET (path/to/file.py:function or package.module:function) or --expr"
+        )
+    if args.samples == 1:
+        raise UsageError("audit: --samples must be 0 (no evidence) or at least 2")
+    out = Path(args.output) if args.output else None
+    if out is not None and not out.parent.is_dir():
+        raise UsageError(f"{out}: the folder {out.parent} does not exist")
+    if args.expr is not None:
+        from .expr import ExprError, compile_expr
+
+        if args.backend != "numpy":
+            raise UsageError("audit: --expr is evaluated with numpy; --backend does not apply")
+        try:
+            func = compile_expr(args.expr, args.convention)
+        except ExprError as exc:
+            raise UsageError(f"--expr: {exc}") from None
+        name = f"expr {args.expr.strip()!r}"
+    else:
+        func = _load_target(args.target)
+        name = args.target
+    try:
+        report = audit(func, args.convention, backend=args.backend, samples=args.samples,
+                       seed=args.seed, name=name)
+    except (AuditError, BackendUnavailable) as exc:
+        raise UsageError(f"audit: {exc}") from None
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2, allow_nan=False))
+    else:
+        print(report.summary())
+    if out is not None:
+        _write_report(report, out)
+    return EXIT_PASS if report.passed else EXIT_FAIL
+
+
+def _write_report(report, out: Path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from .writers import atomic_write
+
+    try:
+        with atomic_write(out) as fh:
+            if out.suffix.lower() == ".json":
+                json.dump(report.as_dict(table=True), fh, indent=2, allow_nan=False)
+                fh.write("\n")
+            elif out.suffix.lower() == ".csv":
+                fh.write(report.table.to_csv(index=False))
+            else:
+                fh.write(report.summary() + "\n")
+    except OSError as exc:
+        raise UsageError(f"{out}: cannot write the report ({exc.strerror})") from None
+
+
+def _load_target(target: str):  # type: ignore[no-untyped-def]
+    """The callable named by ``path/to/file.py:function`` or ``package.module:function``."""
+    import importlib
+    import importlib.util
+
+    where, sep, attr = target.rpartition(":")
+    if not sep or not where or not attr:
+        raise UsageError(
+            f"{target!r}: TARGET must be path/to/file.py:function or package.module:function"
+        )
+    if where.endswith(".py") or "/" in where or os.sep in where:
+        path = Path(where)
+        if not path.is_file():
+            raise UsageError(f"{where}: no such file")
+        folder = str(path.resolve().parent)
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+        spec = importlib.util.spec_from_file_location(f"_mcverify_target_{path.stem}", path)
+        if spec is None or spec.loader is None:
+            raise UsageError(f"{where}: cannot load it as Python")
+        module = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:  # noqa: BLE001 - the user's file, reported in one line
+            raise UsageError(f"{where}: importing it raised {type(exc).__name__}: {_first_line(exc)}") from None
+        what = where
+    else:
+        if os.getcwd() not in sys.path and "" not in sys.path:
+            sys.path.insert(0, os.getcwd())
+        try:
+            module = importlib.import_module(where)
+        except ImportError as exc:
+            raise UsageError(f"cannot import {where!r}: {_first_line(exc)}") from None
+        except Exception as exc:  # noqa: BLE001 - the user's module, reported in one line
+            raise UsageError(f"{where}: importing it raised {type(exc).__name__}: {_first_line(exc)}") from None
+        what = f"module {where}"
+    obj = module
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise UsageError(f"{what} has no function {attr!r}") from None
+    if not callable(obj):
+        raise UsageError(f"{what}: {attr!r} is not callable (it is {type(obj).__name__})")
+    return obj
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -151,6 +302,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mcverify: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`mcverify audit --json ... | head`): stop quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_FAIL
 
 
 if __name__ == "__main__":  # pragma: no cover

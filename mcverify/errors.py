@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "QuadratureError"]
+__all__ = ["AuditError", "ConfigError", "QuadratureError"]
 
 
 class ConfigError(ValueError):
@@ -30,3 +30,8 @@ class ConfigError(ValueError):
 
 class QuadratureError(ArithmeticError):
     """Numerical integration could not produce a value it can vouch for."""
+
+
+class AuditError(ValueError):
+    """An audit cannot run: unknown convention or backend, a candidate that
+    is not callable, or one that raises on every probe."""

@@ -1,0 +1,127 @@
+"""Array backends: hand a candidate the array type it is written for.
+
+The audit builds every probe as float64 numpy arrays. A candidate written
+with PyTorch receives float64 tensors instead (``backend="torch"``), one
+written with JAX float64 jax arrays (``backend="jax"``, with 64-bit mode
+switched on only for the duration of each call), so that a loss function is
+audited exactly as it runs in training; its result is converted back to
+numpy. PyTorch and JAX are imported only when asked for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ContextManager
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["BACKENDS", "Backend", "BackendUnavailable", "get_backend"]
+
+#: Names accepted by :func:`get_backend`.
+BACKENDS = ("numpy", "torch", "jax")
+
+
+class BackendUnavailable(ImportError):
+    """The array library a backend needs is not installed."""
+
+
+@dataclass(frozen=True)
+class Backend:
+    """Conversion to and from a candidate's array type.
+
+    Attributes
+    ----------
+    name : str
+        ``"numpy"`` or ``"torch"``.
+    to_native : callable
+        float64 numpy array (or numpy scalar) -> the candidate's type.
+    to_numpy : callable
+        The candidate's result -> float64 numpy array.
+    scope : callable
+        Returns the context manager every call runs in (JAX's 64-bit mode;
+        nothing for the others).
+    """
+
+    name: str
+    to_native: Callable[[Any], Any]
+    to_numpy: Callable[[Any], NDArray[np.float64]]
+    scope: Callable[[], ContextManager[Any]] = field(default=contextlib.nullcontext)
+
+
+def _numpy_to_numpy(value: Any) -> NDArray[np.float64]:
+    return np.asarray(value, dtype=np.float64)
+
+
+def _numpy_backend() -> Backend:
+    def native(a: Any) -> Any:
+        # A fresh copy each call: a candidate that writes into its inputs
+        # cannot corrupt later probes.
+        arr = np.array(a, dtype=np.float64)
+        return arr[()] if arr.ndim == 0 else arr
+
+    return Backend("numpy", native, _numpy_to_numpy)
+
+
+def _torch_backend() -> Backend:
+    try:
+        import torch
+    except ImportError:
+        raise BackendUnavailable(
+            "the torch backend needs PyTorch: pip install 'mcverify[torch]'"
+        ) from None
+
+    def native(a: Any) -> Any:
+        return torch.tensor(np.asarray(a, dtype=np.float64), dtype=torch.float64)
+
+    def back(value: Any) -> NDArray[np.float64]:
+        if isinstance(value, torch.Tensor):
+            return value.detach().to("cpu", torch.float64).numpy()
+        if isinstance(value, (list, tuple)) and any(isinstance(v, torch.Tensor) for v in value):
+            return np.asarray([back(v) for v in value], dtype=np.float64)
+        return np.asarray(value, dtype=np.float64)
+
+    return Backend("torch", native, back)
+
+
+def _jax_backend() -> Backend:
+    try:
+        import jax
+        import jax.numpy as jnp
+    except ImportError:
+        raise BackendUnavailable("the jax backend needs JAX: pip install 'mcverify[jax]'") from None
+    if hasattr(jax, "enable_x64"):  # jax >= 0.5: a config context manager
+
+        def scope() -> ContextManager[Any]:
+            return jax.enable_x64(True)
+    else:  # pragma: no cover - older jax
+        from jax.experimental import enable_x64 as scope
+
+    def native(a: Any) -> Any:
+        return jnp.asarray(np.asarray(a, dtype=np.float64), dtype=jnp.float64)
+
+    def back(value: Any) -> NDArray[np.float64]:
+        return np.asarray(value, dtype=np.float64)
+
+    return Backend("jax", native, back, scope)
+
+
+def get_backend(name: str) -> Backend:
+    """The backend called ``name``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name.
+    BackendUnavailable
+        When its library is not installed; the message names the extra.
+    """
+    if name == "numpy":
+        return _numpy_backend()
+    if name == "torch":
+        return _torch_backend()
+    if name == "jax":
+        return _jax_backend()
+    raise ValueError(f"unknown backend {name!r}: choose from {', '.join(BACKENDS)}")

@@ -1,0 +1,45 @@
+"""Helpers for users' own test suites.
+
+>>> from mcverify.testing import assert_kl_correct
+>>> def test_my_kl():
+...     assert_kl_correct(my_kl, "diag-prior-logvar")
+
+With mcverify installed, pytest also offers it as the fixture
+``assert_kl_correct`` (the plugin :mod:`mcverify.pytest_plugin`, registered
+under the ``pytest11`` entry point).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .audit import AuditReport, audit
+
+__all__ = ["assert_kl_correct"]
+
+
+def assert_kl_correct(func: Callable[..., Any], convention: str, **kw: Any) -> AuditReport:
+    """Audit ``func`` and raise ``AssertionError`` with the report's summary if it fails.
+
+    Parameters
+    ----------
+    func : callable
+        The KL implementation under test.
+    convention : str
+        Its calling convention (``"prior-logvar"``, ``"mvn"``...).
+    **kw
+        Passed to :func:`mcverify.audit` (``backend``, ``samples``, ``seed``...).
+        Evidence is skipped unless ``samples`` is given, to keep tests fast.
+
+    Returns
+    -------
+    AuditReport
+        The report of a passing audit (its warnings may still interest you).
+    """
+    __tracebackhide__ = True
+    kw.setdefault("samples", 0)
+    report = audit(func, convention, **kw)
+    if not report.passed:
+        raise AssertionError(report.summary())
+    return report
