@@ -7,10 +7,8 @@ usage (one line on stderr, no traceback, nothing written).
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
-import time
 from pathlib import Path
 from typing import NoReturn, Sequence
 
@@ -67,7 +65,20 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--format", default="csv", help="comma-separated: csv,json,parquet,md,latex,html (default: csv)"
     )
-    run.add_argument("--jobs", type=_positive_int, default=1, help="local worker processes")
+    run.add_argument(
+        "--jobs", type=_positive_int, default=None,
+        help="worker processes (default: every core this process may use)",
+    )
+    run.add_argument(
+        "--dask", metavar="ADDRESS",
+        help="run on a Dask cluster: a scheduler address (tcp://host:8786), or 'local' for a new "
+        "LocalCluster of --jobs single-threaded workers; needs pip install 'mcverify[dask]'",
+    )
+    run.add_argument("--resume", action="store_true",
+                     help="continue an interrupted run from its checkpoint (DIR/.<stem>.checkpoint)")
+    run.add_argument("--restart", action="store_true", help="discard an interrupted run's checkpoint and start over")
+    run.add_argument("--keep-checkpoint", action="store_true",
+                     help="keep the checkpoint folder after a successful run")
     run.add_argument("--force", action="store_true", help="allow sweeps beyond the case limit")
     run.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     run.set_defaults(handler=_cmd_run)
@@ -226,10 +237,10 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from .checkpoint import CheckpointError
     from .config import load_config
-    from .runner import run
-    from .table import to_frame
-    from .writers import check_formats, provenance, write_provenance, write_table
+    from .run_command import RunOptions, RunProblem, execute
+    from .writers import check_formats
 
     try:
         formats = check_formats(f.strip() for f in args.format.split(",") if f.strip())
@@ -246,49 +257,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if not os.access(out, os.W_OK | os.X_OK):
         raise UsageError(f"{out}: the output folder is not writable")
 
-    t0 = time.perf_counter()
-    rows = run(spec, workers=args.jobs)
-    elapsed = time.perf_counter() - t0
-    stem = Path(spec.source).stem
-    frame = to_frame(rows, stem)
-    written = write_table(frame, out / stem, formats)
-    record = provenance(
-        config=str(spec.source),
-        config_hash=spec.config_hash,
-        seed=spec.seed,
-        samples=spec.samples,
-        confidence=spec.confidence,
-        alpha=spec.alpha,
-        error_control="holm",
-        cases=len(rows),
-        seconds=round(elapsed, 3),
+    if args.resume and args.restart:
+        raise UsageError("--resume and --restart exclude each other")
+    options = RunOptions(
+        output=out, formats=formats, jobs=args.jobs, dask=args.dask, resume=args.resume,
+        restart=args.restart, keep_checkpoint=args.keep_checkpoint, quiet=args.quiet,
     )
-    written.append(write_provenance(out / f"{stem}.provenance.json", record))
-    failed = frame[frame["verdict"] == "fail"]
-    if not args.quiet:
-        _summary(frame, failed, elapsed, spec.alpha, written)
-    return EXIT_FAIL if len(failed) else EXIT_PASS
-
-
-def _summary(frame, failed, elapsed: float, alpha: float, written: list[Path]) -> None:  # type: ignore[no-untyped-def]
-    n = len(frame)
-    print(
-        f"{n} case{'s' * (n != 1)}: {n - len(failed)} pass, {len(failed)} fail "
-        f"(Monte Carlo at family-wise alpha {alpha:g}, Holm) in {elapsed:.1f} s"
-    )
-    z = frame["mc_z"].abs()
-    if z.notna().any():
-        i = z.idxmax()
-        print(f"  largest |z|: {z[i]:.2f} ({frame.at[i, 'name']})")
-    rel = frame["rel_err_quad"].replace(math.inf, math.nan)
-    if rel.notna().any():
-        i = rel.idxmax()
-        print(f"  largest quadrature relative error: {rel[i]:.2g} ({frame.at[i, 'name']})")
-    for _, row in failed.head(10).iterrows():
-        print(f"  FAIL {row['name']}: {row['reason']}")
-    if len(failed) > 10:
-        print(f"  ... and {len(failed) - 10} more failures")
-    print("wrote " + ", ".join(str(p) for p in written))
+    try:
+        return execute(spec, options)
+    except (RunProblem, CheckpointError) as exc:
+        raise UsageError(str(exc)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,242 @@
+"""What ``mcverify run`` does once the config is loaded: compute, checkpoint, judge, write.
+
+1. The cases are cut into blocks (:class:`~mcverify.blocks.Layout`) and the
+   blocks not yet in the checkpoint go to the workers (local processes or
+   a Dask cluster, :mod:`mcverify.parallel`).
+2. Each finished block is saved to ``DIR/.<stem>.checkpoint/`` at once
+   (:mod:`mcverify.checkpoint`), and the progress bar moves.
+3. When all blocks are saved, the Monte Carlo z column of the whole run is
+   read back and Holm-adjusted; then block by block, in case order, the
+   rows are judged (:mod:`mcverify.bulk_verdicts`) and appended to the
+   tables (:mod:`mcverify.table_writer`), which are moved into place at
+   the end together with the provenance record.
+4. The checkpoint is removed (unless asked to keep it).
+
+An interrupted run (Ctrl-C, ``kill -9``, a crash) keeps its checkpoint;
+``--resume`` computes only the missing blocks and writes the same table as
+an uninterrupted run.  Memory holds a window of blocks and one column of
+the whole run, whatever the number of cases.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from contextlib import ExitStack, closing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .blocks import Layout
+from .bulk_verdicts import adjusted_p_values, verdict_columns
+from .cases import RunSpec
+from .checkpoint import Checkpoint, CheckpointError, Manifest
+from .columns import Columns
+from .parallel import BlockTask, map_blocks, run_params, usable_cores
+from .progress import progress_bar
+from .runner import Settings
+from .table import to_frame
+from .table_writer import TableWriter
+from .writers import provenance, write_provenance
+
+__all__ = ["RunOptions", "RunProblem", "execute"]
+
+class RunProblem(Exception):
+    """Something about the run's inputs or its checkpoint the user must fix (exit 2)."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Command-line choices of ``mcverify run``."""
+
+    output: Path
+    formats: list[str]
+    jobs: int | None = None
+    dask: str | None = None
+    resume: bool = False
+    restart: bool = False
+    keep_checkpoint: bool = False
+    quiet: bool = False
+
+
+@dataclass
+class Summary:
+    """What the terminal summary reports, gathered block by block."""
+
+    cases: int = 0
+    failed: int = 0
+    max_z: tuple[float, str] | None = None
+    max_rel: tuple[float, str] | None = None
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, frame: pd.DataFrame) -> None:
+        self.cases += len(frame)
+        fail = frame["verdict"] == "fail"
+        self.failed += int(fail.sum())
+        for _, row in frame[fail].head(10 - len(self.failures)).iterrows():
+            self.failures.append((row["name"], row["reason"]))
+        z = frame["mc_z"].abs()
+        if z.notna().any():
+            i = z.idxmax()
+            if self.max_z is None or z[i] > self.max_z[0]:
+                self.max_z = (float(z[i]), frame.at[i, "name"])
+        rel = frame["rel_err_quad"].replace(math.inf, math.nan)
+        if rel.notna().any():
+            i = rel.idxmax()
+            if self.max_rel is None or rel[i] > self.max_rel[0]:
+                self.max_rel = (float(rel[i]), frame.at[i, "name"])
+
+    def print(self, elapsed: float, alpha: float, written: list[Path]) -> None:
+        n = self.cases
+        print(
+            f"{n} case{'s' * (n != 1)}: {n - self.failed} pass, {self.failed} fail "
+            f"(Monte Carlo at family-wise alpha {alpha:g}, Holm) in {elapsed:.1f} s"
+        )
+        if self.max_z is not None:
+            print(f"  largest |z|: {self.max_z[0]:.2f} ({self.max_z[1]})")
+        if self.max_rel is not None:
+            print(f"  largest quadrature relative error: {self.max_rel[0]:.2g} ({self.max_rel[1]})")
+        for name, reason in self.failures:
+            print(f"  FAIL {name}: {reason}")
+        if self.failed > 10:
+            print(f"  ... and {self.failed - 10} more failures")
+        print("wrote " + ", ".join(str(p) for p in written))
+
+
+def block_frame(cols: Columns, verdicts: dict[str, Any], stem: str, params: dict[str, str]) -> pd.DataFrame:
+    """Table rows of a block: raw columns plus verdicts, in the documented column order."""
+    data: dict[str, Any] = dict(cols)
+    data["quad_direct_reliable"] = [None if v < 0 else bool(v) for v in cols["quad_direct_reliable"].tolist()]
+    data.update(verdicts)
+    return to_frame(data, stem)  # type: ignore[arg-type]
+
+
+def _open_checkpoint(spec: RunSpec, opts: RunOptions, manifest: Manifest, layout: Layout) -> tuple[Checkpoint, set[int]]:
+    stem = Path(spec.source).stem
+    ckpt = Checkpoint(Checkpoint.folder_for(opts.output, stem))
+    try:
+        old = ckpt.manifest()
+    except CheckpointError as exc:
+        if not opts.restart:
+            raise RunProblem(str(exc)) from None
+        old = None
+    if old is not None and not opts.restart:
+        if opts.resume:
+            diffs = manifest.differences(old)
+            if diffs:
+                raise RunProblem(f"{ckpt.directory}: cannot resume: {diffs[0]}; pass --restart to discard the checkpoint")
+            done = {b for b in ckpt.completed() if b < layout.n_blocks}
+            return ckpt, done
+        done_cases = ckpt.count_cases(ckpt.completed(), old.block_size, old.cases)
+        raise RunProblem(
+            f"{ckpt.directory} holds an unfinished run ({done_cases:,} of {old.cases:,} cases saved); "
+            "pass --resume to continue it or --restart to start over"
+        )
+    if opts.resume and old is None and not opts.quiet:
+        print(f"mcverify: no checkpoint in {ckpt.directory}; starting from the beginning", file=sys.stderr)
+    ckpt.start(manifest)
+    return ckpt, set()
+
+
+def execute(spec: RunSpec, opts: RunOptions) -> int:
+    """Run ``spec`` as ``mcverify run`` does; returns the exit code (0 pass, 1 a verdict failed).
+
+    Raises
+    ------
+    RunProblem
+        For a checkpoint that does not match, or a Dask scheduler that
+        cannot be reached.
+    KeyboardInterrupt
+        On Ctrl-C, after saying how much is saved.
+    """
+    from . import __version__
+
+    stem = Path(spec.source).stem
+    settings = Settings(spec.samples, spec.seed, spec.confidence)
+    n = len(spec.cases)
+    layout = Layout.for_run(n, spec.samples)
+    params = run_params(spec)
+    manifest = Manifest(
+        config=str(spec.source), config_hash=spec.config_hash, seed=spec.seed, samples=spec.samples,
+        confidence=spec.confidence, quad_rtol=settings.quad_rtol, cases=n, block_size=layout.block_size,
+        mcverify=__version__,
+    )
+    ckpt, done = _open_checkpoint(spec, opts, manifest, layout)
+    resumed = ckpt.count_cases(done, layout.block_size, n)
+    todo = [b for b in range(layout.n_blocks) if b not in done]
+    task = BlockTask(spec.cases, settings, layout, params)
+    jobs = opts.jobs if opts.jobs is not None else usable_cores()
+    saved = resumed
+    t0 = time.perf_counter()
+    with ExitStack() as stack:
+        if opts.dask is not None and todo:
+            from .dask_executor import dask_executor
+
+            try:
+                workers: Any = stack.enter_context(dask_executor(opts.dask, jobs))
+            except (ImportError, OSError) as exc:
+                raise RunProblem(f"--dask {opts.dask}: {exc}") from None
+        else:
+            workers = jobs
+        bar = stack.enter_context(progress_bar(n, initial=resumed, quiet=opts.quiet))
+        stream = stack.enter_context(closing(map_blocks(task, todo, workers)))
+        try:
+            for block, cols in stream:
+                ckpt.write(block, cols)
+                size = len(cols["index"])
+                saved += size
+                bar.update(size)
+        except KeyboardInterrupt:
+            bar.close()
+            print(
+                f"mcverify: {saved:,} of {n:,} cases are saved in {ckpt.directory}; "
+                "run the same command with --resume to continue",
+                file=sys.stderr,
+            )
+            raise
+    elapsed = time.perf_counter() - t0
+
+    # Judge and write, block by block, in case order.
+    z = np.concatenate([ckpt.read(b, ["mc_z"])["mc_z"] for b in range(layout.n_blocks)])
+    p_adjusted = adjusted_p_values(z)
+    writer = TableWriter(opts.output / stem, opts.formats)
+    summary = Summary()
+    try:
+        for b in range(layout.n_blocks):
+            start, stop = layout.bounds(b)
+            cols = ckpt.read(b)
+            if list(cols["index"][:1]) != [start] or len(cols["index"]) != stop - start:
+                raise CheckpointError(f"{ckpt.directory}: block {b} does not hold cases {start}..{stop - 1}")
+            verdicts = verdict_columns(cols, p_adjusted[start:stop], alpha=spec.alpha)
+            frame = block_frame(cols, verdicts, stem, params)
+            writer.add(frame)
+            summary.add(frame)
+        written = writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    procs = 1 if jobs == 1 or len(todo) <= 1 else min(jobs, len(todo))
+    record = provenance(
+        config=str(spec.source),
+        config_hash=spec.config_hash,
+        seed=spec.seed,
+        samples=spec.samples,
+        confidence=spec.confidence,
+        alpha=spec.alpha,
+        error_control="holm",
+        cases=n,
+        seconds=round(elapsed, 3),
+        workers=f"dask {opts.dask}" if opts.dask else f"{procs} process{'es' if procs > 1 else ''}",
+        resumed_cases=resumed,
+        blocks=layout.n_blocks,
+    )
+    written.append(write_provenance(opts.output / f"{stem}.provenance.json", record))
+    if not opts.keep_checkpoint:
+        ckpt.remove()
+    if not opts.quiet:
+        summary.print(elapsed, spec.alpha, written)
+    return 1 if summary.failed else 0

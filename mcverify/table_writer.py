@@ -1,0 +1,121 @@
+"""Writing a results table block by block, so that memory does not grow with the run.
+
+CSV, JSON and Parquet are streamed: each block of rows is appended to a
+temporary file as it is judged, and the finished files are moved into
+place at the end, so readers never see a partial table.  The streamed
+files have the same content as :func:`mcverify.writers.write_table` would
+give for the whole table at once (CSV and JSON byte for byte).  Markdown,
+LaTeX and HTML are documents for reading: they are rendered from the whole
+table at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Any
+
+import pandas as pd
+
+from .writers import FORMATS, _render, atomic_write, check_formats
+
+__all__ = ["STREAMED", "TableWriter"]
+
+#: Formats written block by block.
+STREAMED = ("csv", "json", "parquet")
+
+
+class TableWriter:
+    """Appends blocks of a table to ``<stem>.<ext>`` for each format; :meth:`close` publishes them.
+
+    Parameters
+    ----------
+    stem : path
+        Output path without the extension (``results/example``).
+    formats : list of str
+        Format names (see :data:`mcverify.writers.FORMATS`).
+    """
+
+    def __init__(self, stem: str | os.PathLike[str], formats: list[str]) -> None:
+        self.formats = check_formats(formats)
+        self.stem = Path(stem)
+        self._tmp: dict[str, tuple[str, IO[Any]]] = {}
+        self._frames: list[pd.DataFrame] = []
+        self._parquet: Any = None
+        self._rows = 0
+        for fmt in self.formats:
+            if fmt in STREAMED:
+                path = self._path(fmt)
+                fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+                if fmt == "parquet":
+                    self._tmp[fmt] = (tmp, os.fdopen(fd, "wb"))
+                else:
+                    self._tmp[fmt] = (tmp, os.fdopen(fd, "w", encoding="utf-8", newline=""))
+
+    def _path(self, fmt: str) -> Path:
+        return Path(f"{os.fspath(self.stem)}{FORMATS[fmt][0]}")
+
+    def add(self, frame: pd.DataFrame) -> None:
+        """Append the next rows (in order)."""
+        first = self._rows == 0
+        for fmt, (_, fh) in self._tmp.items():
+            if fmt == "csv":
+                fh.write(frame.to_csv(index=False, header=first))
+            elif fmt == "json":
+                text = frame.to_json(orient="records", double_precision=15, indent=1)
+                inner = text[2:-2]  # between "[\n" and "\n]"
+                if inner:
+                    fh.write(("[\n" if first else ",\n") + inner)
+            elif fmt == "parquet":
+                self._add_parquet(frame, fh)
+        if any(fmt not in STREAMED for fmt in self.formats):
+            self._frames.append(frame)
+        self._rows += len(frame)
+
+    def _add_parquet(self, frame: pd.DataFrame, fh: IO[Any]) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if self._parquet is None:
+            schema = pa.Schema.from_pandas(frame, preserve_index=False)
+            # A block of d > 2 cases only has missing direct-quadrature flags.
+            i = schema.get_field_index("quad_direct_reliable")
+            if i >= 0:
+                schema = schema.set(i, pa.field("quad_direct_reliable", pa.bool_()))
+            self._parquet = pq.ParquetWriter(fh, schema)
+        table = pa.Table.from_pandas(frame, schema=self._parquet.schema, preserve_index=False)
+        self._parquet.write_table(table)
+
+    def close(self) -> list[Path]:
+        """Finish every file and move it into place; returns the paths written, in format order."""
+        written = []
+        whole = pd.concat(self._frames, ignore_index=True) if self._frames else None
+        for fmt in self.formats:
+            path = self._path(fmt)
+            if fmt in self._tmp:
+                tmp, fh = self._tmp.pop(fmt)
+                if fmt == "json":
+                    fh.write("\n]\n" if self._rows else "[\n\n]\n")
+                if fmt == "parquet" and self._parquet is not None:
+                    self._parquet.close()
+                fh.flush()
+                os.fsync(fh.fileno())
+                fh.close()
+                os.replace(tmp, path)
+            else:
+                assert whole is not None
+                data = _render(whole, fmt)
+                with atomic_write(path, "wb" if isinstance(data, bytes) else "w") as out:
+                    out.write(data)
+            written.append(path)
+        return written
+
+    def abort(self) -> None:
+        """Remove the temporary files; nothing is published."""
+        for tmp, fh in self._tmp.values():
+            try:
+                fh.close()
+            finally:
+                Path(tmp).unlink(missing_ok=True)
+        self._tmp.clear()
