@@ -19,11 +19,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .case_list import CaseList, CaseRecord
+from .case_list import CaseList, CaseRecord, UnivariateSegment
 from .cases import Case
 from .columns import Columns, empty, set_row
 from .seeding import case_seeds
-from . import univariate_batch as bulk
+from . import univariate_batch as _univariate
 
 __all__ = ["Layout", "evaluate_block", "records"]
 
@@ -74,6 +74,43 @@ def records(cases: Sequence[Case], start: int, stop: int) -> list[CaseRecord]:
     return out
 
 
+@dataclass
+class _Bulk:
+    """Univariate pairs of a block gathered for bulk evaluation."""
+
+    at: list[np.ndarray]
+    index: list[np.ndarray]
+    names: list[list[str]]
+    groups: list[list[str]]
+    directions: list[list[str]]
+    params: list[tuple[np.ndarray, dict[str, np.ndarray]]]
+    pairs: list[tuple[np.ndarray, ...]]
+
+    @classmethod
+    def new(cls) -> _Bulk:
+        return cls([], [], [], [], [], [], [])
+
+    def add_record(self, k: int, rec: CaseRecord, values: tuple) -> None:
+        self.at.append(np.array([k]))
+        self.index.append(np.array([rec.index]))
+        self.names.append([rec.name])
+        self.groups.append([rec.group])
+        self.directions.append([rec.direction])
+        self.params.append((np.array([k]), {key: np.array([v], dtype=float) for key, v in rec.params}))
+        self.pairs.append(tuple(np.array([v]) for v in values))
+
+    def add_segment(self, k0: int, seg: UnivariateSegment) -> None:
+        n = len(seg.names)
+        at = np.arange(k0, k0 + n)
+        self.at.append(at)
+        self.index.append(seg.index)
+        self.names.append(seg.names)
+        self.groups.append([seg.group] * n)
+        self.directions.append(seg.directions)
+        self.params.append((at, seg.params))
+        self.pairs.append(seg.pairs)
+
+
 def evaluate_block(
     cases: Sequence[Case], start: int, stop: int, settings: object, params: dict[str, str]
 ) -> Columns:
@@ -96,51 +133,61 @@ def evaluate_block(
     """
     from .runner import evaluate_case  # runner imports this module
 
-    recs = records(cases, start, stop)
-    n = len(recs)
-    cols = empty(n, params)
-    uni: list[int] = []
-    values = []
-    for i, rec in enumerate(recs):
-        v = rec.univariate()
-        if v is None:
-            set_row(cols, i, evaluate_case(rec.case(), settings))  # type: ignore[arg-type]
-        else:
-            uni.append(i)
-            values.append(v)
-    if uni:
-        _univariate_rows(cols, np.array(uni), [recs[i] for i in uni], values, settings)
+    cols = empty(stop - start, params)
+    bulk = _Bulk.new()
+    if isinstance(cases, CaseList):
+        pieces: list[tuple[int, int, int]] = list(cases.segments(start, stop))
+    else:
+        pieces = [(-1, start, stop)]
+    k = 0
+    for e, lo, hi in pieces:
+        seg = cases.univariate_segment(e, lo, hi) if e >= 0 else None  # type: ignore[attr-defined]
+        if seg is not None:
+            bulk.add_segment(k, seg)
+            k += hi - lo
+            continue
+        first = lo + (cases.entry_start(e) if e >= 0 else 0)  # type: ignore[attr-defined]
+        for rec in records(cases, first, first + hi - lo):
+            v = rec.univariate()
+            if v is None:
+                set_row(cols, k, evaluate_case(rec.case(), settings))  # type: ignore[arg-type]
+            else:
+                bulk.add_record(k, rec, v)
+            k += 1
+    if bulk.at:
+        _univariate_rows(cols, bulk, settings)
     return cols
 
 
-def _univariate_rows(
-    cols: Columns, at: np.ndarray, recs: list[CaseRecord], values: list, settings: object
-) -> None:
+def _univariate_rows(cols: Columns, bulk: _Bulk, settings: object) -> None:
     samples: int = settings.samples  # type: ignore[attr-defined]
-    pairs = bulk.UnivariatePairs.from_values(values)
+    at = np.concatenate(bulk.at)
+    index = np.concatenate(bulk.index)
+    pairs = _univariate.UnivariatePairs(*(np.concatenate([p[j] for p in bulk.pairs]) for j in range(6)))
     n = len(pairs)
     clock = time.perf_counter
     t0 = clock()
-    closed = bulk.closed_form(pairs)
+    closed = _univariate.closed_form(pairs)
     t1 = clock()
-    seeds = case_seeds(settings.seed, [r.index for r in recs])  # type: ignore[attr-defined]
-    mc = bulk.monte_carlo(pairs, samples, seeds, settings.confidence)  # type: ignore[attr-defined]
+    seeds = case_seeds(settings.seed, index)  # type: ignore[attr-defined]
+    mc = _univariate.monte_carlo(pairs, samples, seeds, settings.confidence)  # type: ignore[attr-defined]
     t2 = clock()
-    quad = bulk.quadrature(pairs, settings.quad_rtol)  # type: ignore[attr-defined]
+    quad = _univariate.quadrature(pairs, settings.quad_rtol)  # type: ignore[attr-defined]
     t3 = clock()
     red, direct = quad["reduced"], quad["direct"]
     with np.errstate(divide="ignore", invalid="ignore"):
         z = (mc.estimate - closed) / mc.stderr
         z = np.where(mc.stderr == 0.0, np.where(closed == mc.estimate, 0.0, np.copysign(np.inf, mc.estimate - closed)), z)
-    for i, rec in enumerate(recs):
-        k = int(at[i])
-        cols["index"][k] = rec.index
-        cols["name"][k] = rec.name
-        cols["group"][k] = rec.group
-        cols["direction"][k] = rec.direction
-        for key, value in rec.params:
-            cols[f"param:{key}"][k] = value
+    for pos, names, groups, dirs in zip(bulk.at, bulk.names, bulk.groups, bulk.directions):
+        for j, k in enumerate(pos.tolist()):
+            cols["name"][k] = names[j]
+            cols["group"][k] = groups[j]
+            cols["direction"][k] = dirs[j]
+    for pos, values in bulk.params:
+        for key, arr in values.items():
+            cols[f"param:{key}"][pos] = arr
     put = {
+        "index": index,
         "dim": 1,
         "kl_closed": closed,
         "kl_mc": mc.estimate,
@@ -163,10 +210,9 @@ def _univariate_rows(
     for key, value in put.items():
         cols[key][at] = value
     cols["seconds"][at] = cols["seconds_closed"][at] + cols["seconds_mc"][at] + cols["seconds_quad"][at]
-    for i in range(n):
-        k = int(at[i])
+    for j, k in enumerate(at.tolist()):
         cols["p_kind"][k] = cols["q_kind"][k] = "univariate"
-        cols["quad_message"][k] = red.message[i]
+        cols["quad_message"][k] = red.message[j]
     for tag, value in (("mc", mc.estimate), ("quad", red.value)):
         err = np.abs(value - closed)
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -32,7 +32,7 @@ from .cases import Case
 from .gaussian import Gaussian
 from .sweeps import Fixed, Grid, Random, Sweep, Vector, draw_random, draw_seed, format_values, sweep_axes, sweep_size
 
-__all__ = ["CaseList", "CaseRecord", "PairEntry", "SweepEntry"]
+__all__ = ["CaseList", "CaseRecord", "PairEntry", "SweepEntry", "UnivariateSegment"]
 
 #: Random draws kept per sweep (each is a few vectors or matrices).
 _DRAW_CACHE = 256
@@ -122,6 +122,19 @@ def _scalar(g: Gaussian | Mapping[str, Any]) -> tuple[float, float, bool] | None
 
 def _is_scalar(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) or (isinstance(x, np.ndarray) and x.ndim == 0)
+
+
+@dataclass(frozen=True)
+class UnivariateSegment:
+    """Consecutive cases of a univariate sweep, as arrays (see :meth:`CaseList.univariate_segment`)."""
+
+    index: NDArray[np.int64]
+    names: list[str]
+    group: str
+    directions: list[str]
+    params: dict[str, NDArray[np.float64]]
+    pairs: tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_],
+                 NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]]
 
 
 @dataclass
@@ -302,6 +315,74 @@ class CaseList(Sequence[Case]):
         if idx.randoms:
             return values, (*params, ("draw", k)), ", ".join([*label, f"draw={k}"])
         return values, params, ", ".join(label)
+
+    def univariate_segment(self, e: int, lo: int, hi: int) -> UnivariateSegment | None:
+        """Cases ``lo .. hi-1`` (local numbers) of sweep entry ``e`` as arrays, if it is univariate.
+
+        A sweep whose fields are all scalars (fixed numbers or grids of
+        ``mean``, ``std`` and ``var``; no ``cov``, vectors or random
+        families) describes univariate pairs only; their parameters, names
+        and params come out as arrays and lists without building a record
+        per case.  Returns None for any other entry.
+        """
+        entry = self.entries[e]
+        if not isinstance(entry, SweepEntry):
+            return None
+        fields = entry.sweep.fields
+        for f in fields:
+            if f.key == "cov" or not (isinstance(f.spec, Grid) or (isinstance(f.spec, Fixed) and _is_scalar(f.spec.value))):
+                return None
+        idx = self._sweep_index(e)
+        local = np.arange(lo, hi, dtype=np.int64)
+        both = entry.direction == "both"
+        if both:
+            point, rev = np.divmod(local, 2)
+            rev = rev.astype(bool)
+        else:
+            point, rev = local, np.full(local.shape, entry.direction == "reverse")
+        pos = np.unravel_index(point, idx.sizes) if idx.sizes else ()
+        axis_of = {path: a for a, (path, _) in enumerate(idx.axes)}
+        side_values: dict[str, dict[str, NDArray[np.float64]]] = {"p": {}, "q": {}}
+        for f in fields:
+            if isinstance(f.spec, Grid):
+                a = axis_of[f.path]
+                v = idx.grids[a][pos[a]]
+            else:
+                v = np.full(local.shape, float(f.spec.value))  # type: ignore[union-attr, arg-type]
+            side_values[f.side][f.key] = v
+
+        def side(name: str) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]]:
+            vals = side_values[name]
+            is_var = "var" in vals
+            scale = vals["var"] if is_var else vals["std"]
+            return vals["mean"], scale, np.full(local.shape, is_var)
+
+        pm, ps, pv = side("p")
+        qm, qs, qv = side("q")
+        pairs = (
+            np.where(rev, qm, pm), np.where(rev, qs, ps), np.where(rev, qv, pv),
+            np.where(rev, pm, qm), np.where(rev, ps, qs), np.where(rev, pv, qv),
+        )
+        if idx.axes:
+            pieces = [[f"{path}={lab}" for lab in idx.labels[a]] for a, (path, _) in enumerate(idx.axes)]
+            cols = [[pieces[a][i] for i in pos[a].tolist()] for a in range(len(idx.axes))]
+            base = [f"{entry.name}[{', '.join(parts)}]" for parts in zip(*cols)]
+        else:
+            base = [entry.name] * local.size
+        names = [b + "/reverse" if r and both else b for b, r in zip(base, rev.tolist())]
+        directions = ["reverse" if r else "forward" for r in rev.tolist()]
+        params = {path: idx.grids[a][pos[a]] for a, (path, _) in enumerate(idx.axes)}
+        start = self._starts[e]
+        return UnivariateSegment(local + start, names, entry.name, directions, params, pairs)
+
+    def segments(self, start: int, stop: int) -> Iterator[tuple[int, int, int]]:
+        """``(entry, local_lo, local_hi)`` pieces of the cases ``start .. stop-1``."""
+        i = start
+        while i < stop:
+            e = bisect.bisect_right(self._starts, i) - 1
+            end = min(stop, self._starts[e + 1])
+            yield e, i - self._starts[e], end - self._starts[e]
+            i = end
 
     def validation_points(self, e: int) -> list[int]:
         """Local point numbers of sweep entry ``e`` that together use every value.

@@ -70,6 +70,11 @@ def _fixed_nodes(k: int) -> tuple[Array, Array, Array]:
 
 
 _CORE_T, _CORE_HALF, _CORE_E = _fixed_nodes(_CORE_PANELS)
+#: Gauss-Hermite nodes and weights (for N(0, 1)) of the direct method's a-priori magnitudes.
+_HERMITE = (
+    np.polynomial.hermite_e.hermegauss(_quad._HERMITE_NODES)[0],
+    np.polynomial.hermite_e.hermegauss(_quad._HERMITE_NODES)[1] / math.sqrt(2.0 * math.pi),
+)
 _CLOSE_T, _CLOSE_HALF, _CLOSE_E = _fixed_nodes(_CLOSE_PANELS)
 #: Pairs integrated per array evaluation (keeps the node arrays in cache).
 _QUAD_BATCH = 256
@@ -371,8 +376,7 @@ def _direct(pairs: UnivariatePairs, rtol: float) -> tuple[Array, Array, NDArray[
     lq, ldq, relq = _factor_1d(pairs.scale_q, pairs.q_var)
     cp = -0.5 * ldp - _quad._LOG_SQRT_2PI
     cq = -0.5 * ldq - _quad._LOG_SQRT_2PI
-    nodes, weights = np.polynomial.hermite_e.hermegauss(_quad._HERMITE_NODES)
-    weights = weights / math.sqrt(2.0 * math.pi)
+    nodes, weights = _HERMITE
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         # a-priori magnitudes (_direct_magnitudes with d = 1)
         x = mp[:, None] + nodes * lp[:, None]
