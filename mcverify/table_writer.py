@@ -113,6 +113,12 @@ class TableWriter:
 
     def abort(self) -> None:
         """Remove the temporary files; nothing is published."""
+        if self._parquet is not None:
+            try:
+                self._parquet.close()
+            except Exception:  # noqa: BLE001 - the file is discarded anyway
+                pass
+            self._parquet = None
         for tmp, fh in self._tmp.values():
             try:
                 fh.close()
