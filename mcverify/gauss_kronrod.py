@@ -99,11 +99,15 @@ def qk21_sums(fv: NDArray[np.float64], half: NDArray[np.float64]) -> tuple[NDArr
     the first term pessimistic for smooth integrands, the second a floor
     for rounding.  A zero-width panel contributes 0 with error 0.
     """
-    resk = fv @ WEIGHTS_KRONROD
-    resg = fv @ WEIGHTS_GAUSS
+    # Sums along the last axis, not matrix products: numpy reduces every
+    # panel the same way whatever the number of panels, so a panel's result
+    # does not depend on the batch it is computed in (BLAS kernels may sum
+    # a row differently by its position in the matrix).
+    resk = np.sum(fv * WEIGHTS_KRONROD, axis=-1)
+    resg = np.sum(fv * WEIGHTS_GAUSS, axis=-1)
     scale = np.abs(half)
-    resabs = (np.abs(fv) @ WEIGHTS_KRONROD) * scale
-    resasc = (np.abs(fv - 0.5 * resk[..., None]) @ WEIGHTS_KRONROD) * scale
+    resabs = np.sum(np.abs(fv) * WEIGHTS_KRONROD, axis=-1) * scale
+    resasc = np.sum(np.abs(fv - 0.5 * resk[..., None]) * WEIGHTS_KRONROD, axis=-1) * scale
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         err = np.abs((resk - resg) * half)
         use = (resasc != 0.0) & (err != 0.0)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
@@ -50,17 +51,29 @@ def blas_single_thread() -> Iterator[None]:
         yield
 
 
-def _worker_init() -> None:
+def _worker_init(parent: int | None = None) -> None:
     """Initializer of mcverify's own worker processes.
 
-    One BLAS thread for the life of the process, and Ctrl-C left to the
+    One BLAS thread for the life of the process; Ctrl-C left to the
     parent, which stops the workers itself (otherwise every worker prints
-    its own KeyboardInterrupt traceback).
+    its own KeyboardInterrupt traceback); and on Linux, death with the
+    parent: a parent killed with ``kill -9`` cannot stop its workers, which
+    would otherwise wait for work forever (they hold the task pipe open).
     """
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):  # pragma: no cover - no prctl
+            pass
+    if parent is not None and os.getppid() != parent:  # the parent died before prctl
+        os._exit(1)
 
 
 @dataclass(frozen=True)
@@ -125,7 +138,7 @@ class _Pool:
     executor: ProcessPoolExecutor = field(init=False)
 
     def __post_init__(self) -> None:
-        self.executor = ProcessPoolExecutor(self.size, initializer=_worker_init)
+        self.executor = ProcessPoolExecutor(self.size, initializer=_worker_init, initargs=(os.getpid(),))
 
     def stop(self, hard: bool) -> None:
         if hard:  # Ctrl-C or an error: do not wait for running blocks

@@ -391,9 +391,10 @@ def _direct(pairs: UnivariatePairs, rtol: float) -> tuple[Array, Array, NDArray[
             np.abs(logp) + np.abs(logq) + 2.0 * t2 + 2.0 * z2
             + dx * (np.sqrt(t2) / lp[:, None] + np.sqrt(z2) / lq[:, None])
         )
-        scale = np.abs(llr) @ weights
-        rounding = 2.0 * _EPS * (per_node @ weights)
-        rms = np.sqrt((llr * llr) @ weights)
+        # row sums rather than matrix products: see gauss_kronrod.qk21_sums
+        scale = np.sum(np.abs(llr) * weights, axis=1)
+        rounding = 2.0 * _EPS * np.sum(per_node * weights, axis=1)
+        rms = np.sqrt(np.sum(llr * llr * weights, axis=1))
         # _input_rounding with d = 1
         dm = mp - mq
         m = lp / lq
