@@ -64,6 +64,9 @@ def progress_bar(
         from tqdm import tqdm
     except ImportError:  # the 'progress' extra is not installed
         return NoBar()
+    # No monitor thread: worker processes are forked after the bar exists,
+    # and forking a process that runs other threads invites deadlocks.
+    tqdm.monitor_interval = 0
     return tqdm(
         total=total,
         initial=initial,

@@ -205,6 +205,7 @@ def execute(spec: RunSpec, opts: RunOptions) -> int:
     p_adjusted = adjusted_p_values(z)
     writer = TableWriter(opts.output / stem, opts.formats)
     summary = Summary()
+    bar = progress_bar(n, quiet=opts.quiet, desc="writing")
     try:
         for b in range(layout.n_blocks):
             start, stop = layout.bounds(b)
@@ -215,10 +216,13 @@ def execute(spec: RunSpec, opts: RunOptions) -> int:
             frame = block_frame(cols, verdicts, stem, params)
             writer.add(frame)
             summary.add(frame)
+            bar.update(stop - start)
         written = writer.close()
     except BaseException:
         writer.abort()
         raise
+    finally:
+        bar.close()
     procs = 1 if jobs == 1 or len(todo) <= 1 else min(jobs, len(todo))
     record = provenance(
         config=str(spec.source),
