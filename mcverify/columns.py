@@ -161,16 +161,45 @@ def concat(parts: Sequence[Columns]) -> Columns:
 
 
 def npz_arrays(cols: Columns) -> dict[str, NDArray[Any]]:
-    """Plain numpy arrays for ``numpy.savez`` (strings as fixed-width unicode, no pickling)."""
-    out = {}
+    """Plain numpy arrays for ``numpy.savez``, a handful per block, no pickling.
+
+    Numbers of one kind are stacked into one 2-D array (``f``, ``i``; booleans
+    and optional booleans as int8 in ``b``) with their column names beside
+    them (``f_names``, ...); each string column is a fixed-width unicode
+    array ``s:<name>``.  Fewer, larger arrays load much faster than one per
+    column.
+    """
+    groups: dict[str, list[str]] = {"f": [], "i": [], "b": []}
+    out: dict[str, NDArray[Any]] = {}
     for name, col in cols.items():
-        out[name] = np.array(col, dtype=np.str_) if isinstance(col, list) else col
+        if isinstance(col, list):
+            out[f"s:{name}"] = np.array(col, dtype=np.str_)
+        else:
+            groups["f" if col.dtype.kind == "f" else "i" if col.dtype == np.int64 else "b"].append(name)
+    dtypes = {"f": np.float64, "i": np.int64, "b": np.int8}
+    for kind, names in groups.items():
+        n = length(cols)
+        out[kind] = np.stack([np.asarray(cols[c], dtype=dtypes[kind]) for c in names]) if names else np.empty((0, n), dtypes[kind])
+        out[f"{kind}_names"] = np.array(names, dtype=np.str_)
     return out
 
 
-def load_npz_arrays(arrays: Mapping[str, NDArray[Any]]) -> Columns:
-    """Inverse of :func:`npz_arrays`."""
+def load_npz_arrays(arrays: Mapping[str, NDArray[Any]], names: Iterable[str] | None = None) -> Columns:
+    """Inverse of :func:`npz_arrays` (only the columns ``names``, if given), in stored order."""
+    want = None if names is None else set(names)
     cols: Columns = {}
-    for name, arr in arrays.items():
-        cols[name] = arr.tolist() if arr.dtype.kind == "U" else arr
+    for kind in ("f", "i", "b"):
+        if f"{kind}_names" not in arrays:
+            continue
+        col_names = arrays[f"{kind}_names"].tolist()
+        if want is not None and not want.intersection(col_names):
+            continue
+        block = arrays[kind]
+        for j, name in enumerate(col_names):
+            if want is None or name in want:
+                col = block[j]
+                cols[name] = col.astype(bool) if kind == "b" and RAW_COLUMNS.get(name) == "b" else col.copy()
+    for key in arrays:
+        if key.startswith("s:") and (want is None or key[2:] in want):
+            cols[key[2:]] = arrays[key].tolist()
     return cols

@@ -20,7 +20,6 @@ the whole run, whatever the number of cases.
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from contextlib import ExitStack, closing
@@ -29,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from .blocks import Layout
 from .bulk_verdicts import adjusted_p_values, verdict_columns
@@ -39,7 +37,7 @@ from .columns import Columns
 from .parallel import BlockTask, map_blocks, run_params, usable_cores
 from .progress import progress_bar
 from .runner import Settings
-from .table import to_frame
+from .table import COLUMNS
 from .table_writer import TableWriter
 from .writers import provenance, write_provenance
 
@@ -73,24 +71,26 @@ class Summary:
     max_rel: tuple[float, str] | None = None
     failures: list[tuple[str, str]] = field(default_factory=list)
 
-    def add(self, frame: pd.DataFrame) -> None:
-        self.cases += len(frame)
-        fail = frame["verdict"] == "fail"
+    def add(self, block: dict[str, Any]) -> None:
+        """Take in the next block of table columns."""
+        names = block["name"]
+        fail = np.array([v == "fail" for v in block["verdict"]], dtype=bool)
+        self.cases += len(names)
         self.failed += int(fail.sum())
-        for _, row in frame[fail].head(10 - len(self.failures)).iterrows():
-            self.failures.append((row["name"], row["reason"]))
-        z = frame["mc_z"].abs()
-        if z.notna().any():
-            i = z.idxmax()
+        for i in np.flatnonzero(fail)[: 10 - len(self.failures)].tolist():
+            self.failures.append((names[i], block["reason"][i]))
+        z = np.abs(block["mc_z"])
+        if not np.all(np.isnan(z)):
+            i = int(np.nanargmax(z))
             if self.max_z is None or z[i] > self.max_z[0]:
-                self.max_z = (float(z[i]), frame.at[i, "name"])
-        rel = frame["rel_err_quad"].replace(math.inf, math.nan)
-        if rel.notna().any():
-            i = rel.idxmax()
+                self.max_z = (float(z[i]), names[i])
+        rel = np.where(np.isinf(block["rel_err_quad"]), np.nan, block["rel_err_quad"])
+        if not np.all(np.isnan(rel)):
+            i = int(np.nanargmax(rel))
             if self.max_rel is None or rel[i] > self.max_rel[0]:
-                self.max_rel = (float(rel[i]), frame.at[i, "name"])
+                self.max_rel = (float(rel[i]), names[i])
 
-    def print(self, elapsed: float, alpha: float, written: list[Path]) -> None:
+    def report(self, elapsed: float, alpha: float, written: list[Path]) -> None:
         n = self.cases
         print(
             f"{n} case{'s' * (n != 1)}: {n - self.failed} pass, {self.failed} fail "
@@ -107,12 +107,14 @@ class Summary:
         print("wrote " + ", ".join(str(p) for p in written))
 
 
-def block_frame(cols: Columns, verdicts: dict[str, Any], stem: str, params: dict[str, str]) -> pd.DataFrame:
-    """Table rows of a block: raw columns plus verdicts, in the documented column order."""
-    data: dict[str, Any] = dict(cols)
+def table_block(cols: Columns, verdicts: dict[str, Any], stem: str) -> dict[str, Any]:
+    """Table columns of a block: raw columns plus verdicts, in the order of :func:`mcverify.table.to_frame`."""
+    n = len(cols["index"])
+    data: dict[str, Any] = {"config": [stem] * n, **cols, **verdicts}
     data["quad_direct_reliable"] = [None if v < 0 else bool(v) for v in cols["quad_direct_reliable"].tolist()]
-    data.update(verdicts)
-    return to_frame(data, stem)  # type: ignore[arg-type]
+    params = [c for c in data if c.startswith("param:")]
+    known = [c for c in COLUMNS if c in data]
+    return {c: data[c] for c in known[:8] + params + known[8:]}
 
 
 def _open_checkpoint(spec: RunSpec, opts: RunOptions, manifest: Manifest, layout: Layout) -> tuple[Checkpoint, set[int]]:
@@ -129,7 +131,12 @@ def _open_checkpoint(spec: RunSpec, opts: RunOptions, manifest: Manifest, layout
             diffs = manifest.differences(old)
             if diffs:
                 raise RunProblem(f"{ckpt.directory}: cannot resume: {diffs[0]}; pass --restart to discard the checkpoint")
-            done = {b for b in ckpt.completed() if b < layout.n_blocks}
+            done = set()
+            for b in sorted(ckpt.completed()):
+                if b < layout.n_blocks and ckpt.valid(b, *layout.bounds(b)):
+                    done.add(b)
+                elif not opts.quiet:
+                    print(f"mcverify: {ckpt.directory}: block {b} is damaged; computing it again", file=sys.stderr)
             return ckpt, done
         done_cases = ckpt.count_cases(ckpt.completed(), old.block_size, old.cases)
         raise RunProblem(
@@ -213,9 +220,9 @@ def execute(spec: RunSpec, opts: RunOptions) -> int:
             if list(cols["index"][:1]) != [start] or len(cols["index"]) != stop - start:
                 raise CheckpointError(f"{ckpt.directory}: block {b} does not hold cases {start}..{stop - 1}")
             verdicts = verdict_columns(cols, p_adjusted[start:stop], alpha=spec.alpha)
-            frame = block_frame(cols, verdicts, stem, params)
-            writer.add(frame)
-            summary.add(frame)
+            block = table_block(cols, verdicts, stem)
+            writer.add(block)
+            summary.add(block)
             bar.update(stop - start)
         written = writer.close()
     except BaseException:
@@ -242,5 +249,5 @@ def execute(spec: RunSpec, opts: RunOptions) -> int:
     if not opts.keep_checkpoint:
         ckpt.remove()
     if not opts.quiet:
-        summary.print(elapsed, spec.alpha, written)
+        summary.report(elapsed, spec.alpha, written)
     return 1 if summary.failed else 0

@@ -1,29 +1,61 @@
 """Writing a results table block by block, so that memory does not grow with the run.
 
-CSV, JSON and Parquet are streamed: each block of rows is appended to a
-temporary file as it is judged, and the finished files are moved into
-place at the end, so readers never see a partial table.  The streamed
-files have the same content as :func:`mcverify.writers.write_table` would
-give for the whole table at once (CSV and JSON byte for byte).  Markdown,
-LaTeX and HTML are documents for reading: they are rendered from the whole
-table at the end.
+A block is a dict of equal-length columns in table order (numpy arrays,
+or lists for strings and the optional booleans).  CSV, JSON and Parquet
+are streamed: each block is appended to a temporary file as it is judged,
+and the finished files are moved into place at the end, so readers never
+see a partial table.  CSV is formatted straight from the columns, the way
+pandas formats it (a DataFrame per block would cost more than computing a
+10^4-sample case); JSON and Parquet go through pandas and pyarrow.
+Markdown, LaTeX and HTML are documents for reading: they are rendered from
+the whole table at the end.  Every file has the same content as
+:func:`mcverify.writers.write_table` gives for the whole table at once
+(CSV and JSON byte for byte), which the tests check.
 """
 
 from __future__ import annotations
 
+import csv
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 import pandas as pd
 
 from .writers import FORMATS, _render, atomic_write, check_formats
 
-__all__ = ["STREAMED", "TableWriter"]
+__all__ = ["STREAMED", "TableWriter", "block_from_frame", "csv_fields"]
 
 #: Formats written block by block.
 STREAMED = ("csv", "json", "parquet")
+
+Block = Mapping[str, Any]
+
+
+def csv_fields(column: Any) -> list[str]:
+    """A column as pandas' ``to_csv`` writes it: ``repr`` of floats, '' for NaN and None."""
+    if isinstance(column, np.ndarray):
+        if column.dtype.kind == "f":
+            text = column.astype(str)  # numpy's shortest repr, as pandas uses
+            text[np.isnan(column)] = ""
+            return text.tolist()
+        return [str(v) for v in column.tolist()]
+    return ["" if v is None or (isinstance(v, float) and v != v) else str(v) for v in column]
+
+
+def block_from_frame(frame: pd.DataFrame) -> dict[str, Any]:
+    """A DataFrame's columns as a block (lists for object and string columns)."""
+    out: dict[str, Any] = {}
+    for name in frame.columns:
+        col = frame[name]
+        if col.dtype.kind in "fiub":
+            out[name] = col.to_numpy()
+        else:
+            out[name] = [None if v is None or (isinstance(v, float) and v != v) else v for v in col.tolist()]
+    return out
 
 
 class TableWriter:
@@ -43,6 +75,7 @@ class TableWriter:
         self._tmp: dict[str, tuple[str, IO[Any]]] = {}
         self._frames: list[pd.DataFrame] = []
         self._parquet: Any = None
+        self._csv: Any = None
         self._rows = 0
         for fmt in self.formats:
             if fmt in STREAMED:
@@ -51,27 +84,39 @@ class TableWriter:
                 if fmt == "parquet":
                     self._tmp[fmt] = (tmp, os.fdopen(fd, "wb"))
                 else:
-                    self._tmp[fmt] = (tmp, os.fdopen(fd, "w", encoding="utf-8", newline=""))
+                    fh = os.fdopen(fd, "w", encoding="utf-8", newline="")
+                    self._tmp[fmt] = (tmp, fh)
+                    if fmt == "csv":
+                        self._csv = csv.writer(fh, lineterminator=os.linesep, quoting=csv.QUOTE_MINIMAL)
 
     def _path(self, fmt: str) -> Path:
         return Path(f"{os.fspath(self.stem)}{FORMATS[fmt][0]}")
 
-    def add(self, frame: pd.DataFrame) -> None:
-        """Append the next rows (in order)."""
+    def add(self, block: Block) -> None:
+        """Append the next rows (in order), given as a block of columns in table order."""
         first = self._rows == 0
+        n = len(next(iter(block.values())))
+        frame = None
+        if any(fmt != "csv" for fmt in self.formats):
+            frame = pd.DataFrame(dict(block))
         for fmt, (_, fh) in self._tmp.items():
             if fmt == "csv":
-                fh.write(frame.to_csv(index=False, header=first))
+                if first:
+                    self._csv.writerow(list(block))
+                self._csv.writerows(zip(*(csv_fields(col) for col in block.values())))
             elif fmt == "json":
+                assert frame is not None
                 text = frame.to_json(orient="records", double_precision=15, indent=1)
                 inner = text[2:-2]  # between "[\n" and "\n]"
                 if inner:
                     fh.write(("[\n" if first else ",\n") + inner)
             elif fmt == "parquet":
+                assert frame is not None
                 self._add_parquet(frame, fh)
         if any(fmt not in STREAMED for fmt in self.formats):
+            assert frame is not None
             self._frames.append(frame)
-        self._rows += len(frame)
+        self._rows += n
 
     def _add_parquet(self, frame: pd.DataFrame, fh: IO[Any]) -> None:
         import pyarrow as pa
@@ -99,9 +144,11 @@ class TableWriter:
                     fh.write("\n]\n" if self._rows else "[\n\n]\n")
                 if fmt == "parquet" and self._parquet is not None:
                     self._parquet.close()
+                    self._parquet = None
                 fh.flush()
                 os.fsync(fh.fileno())
                 fh.close()
+                os.chmod(tmp, 0o666 & ~_umask())
                 os.replace(tmp, path)
             else:
                 assert whole is not None
@@ -125,3 +172,9 @@ class TableWriter:
             finally:
                 Path(tmp).unlink(missing_ok=True)
         self._tmp.clear()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
