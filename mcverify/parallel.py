@@ -166,8 +166,9 @@ def map_blocks(
         ``n > 1`` starts ``min(n, number of blocks)`` worker processes; an
         executor is used as it is, with BLAS limited inside each task.
     window : int, optional
-        Blocks in flight at once (default: twice the workers plus two, or
-        32 for an executor), so that memory does not grow with the run.
+        Blocks in flight at once (default: twice the workers plus two; for
+        an executor at least 32, more for a larger pool or Dask cluster), so
+        that memory does not grow with the run.
 
     Notes
     -----
@@ -192,7 +193,7 @@ def map_blocks(
     else:
         executor = workers
         task = BlockTask(task.cases, task.settings, task.layout, task.params, limit_blas=True)
-        window = window or 32
+        window = window or max(32, 2 * _slots(executor) + 2)
     clean = False
     try:
         yield from _windowed(executor, task, todo, window)
@@ -200,6 +201,18 @@ def map_blocks(
     finally:
         if pool is not None:
             pool.stop(hard=not clean)
+
+
+def _slots(executor: Executor) -> int:
+    """Tasks the executor can run at once, when it says (a pool's workers, a Dask cluster's threads)."""
+    n = getattr(executor, "_max_workers", None)
+    if isinstance(n, int):
+        return n
+    client = getattr(executor, "_client", None)  # distributed.client.ClientExecutor
+    try:
+        return int(sum(client.nthreads().values())) if client is not None else 0
+    except Exception:  # noqa: BLE001 - only a hint for the window size
+        return 0
 
 
 def _windowed(

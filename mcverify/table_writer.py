@@ -39,9 +39,11 @@ def csv_fields(column: Any) -> list[str]:
     """A column as pandas' ``to_csv`` writes it: ``repr`` of floats, '' for NaN and None."""
     if isinstance(column, np.ndarray):
         if column.dtype.kind == "f":
-            text = column.astype(str)  # numpy's shortest repr, as pandas uses
-            text[np.isnan(column)] = ""
-            return text.tolist()
+            # pandas writes numpy's shortest round-trip repr, which is Python's repr
+            text = list(map(repr, column.tolist()))
+            for i in np.flatnonzero(np.isnan(column)).tolist():
+                text[i] = ""
+            return text
         return [str(v) for v in column.tolist()]
     return ["" if v is None or (isinstance(v, float) and v != v) else str(v) for v in column]
 
