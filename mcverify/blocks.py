@@ -179,10 +179,9 @@ def _univariate_rows(cols: Columns, bulk: _Bulk, settings: object) -> None:
         z = (mc.estimate - closed) / mc.stderr
         z = np.where(mc.stderr == 0.0, np.where(closed == mc.estimate, 0.0, np.copysign(np.inf, mc.estimate - closed)), z)
     for pos, names, groups, dirs in zip(bulk.at, bulk.names, bulk.groups, bulk.directions):
-        for j, k in enumerate(pos.tolist()):
-            cols["name"][k] = names[j]
-            cols["group"][k] = groups[j]
-            cols["direction"][k] = dirs[j]
+        _put_strings(cols["name"], pos, names)
+        _put_strings(cols["group"], pos, groups)
+        _put_strings(cols["direction"], pos, dirs)
     for pos, values in bulk.params:
         for key, arr in values.items():
             cols[f"param:{key}"][pos] = arr
@@ -210,12 +209,21 @@ def _univariate_rows(cols: Columns, bulk: _Bulk, settings: object) -> None:
     for key, value in put.items():
         cols[key][at] = value
     cols["seconds"][at] = cols["seconds_closed"][at] + cols["seconds_mc"][at] + cols["seconds_quad"][at]
-    for j, k in enumerate(at.tolist()):
-        cols["p_kind"][k] = cols["q_kind"][k] = "univariate"
-        cols["quad_message"][k] = red.message[j]
+    _put_strings(cols["p_kind"], at, ["univariate"] * n)
+    _put_strings(cols["q_kind"], at, ["univariate"] * n)
+    _put_strings(cols["quad_message"], at, red.message)
     for tag, value in (("mc", mc.estimate), ("quad", red.value)):
         err = np.abs(value - closed)
         with np.errstate(divide="ignore", invalid="ignore"):
             rel = np.where(closed != 0.0, err / np.abs(closed), np.where(err == 0.0, 0.0, np.inf))
         cols[f"abs_err_{tag}"][at] = err
         cols[f"rel_err_{tag}"][at] = rel
+
+
+def _put_strings(column: list[str], at: np.ndarray, values: list[str]) -> None:
+    """``column[at[j]] = values[j]``, by one slice assignment when ``at`` is a run of positions."""
+    if len(at) and int(at[-1]) - int(at[0]) == len(at) - 1:
+        column[int(at[0]):int(at[-1]) + 1] = values
+    else:
+        for j, k in enumerate(at.tolist()):
+            column[k] = values[j]

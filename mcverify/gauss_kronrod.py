@@ -60,7 +60,16 @@ WEIGHTS_GAUSS: NDArray[np.float64] = np.zeros(21)
 for _k, _w in enumerate(_WG):
     WEIGHTS_GAUSS[2 * _k + 1] = WEIGHTS_GAUSS[19 - 2 * _k] = _w
 
+#: The Gauss weights at the odd positions of :data:`NODES`, where the Gauss nodes are.
+_WG_ODD = np.ascontiguousarray(WEIGHTS_GAUSS[1::2])
+assert np.all(WEIGHTS_GAUSS[0::2] == 0.0)
+
 _EPS = float(np.finfo(np.float64).eps)
+
+
+def _weighted_sum(values: NDArray[np.float64], weights: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``sum(values * weights, axis=-1)``, each row by the same loop."""
+    return np.einsum("...i,i->...", values, weights)
 _UFLOW = float(np.finfo(np.float64).tiny)
 
 
@@ -99,15 +108,16 @@ def qk21_sums(fv: NDArray[np.float64], half: NDArray[np.float64]) -> tuple[NDArr
     the first term pessimistic for smooth integrands, the second a floor
     for rounding.  A zero-width panel contributes 0 with error 0.
     """
-    # Sums along the last axis, not matrix products: numpy reduces every
-    # panel the same way whatever the number of panels, so a panel's result
-    # does not depend on the batch it is computed in (BLAS kernels may sum
-    # a row differently by its position in the matrix).
-    resk = np.sum(fv * WEIGHTS_KRONROD, axis=-1)
-    resg = np.sum(fv * WEIGHTS_GAUSS, axis=-1)
+    # einsum, not matrix products: it sums every panel with the same loop
+    # whatever the number of panels, so a panel's result does not depend on
+    # the batch it is computed in (BLAS kernels may sum a row differently by
+    # its position in the matrix).
+    wsum = _weighted_sum
+    resk = wsum(fv, WEIGHTS_KRONROD)
+    resg = wsum(fv[..., 1::2], _WG_ODD)
     scale = np.abs(half)
-    resabs = np.sum(np.abs(fv) * WEIGHTS_KRONROD, axis=-1) * scale
-    resasc = np.sum(np.abs(fv - 0.5 * resk[..., None]) * WEIGHTS_KRONROD, axis=-1) * scale
+    resabs = wsum(np.abs(fv), WEIGHTS_KRONROD) * scale
+    resasc = wsum(np.abs(fv - 0.5 * resk[..., None]), WEIGHTS_KRONROD) * scale
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         err = np.abs((resk - resg) * half)
         use = (resasc != 0.0) & (err != 0.0)

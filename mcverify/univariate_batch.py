@@ -421,10 +421,10 @@ def _direct(pairs: UnivariatePairs, rtol: float) -> tuple[Array, Array, NDArray[
             np.abs(logp) + np.abs(logq) + 2.0 * t2 + 2.0 * z2
             + dx * (np.sqrt(t2) / lp[:, None] + np.sqrt(z2) / lq[:, None])
         )
-        # row sums rather than matrix products: see gauss_kronrod.qk21_sums
-        scale = np.sum(np.abs(llr) * weights, axis=1)
-        rounding = 2.0 * _EPS * np.sum(per_node * weights, axis=1)
-        rms = np.sqrt(np.sum(llr * llr * weights, axis=1))
+        # row by row, not matrix products: see gauss_kronrod.qk21_sums
+        scale = np.einsum("ij,j->i", np.abs(llr), weights)
+        rounding = 2.0 * _EPS * np.einsum("ij,j->i", per_node, weights)
+        rms = np.sqrt(np.einsum("ij,ij,j->i", llr, llr, weights))
         # _input_rounding with d = 1
         dm = mp - mq
         m = lp / lq
