@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
@@ -29,7 +30,9 @@ from .case_list import CaseList
 from .cases import RunSpec
 from .columns import Columns, param_dtypes
 
-__all__ = ["BlockTask", "Workers", "blas_single_thread", "map_blocks", "resolve_workers", "usable_cores"]
+__all__ = [
+    "BlockTask", "Workers", "blas_single_thread", "map_blocks", "ordered_map", "resolve_workers", "usable_cores",
+]
 
 Workers = int | Executor | None
 
@@ -236,3 +239,32 @@ def _windowed(
     finally:
         for fut in pending:
             fut.cancel()
+
+
+def ordered_map(fn: Callable[[Any], Any], items: Iterable[Any], processes: int, *, window: int | None = None) -> Iterator[Any]:
+    """``map(fn, items)`` on up to ``processes`` local processes, results in order.
+
+    At most ``window`` items (default: four per process) are in flight, so
+    results waiting for their turn stay few.  One process means this one.
+    """
+    todo = list(items)
+    if processes <= 1 or len(todo) <= 1:
+        for item in todo:
+            yield fn(item)
+        return
+    pool = _Pool(min(processes, len(todo)))
+    window = window or 4 * pool.size
+    pending: deque[Future[Any]] = deque()
+    clean = False
+    try:
+        for item in todo:
+            pending.append(pool.executor.submit(fn, item))
+            if len(pending) >= window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+        clean = True
+    finally:
+        for fut in pending:
+            fut.cancel()
+        pool.stop(hard=not clean)

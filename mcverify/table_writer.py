@@ -16,6 +16,7 @@ the whole table at the end.  Every file has the same content as
 from __future__ import annotations
 
 import csv
+import io
 import os
 import tempfile
 from collections.abc import Mapping
@@ -27,7 +28,7 @@ import pandas as pd
 
 from .writers import FORMATS, _render, atomic_write, check_formats
 
-__all__ = ["STREAMED", "TableWriter", "block_from_frame", "csv_fields"]
+__all__ = ["STREAMED", "TableWriter", "block_from_frame", "csv_fields", "render_block"]
 
 #: Formats written block by block.
 STREAMED = ("csv", "json", "parquet")
@@ -60,6 +61,24 @@ def block_from_frame(frame: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
+def render_block(block: Block, formats: list[str]) -> dict[str, str]:
+    """CSV (with the header apart) and JSON text of a block, as the whole-table writers format them."""
+    out: dict[str, str] = {}
+    if "csv" in formats:
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator=os.linesep, quoting=csv.QUOTE_MINIMAL)
+        writer.writerow(list(block))
+        out["csv_header"] = buf.getvalue()
+        buf.seek(0)
+        buf.truncate()
+        writer.writerows(zip(*(csv_fields(col) for col in block.values())))
+        out["csv"] = buf.getvalue()
+    if "json" in formats:
+        text = pd.DataFrame(dict(block)).to_json(orient="records", double_precision=15, indent=1)
+        out["json"] = text[2:-2]  # between "[\n" and "\n]"
+    return out
+
+
 class TableWriter:
     """Appends blocks of a table to ``<stem>.<ext>`` for each format; :meth:`close` publishes them.
 
@@ -77,7 +96,6 @@ class TableWriter:
         self._tmp: dict[str, tuple[str, IO[Any]]] = {}
         self._frames: list[pd.DataFrame] = []
         self._parquet: Any = None
-        self._csv: Any = None
         self._rows = 0
         for fmt in self.formats:
             if fmt in STREAMED:
@@ -86,30 +104,49 @@ class TableWriter:
                 if fmt == "parquet":
                     self._tmp[fmt] = (tmp, os.fdopen(fd, "wb"))
                 else:
-                    fh = os.fdopen(fd, "w", encoding="utf-8", newline="")
-                    self._tmp[fmt] = (tmp, fh)
-                    if fmt == "csv":
-                        self._csv = csv.writer(fh, lineterminator=os.linesep, quoting=csv.QUOTE_MINIMAL)
+                    self._tmp[fmt] = (tmp, os.fdopen(fd, "w", encoding="utf-8", newline=""))
 
     def _path(self, fmt: str) -> Path:
         return Path(f"{os.fspath(self.stem)}{FORMATS[fmt][0]}")
 
-    def add(self, block: Block) -> None:
-        """Append the next rows (in order), given as a block of columns in table order."""
+    @property
+    def needs_block(self) -> bool:
+        """Whether :meth:`add` needs the block itself (formats other than CSV and JSON)."""
+        return any(fmt not in ("csv", "json") for fmt in self.formats)
+
+    def render(self, block: Block) -> dict[str, str]:
+        """The CSV and JSON text of a block (no header), as :meth:`add` writes it.
+
+        Pure formatting, so it may run in another process; see :func:`render_block`.
+        """
+        return render_block(block, self.formats)
+
+    def add(self, block: Block | None, rows: int | None = None, rendered: dict[str, str] | None = None) -> None:
+        """Append the next rows (in order).
+
+        Parameters
+        ----------
+        block : dict or None
+            The rows as columns in table order; may be None when ``rendered``
+            holds every format and :attr:`needs_block` is False.
+        rows : int, optional
+            Number of rows (default: the block's length).
+        rendered : dict, optional
+            CSV and JSON text of the block made beforehand by :func:`render_block`.
+        """
+        if rendered is None:
+            assert block is not None
+            rendered = render_block(block, self.formats)
+        n = rows if rows is not None else len(next(iter(block.values())))  # type: ignore[union-attr]
         first = self._rows == 0
-        n = len(next(iter(block.values())))
-        frame = None
-        if any(fmt != "csv" for fmt in self.formats):
-            frame = pd.DataFrame(dict(block))
+        frame = pd.DataFrame(dict(block)) if block is not None and self.needs_block else None
         for fmt, (_, fh) in self._tmp.items():
             if fmt == "csv":
                 if first:
-                    self._csv.writerow(list(block))
-                self._csv.writerows(zip(*(csv_fields(col) for col in block.values())))
+                    fh.write(rendered["csv_header"])
+                fh.write(rendered["csv"])
             elif fmt == "json":
-                assert frame is not None
-                text = frame.to_json(orient="records", double_precision=15, indent=1)
-                inner = text[2:-2]  # between "[\n" and "\n]"
+                inner = rendered["json"]
                 if inner:
                     fh.write(("[\n" if first else ",\n") + inner)
             elif fmt == "parquet":
