@@ -100,12 +100,14 @@ class Summary:
         if other.max_rel is not None and (self.max_rel is None or other.max_rel[0] > self.max_rel[0]):
             self.max_rel = other.max_rel
 
-    def report(self, elapsed: float, alpha: float, written: list[Path]) -> None:
+    def report(self, elapsed: float, alpha: float, written: list[Path], resumed: int = 0) -> None:
         n = self.cases
         print(
             f"{n} case{'s' * (n != 1)}: {n - self.failed} pass, {self.failed} fail "
             f"(Monte Carlo at family-wise alpha {alpha:g}, Holm) in {elapsed:.1f} s"
         )
+        if resumed:
+            print(f"  resumed: {resumed:,} case{'s' * (resumed != 1)} read from the checkpoint, {n - resumed:,} computed now")
         if self.max_z is not None:
             print(f"  largest |z|: {self.max_z[0]:.2f} ({self.max_z[1]})")
         if self.max_rel is not None:
@@ -285,5 +287,5 @@ def execute(spec: RunSpec, opts: RunOptions) -> int:
     if not opts.keep_checkpoint:
         ckpt.remove()
     if not opts.quiet:
-        summary.report(elapsed, spec.alpha, written)
+        summary.report(elapsed, spec.alpha, written, resumed)
     return 1 if summary.failed else 0
