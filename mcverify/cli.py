@@ -83,6 +83,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     run.set_defaults(handler=_cmd_run)
     _add_audit(sub)
+    from .report_commands import add_report_commands
+
+    add_report_commands(sub)
     return parser
 
 

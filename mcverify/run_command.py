@@ -38,8 +38,8 @@ from .parallel import BlockTask, map_blocks, ordered_map, run_params, usable_cor
 from .progress import progress_bar
 from .runner import Settings
 from .table import COLUMNS
-from .table_writer import TableWriter, render_block
-from .writers import provenance, write_provenance
+from .table_writer import TableWriter, block_frame, render_block
+from .writers import column_types, provenance, write_provenance
 
 __all__ = ["RunOptions", "RunProblem", "execute"]
 
@@ -144,7 +144,9 @@ class _Assemble:
     formats: tuple[str, ...]
     keep_block: bool
 
-    def __call__(self, job: tuple[int, int, int, np.ndarray]) -> tuple[dict[str, Any] | None, int, dict[str, str], Summary]:
+    def __call__(
+        self, job: tuple[int, int, int, np.ndarray]
+    ) -> tuple[dict[str, Any] | None, int, dict[str, str], Summary, dict[str, str] | None]:
         b, start, stop, p_adjusted = job
         ckpt = Checkpoint(self.directory)
         cols = ckpt.read(b)
@@ -153,7 +155,10 @@ class _Assemble:
         block = table_block(cols, verdict_columns(cols, p_adjusted, alpha=self.alpha), self.stem)
         summary = Summary()
         summary.add(block)
-        return (block if self.keep_block else None), stop - start, render_block(block, list(self.formats)), summary
+        # Every block has the whole table's dtypes; the first one records them.
+        dtypes = column_types(block_frame(block)) if start == 0 else None
+        rendered = render_block(block, list(self.formats))
+        return (block if self.keep_block else None), stop - start, rendered, summary, dtypes
 
 
 def _open_checkpoint(spec: RunSpec, opts: RunOptions, manifest: Manifest, layout: Layout) -> tuple[Checkpoint, set[int]]:
@@ -252,13 +257,15 @@ def execute(spec: RunSpec, opts: RunOptions) -> int:
     writer = TableWriter(opts.output / stem, opts.formats)
     summary = Summary()
     bar = progress_bar(n, quiet=opts.quiet, desc="writing")
+    dtypes: dict[str, str] | None = None
     assemble = _Assemble(str(ckpt.directory), stem, spec.alpha, tuple(opts.formats), writer.needs_block)
     jobs_list = [(b, *layout.bounds(b), p_adjusted[slice(*layout.bounds(b))]) for b in range(layout.n_blocks)]
     try:
         # Local processes format the table; not after a Dask run, whose client
         # may leave threads behind in this process (no forking then).
         with closing(ordered_map(assemble, jobs_list, 1 if opts.dask else jobs)) as parts:
-            for block, rows, rendered, part in parts:
+            for block, rows, rendered, part, types in parts:
+                dtypes = types or dtypes
                 writer.add(block, rows, rendered)
                 summary.merge(part)
                 bar.update(rows)
@@ -282,6 +289,7 @@ def execute(spec: RunSpec, opts: RunOptions) -> int:
         workers=f"dask {opts.dask}" if opts.dask else f"{procs} process{'es' if procs > 1 else ''}",
         resumed_cases=resumed,
         blocks=layout.n_blocks,
+        dtypes=dtypes,
     )
     written.append(write_provenance(opts.output / f"{stem}.provenance.json", record))
     if not opts.keep_checkpoint:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import tempfile
 from collections.abc import Mapping
@@ -26,9 +27,9 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
-from .writers import FORMATS, _render, atomic_write, check_formats
+from .writers import FORMATS, atomic_write, check_formats, render_table
 
-__all__ = ["STREAMED", "TableWriter", "block_from_frame", "csv_fields", "render_block"]
+__all__ = ["STREAMED", "TableWriter", "block_frame", "block_from_frame", "csv_fields", "render_block"]
 
 #: Formats written block by block.
 STREAMED = ("csv", "json", "parquet")
@@ -46,7 +47,7 @@ def csv_fields(column: Any) -> list[str]:
                 text[i] = ""
             return text
         return [str(v) for v in column.tolist()]
-    return ["" if v is None or (isinstance(v, float) and v != v) else str(v) for v in column]
+    return ["" if v is None or v is pd.NA or (isinstance(v, float) and v != v) else str(v) for v in column]
 
 
 def block_from_frame(frame: pd.DataFrame) -> dict[str, Any]:
@@ -54,10 +55,11 @@ def block_from_frame(frame: pd.DataFrame) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in frame.columns:
         col = frame[name]
-        if col.dtype.kind in "fiub":
+        if isinstance(col.dtype, np.dtype) and col.dtype.kind in "fiub":
             out[name] = col.to_numpy()
         else:
-            out[name] = [None if v is None or (isinstance(v, float) and v != v) else v for v in col.tolist()]
+            out[name] = [None if v is None or v is pd.NA or (isinstance(v, float) and v != v) else v
+                         for v in col.tolist()]
     return out
 
 
@@ -74,9 +76,21 @@ def render_block(block: Block, formats: list[str]) -> dict[str, str]:
         writer.writerows(zip(*(csv_fields(col) for col in block.values())))
         out["csv"] = buf.getvalue()
     if "json" in formats:
-        text = pd.DataFrame(dict(block)).to_json(orient="records", double_precision=15, indent=1)
+        from .textformats import jsonable
+
+        frame = block_frame(block)
+        records = [dict(zip(frame.columns, row)) for row in frame.itertuples(index=False, name=None)]
+        text = json.dumps(jsonable(records), indent=1, allow_nan=False)
         out["json"] = text[2:-2]  # between "[\n" and "\n]"
     return out
+
+
+def block_frame(block: Block) -> pd.DataFrame:
+    """A block as a DataFrame with the dtypes :func:`mcverify.table.to_frame` gives the whole table."""
+    frame = pd.DataFrame(dict(block))
+    if "quad_direct_reliable" in frame:  # True/False, or missing when d > 2
+        frame["quad_direct_reliable"] = frame["quad_direct_reliable"].astype("boolean")
+    return frame
 
 
 class TableWriter:
@@ -139,7 +153,7 @@ class TableWriter:
             rendered = render_block(block, self.formats)
         n = rows if rows is not None else len(next(iter(block.values())))  # type: ignore[union-attr]
         first = self._rows == 0
-        frame = pd.DataFrame(dict(block)) if block is not None and self.needs_block else None
+        frame = block_frame(block) if block is not None and self.needs_block else None
         for fmt, (_, fh) in self._tmp.items():
             if fmt == "csv":
                 if first:
@@ -180,7 +194,7 @@ class TableWriter:
             if fmt in self._tmp:
                 tmp, fh = self._tmp.pop(fmt)
                 if fmt == "json":
-                    fh.write("\n]\n" if self._rows else "[\n\n]\n")
+                    fh.write("\n]\n" if self._rows else "[]\n")
                 if fmt == "parquet" and self._parquet is not None:
                     self._parquet.close()
                     self._parquet = None
@@ -191,7 +205,7 @@ class TableWriter:
                 os.replace(tmp, path)
             else:
                 assert whole is not None
-                data = _render(whole, fmt)
+                data = render_table(whole, fmt)
                 with atomic_write(path, "wb" if isinstance(data, bytes) else "w") as out:
                     out.write(data)
             written.append(path)

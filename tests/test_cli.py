@@ -185,3 +185,10 @@ def test_classic_config_every_method_agrees_and_zero_only_at_one(tmp_path):
     assert (table.loc[x == 1.0, "kl_closed"] == 0.0).all() and (x == 1.0).sum() == 2
     assert (table.loc[x != 1.0, "kl_closed"] > 0.0).all()
     assert (table.loc[x != 1.0, "kl_quad"] > 0.0).all()
+
+
+def test_closed_pipe_exits_quietly():
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    cmd = f'"{sys.executable}" -m mcverify audit --expr "0.5*(std**2 - 1 - log10(std**2))" --convention prior-std --json --samples 0 | head -c 10'
+    proc = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.stdout == '{\n  "verdi' and "Traceback" not in proc.stderr and "Error" not in proc.stderr
