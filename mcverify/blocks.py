@@ -4,7 +4,8 @@ A run's cases are cut into blocks by :class:`Layout`, a function of the
 run alone (never of the workers), and :func:`evaluate_block` computes one
 block into :mod:`columns <mcverify.columns>`.  Inside a block the
 univariate pairs go through :mod:`mcverify.univariate_batch` all at once;
-every other case through :func:`mcverify.runner.evaluate_case`.  Each
+every other case through :func:`mcverify.runner.evaluate_case` (and every
+case, when the runner's methods have been replaced: see :func:`_bulk_allowed`).  Each
 case's numbers depend only on the case (its seed is keyed by its index),
 and a block's composition only on the run, so a table is the same whether
 one process computes it or a cluster does.
@@ -135,20 +136,21 @@ def evaluate_block(
 
     cols = empty(stop - start, params)
     bulk = _Bulk.new()
+    allowed = _bulk_allowed()
     if isinstance(cases, CaseList):
         pieces: list[tuple[int, int, int]] = list(cases.segments(start, stop))
     else:
         pieces = [(-1, start, stop)]
     k = 0
     for e, lo, hi in pieces:
-        seg = cases.univariate_segment(e, lo, hi) if e >= 0 else None  # type: ignore[attr-defined]
+        seg = cases.univariate_segment(e, lo, hi) if e >= 0 and allowed else None  # type: ignore[attr-defined]
         if seg is not None:
             bulk.add_segment(k, seg)
             k += hi - lo
             continue
         first = lo + (cases.entry_start(e) if e >= 0 else 0)  # type: ignore[attr-defined]
         for rec in records(cases, first, first + hi - lo):
-            v = rec.univariate()
+            v = rec.univariate() if allowed else None
             if v is None:
                 set_row(cols, k, evaluate_case(rec.case(), settings))  # type: ignore[arg-type]
             else:
@@ -157,6 +159,23 @@ def evaluate_block(
     if bulk.at:
         _univariate_rows(cols, bulk, settings)
     return cols
+
+
+def _bulk_allowed() -> bool:
+    """Whether the runner uses the library's own three methods (then the bulk path computes the same).
+
+    :func:`mcverify.runner.evaluate_case` calls the runner module's
+    ``kl_divergence``, ``monte_carlo_kl`` and ``quadrature_kl``.  Where one
+    of them has been replaced (a test planting a wrong formula, a user
+    verifying their own), every case goes through it, one at a time.
+    """
+    from . import closed_form, monte_carlo, quadrature, runner
+
+    return (
+        runner.kl_divergence is closed_form.kl_divergence
+        and runner.monte_carlo_kl is monte_carlo.monte_carlo_kl
+        and runner.quadrature_kl is quadrature.quadrature_kl
+    )
 
 
 def _univariate_rows(cols: Columns, bulk: _Bulk, settings: object) -> None:

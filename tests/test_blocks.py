@@ -77,3 +77,15 @@ def test_blocks_do_not_depend_on_where_they_are_cut():
         if not key.startswith("seconds"):
             a, b = whole[key], tup[key]
             assert (a == b) if isinstance(a, list) else np.array_equal(a, b, equal_nan=True), key
+
+
+def test_a_replaced_method_is_used_for_every_case(monkeypatch):
+    import mcverify.runner as runner
+    from mcverify import kl_divergence
+
+    monkeypatch.setattr(runner, "kl_divergence", lambda p, q: kl_divergence(p, q) + 0.25)
+    spec = load_config(CONFIGS / "classic-std.toml", samples=500)
+    settings = Settings(spec.samples, spec.seed, spec.confidence)
+    cols = evaluate_block(spec.cases, 0, 10, settings, run_params(spec))
+    expected = [kl_divergence(c.p, c.q) + 0.25 for c in spec.cases[:10]]
+    assert cols["kl_closed"].tolist() == expected
