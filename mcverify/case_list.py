@@ -110,7 +110,7 @@ def _scalar(g: Gaussian | Mapping[str, Any]) -> tuple[float, float, bool] | None
             return None
         return (float(g.mean[0]), float(g.var[0]), True) if g.var is not None else (
             float(g.mean[0]), float(g.std[0]), False)  # type: ignore[index]
-    mean = g.get("mean")
+    mean: Any = g.get("mean")
     if "cov" in g or not _is_scalar(mean):
         return None
     if "std" in g and _is_scalar(g["std"]):
@@ -235,6 +235,9 @@ class CaseList(Sequence[Case]):
         both = entry.direction == "both"
         point, rev = divmod(local, 2) if both else (local, entry.direction == "reverse")
         direction = "reverse" if rev else "forward"
+        p: Gaussian | Mapping[str, Any]
+        q: Gaussian | Mapping[str, Any]
+        params: tuple[tuple[str, float], ...]
         if isinstance(entry, PairEntry):
             p, q, name, params = entry.p, entry.q, entry.name, ()
         else:

@@ -32,6 +32,7 @@ import re
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -86,20 +87,22 @@ class Manifest:
         return out
 
 
-class _LazyNpz:
+class _LazyNpz(Mapping[str, Any]):
     """Mapping view of an open ``NpzFile`` that reads members on access."""
 
     def __init__(self, data: Any) -> None:
         self._data = data
 
-    def __contains__(self, key: str) -> bool:
-        return key in self._data.files
-
     def __getitem__(self, key: str) -> Any:
+        if key not in self._data.files:
+            raise KeyError(key)
         return self._data[key]
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[str]:
         return iter(self._data.files)
+
+    def __len__(self) -> int:
+        return len(self._data.files)
 
 
 def _atomic_write(path: Path, data: bytes, sync: bool = True) -> None:
@@ -163,7 +166,7 @@ class Checkpoint:
 
     def completed(self) -> set[int]:
         """Numbers of the blocks saved so far; removes leftovers of interrupted writes."""
-        done = set()
+        done: set[int] = set()
         if not self.directory.is_dir():
             return done
         for entry in os.scandir(self.directory):
@@ -185,7 +188,7 @@ class Checkpoint:
         import io
 
         buf = io.BytesIO()
-        np.savez(buf, **npz_arrays(cols))
+        np.savez(buf, **npz_arrays(cols))  # type: ignore[arg-type]
         _atomic_write(self._block_path(block), buf.getvalue(), sync=False)
 
     def read(self, block: int, names: list[str] | None = None) -> Columns:

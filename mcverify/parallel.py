@@ -19,7 +19,7 @@ import os
 import signal
 import sys
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -156,7 +156,7 @@ def map_blocks(
     workers: Workers,
     *,
     window: int | None = None,
-) -> Iterator[tuple[int, Columns]]:
+) -> Generator[tuple[int, Columns], None, None]:
     """Run ``task`` on every block; yield ``(block, columns)`` as blocks complete.
 
     Parameters
@@ -241,7 +241,9 @@ def _windowed(
             fut.cancel()
 
 
-def ordered_map(fn: Callable[[Any], Any], items: Iterable[Any], processes: int, *, window: int | None = None) -> Iterator[Any]:
+def ordered_map(
+    fn: Callable[[Any], Any], items: Iterable[Any], processes: int, *, window: int | None = None
+) -> Generator[Any, None, None]:
     """``map(fn, items)`` on up to ``processes`` local processes, results in order.
 
     At most ``window`` items (default: four per process) are in flight, so

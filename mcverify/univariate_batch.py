@@ -540,8 +540,8 @@ def quadrature(pairs: UnivariatePairs, rtol: float = 1e-10) -> dict[str, Quadrat
         for k in range(3):
             direct[k][part] = out[k]
     return {
-        "reduced": _finish(pairs, *red, "reduced", rtol),  # type: ignore[arg-type]
-        "direct": _finish(pairs, *direct, "direct", rtol),  # type: ignore[arg-type]
+        "reduced": _finish(pairs, red[0], red[1], red[2], "reduced", rtol),
+        "direct": _finish(pairs, direct[0], direct[1], direct[2], "direct", rtol),
     }
 
 
