@@ -43,6 +43,7 @@ from .writers import column_types, provenance, write_provenance
 
 __all__ = ["RunOptions", "RunProblem", "execute"]
 
+
 class RunProblem(Exception):
     """Something about the run's inputs or its checkpoint the user must fix (exit 2)."""
 
@@ -270,8 +271,15 @@ def execute(spec: RunSpec, opts: RunOptions) -> int:
                 summary.merge(part)
                 bar.update(rows)
         written = writer.close()
-    except BaseException:
+    except BaseException as exc:
         writer.abort()
+        if isinstance(exc, KeyboardInterrupt):
+            bar.close()
+            print(
+                f"mcverify: all {n:,} cases are saved in {ckpt.directory}; "
+                "run the same command with --resume to write the tables",
+                file=sys.stderr,
+            )
         raise
     finally:
         bar.close()
