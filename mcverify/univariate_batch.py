@@ -49,20 +49,24 @@ __all__ = ["QuadratureColumns", "UnivariatePairs", "closed_form", "monte_carlo",
 Array = NDArray[np.float64]
 
 _EPS = float(np.finfo(np.float64).eps)
-#: Integration half-width of the plain integrand and of the direct method:
-#: beyond it the tails are bounded exactly (|t| > 12 holds 1.8e-33 of p).
-_HALF_WIDTH = 12.0
-assert _HALF_WIDTH == _quad._DIRECT_HALF_WIDTH  # the direct method's box
-#: Panel edges over [-12, 12] for the plain and the direct integrands: about
-#: 2.3 wide where phi holds its mass, 5 in the tails (phi(7) = 9e-12).
-#: Chosen on thousands of pairs from every corner of the parameter space:
-#: narrower panels change no value, wider ones miss quad's tolerance for
-#: some pairs.
-_CORE_EDGES = (-12.0, -7.0, -4.5, -2.2, 0.0, 2.2, 4.5, 7.0, 12.0)
+#: Half-width of the direct method's box in t, as in :mod:`mcverify.quadrature`
+#: (its Cauchy-Schwarz bound on the mass outside needs |t| <= 12).
+_BOX = _quad._DIRECT_HALF_WIDTH
+#: Half-width of the reduced integrands' core: beyond 9 the tails are bounded
+#: exactly (p holds 2.3e-19 of its mass there, and the bounds, which scale
+#: with the integrand, stay below 1e-15 of the value).
+_HALF_WIDTH = 9.0
+#: Panel edges of the direct integrand over [-12, 12] and of the plain one
+#: over [-9, 9]: about 2.3 wide where phi holds its mass, wider in the
+#: tails.  Chosen on thousands of pairs from every corner of the parameter
+#: space: narrower panels change no value, wider ones miss quad's tolerance
+#: for some pairs.
+_DIRECT_EDGES = (-12.0, -7.0, -4.5, -2.2, 0.0, 2.2, 4.5, 7.0, 12.0)
+_PLAIN_EDGES = (-9.0, -5.5, -2.6, 0.0, 2.6, 5.5, 9.0)
 #: The non-negative integrand holds q's density, as narrow as 1/2 in t:
-#: 16 panels of width 1.5 over [-12, 12], and 4 more on each side beyond
-#: 12 when q reaches further.
-_CLOSE_PANELS = 16
+#: 12 panels of width 1.5 over [-9, 9], and 4 more on each side beyond 9
+#: when q reaches further.
+_CLOSE_PANELS = 12
 _EXTRA_PANELS = 4
 
 
@@ -73,7 +77,8 @@ def _fixed_nodes(edges: Any) -> tuple[Array, Array, Array]:
     return t, half, np.exp(-0.5 * t * t)
 
 
-_CORE_T, _CORE_HALF, _CORE_E = _fixed_nodes(_CORE_EDGES)
+_DIRECT_T, _DIRECT_HALF, _DIRECT_E = _fixed_nodes(_DIRECT_EDGES)
+_CORE_T, _CORE_HALF, _CORE_E = _fixed_nodes(_PLAIN_EDGES)
 _CLOSE_T, _CLOSE_HALF, _CLOSE_E = _fixed_nodes(np.linspace(-_HALF_WIDTH, _HALF_WIDTH, _CLOSE_PANELS + 1))
 #: Gauss-Hermite nodes and weights (for N(0, 1)) of the direct method's a-priori magnitudes.
 _HERMITE = (
@@ -437,16 +442,16 @@ def _direct(pairs: UnivariatePairs, rtol: float) -> tuple[Array, Array, NDArray[
 
     m0, l0, mq0, lq0, c0, c1 = (v[:, None, None] for v in (mp, lp, mq, lq, cp, cq))
 
-    t = _CORE_T
+    t = _DIRECT_T
     with np.errstate(over="ignore", invalid="ignore"):
         xv = m0 + l0 * t
         zp = (xv - m0) / l0
         zq = (xv - mq0) / lq0
-        fv = _quad._INV_SQRT_2PI * _CORE_E * ((c0 - 0.5 * zp * zp) - (c1 - 0.5 * zq * zq))
-    v, e = qk21_sums(fv, _CORE_HALF)
+        fv = _quad._INV_SQRT_2PI * _DIRECT_E * ((c0 - 0.5 * zp * zp) - (c1 - 0.5 * zq * zq))
+    v, e = qk21_sums(fv, _DIRECT_HALF)
     value = np.sum(v, axis=1)
     quad_err = np.sum(e, axis=1)
-    p_out = math.erfc(_HALF_WIDTH / math.sqrt(2.0))  # mass outside the box
+    p_out = math.erfc(_BOX / math.sqrt(2.0))  # mass outside the box
     with np.errstate(over="ignore", invalid="ignore"):
         error = quad_err + (rms * math.sqrt(p_out) + rounding + inputs)
         budget = np.maximum(np.maximum(_quad._ABS_FLOOR, 1e-3 * rtol * scale), _quad._piece_rtol(rtol) * np.abs(value))

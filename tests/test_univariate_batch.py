@@ -111,6 +111,9 @@ def test_panels_too_coarse_fall_back_to_quadrature_kl(monkeypatch, method):
     monkeypatch.setattr(ub, "_CLOSE_T", coarse[0])
     monkeypatch.setattr(ub, "_CLOSE_HALF", coarse[1])
     monkeypatch.setattr(ub, "_CLOSE_E", coarse[2])
+    monkeypatch.setattr(ub, "_DIRECT_T", coarse[0])
+    monkeypatch.setattr(ub, "_DIRECT_HALF", coarse[1])
+    monkeypatch.setattr(ub, "_DIRECT_E", coarse[2])
     pairs = random_pairs(12, seed=3)
     res = ub.quadrature(pairs)[method]
     assert res.fallback.sum() >= 6
