@@ -162,7 +162,13 @@ class _Assemble:
         return (block if self.keep_block else None), stop - start, rendered, summary, dtypes
 
 
-def _open_checkpoint(spec: RunSpec, opts: RunOptions, manifest: Manifest, layout: Layout) -> tuple[Checkpoint, set[int]]:
+def _open_checkpoint(
+    spec: RunSpec, opts: RunOptions, manifest: Manifest, layout: Layout
+) -> tuple[Checkpoint, set[int] | None]:
+    """The run's checkpoint and the blocks it holds, or None when the run starts afresh.
+
+    Reads only: a fresh checkpoint is written once the workers are ready.
+    """
     stem = Path(spec.source).stem
     ckpt = Checkpoint(Checkpoint.folder_for(opts.output, stem))
     try:
@@ -190,8 +196,7 @@ def _open_checkpoint(spec: RunSpec, opts: RunOptions, manifest: Manifest, layout
         )
     if opts.resume and old is None and not opts.quiet:
         print(f"mcverify: no checkpoint in {ckpt.directory}; starting from the beginning", file=sys.stderr)
-    ckpt.start(manifest)
-    return ckpt, set()
+    return ckpt, None
 
 
 def execute(spec: RunSpec, opts: RunOptions) -> int:
@@ -217,7 +222,8 @@ def execute(spec: RunSpec, opts: RunOptions) -> int:
         confidence=spec.confidence, quad_rtol=settings.quad_rtol, cases=n, block_size=layout.block_size,
         mcverify=__version__,
     )
-    ckpt, done = _open_checkpoint(spec, opts, manifest, layout)
+    ckpt, found = _open_checkpoint(spec, opts, manifest, layout)
+    done = found or set()
     resumed = ckpt.count_cases(done, layout.block_size, n)
     todo = [b for b in range(layout.n_blocks) if b not in done]
     task = BlockTask(spec.cases, settings, layout, params)
@@ -234,6 +240,8 @@ def execute(spec: RunSpec, opts: RunOptions) -> int:
                 raise RunProblem(f"--dask {opts.dask}: {exc}") from None
         else:
             workers = jobs
+        if found is None:  # a fresh run: the checkpoint starts once the workers are ready
+            ckpt.start(manifest)
         bar = stack.enter_context(progress_bar(n, initial=resumed, quiet=opts.quiet))
         stream = stack.enter_context(closing(map_blocks(task, todo, workers)))
         try:

@@ -157,3 +157,15 @@ def test_workers_argument():
         resolve_workers("2")
     assert usable_cores() >= 1
     assert list(map_blocks(None, [], 2)) == []  # type: ignore[arg-type]
+
+
+def test_dask_extra_missing_is_a_usage_error(tmp_path, monkeypatch, capsys):
+    import sys
+
+    cfg = tmp_path / "par.toml"
+    cfg.write_text(CONFIG)
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if dask[distributed] were not installed
+    assert main(["run", str(cfg), "-o", str(tmp_path / "out"), "--dask", "local"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "pip install 'mcverify[dask]'" in err
+    assert not (tmp_path / "out" / ".par.checkpoint").exists()  # nothing started
