@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -171,6 +172,7 @@ class CaseList(Sequence[Case]):
         self.entries = tuple(entries)
         self._starts = list(itertools.accumulate((e.size for e in self.entries), initial=0))
         self._index: dict[int, _SweepIndex] = {}
+        self._lock = threading.Lock()  # the caches may be shared by threads of one executor
 
     # ------------------------------------------------------------ sequence
     def __len__(self) -> int:
@@ -252,6 +254,10 @@ class CaseList(Sequence[Case]):
 
     # --------------------------------------------------------------- sweeps
     def _sweep_index(self, e: int) -> _SweepIndex:
+        with self._lock:
+            return self._sweep_index_locked(e)
+
+    def _sweep_index_locked(self, e: int) -> _SweepIndex:
         idx = self._index.get(e)
         if idx is None:
             entry = self.entries[e]
@@ -266,6 +272,10 @@ class CaseList(Sequence[Case]):
         return idx
 
     def _draw(self, e: int, idx: _SweepIndex, k: int) -> dict[str, NDArray[np.float64]]:
+        with self._lock:
+            return self._draw_locked(e, idx, k)
+
+    def _draw_locked(self, e: int, idx: _SweepIndex, k: int) -> dict[str, NDArray[np.float64]]:
         drawn = idx.draws.get(k)
         if drawn is None:
             entry = self.entries[e]
