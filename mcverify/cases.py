@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -68,8 +69,10 @@ class RunSpec:
         Confidence level of the Monte Carlo intervals.
     alpha : float
         Family-wise significance level of the run's verdicts.
-    cases : tuple of Case
-        The expanded cases, in their stable order.
+    cases : sequence of Case
+        The cases, in their stable order: a lazy
+        :class:`~mcverify.case_list.CaseList` (cases built on demand) from
+        the config loader, or any sequence, such as a tuple.
     """
 
     source: str
@@ -78,4 +81,4 @@ class RunSpec:
     seed: int
     confidence: float
     alpha: float
-    cases: tuple[Case, ...] = field(repr=False)
+    cases: Sequence[Case] = field(repr=False)

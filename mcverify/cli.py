@@ -9,12 +9,11 @@ written), 3 an internal error (a bug; one line, the traceback with
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import signal
 import sys
 import threading
-import time
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -74,7 +73,20 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--format", default="csv", help="comma-separated: csv,json,parquet,md,latex,html (default: csv)"
     )
-    run.add_argument("--jobs", type=_positive_int, default=1, help="local worker processes")
+    run.add_argument(
+        "--jobs", type=_positive_int, default=None,
+        help="worker processes (default: every core this process may use)",
+    )
+    run.add_argument(
+        "--dask", metavar="ADDRESS",
+        help="run on a Dask cluster: a scheduler address (tcp://host:8786), or 'local' for a new "
+        "LocalCluster of --jobs single-threaded workers; needs pip install 'mcverify[dask]'",
+    )
+    run.add_argument("--resume", action="store_true",
+                     help="continue an interrupted run from its checkpoint (DIR/.<stem>.checkpoint)")
+    run.add_argument("--restart", action="store_true", help="discard an interrupted run's checkpoint and start over")
+    run.add_argument("--keep-checkpoint", action="store_true",
+                     help="keep the checkpoint folder after a successful run")
     run.add_argument("--force", action="store_true", help="allow sweeps beyond the case limit")
     run.add_argument(
         "--overwrite", action="store_true",
@@ -290,12 +302,11 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from .checkpoint import CheckpointError
     from .config import load_config
-    from .runner import run
-    from .table import to_frame
     from .atomic import clean_stale
-    from .outputs import write_results
-    from .writers import check_formats, column_types, provenance
+    from .run_command import RunOptions, RunProblem, execute
+    from .writers import check_formats
 
     try:
         formats = check_formats(f.strip() for f in args.format.split(",") if f.strip())
@@ -315,51 +326,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(f"{out}: the output folder is not writable")
     clean_stale(out)  # temporary files of killed runs
 
-    t0 = time.perf_counter()
-    rows = run(spec, workers=args.jobs)
-    elapsed = time.perf_counter() - t0
-    stem = Path(spec.source).stem
-    frame = to_frame(rows, stem)
-    record = provenance(
-        config=str(spec.source),
-        config_hash=spec.config_hash,
-        seed=spec.seed,
-        samples=spec.samples,
-        confidence=spec.confidence,
-        alpha=spec.alpha,
-        error_control="holm",
-        cases=len(rows),
-        seconds=round(elapsed, 3),
-        dtypes=column_types(frame),
+    if args.resume and args.restart:
+        raise UsageError("--resume and --restart exclude each other")
+    options = RunOptions(
+        output=out, formats=formats, jobs=args.jobs, dask=args.dask, resume=args.resume,
+        restart=args.restart, keep_checkpoint=args.keep_checkpoint, quiet=args.quiet,
+        overwrite=args.overwrite,
     )
-    written = write_results(frame, out, stem, formats, record, overwrite=args.overwrite)
-    failed = frame[frame["verdict"] == "fail"]
-    if not args.quiet:
-        _summary(frame, failed, elapsed, spec.alpha, written)
-        if written[-1].name != f"{stem}.provenance.json":
-            print(f"  (kept the existing {out / stem}.* files; --overwrite replaces them)")
-    return EXIT_FAIL if len(failed) else EXIT_PASS
-
-
-def _summary(frame, failed, elapsed: float, alpha: float, written: list[Path]) -> None:  # type: ignore[no-untyped-def]
-    n = len(frame)
-    print(
-        f"{n} case{'s' * (n != 1)}: {n - len(failed)} pass, {len(failed)} fail "
-        f"(Monte Carlo at family-wise alpha {alpha:g}, Holm) in {elapsed:.1f} s"
-    )
-    z = frame["mc_z"].abs()
-    if z.notna().any():
-        i = z.idxmax()
-        print(f"  largest |z|: {z[i]:.2f} ({frame.at[i, 'name']})")
-    rel = frame["rel_err_quad"].replace(math.inf, math.nan)
-    if rel.notna().any():
-        i = rel.idxmax()
-        print(f"  largest quadrature relative error: {rel[i]:.2g} ({frame.at[i, 'name']})")
-    for _, row in failed.head(10).iterrows():
-        print(f"  FAIL {row['name']}: {row['reason']}")
-    if len(failed) > 10:
-        print(f"  ... and {len(failed) - 10} more failures")
-    print("wrote " + ", ".join(str(p) for p in written))
+    try:
+        return execute(spec, options)
+    except (RunProblem, CheckpointError) as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _one_line(text: str) -> str:

@@ -56,12 +56,12 @@ import os
 import tomllib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .cases import Case, RunSpec
+from .case_list import CaseList, PairEntry, SweepEntry
+from .cases import RunSpec
 from .errors import ConfigError
 from .gaussian import Gaussian
 from .sweeps import (
@@ -70,7 +70,6 @@ from .sweeps import (
     Sweep,
     clip,
     describe,
-    expand_sweep,
     parse_field,
     parse_fixed,
     resolve_dims,
@@ -98,7 +97,7 @@ DEFAULTS: Mapping[str, Any] = {"samples": 100_000, "seed": 0, "confidence": 0.95
 DEFAULT_MAX_CASES = 100_000
 #: More Monte Carlo samples per case than this is surely a typo.
 MAX_SAMPLES = 10**12
-#: Largest memory the expanded sweeps may take without ``force`` (see ``_sweep_bytes``).
+#: Largest memory one case of a sweep may take without ``force`` (see ``_point_bytes``).
 MAX_PARAMETER_BYTES = 2 * 2**30
 #: Largest config file read (a bigger one, or an endless stream, is refused).
 MAX_CONFIG_BYTES = 64 << 20
@@ -213,24 +212,17 @@ def parse_config(
 
 
 # --------------------------------------------------------------- helpers
-def _sweep_bytes(sweep: Sweep) -> int:
-    """Memory the expanded points of a sweep may take: means and scales of p and q, and their factors.
+def _point_bytes(sweep: Sweep) -> int:
+    """Memory one expanded point of a sweep takes: means and scales of p and q, and their factors.
 
-    An upper bound (a side that does not vary is stored once): per point and
-    side ``d`` numbers for the mean and ``d`` or ``d * d`` for the scale,
-    twice over for what the methods derive from them (Cholesky factors).
+    Cases are built on demand, one block at a time, so what must fit is a
+    point, not the sweep: per side ``d`` numbers for the mean and ``d`` or
+    ``d * d`` for the scale, twice over for what the methods derive from
+    them (Cholesky factors).
     """
     d = sweep_dim(sweep)
     full = {f.side for f in sweep.fields if f.key == "cov"}
-    per_point = sum(d + (d * d if side in full else d) for side in ("p", "q"))
-    return 2 * 8 * per_point * sweep_size(sweep)
-
-
-def _key(value: Any) -> Any:
-    """A hashable key of a float or array value, equal for equal values."""
-    if isinstance(value, np.ndarray):
-        return value.shape, value.tobytes()
-    return float(value).hex()  # tells -0.0 from 0.0
+    return 2 * 8 * sum(d + (d * d if side in full else d) for side in ("p", "q"))
 
 
 def _one_line(message: str) -> str:
@@ -314,37 +306,37 @@ class _Parser:
                 "or pass force=True (--force on the command line) to run them anyway",
             )
 
-        memory = [_sweep_bytes(s) for _, _, s, _ in parsed_sweeps]
-        if sum(memory) > MAX_PARAMETER_BYTES and not force:
+        memory = [_point_bytes(s) for _, _, s, _ in parsed_sweeps]
+        if memory and max(memory) > MAX_PARAMETER_BYTES and not force:
             j = int(np.argmax(memory))
             sweep = parsed_sweeps[j][2]
             raise self.fail(
                 f"sweep[{j + 1}]",
                 f"sweep '{parsed_sweeps[j][0]}' would hold about {memory[j] / 2**30:,.1f} GiB of parameters "
-                f"({sweep_size(sweep):,} points of dimension {sweep_dim(sweep):,}), more than "
+                f"per case (dimension {sweep_dim(sweep):,}), more than "
                 f"{MAX_PARAMETER_BYTES / 2**30:g} GiB; make it smaller, or pass force=True "
                 "(--force on the command line) to expand it anyway",
             )
 
-        cases: list[Case] = []
-        for name, p, q, direction in parsed_pairs:
-            self.add(cases, name, name, p, q, direction, ())
+        entries: list[PairEntry | SweepEntry] = [PairEntry(*pair) for pair in parsed_pairs]
         for j, (name, where, sweep, direction) in enumerate(parsed_sweeps):
             with self.spec_errors():
                 validate_sweep(sweep, where)
-            built: dict[tuple[Any, ...], Gaussian] = {}  # a side that does not vary is built once
-            for point in expand_sweep(sweep, run_seed, j):
-                case_name = f"{name}[{point.label}]" if point.label else name
+            entries.append(SweepEntry(name, sweep, j, direction, run_seed))
+        cases = CaseList(entries)
+        # Sweeps stay lazy: check the points that together use every grid
+        # value and every random draw (see CaseList.validation_points).
+        # Case names are unique by construction: entry names are unique and
+        # free of '[', swept values get distinct labels, reverse cases a suffix.
+        for e in range(len(parsed_pairs), len(entries)):
+            where = parsed_sweeps[e - len(parsed_pairs)][1]
+            name = entries[e].name
+            for point in cases.validation_points(e):
+                values, _, label = cases.point(e, point)
+                case_name = f"{name}[{label}]" if label else name
                 context = f" (in case '{case_name}')"
-                p, q = (self.cached_gaussian(built, side, point.values[side], f"{where}.{side}", context)
-                        for side in ("p", "q"))
+                p, q = (self.gaussian(values[side], f"{where}.{side}", context) for side in ("p", "q"))
                 self.same_dim(p, q, where, context)
-                self.add(cases, case_name, name, p, q, direction, point.params)
-        seen: set[str] = set()
-        for case in cases:  # guaranteed by the naming rules; checked all the same
-            if case.name in seen:
-                raise self.fail("", f"two cases are named '{case.name}'")
-            seen.add(case.name)
         return RunSpec(
             source=self.source,
             config_hash=self.config_hash,
@@ -352,7 +344,7 @@ class _Parser:
             seed=run_seed,
             confidence=run_confidence,
             alpha=run_alpha,
-            cases=tuple(cases),
+            cases=cases,
         )
 
     # ----------------------------------------------------------- values
@@ -456,17 +448,6 @@ class _Parser:
             field = f"{where}.{first}" if first in values else where
             raise self.fail(field, message + context) from None
 
-    def cached_gaussian(
-        self, built: dict[tuple[Any, ...], Gaussian], side: str, values: Mapping[str, Any], where: str, context: str
-    ) -> Gaussian:
-        key = (side, *((k, _key(v)) for k, v in values.items()))
-        g = built.get(key)
-        if g is None:
-            if len(built) > 4096:
-                built.clear()
-            g = built[key] = self.gaussian(values, where, context)
-        return g
-
     def same_dim(self, p: Gaussian, q: Gaussian, where: str, context: str = "") -> None:
         if p.dim != q.dim:
             raise self.fail(
@@ -511,20 +492,3 @@ class _Parser:
         with self.spec_errors():
             sweep = resolve_dims(sweep, where)
         return name, where, sweep, direction
-
-    @staticmethod
-    def add(
-        cases: list[Case],
-        name: str,
-        group: str,
-        p: Gaussian,
-        q: Gaussian,
-        direction: str,
-        params: tuple[tuple[str, float], ...],
-    ) -> None:
-        if direction == "reverse":
-            cases.append(Case(len(cases), name, group, q, p, "reverse", params))
-            return
-        cases.append(Case(len(cases), name, group, p, q, "forward", params))
-        if direction == "both":
-            cases.append(Case(len(cases), f"{name}/reverse", group, q, p, "reverse", params))

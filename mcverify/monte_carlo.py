@@ -30,6 +30,9 @@ CHUNK = 1 << 16
 #: products stay single-threaded, which is faster here and never competes
 #: with other processes for cores.
 UNIVARIATE_CHUNK = 1 << 13
+#: Univariate runs up to this many draws keep their chunk sums in plain lists
+#: (see :class:`_Sum`, which collapses its partials beyond 4096 of them).
+_SHORT_RUN = UNIVARIATE_CHUNK * 4096
 
 SeedLike = int | np.random.SeedSequence | None
 
@@ -188,12 +191,52 @@ def _whitened_diagonal(p: Gaussian, q: Gaussian) -> tuple[NDArray[np.float64], .
 def _univariate(
     p: Gaussian, q: Gaussian, n: int, rng: np.random.Generator
 ) -> tuple[float, float]:
-    # llr = -log r + c^2/2 + (alpha z^2 + beta z)/2 with alpha = r^2 - 1, beta = 2rc.
     (r,), (c,), (log_r,) = _whitened_diagonal(p, q)
-    alpha, beta = (r - 1.0) * (r + 1.0), 2.0 * r * c
-    z = np.empty(UNIVARIATE_CHUNK)
-    z2 = np.empty(UNIVARIATE_CHUNK)
-    ones = np.ones(UNIVARIATE_CHUNK)
+    return _univariate_moments(r, c, log_r, _power_sums(rng, n), n)
+
+
+class PowerSumBuffers:
+    """Scratch arrays of :func:`_power_sums`, reusable across calls."""
+
+    __slots__ = ("ones", "z", "z2")
+
+    def __init__(self) -> None:
+        self.z = np.empty(UNIVARIATE_CHUNK)
+        self.z2 = np.empty(UNIVARIATE_CHUNK)
+        self.ones = np.ones(UNIVARIATE_CHUNK)
+
+
+def _power_sums(
+    rng: np.random.Generator, n: int, buffers: PowerSumBuffers | None = None
+) -> tuple[float, float, float, float]:
+    """Exact sums of ``z, z^2, z^3, z^4`` over ``n`` standard normals from ``rng``.
+
+    Chunks of :data:`UNIVARIATE_CHUNK` draws, each summed by BLAS dot
+    products, the chunk sums added exactly (:func:`math.fsum`).  The batched
+    runner calls this too, so that a case's numbers are the same whichever
+    path computes them.
+    """
+    b = PowerSumBuffers() if buffers is None else buffers
+    z, z2, ones = b.z, b.z2, b.ones
+    if n <= _SHORT_RUN:
+        # Fewer than 4097 chunks: _Sum never collapses its partial sums, so
+        # plain lists summed by fsum at the end give the same bits, with
+        # less Python per chunk (this is most of the cost of a 10^4-sample case).
+        dot, normal, mul, fsum = np.dot, rng.standard_normal, np.multiply, math.fsum
+        s0: list[float] = []
+        s1: list[float] = []
+        s2: list[float] = []
+        s3: list[float] = []
+        for start in range(0, n, UNIVARIATE_CHUNK):
+            m = min(UNIVARIATE_CHUNK, n - start)
+            zc, z2c = z[:m], z2[:m]
+            normal(out=zc)
+            mul(zc, zc, out=z2c)
+            s0.append(float(dot(zc, ones[:m])))
+            s1.append(float(dot(zc, zc)))
+            s2.append(float(dot(z2c, zc)))
+            s3.append(float(dot(z2c, z2c)))
+        return fsum(s0), fsum(s1), fsum(s2), fsum(s3)
     sums = [_Sum() for _ in range(4)]
     done = 0
     while done < n:
@@ -206,7 +249,20 @@ def _univariate(
         sums[2].add(float(np.dot(z2c, zc)))
         sums[3].add(float(np.dot(z2c, z2c)))
         done += m
-    m1, m2, m3, m4 = (s.value / n for s in sums)
+    return sums[0].value, sums[1].value, sums[2].value, sums[3].value
+
+
+def _univariate_moments(
+    r: float, c: float, log_r: float, sums: tuple[float, float, float, float], n: int
+) -> tuple[float, float]:
+    """Mean and sample variance of the log ratio from the power sums of ``z``.
+
+    With ``x = m_p + s_p z``, ``r = s_p/s_q`` and ``c = (m_p - m_q)/s_q``, the
+    log ratio is ``-log r + c^2/2 + (alpha z^2 + beta z)/2`` with
+    ``alpha = r^2 - 1`` and ``beta = 2 r c``.
+    """
+    alpha, beta = (r - 1.0) * (r + 1.0), 2.0 * r * c
+    m1, m2, m3, m4 = (s / n for s in sums)
     mean = 0.5 * (alpha * m2 + beta * m1) + (0.5 * c * c - log_r)
     central = alpha * alpha * (m4 - m2 * m2) + 2.0 * alpha * beta * (m3 - m1 * m2)
     central += beta * beta * (m2 - m1 * m1)

@@ -61,7 +61,8 @@ def test_classic_std_config_hits_one_exactly() -> None:
     assert one.name == "std-ratio[p.std=1]" and float(one.p.std[0]) == 1.0
     for fwd, rev in zip(spec.cases[::2], spec.cases[1::2]):
         assert rev.name == fwd.name + "/reverse" and rev.direction == "reverse"
-        assert rev.p is fwd.q and rev.q is fwd.p and rev.params == fwd.params
+        assert rev.p.to_dict() == fwd.q.to_dict() and rev.q.to_dict() == fwd.p.to_dict()
+        assert rev.params == fwd.params
 
 
 def test_extreme_config() -> None:
