@@ -149,7 +149,7 @@ def load_config(
     source = source if isinstance(source, str) else os.fsdecode(source)
     try:
         with open(path, "rb") as fh:  # pipes work too (process substitution); /dev/zero does not
-            raw = fh.read(MAX_CONFIG_BYTES + 1)
+            raw = _read_at_most(fh, MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError(source, "", f"cannot read the config file: {exc.strerror or exc}") from None
     if len(raw) > MAX_CONFIG_BYTES:
@@ -212,6 +212,19 @@ def parse_config(
 
 
 # --------------------------------------------------------------- helpers
+def _read_at_most(fh: Any, limit: int) -> bytes:
+    """Up to ``limit`` bytes, read in 1 MiB pieces (``read(limit)`` would allocate ``limit`` at once)."""
+    parts: list[bytes] = []
+    size = 0
+    while size < limit:
+        piece = fh.read(min(1 << 20, limit - size))
+        if not piece:
+            break
+        parts.append(piece)
+        size += len(piece)
+    return b"".join(parts)
+
+
 def _point_bytes(sweep: Sweep) -> int:
     """Memory one expanded point of a sweep takes: means and scales of p and q, and their factors.
 
