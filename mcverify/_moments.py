@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["ExactSum", "StreamingMoments"]
+__all__ = ["ExactSum", "StreamingMoments", "skewness", "skewness_of"]
 
 
 class ExactSum:
@@ -84,3 +85,17 @@ def skewness(m2: float, m3: float, n: int) -> float:
         return 0.0
     g = (m3 / n) / (m2 / n) ** 1.5
     return g if math.isfinite(g) else 0.0
+
+
+def skewness_of(var_n: Any, third: Any) -> Any:
+    """Skewness ``third / var_n^(3/2)`` from population central moments, floats or arrays.
+
+    0 where ``var_n`` is not positive or the ratio is not finite. Only numpy
+    ufuncs, so that an array of cases gets the same bits as each case alone.
+    """
+    var_n, third = np.asarray(var_n, dtype=np.float64), np.asarray(third, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        positive = var_n > 0.0
+        g = np.where(positive, third / np.where(positive, var_n, 1.0) ** 1.5, 0.0)
+        g = np.where(np.isfinite(g), g, 0.0)
+    return float(g) if g.ndim == 0 else g

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from . import sandbox
 from .backends import get_backend
 from .conventions import Convention, call_candidate, call_one, get_convention
 from .errors import AuditError
@@ -42,12 +43,14 @@ from .evidence import gather_evidence
 from .probes import ProbeSet, Sweep, make_probe, probe_set, show_number as show, true_kl
 from .regions import SweepFinding, describe_sweep, fmt, fmt_pair
 from .audit_report import DEFAULT_SAMPLES, DEFAULT_SEED, AuditReport, Evidence, _count
+from .sandbox import DEFAULT_TIMEOUT
 from .verdicts import closed_form_tolerance
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["DEFAULT_SAMPLES", "DEFAULT_SEED", "AuditReport", "Evidence", "audit", "catalog_predictions"]
+__all__ = ["DEFAULT_SAMPLES", "DEFAULT_SEED", "DEFAULT_TIMEOUT", "AuditReport", "Evidence", "audit",
+           "catalog_predictions"]
 
 #: A correct result whose relative error exceeds sqrt(machine epsilon) has
 #: lost more than half of its digits: worth a warning, not a failure.
@@ -95,6 +98,7 @@ def audit(
     seed: int = DEFAULT_SEED,
     evidence_points: int = 3,
     name: str | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
 ) -> AuditReport:
     r"""Audit a KL implementation against the truth on a fixed probe set.
 
@@ -118,6 +122,14 @@ def audit(
         How many of the worst probes get Monte Carlo and quadrature.
     name : str, optional
         How the report names the candidate (default: its ``__name__``).
+    timeout : float or None
+        Seconds each call of the candidate may take (default 10); ``None``
+        or 0 for no limit. A call that times out counts as a failure at its
+        probes. After three timeouts before a first result, or ten in all,
+        the candidate is no longer called. The sandbox
+        (:mod:`mcverify.sandbox`) also captures what the candidate prints,
+        turns ``sys.exit`` into an ordinary failure and notices a candidate
+        that writes into its arguments (it gets copies).
 
     Returns
     -------
@@ -151,7 +163,18 @@ def audit(
         raise AuditError(str(exc)) from None
     if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 0 or samples == 1:
         raise AuditError(f"samples must be 0 (no evidence) or an integer >= 2, got {samples!r}")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                or not timeout >= 0 or math.isinf(timeout)):
+        raise AuditError(f"timeout must be a number of seconds >= 0 (0 for none), got {timeout!r}")
     name = name or getattr(func, "__name__", None) or type(func).__name__
+    with sandbox.session(timeout) as guard:
+        report = _audit(func, conv, be, samples, seed, evidence_points, name)
+    return _with_sandbox_findings(report, guard, conv)
+
+
+def _audit(
+    func: Callable[..., Any], conv: Convention, be: Any, samples: int, seed: int, evidence_points: int, name: str
+) -> AuditReport:
     ctx = _context(conv.name)
     ps = ctx.probes
     values, errors, mode, call_notes = _evaluate(func, ps, ctx.tol, be)
@@ -166,7 +189,9 @@ def audit(
     with np.errstate(invalid="ignore"):
         err = values - ctx.truth
         bad_value = finite & ~(np.abs(err) <= ctx.tol)
+    timed_out = np.array([e is not None and e.startswith(_TIMEOUT) for e in errors])
     status = np.where(raised, "raised", np.where(~finite, "non-finite", np.where(bad_value, "fail", "ok")))
+    status = np.where(timed_out, "timeout", status)
     verdict = "pass" if np.all(status == "ok") else "fail"
 
     same = np.array([p.same for p in ps.probes])
@@ -174,7 +199,8 @@ def audit(
         "negative": int(np.sum(finite & (values < -ctx.tol))),
         "nonzero_at_equal": int(np.sum(same & finite & (np.abs(values) > ctx.tol))),
         "nonfinite": int(np.sum(~finite & ~raised)),
-        "raised": int(np.sum(raised)),
+        "raised": int(np.sum(raised & ~timed_out)),
+        "timed_out": int(np.sum(timed_out)),
     }
     table = _table(ps, values, ctx.truth, ctx.tol, status, errors)
 
@@ -341,7 +367,54 @@ def _problems(
             f"raises at {_count(len(idx), 'probe')} ({errors[idx[0]]} at {ps.probes[idx[0]].label()}); "
             f"convention {ps.convention.name} calls {ps.convention.signature}"
         )
+    if properties.get("timed_out"):
+        idx = [i for i in range(len(ps)) if status[i] == "timeout"]
+        out.append(
+            f"no result in time at {_count(len(idx), 'probe')} (first at {ps.probes[idx[0]].label()}: "
+            f"{errors[idx[0]].split(': ', 1)[-1]})"
+        )
     return out
+
+
+_TIMEOUT = sandbox.CandidateTimeout.__name__
+
+
+def _with_sandbox_findings(report: AuditReport, guard: sandbox.Session, conv: Convention) -> AuditReport:
+    """The report plus what the sandbox saw: output, writes into the arguments, timeouts."""
+    extra: list[str] = []
+    notes: list[str] = []
+    if guard.mutations:
+        args = ", ".join(
+            f"{conv.params[k] if k < len(conv.params) else f'argument {k + 1}'} ({_count(n, 'call')})"
+            for k, n in sorted(guard.mutations.items())
+        )
+        extra.append(
+            f"writes into its arguments: {args}; a caller's arrays would change under it "
+            "(the audit passed copies, so its results are unaffected)"
+        )
+    if guard.output_calls:
+        text = "".join(guard.output).strip()
+        first = text.splitlines()[0] if text else ""
+        first = first if len(first) <= 80 else first[:77] + "..."
+        extra.append(
+            f"prints while computing ({_count(guard.output_calls, 'call')}"
+            + (f"; first line: {first!r}" if first else "")
+            + "); the output was captured so that it cannot mix with the report"
+        )
+    if guard.gave_up:
+        notes.append(
+            f"stopped calling the candidate after {_count(guard.timeouts, 'timeout')} "
+            f"({guard.timeout:g} s each); the probes after that count as timed out"
+        )
+    if guard.stragglers:
+        notes.append(
+            f"{_count(guard.stragglers, 'timed-out call')} still running in the background "
+            "(Python cannot stop a thread; it ends when the call returns or the process exits)"
+        )
+    props = dict(report.properties)
+    props["mutating_calls"] = sum(guard.mutations.values())
+    props["printing_calls"] = guard.output_calls
+    return replace(report, warnings=[*report.warnings, *extra], notes=[*report.notes, *notes], properties=props)
 
 
 def _diagnose(

@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -40,7 +41,7 @@ from scipy import stats
 from .cases import Case, RunSpec
 from .closed_form import kl_divergence
 from .estimators import METHODS, estimate_kl
-from .runner import Settings, Workers, _map, case_seed
+from .runner import Settings, Workers, case_seed
 from .verdicts import adjust_p_values, rounding_allowance
 
 __all__ = [
@@ -50,6 +51,7 @@ __all__ = [
     "acceptance_band",
     "calibrate",
     "clopper_pearson",
+    "study_map",
 ]
 
 #: Confidence of the Clopper-Pearson intervals reported for each rate.
@@ -182,6 +184,39 @@ def acceptance_band(rate: float, trials: int, level: float, *, sided: str = "two
     return low / trials, high / trials
 
 
+@dataclass(frozen=True)
+class _SingleThreadBlas:
+    """``fn`` with BLAS limited to one thread while it runs (for executors mcverify did not start)."""
+
+    fn: Callable[[Any], Any]
+
+    def __call__(self, item: Any) -> Any:
+        from .parallel import blas_single_thread
+
+        with blas_single_thread():
+            return self.fn(item)
+
+
+def study_map(fn: Callable[[Any], Any], items: Sequence[Any], workers: Workers) -> Iterator[Any]:
+    """``map(fn, items)`` in order, in this process, on local processes or on an executor.
+
+    ``workers`` is as for :func:`mcverify.runner.run`. BLAS runs on one thread
+    in every process (the processes are the parallelism; see
+    :mod:`mcverify.parallel`). Results never depend on ``workers``: every
+    task seeds itself.
+    """
+    from .parallel import blas_single_thread, ordered_map, resolve_workers
+
+    resolved = resolve_workers(workers)
+    if isinstance(resolved, Executor):
+        yield from resolved.map(_SingleThreadBlas(fn), items)
+    elif resolved == 1 or len(items) <= 1:
+        with blas_single_thread():
+            yield from map(fn, items)
+    else:
+        yield from ordered_map(fn, items, resolved)
+
+
 def _replicates(task: tuple[Case, str, float], *, settings: Settings, replicates: int) -> dict[str, Any]:
     """All replicates of one case and method (runs in a worker)."""
     case, method, kl = task
@@ -247,7 +282,7 @@ def calibrate(
     work = partial(_replicates, settings=settings, replicates=replicates)
     cells: list[dict[str, Any]] = []
     p_by_method: dict[str, list[NDArray[np.float64]]] = {m: [] for m in methods}
-    for (case, method, kl), out in zip(tasks, _map(work, tasks, workers), strict=True):
+    for (case, method, kl), out in zip(tasks, study_map(work, tasks, workers), strict=True):
         cells.append(_cell(case, method, kl, out, spec, replicates, level))
         p_by_method[method].append(out["p"])
         if on_task is not None:

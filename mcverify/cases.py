@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -69,8 +70,10 @@ class RunSpec:
     alpha : float
         Significance level of the run's verdicts: family-wise for Holm,
         the false discovery rate for Benjamini-Hochberg.
-    cases : tuple of Case
-        The expanded cases, in their stable order.
+    cases : sequence of Case
+        The cases, in their stable order: a lazy
+        :class:`~mcverify.case_list.CaseList` (cases built on demand) from
+        the config loader, or any sequence, such as a tuple.
     method : {"mc", "antithetic", "qmc"}
         The sampling estimator (see :mod:`mcverify.estimators`).
     error_control : {"holm", "bh"}
@@ -89,7 +92,7 @@ class RunSpec:
     seed: int
     confidence: float
     alpha: float
-    cases: tuple[Case, ...] = field(repr=False)
+    cases: Sequence[Case] = field(repr=False)
     method: str = "mc"
     error_control: str = "holm"
     randomizations: int = 64

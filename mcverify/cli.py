@@ -1,16 +1,21 @@
 """The ``mcverify`` command line.
 
 Exit codes: 0 every verdict passes, 1 a verification failed, 2 bad input or
-usage (one line on stderr, no traceback, nothing written).
+usage (one line on stderr, no traceback unless ``--debug``, nothing
+written), 3 an internal error (a bug; one line, the traceback with
+``--debug``), 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import os
+import signal
 import sys
-import time
+import threading
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn, Sequence
 
@@ -18,7 +23,7 @@ from .errors import ConfigError
 
 __all__ = ["main"]
 
-EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 
 class UsageError(Exception):
@@ -60,14 +65,9 @@ def _level(text: str) -> float:
     return value
 
 
-def _power_of_two(text: str) -> int:
-    value = _positive_int(text)
-    if value < 2 or value & (value - 1):
-        raise argparse.ArgumentTypeError(f"expected a power of two >= 2, got {text!r}")
-    return value
-
-
 def _names(allowed: tuple[str, ...]):  # type: ignore[no-untyped-def]
+    """An argparse type: a comma-separated list of ``allowed`` names, returned in ``allowed``'s order."""
+
     def parse(text: str) -> tuple[str, ...]:
         names = tuple(n.strip() for n in text.split(",") if n.strip())
         bad = [n for n in names if n not in allowed]
@@ -80,24 +80,16 @@ def _names(allowed: tuple[str, ...]):  # type: ignore[no-untyped-def]
     return parse
 
 
-def _add_common(p: argparse.ArgumentParser, output: str = "results") -> None:
+def add_sampling_options(p: argparse.ArgumentParser) -> None:
+    """``--alpha``, ``--error-control`` and ``--randomizations``: [run] keys every command that samples takes."""
     from .config import ERROR_CONTROLS
 
-    p.add_argument("config", help="TOML config file (see configs/)")
-    p.add_argument("-o", "--output", default=output, help=f"output folder (default: {output})")
-    p.add_argument("--seed", type=_nonnegative_int, help="root seed")
     p.add_argument("--alpha", type=_level, help="level of the verdicts (default: [run] alpha, else 0.01)")
     p.add_argument(
         "--error-control", choices=ERROR_CONTROLS,
         help="holm: family-wise error rate (default); bh: false discovery rate (Benjamini-Hochberg)",
     )
     p.add_argument("--randomizations", type=_positive_int, help="independent scramblings for qmc (default 64)")
-    p.add_argument(
-        "--format", default="csv", help="comma-separated: csv,json,parquet,md,latex,html (default: csv)"
-    )
-    p.add_argument("--jobs", type=_positive_int, default=1, help="local worker processes")
-    p.add_argument("--force", action="store_true", help="allow sweeps beyond the case limit")
-    p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -109,42 +101,53 @@ def _parser() -> argparse.ArgumentParser:
         description="Verify KL divergences of Gaussian pairs by closed form, Monte Carlo and quadrature.",
     )
     parser.add_argument("--version", action="version", version=f"mcverify {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = sub.add_parser("run", help="compute all methods for every case of a config file")
-    _add_common(run)
+    run.add_argument("config", help="TOML config file (see configs/)")
+    run.add_argument("-o", "--output", default="results", help="output folder (default: results)")
     run.add_argument("--samples", type=_positive_int, help="Monte Carlo samples per case")
+    run.add_argument("--seed", type=_nonnegative_int, help="root seed")
+    run.add_argument(
+        "--format", default="csv", help="comma-separated: csv,json,parquet,md,latex,html (default: csv)"
+    )
+    run.add_argument(
+        "--jobs", type=_positive_int, default=None,
+        help="worker processes (default: every core this process may use)",
+    )
+    run.add_argument(
+        "--dask", metavar="ADDRESS",
+        help="run on a Dask cluster: a scheduler address (tcp://host:8786), or 'local' for a new "
+        "LocalCluster of --jobs single-threaded workers; needs pip install 'mcverify[dask]'",
+    )
+    run.add_argument("--resume", action="store_true",
+                     help="continue an interrupted run from its checkpoint (DIR/.<stem>.checkpoint)")
+    run.add_argument("--restart", action="store_true", help="discard an interrupted run's checkpoint and start over")
+    run.add_argument("--keep-checkpoint", action="store_true",
+                     help="keep the checkpoint folder after a successful run")
+    run.add_argument("--force", action="store_true", help="allow sweeps beyond the case limit")
+    run.add_argument(
+        "--overwrite", action="store_true",
+        help="replace existing result files (default: write beside them as <stem>-2, <stem>-3, ...)",
+    )
+    run.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    run.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show the traceback of an error")
+    add_sampling_options(run)
     run.add_argument("--method", choices=METHODS, help="sampling estimator: mc (default), antithetic or qmc")
     run.add_argument("--estimators", type=_names(ESTIMATORS), help="also report k1,k2,k3 (comma-separated)")
     run.set_defaults(handler=_cmd_run)
-
-    cal = sub.add_parser(
-        "calibrate", help="replicate every case: coverage of the intervals and false-alarm rates"
-    )
-    _add_common(cal)
-    cal.add_argument("--samples", type=_positive_int, help="samples per estimate (default: [run] samples)")
-    cal.add_argument("--replicates", type=_positive_int, default=200, help="replicates per case (default 200)")
-    cal.add_argument(
-        "--method", type=_names(METHODS), default=METHODS,
-        help="comma-separated estimators to calibrate (default: mc,antithetic,qmc)",
-    )
-    cal.set_defaults(handler=_cmd_calibrate)
-
-    conv = sub.add_parser("converge", help="error against sample count, and the fitted convergence rates")
-    _add_common(conv)
-    conv.add_argument("--min-samples", type=_power_of_two, default=1 << 10, help="smallest count (default 1024)")
-    conv.add_argument("--max-samples", type=_power_of_two, default=1 << 20, help="largest count (default 2^20)")
-    conv.add_argument("--replicates", type=_positive_int, default=16, help="estimates per count (default 16)")
-    conv.add_argument(
-        "--method", type=_names(METHODS), default=METHODS,
-        help="comma-separated estimators (default: mc,antithetic,qmc)",
-    )
-    conv.set_defaults(handler=_cmd_converge)
     _add_audit(sub)
+    from .study_commands import add_study_commands
+
+    add_study_commands(sub)
+    from .report_commands import add_report_commands
+
+    add_report_commands(sub)
     return parser
 
 
 def _add_audit(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from .audit import DEFAULT_SAMPLES, DEFAULT_SEED
+    from .audit import DEFAULT_SAMPLES, DEFAULT_SEED, DEFAULT_TIMEOUT
     from .backends import BACKENDS
     from .conventions import CONVENTIONS
 
@@ -173,10 +176,15 @@ def _add_audit(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     audit.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     audit.add_argument("-o", "--output", metavar="FILE",
                        help="also write the report: JSON for .json, the probe table for .csv, text otherwise")
+    audit.add_argument("--overwrite", action="store_true",
+                       help="replace FILE if it exists (default: write beside it as <stem>-2<suffix>, ...)")
     audit.add_argument("--samples", type=_nonnegative_int, default=DEFAULT_SAMPLES,
                        help=f"Monte Carlo draws per evidence point, 0 for none (default: {DEFAULT_SAMPLES})")
     audit.add_argument("--seed", type=_nonnegative_int, default=DEFAULT_SEED,
                        help=f"root seed of the evidence (default: {DEFAULT_SEED})")
+    audit.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                       help=f"time each call of the function may take, 0 for no limit (default: {DEFAULT_TIMEOUT:g})")
+    audit.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show the traceback of an error")
     audit.set_defaults(handler=_cmd_audit)
 
 
@@ -193,9 +201,21 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         )
     if args.samples == 1:
         raise UsageError("audit: --samples must be 0 (no evidence) or at least 2")
+    from .config import MAX_SAMPLES
+
+    if args.samples > MAX_SAMPLES:
+        raise UsageError(f"audit: --samples must be at most {MAX_SAMPLES:.0e}, got {args.samples:,}")
     out = Path(args.output) if args.output else None
     if out is not None and not out.parent.is_dir():
         raise UsageError(f"{out}: the folder {out.parent} does not exist")
+    if out is not None and out.is_dir():
+        raise UsageError(f"{out}: is a folder; -o takes a file name")
+    if out is not None:
+        from .atomic import clean_stale
+
+        if not os.access(out.parent, os.W_OK | os.X_OK):
+            raise UsageError(f"{out}: the folder {out.parent} is not writable")
+        clean_stale(out.parent)  # temporary files of killed runs
     if args.expr is not None:
         from .expr import ExprError, compile_expr
 
@@ -210,8 +230,9 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         func = _load_target(args.target)
         name = args.target
     try:
-        report = audit(func, args.convention, backend=args.backend, samples=args.samples,
-                       seed=args.seed, name=name)
+        with _c_level_stdout_to_stderr():  # the function's own output never mixes with the report
+            report = audit(func, args.convention, backend=args.backend, samples=args.samples,
+                           seed=args.seed, name=name, timeout=args.timeout or None)
     except (AuditError, BackendUnavailable) as exc:
         raise UsageError(f"audit: {exc}") from None
     if args.json:
@@ -219,24 +240,55 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     else:
         print(report.summary())
     if out is not None:
-        _write_report(report, out)
+        written = _write_report(report, out, args.overwrite)
+        if written != out:
+            print(f"mcverify: {out} exists: wrote {written} (--overwrite replaces it)", file=sys.stderr)
     return EXIT_PASS if report.passed else EXIT_FAIL
 
 
-def _write_report(report, out: Path) -> None:  # type: ignore[no-untyped-def]
+@contextmanager
+def _c_level_stdout_to_stderr() -> Iterator[None]:
+    """Point file descriptor 1 at stderr for the duration (Python-level output is captured by the sandbox)."""
+    try:
+        out_fd, err_fd = sys.stdout.fileno(), sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # not real files (captured in a test, a notebook)
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(out_fd)
+    os.dup2(err_fd, out_fd)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, out_fd)
+        os.close(saved)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
+    return value
+
+
+def _write_report(report, out: Path, overwrite: bool = False) -> Path:  # type: ignore[no-untyped-def]
+    """Write the report atomically to ``out``, or beside it when it exists; return where it went."""
     import json
 
-    from .writers import atomic_write
+    from .atomic import write_new
 
+    if out.suffix.lower() == ".json":
+        text = json.dumps(report.as_dict(table=True), indent=2, allow_nan=False) + "\n"
+    elif out.suffix.lower() == ".csv":
+        text = report.table.to_csv(index=False)
+    else:
+        text = report.summary() + "\n"
     try:
-        with atomic_write(out) as fh:
-            if out.suffix.lower() == ".json":
-                json.dump(report.as_dict(table=True), fh, indent=2, allow_nan=False)
-                fh.write("\n")
-            elif out.suffix.lower() == ".csv":
-                fh.write(report.table.to_csv(index=False))
-            else:
-                fh.write(report.summary() + "\n")
+        return write_new(out, text, overwrite=overwrite)
     except OSError as exc:
         raise UsageError(f"{out}: cannot write the report ({exc.strerror})") from None
 
@@ -293,17 +345,11 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def _load(args: argparse.Namespace, **extra: object):  # type: ignore[no-untyped-def]
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .checkpoint import CheckpointError
     from .config import load_config
-
-    return load_config(
-        args.config, samples=getattr(args, "samples", None), seed=args.seed, force=args.force,
-        alpha=args.alpha, error_control=args.error_control, randomizations=args.randomizations, **extra,
-    )
-
-
-def _output_checked(args: argparse.Namespace) -> tuple[Path, list[str]]:
-    """The output folder and the checked formats (before any work)."""
+    from .atomic import clean_stale
+    from .run_command import RunOptions, RunProblem, execute
     from .writers import check_formats
 
     try:
@@ -312,232 +358,100 @@ def _output_checked(args: argparse.Namespace) -> tuple[Path, list[str]]:
         raise UsageError(f"--format: {exc}") from None
     if not formats:
         raise UsageError("--format: give at least one format")
-    return Path(args.output), formats
-
-
-def _make_output(out: Path) -> None:
-    """Create the output folder, or say in one line why it cannot be used."""
+    spec = load_config(
+        args.config, samples=args.samples, seed=args.seed, force=args.force, alpha=args.alpha,
+        error_control=args.error_control, method=args.method, randomizations=args.randomizations,
+        estimators=args.estimators,
+    )
+    out = Path(args.output)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out}: the output folder is not a folder")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"{out}: cannot create the output folder ({exc.strerror})") from None
     if not os.access(out, os.W_OK | os.X_OK):
         raise UsageError(f"{out}: the output folder is not writable")
+    clean_stale(out)  # temporary files of killed runs
 
-
-def _run_settings(spec) -> dict[str, object]:  # type: ignore[no-untyped-def]
-    """The run's settings as provenance fields."""
-    return {
-        "config": str(spec.source),
-        "config_hash": spec.config_hash,
-        "seed": spec.seed,
-        "samples": spec.samples,
-        "confidence": spec.confidence,
-        "alpha": spec.alpha,
-        "error_control": spec.error_control,
-        "method": spec.method,
-        "randomizations": spec.randomizations,
-        "estimators": list(spec.estimators),
-    }
-
-
-_CONTROL_NAMES = {"holm": "family-wise alpha {a:g}, Holm", "bh": "false discovery rate {a:g}, Benjamini-Hochberg"}
-
-
-def _cmd_run(args: argparse.Namespace) -> int:
-    from .runner import run
-    from .table import to_frame
-    from .writers import provenance, write_provenance, write_table
-
-    out, formats = _output_checked(args)
-    spec = _load(args, method=args.method, estimators=args.estimators)
-    _make_output(out)
-
-    t0 = time.perf_counter()
-    rows = run(spec, workers=args.jobs)
-    elapsed = time.perf_counter() - t0
-    stem = Path(spec.source).stem
-    frame = to_frame(rows, stem)
-    written = write_table(frame, out / stem, formats)
-    record = provenance(**_run_settings(spec), cases=len(rows), seconds=round(elapsed, 3))
-    written.append(write_provenance(out / f"{stem}.provenance.json", record))
-    failed = frame[frame["verdict"] == "fail"]
-    if not args.quiet:
-        _summary(frame, failed, elapsed, spec.alpha, written, spec.error_control, spec.method)
-    return EXIT_FAIL if len(failed) else EXIT_PASS
-
-
-def _summary(  # type: ignore[no-untyped-def]
-    frame, failed, elapsed: float, alpha: float, written: list[Path], control: str = "holm", method: str = "mc"
-) -> None:
-    n = len(frame)
-    sampler = "Monte Carlo" if method == "mc" else f"Monte Carlo ({method})"
-    print(
-        f"{n} case{'s' * (n != 1)}: {n - len(failed)} pass, {len(failed)} fail "
-        f"({sampler} at {_CONTROL_NAMES[control].format(a=alpha)}) in {elapsed:.1f} s"
+    if args.resume and args.restart:
+        raise UsageError("--resume and --restart exclude each other")
+    options = RunOptions(
+        output=out, formats=formats, jobs=args.jobs, dask=args.dask, resume=args.resume,
+        restart=args.restart, keep_checkpoint=args.keep_checkpoint, quiet=args.quiet,
+        overwrite=args.overwrite,
     )
-    z = frame["mc_z"].abs()
-    if z.notna().any():
-        i = z.idxmax()
-        print(f"  largest |z|: {z[i]:.2f} ({frame.at[i, 'name']})")
-    rel = frame["rel_err_quad"].replace(math.inf, math.nan)
-    if rel.notna().any():
-        i = rel.idxmax()
-        print(f"  largest quadrature relative error: {rel[i]:.2g} ({frame.at[i, 'name']})")
-    for _, row in failed.head(10).iterrows():
-        print(f"  FAIL {row['name']}: {row['reason']}")
-    if len(failed) > 10:
-        print(f"  ... and {len(failed) - 10} more failures")
-    print("wrote " + ", ".join(str(p) for p in written))
-
-
-def _frame(rows: list[dict[str, object]], columns: dict[str, str]):  # type: ignore[no-untyped-def]
-    import pandas as pd
-
-    return pd.DataFrame(rows, columns=list(columns))
-
-
-def _cmd_calibrate(args: argparse.Namespace) -> int:
-    from .calibrate import CELL_COLUMNS, FAMILY_COLUMNS, calibrate
-    from .estimators import minimum_samples
-    from .writers import provenance, write_provenance, write_table
-
-    out, formats = _output_checked(args)
-    spec = _load(args)
-    for method in args.method:
-        least = minimum_samples(method, spec.randomizations)
-        if spec.samples < least:
-            raise UsageError(f"method '{method}' needs at least {least} samples, got {spec.samples:,}")
-    if args.replicates < 2:
-        raise UsageError("--replicates: need at least 2")
-    _make_output(out)
-
-    t0 = time.perf_counter()
-    result = calibrate(spec, replicates=args.replicates, methods=args.method, workers=args.jobs)
-    elapsed = time.perf_counter() - t0
-    stem = Path(spec.source).stem
-    written = write_table(_frame(result.cells, CELL_COLUMNS), out / f"{stem}.calibration", formats)
-    written += write_table(_frame(result.family, FAMILY_COLUMNS), out / f"{stem}.calibration-family", formats)
-    record = provenance(
-        **_run_settings(spec), study="calibrate", methods=list(args.method), replicates=args.replicates,
-        cases=len(spec.cases), checks=result.checks, check_level=result.check_level, ok=result.ok,
-        seconds=round(elapsed, 3),
-    )
-    written.append(write_provenance(out / f"{stem}.calibration.provenance.json", record))
-    if not args.quiet:
-        _calibration_summary(result, spec, args, elapsed, written)
-    return EXIT_PASS if result.ok else EXIT_FAIL
-
-
-def _calibration_summary(result, spec, args, elapsed: float, written: list[Path]) -> None:  # type: ignore[no-untyped-def]
-    cases, methods = len(spec.cases), args.method
-    print(
-        f"calibration: {cases} case{'s' * (cases != 1)} x {len(methods)} method{'s' * (len(methods) != 1)}, "
-        f"{args.replicates:,} replicates of {spec.samples:,} samples in {elapsed:.1f} s"
-    )
-    print(
-        f"  each check is an exact binomial test at level {result.check_level:.2g} "
-        f"(alpha {spec.alpha:g} / {result.checks} checks)"
-    )
-    band = result.cells[0]
-    print(
-        f"  {spec.confidence:.0%} interval coverage (band {band['coverage_band_low']:.4f} .. "
-        f"{band['coverage_band_high']:.4f}), misses below / above, per-case false alarms at alpha {spec.alpha:g}:"
-    )
-    for method in methods:
-        cells = [c for c in result.cells if c["method"] == method]
-        cov = [c["coverage"] for c in cells]
-        below = max(c["miss_below"] for c in cells)
-        above = max(c["miss_above"] for c in cells)
-        alarms = max(c["false_alarm_rate"] for c in cells)
-        print(
-            f"    {method:<10} coverage {min(cov):.4f} .. {max(cov):.4f}, largest misses {below:.4f} / {above:.4f}, "
-            f"largest false-alarm rate {alarms:.4f} (band <= {cells[0]['false_alarm_band_high']:.4f})"
-        )
-    name = {"holm": "Holm", "bh": "Benjamini-Hochberg"}[spec.error_control]
-    print(f"  runs with any false alarm ({name} at {spec.alpha:g} over {cases} cases; 95% Clopper-Pearson):")
-    for f in result.family:
-        print(
-            f"    {f['method']:<10} {f['runs_with_false_alarm']} of {f['replicates']:,} = {f['family_rate']:.4f} "
-            f"[{f['family_low']:.4f}, {f['family_high']:.4f}] (band <= {f['family_band_high']:.4f})"
-            + ("" if f["family_ok"] else "  FAIL")
-        )
-    bad = [c for c in result.cells if not (c["coverage_ok"] and c["false_alarm_ok"])]
-    for c in bad[:10]:
-        what = []
-        if not c["coverage_ok"]:
-            what.append(f"coverage {c['coverage']:.4f} outside {c['coverage_band_low']:.4f} .. {c['coverage_band_high']:.4f}")
-        if not c["false_alarm_ok"]:
-            what.append(f"false-alarm rate {c['false_alarm_rate']:.4f} > {c['false_alarm_band_high']:.4f}")
-        print(f"  FAIL {c['name']} ({c['method']}): " + "; ".join(what))
-    if len(bad) > 10:
-        print(f"  ... and {len(bad) - 10} more")
-    print("  every check passes" if result.ok else "  calibration FAILED")
-    print("wrote " + ", ".join(str(p) for p in written))
-
-
-def _cmd_converge(args: argparse.Namespace) -> int:
-    from .converge import FIT_COLUMNS, POINT_COLUMNS, converge, sample_counts
-    from .estimators import minimum_samples
-    from .writers import provenance, write_provenance, write_table
-
-    out, formats = _output_checked(args)
-    spec = _load(args)
     try:
-        counts = sample_counts(args.min_samples, args.max_samples)
-    except ValueError as exc:
-        raise UsageError(f"--min-samples/--max-samples: {exc}") from None
-    for method in args.method:
-        least = minimum_samples(method, spec.randomizations)
-        if counts[0] < least:
-            raise UsageError(f"--min-samples: method '{method}' needs at least {least} samples, got {counts[0]:,}")
-    if args.replicates < 2:
-        raise UsageError("--replicates: need at least 2")
-    _make_output(out)
+        return execute(spec, options)
+    except (RunProblem, CheckpointError) as exc:
+        raise UsageError(str(exc)) from None
 
-    t0 = time.perf_counter()
-    result = converge(spec, counts=counts, replicates=args.replicates, methods=args.method, workers=args.jobs)
-    elapsed = time.perf_counter() - t0
-    stem = Path(spec.source).stem
-    written = write_table(_frame(result.points, POINT_COLUMNS), out / f"{stem}.convergence", formats)
-    written += write_table(_frame(result.fits, FIT_COLUMNS), out / f"{stem}.rates", formats)
-    settings = _run_settings(spec)
-    del settings["samples"], settings["estimators"]
-    record = provenance(
-        **settings, study="converge", methods=list(args.method), sample_counts=counts,
-        replicates=args.replicates, cases=len(spec.cases), seconds=round(elapsed, 3),
-    )
-    written.append(write_provenance(out / f"{stem}.convergence.provenance.json", record))
-    if not args.quiet:
-        print(
-            f"convergence: {len(spec.cases)} cases x {len(args.method)} methods, {args.replicates} replicates "
-            f"at {counts[0]:,} .. {counts[-1]:,} samples in {elapsed:.1f} s"
-        )
-        print(f"  {'case':<28} {'method':<10} {'rate':>14} {'rmse at ' + format(counts[-1], ','):>20} {'gain vs mc':>10}")
-        for f in result.fits:
-            rate = f"{f['slope']:+.3f} ± {f['slope_stderr']:.3f}" if math.isfinite(f["slope"]) else "exact"
-            gain = f"{f['gain_vs_mc']:.3g}" if not math.isnan(f["gain_vs_mc"]) else ""
-            print(f"  {f['name'][:28]:<28} {f['method']:<10} {rate:>14} {f['rmse_at_max']:>20.3g} {gain:>10}")
-        print("wrote " + ", ".join(str(p) for p in written))
-    return EXIT_PASS
+
+def _one_line(text: str) -> str:
+    """``text`` with every line break or other unprintable character escaped: one line, always."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``mcverify`` command; returns the exit code."""
+    """Entry point of the ``mcverify`` command; returns the exit code.
+
+    Bad input (a config, an option, an output folder) is reported in one
+    line on stderr with exit code 2, before any work starts; so is a file
+    that cannot be written and running out of memory.  ``--debug`` adds the
+    traceback.  Anything else is a bug in mcverify: one line, exit code 3
+    (the traceback with ``--debug``).
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in argv
     try:
         args = _parser().parse_args(argv)
-        return int(args.handler(args))
+        with _terminate_as_interrupt():
+            return int(args.handler(args))
     except (UsageError, ConfigError) as exc:
-        print(f"mcverify: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("mcverify: interrupted", file=sys.stderr)
-        return 130
+        return _report(f"mcverify: error: {exc}", EXIT_USAGE, debug)
     except BrokenPipeError:
         # The reader went away (`mcverify audit --json ... | head`): stop quietly.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_FAIL
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _report(f"mcverify: error: {where}{exc.strerror or exc}", EXIT_USAGE, debug)
+    except MemoryError:
+        return _report("mcverify: error: out of memory; make the run smaller", EXIT_USAGE, debug)
+    except KeyboardInterrupt:
+        return _report("mcverify: interrupted", 130, debug)
+    except Exception as exc:  # a bug: still one line unless --debug
+        return _report(
+            f"mcverify: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+            EXIT_INTERNAL, debug,
+        )
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt (in the main thread), so files are cleaned up as on Ctrl-C."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+def _report(message: str, code: int, debug: bool) -> int:
+    if debug:
+        import traceback
+
+        traceback.print_exc(file=sys.stderr)
+    print(_one_line(message), file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -61,30 +61,40 @@ import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .cases import Case, RunSpec
+from .case_list import CaseList, PairEntry, SweepEntry
+from .cases import RunSpec
 from .errors import ConfigError
 from .gaussian import Gaussian
 from .sweeps import (
     FIELD_KEYS,
     SpecError,
     Sweep,
+    clip,
     describe,
-    expand_sweep,
     parse_field,
     parse_fixed,
     resolve_dims,
+    show_key,
+    sweep_dim,
     sweep_size,
     unknown_key,
     validate_sweep,
 )
 
 __all__ = [
-    "DEFAULTS", "DEFAULT_MAX_CASES", "ERROR_CONTROLS", "ESTIMATORS", "MAX_SAMPLES", "METHODS", "load_config",
+    "DEFAULTS",
+    "DEFAULT_MAX_CASES",
+    "ERROR_CONTROLS",
+    "ESTIMATORS",
+    "MAX_CONFIG_BYTES",
+    "MAX_PARAMETER_BYTES",
+    "MAX_SAMPLES",
+    "METHODS",
+    "load_config",
     "parse_config",
 ]
 
@@ -108,6 +118,10 @@ ESTIMATORS = ("k1", "k2", "k3")
 DEFAULT_MAX_CASES = 100_000
 #: More Monte Carlo samples per case than this is surely a typo.
 MAX_SAMPLES = 10**12
+#: Largest memory one case of a sweep may take without ``force`` (see ``_point_bytes``).
+MAX_PARAMETER_BYTES = 2 * 2**30
+#: Largest config file read (a bigger one, or an endless stream, is refused).
+MAX_CONFIG_BYTES = 64 << 20
 #: Source named in errors about command-line overrides.
 COMMAND_LINE = "<command line>"
 
@@ -162,17 +176,22 @@ def load_config(
     source = os.fspath(path)
     source = source if isinstance(source, str) else os.fsdecode(source)
     try:
-        raw = Path(path).read_bytes()
+        with open(path, "rb") as fh:  # pipes work too (process substitution); /dev/zero does not
+            raw = _read_at_most(fh, MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError(source, "", f"cannot read the config file: {exc.strerror or exc}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(source, "", f"larger than {MAX_CONFIG_BYTES >> 20} MiB: not a config file")
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # a byte-order mark is harmless
     except UnicodeDecodeError as exc:
         raise ConfigError(source, "", f"not a UTF-8 text file (bad byte at offset {exc.start})") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(source, "", f"invalid TOML: {_one_line(str(exc))}") from None
+    except RecursionError:
+        raise ConfigError(source, "", "invalid TOML: arrays or tables nested too deeply") from None
     return parse_config(
         data,
         source,
@@ -224,11 +243,30 @@ def parse_config(
 
 
 # --------------------------------------------------------------- helpers
-def _key(value: Any) -> Any:
-    """A hashable key of a float or array value, equal for equal values."""
-    if isinstance(value, np.ndarray):
-        return value.shape, value.tobytes()
-    return float(value).hex()  # tells -0.0 from 0.0
+def _read_at_most(fh: Any, limit: int) -> bytes:
+    """Up to ``limit`` bytes, read in 1 MiB pieces (``read(limit)`` would allocate ``limit`` at once)."""
+    parts: list[bytes] = []
+    size = 0
+    while size < limit:
+        piece = fh.read(min(1 << 20, limit - size))
+        if not piece:
+            break
+        parts.append(piece)
+        size += len(piece)
+    return b"".join(parts)
+
+
+def _point_bytes(sweep: Sweep) -> int:
+    """Memory one expanded point of a sweep takes: means and scales of p and q, and their factors.
+
+    Cases are built on demand, one block at a time, so what must fit is a
+    point, not the sweep: per side ``d`` numbers for the mean and ``d`` or
+    ``d * d`` for the scale, twice over for what the methods derive from
+    them (Cholesky factors).
+    """
+    d = sweep_dim(sweep)
+    full = {f.side for f in sweep.fields if f.key == "cov"}
+    return 2 * 8 * sum(d + (d * d if side in full else d) for side in ("p", "q"))
 
 
 def _one_line(message: str) -> str:
@@ -253,7 +291,8 @@ class _Parser:
     def check_keys(self, table: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> None:
         for key in table:
             if key not in allowed:
-                raise self.fail(f"{where}.{key}" if where else key, unknown_key(key, allowed))
+                shown = show_key(key)
+                raise self.fail(f"{where}.{shown}" if where else shown, unknown_key(key, allowed))
 
     # -------------------------------------------------------------- run
     def parse(
@@ -315,25 +354,37 @@ class _Parser:
                 "or pass force=True (--force on the command line) to run them anyway",
             )
 
-        cases: list[Case] = []
-        for name, p, q, direction in parsed_pairs:
-            self.add(cases, name, name, p, q, direction, ())
+        memory = [_point_bytes(s) for _, _, s, _ in parsed_sweeps]
+        if memory and max(memory) > MAX_PARAMETER_BYTES and not force:
+            j = int(np.argmax(memory))
+            sweep = parsed_sweeps[j][2]
+            raise self.fail(
+                f"sweep[{j + 1}]",
+                f"sweep '{parsed_sweeps[j][0]}' would hold about {memory[j] / 2**30:,.1f} GiB of parameters "
+                f"per case (dimension {sweep_dim(sweep):,}), more than "
+                f"{MAX_PARAMETER_BYTES / 2**30:g} GiB; make it smaller, or pass force=True "
+                "(--force on the command line) to expand it anyway",
+            )
+
+        entries: list[PairEntry | SweepEntry] = [PairEntry(*pair) for pair in parsed_pairs]
         for j, (name, where, sweep, direction) in enumerate(parsed_sweeps):
             with self.spec_errors():
                 validate_sweep(sweep, where)
-            built: dict[tuple[Any, ...], Gaussian] = {}  # a side that does not vary is built once
-            for point in expand_sweep(sweep, run_seed, j):
-                case_name = f"{name}[{point.label}]" if point.label else name
+            entries.append(SweepEntry(name, sweep, j, direction, run_seed))
+        cases = CaseList(entries)
+        # Sweeps stay lazy: check the points that together use every grid
+        # value and every random draw (see CaseList.validation_points).
+        # Case names are unique by construction: entry names are unique and
+        # free of '[', swept values get distinct labels, reverse cases a suffix.
+        for e in range(len(parsed_pairs), len(entries)):
+            where = parsed_sweeps[e - len(parsed_pairs)][1]
+            name = entries[e].name
+            for point in cases.validation_points(e):
+                values, _, label = cases.point(e, point)
+                case_name = f"{name}[{label}]" if label else name
                 context = f" (in case '{case_name}')"
-                p, q = (self.cached_gaussian(built, side, point.values[side], f"{where}.{side}", context)
-                        for side in ("p", "q"))
+                p, q = (self.gaussian(values[side], f"{where}.{side}", context) for side in ("p", "q"))
                 self.same_dim(p, q, where, context)
-                self.add(cases, case_name, name, p, q, direction, point.params)
-        seen: set[str] = set()
-        for case in cases:  # guaranteed by the naming rules; checked all the same
-            if case.name in seen:
-                raise self.fail("", f"two cases are named '{case.name}'")
-            seen.add(case.name)
         return RunSpec(
             source=self.source,
             config_hash=self.config_hash,
@@ -341,7 +392,7 @@ class _Parser:
             seed=run_seed,
             confidence=run_confidence,
             alpha=run_alpha,
-            cases=tuple(cases),
+            cases=cases,
             **sampling,
         )
 
@@ -407,21 +458,21 @@ class _Parser:
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.fail(field, f"expected an integer, got {describe(value)}", source)
         if not 2 <= value <= MAX_SAMPLES:
-            raise self.fail(field, f"must be between 2 and {MAX_SAMPLES:.0e}, got {value:,}", source)
+            raise self.fail(field, f"must be between 2 and {MAX_SAMPLES:.0e}, got {clip(f'{value:,}')}", source)
         return value
 
     def seed(self, value: Any, field: str, source: str | None = None) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.fail(field, f"expected an integer, got {describe(value)}", source)
         if value < 0:
-            raise self.fail(field, f"must be >= 0, got {value}", source)
+            raise self.fail(field, f"must be >= 0, got {clip(str(value))}", source)
         return value
 
     def count(self, value: Any, field: str, source: str | None = None) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.fail(field, f"expected an integer, got {describe(value)}", source)
         if value < 1:
-            raise self.fail(field, f"must be >= 1, got {value}", source)
+            raise self.fail(field, f"must be >= 1, got {clip(str(value))}", source)
         return value
 
     def level(self, value: Any, field: str, source: str | None = None) -> float:
@@ -454,11 +505,11 @@ class _Parser:
         if not name.strip():
             raise self.fail(field, "must not be empty")
         if any(c in name for c in "[]") or not name.isprintable():
-            raise self.fail(field, f"must be printable and free of '[' and ']' (they delimit swept values), got {name!r}")
+            raise self.fail(field, f"must be printable and free of '[' and ']' (they delimit swept values), got {clip(repr(name))}")
         if name.endswith("/reverse"):
-            raise self.fail(field, f"must not end in '/reverse' (the suffix of reverse cases), got {name!r}")
+            raise self.fail(field, f"must not end in '/reverse' (the suffix of reverse cases), got {clip(repr(name))}")
         if name in names:
-            raise self.fail(field, f"duplicate name '{name}' (already used by {names[name]})")
+            raise self.fail(field, f"duplicate name '{clip(name)}' (already used by {names[name]})")
         names[name] = where
         return name
 
@@ -469,7 +520,7 @@ class _Parser:
         if value not in _DIRECTIONS:
             raise self.fail(
                 f"{where}.direction",
-                f"must be \"forward\", \"reverse\" or \"both\", got {value!r}",
+                f"must be \"forward\", \"reverse\" or \"both\", got {clip(repr(value))}",
             )
         return value
 
@@ -500,17 +551,6 @@ class _Parser:
             first = message.split(" ", 1)[0]
             field = f"{where}.{first}" if first in values else where
             raise self.fail(field, message + context) from None
-
-    def cached_gaussian(
-        self, built: dict[tuple[Any, ...], Gaussian], side: str, values: Mapping[str, Any], where: str, context: str
-    ) -> Gaussian:
-        key = (side, *((k, _key(v)) for k, v in values.items()))
-        g = built.get(key)
-        if g is None:
-            if len(built) > 4096:
-                built.clear()
-            g = built[key] = self.gaussian(values, where, context)
-        return g
 
     def same_dim(self, p: Gaussian, q: Gaussian, where: str, context: str = "") -> None:
         if p.dim != q.dim:
@@ -556,20 +596,3 @@ class _Parser:
         with self.spec_errors():
             sweep = resolve_dims(sweep, where)
         return name, where, sweep, direction
-
-    @staticmethod
-    def add(
-        cases: list[Case],
-        name: str,
-        group: str,
-        p: Gaussian,
-        q: Gaussian,
-        direction: str,
-        params: tuple[tuple[str, float], ...],
-    ) -> None:
-        if direction == "reverse":
-            cases.append(Case(len(cases), name, group, q, p, "reverse", params))
-            return
-        cases.append(Case(len(cases), name, group, p, q, "forward", params))
-        if direction == "both":
-            cases.append(Case(len(cases), f"{name}/reverse", group, q, p, "reverse", params))

@@ -22,6 +22,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .backends import Backend
+from .sandbox import changed_arguments, guarded_call
+from .sandbox import current as current_session
 
 __all__ = [
     "CONVENTIONS",
@@ -209,10 +211,20 @@ def _describe(exc: BaseException) -> str:
 
 
 def _invoke(func: Callable[..., Any], args: Sequence[Any], backend: Backend) -> NDArray[np.float64]:
-    with backend.scope(), np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        native = [backend.to_native(a) for a in args]
-        return backend.to_numpy(func(*native))
+    # Guarded (mcverify.sandbox): per-call timeout, output captured, sys.exit
+    # reported; the candidate gets fresh copies, and writing into them is noted.
+    def call() -> tuple[NDArray[np.float64], list[int]]:
+        with backend.scope(), np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            native = [backend.to_native(a) for a in args]
+            out = backend.to_numpy(func(*native))
+            return out, changed_arguments(args, native, backend.to_numpy)
+
+    out, changed = guarded_call(call)
+    sess = current_session()
+    if changed and sess is not None:
+        sess.record_mutation(changed)
+    return out
 
 
 def call_candidate(

@@ -33,7 +33,8 @@ import numpy as np
 from .cases import Case, RunSpec
 from .closed_form import kl_divergence
 from .estimators import METHODS, estimate_kl
-from .runner import Settings, Workers, _map, case_seed
+from .calibrate import study_map
+from .runner import Settings, Workers, case_seed
 
 __all__ = ["FIT_COLUMNS", "POINT_COLUMNS", "Convergence", "converge", "fit_rate", "sample_counts"]
 
@@ -192,7 +193,7 @@ def converge(
     work = partial(_errors, settings=settings, counts=counts, replicates=replicates)
     points: list[dict[str, Any]] = []
     fits: list[dict[str, Any]] = []
-    for (case, method, _), rows in zip(tasks, _map(work, tasks, workers), strict=True):
+    for (case, method, _), rows in zip(tasks, study_map(work, tasks, workers), strict=True):
         points.extend(rows)
         slope, slope_se, k = fit_rate([r["samples"] for r in rows], [r["rmse"] for r in rows])
         fits.append({

@@ -172,7 +172,11 @@ class _Compiler:
             v = node.value
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 raise self.reject(node, f"the constant {v!r} (only real numbers)")
-            c = np.float64(v)
+            try:
+                c = np.float64(v)
+            except OverflowError:  # an integer literal beyond the float range
+                digits = str(v)
+                raise ExprError(f"the number {digits[:20]}... ({len(digits)} digits) is too large for a float") from None
             return lambda env: c
         if isinstance(node, ast.Name):
             if node.id not in self.names:

@@ -53,6 +53,7 @@ Association* 73, 536-544.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from scipy import special, stats
@@ -72,39 +73,51 @@ __all__ = [
 SKEW_TERM_LIMIT = 2.0
 
 
-def _coefficients(skewness: float, terms: float) -> tuple[float, float]:
-    if not math.isfinite(skewness) or not terms > 0:
-        return 0.0, 0.0
-    root = math.sqrt(terms)
-    return skewness / (3.0 * root), skewness / (6.0 * root)
+def _out(x: Any) -> Any:
+    """A float for a 0-d result, the array otherwise."""
+    x = np.asarray(x)
+    return float(x) if x.ndim == 0 else x
 
 
-def hall_transform(t: float, skewness: float, terms: float) -> float:
+def _coefficients(skewness: Any, terms: Any) -> tuple[Any, Any]:
+    """``a = g / (3 sqrt n)`` and ``b = g / (6 sqrt n)``, 0 where ``g`` is not finite or ``n <= 0``."""
+    g = np.asarray(skewness, dtype=np.float64)
+    n = np.asarray(terms, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ok = np.isfinite(g) & (n > 0)
+        root = np.sqrt(np.where(n > 0, n, 1.0))
+        a = np.where(ok, g / (3.0 * root), 0.0)
+        b = np.where(ok, g / (6.0 * root), 0.0)
+    return a, b
+
+
+def hall_transform(t: Any, skewness: Any, terms: Any) -> Any:
     r"""Hall's skewness-removing transformation :math:`g(T)` of a studentised mean.
 
     Parameters
     ----------
-    t : float
+    t : float or array_like
         The studentised mean :math:`T = (\bar Y - \mu) / (S / \sqrt n)`.
-    skewness : float
+    skewness : float or array_like
         Sample skewness :math:`\hat\gamma` of the averaged terms.
-    terms : float
+    terms : float or array_like
         Number ``n`` of independent terms averaged.
 
     Returns
     -------
-    float
+    float or ndarray
         :math:`g(T) = T + aT^2 + a^2T^3/3 + b` (see the module notes), standard
-        normal up to :math:`O(n^{-1})`; ``t`` itself when it is not finite.
+        normal up to :math:`O(n^{-1})`; ``t`` itself where it is not finite.
     """
-    if not math.isfinite(t):
-        return t
+    t = np.asarray(t, dtype=np.float64)
     a, b = _coefficients(skewness, terms)
-    at = a * t
-    return t * (1.0 + at + at * at / 3.0) + b
+    with np.errstate(invalid="ignore", over="ignore"):
+        at = a * t
+        g = t * (1.0 + at + at * at / 3.0) + b
+    return _out(np.where(np.isfinite(t), g, t))
 
 
-def hall_inverse(x: float, skewness: float, terms: float) -> float:
+def hall_inverse(x: Any, skewness: Any, terms: Any) -> Any:
     r"""The inverse of :func:`hall_transform` in ``t``: the ``T`` with :math:`g(T) = x`.
 
     Written as :math:`3(x - b) / (c^2 + c + 1)` with
@@ -112,9 +125,9 @@ def hall_inverse(x: float, skewness: float, terms: float) -> float:
     :math:`(c - 1)/a` without cancellation as :math:`a \to 0`.
     """
     a, b = _coefficients(skewness, terms)
-    u = x - b
-    c = float(np.cbrt(1.0 + 3.0 * a * u))
-    return 3.0 * u / (c * c + c + 1.0)
+    u = np.asarray(x, dtype=np.float64) - b
+    c = np.cbrt(1.0 + 3.0 * a * u)
+    return _out(3.0 * u / (c * c + c + 1.0))
 
 
 def critical_value(confidence: float, df: float = math.inf) -> float:
@@ -126,25 +139,25 @@ def critical_value(confidence: float, df: float = math.inf) -> float:
 
 
 def confidence_interval(
-    estimate: float,
-    stderr: float,
+    estimate: Any,
+    stderr: Any,
     confidence: float,
     *,
-    skewness: float = 0.0,
-    terms: float = math.inf,
+    skewness: Any = 0.0,
+    terms: Any = math.inf,
     df: float = math.inf,
-) -> tuple[float, float]:
-    """Two-sided confidence interval for a mean.
+) -> tuple[Any, Any]:
+    """Two-sided confidence interval for a mean (floats, or arrays of many means).
 
     Parameters
     ----------
-    estimate, stderr : float
+    estimate, stderr : float or array_like
         Sample mean and its standard error :math:`S/\\sqrt n`.
     confidence : float
         Level, in (0, 1).
-    skewness : float
+    skewness : float or array_like
         Sample skewness of the averaged terms; 0 gives the normal-theory interval.
-    terms : float
+    terms : float or array_like
         Number of independent terms averaged (``n``).
     df : float
         Degrees of freedom of the reference law: ``inf`` for the normal,
@@ -152,21 +165,21 @@ def confidence_interval(
 
     Returns
     -------
-    (float, float)
+    (float, float) or (ndarray, ndarray)
         Hall's skewness-corrected interval (module notes) with normal or
         Student-t critical values; ``estimate -+ z * stderr`` when
         ``skewness`` is 0.
     """
     z = critical_value(confidence, df)
+    estimate = np.asarray(estimate, dtype=np.float64)
+    stderr = np.asarray(stderr, dtype=np.float64)
     upper_t = hall_inverse(z, skewness, terms)
     lower_t = hall_inverse(-z, skewness, terms)
-    return estimate - upper_t * stderr, estimate - lower_t * stderr
+    return _out(estimate - upper_t * stderr), _out(estimate - lower_t * stderr)
 
 
-def two_sided_p_value(
-    t: float, *, skewness: float = 0.0, terms: float = math.inf, df: float = math.inf
-) -> float:
-    """Two-sided p-value of a studentised mean ``t`` under the null hypothesis.
+def two_sided_p_value(t: Any, *, skewness: Any = 0.0, terms: Any = math.inf, df: float = math.inf) -> Any:
+    """Two-sided p-value of a studentised mean ``t`` under the null hypothesis (floats or arrays).
 
     The statistic is first corrected for skewness with
     :func:`hall_transform`, then referred to the standard normal law
@@ -180,15 +193,13 @@ def two_sided_p_value(
     :math:`\\alpha` is exactly the complement of the level
     :math:`1 - \\alpha` interval of :func:`confidence_interval`.
     """
-    if math.isnan(t):
-        return math.nan
-    s = hall_transform(t, skewness, terms)
+    s = np.abs(np.asarray(hall_transform(t, skewness, terms), dtype=np.float64))
     if not math.isinf(df):
-        return float(2.0 * stats.t.sf(abs(s), df))
-    return float(special.erfc(abs(s) / math.sqrt(2.0)))
+        return _out(2.0 * stats.t.sf(s, df))
+    return _out(special.erfc(s / math.sqrt(2.0)))
 
 
-def minimum_terms(skewness: float, level: float, limit: float = SKEW_TERM_LIMIT, df: float = math.inf) -> int:
+def minimum_terms(skewness: Any, level: float, limit: float = SKEW_TERM_LIMIT, df: float = math.inf) -> Any:
     r"""Fewest terms for which the skewness-corrected test is calibrated at ``level``.
 
     Parameters
@@ -208,7 +219,7 @@ def minimum_terms(skewness: float, level: float, limit: float = SKEW_TERM_LIMIT,
 
     Returns
     -------
-    int
+    int or ndarray of int
         :math:`\lceil (|\gamma|(2x^2 + 1)x / (6\,\text{limit}))^2 \rceil`:
         the ``n`` at which the relative size
         :math:`\varepsilon_1 = |\gamma|(2x^2+1)x/(6\sqrt n)` of the
@@ -229,5 +240,7 @@ def minimum_terms(skewness: float, level: float, limit: float = SKEW_TERM_LIMIT,
     than a few tens of percent.
     """
     x = critical_value(1.0 - level, df)
-    g = abs(skewness) if math.isfinite(skewness) else 0.0
-    return max(2, math.ceil((g * (2.0 * x * x + 1.0) * x / (6.0 * limit)) ** 2))
+    g = np.asarray(skewness, dtype=np.float64)
+    g = np.where(np.isfinite(g), np.abs(g), 0.0)
+    n = np.maximum(2.0, np.ceil((g * (2.0 * x * x + 1.0) * x / (6.0 * limit)) ** 2))
+    return int(n) if n.ndim == 0 else n.astype(np.int64)

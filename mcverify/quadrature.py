@@ -27,7 +27,8 @@ from scipy import integrate, linalg
 from scipy.linalg import lapack
 
 from .errors import QuadratureError
-from ._stable import split, two_square
+from ._cholesky import refined_cholesky
+from ._stable import two_square
 from .gaussian import Gaussian
 
 __all__ = ["QuadratureResult", "quadrature_kl"]
@@ -78,7 +79,6 @@ _CLOSE_SHIFT = 1.0
 #: large constants (~0.7 s per call at d = 256, ~3 s for the SVD at 1000).
 #: Above it, LAPACK's plain factor and SVD, and error bounds to match.
 _REFINE_MAX_DIM = 256
-_REFINE_STEPS = 6
 #: Gauss-Hermite nodes per dimension for the direct method's a-priori
 #: magnitudes (exact for polynomials of degree < 2 * 24 in t).
 _HERMITE_NODES = 24
@@ -714,33 +714,6 @@ class _Factor:
     backward: NDArray[np.float64] | None = None
 
 
-def _cholesky_residual(cov: NDArray[np.float64], chol: NDArray[np.float64]) -> NDArray[np.float64]:
-    """``cov - L L^T`` as accurately as in twice the working precision.
-
-    Ogita, Rump and Oishi's Dot2 (SIAM J. Sci. Comput. 26, 2005),
-    vectorised over the entries: each product ``L_ik L_jk`` split exactly
-    into ``h + e`` (Dekker's TwoProduct), the ``h`` summed with TwoSum and
-    all rounding errors collected in a second array.
-    """
-    s = cov.copy()
-    c = np.zeros_like(cov)
-    hi, lo = split(chol)
-    for k in range(chol.shape[0]):
-        # L is lower triangular: column k only touches the block s[k:, k:].
-        col, ah, al = chol[k:, k], hi[k:, k], lo[k:, k]
-        h = np.multiply.outer(col, col)
-        e = (
-            ((np.multiply.outer(ah, ah) - h) + np.multiply.outer(ah, al))
-            + np.multiply.outer(al, ah)
-        ) + np.multiply.outer(al, al)
-        sk = s[k:, k:]
-        t = sk - h  # TwoSum(s, -h)
-        bb = t - sk
-        c[k:, k:] += ((sk - (t - bb)) + (-h - bb)) - e
-        s[k:, k:] = t
-    return s + c
-
-
 def _factor(g: Gaussian) -> _Factor:
     """Cholesky factor of ``g``'s covariance, refined to full accuracy.
 
@@ -751,7 +724,7 @@ def _factor(g: Gaussian) -> _Factor:
     error.  Up to ``d = 256`` it is therefore refined by Newton steps
     ``L <- L + L Phi(L^{-1} R L^{-T})``, with ``Phi`` the lower triangle
     (half diagonal) and the residual ``R = cov - L L^T`` from
-    :func:`_cholesky_residual`, until the correction is at rounding level;
+    :func:`mcverify._cholesky.refined_cholesky`, until the correction is at rounding level;
     the refined factor is the correctly rounded one to a few ulps (two steps
     at condition number 1e8, four at 1e14).
     """
@@ -763,21 +736,9 @@ def _factor(g: Gaussian) -> _Factor:
         )
         return _Factor(np.diag(s), log_det, 0.0 if g.std is not None else 0.5)
     cov = np.asarray(g.cov, dtype=np.float64)
-    chol = np.linalg.cholesky(cov)
-    if d <= _REFINE_MAX_DIM:
-        for _ in range(_REFINE_STEPS):
-            with np.errstate(over="ignore", invalid="ignore", under="ignore"):
-                res = _cholesky_residual(cov, chol)
-                y = linalg.solve_triangular(chol, res, lower=True, check_finite=False)
-                x = linalg.solve_triangular(chol, y.T, lower=True, check_finite=False).T
-                x = 0.5 * (x + x.T)
-                corr = chol @ (np.tril(x, -1) + 0.5 * np.diag(np.diag(x)))
-            if not np.all(np.isfinite(corr)):
-                break
-            chol = chol + corr
-            row = np.sqrt(np.diag(cov))[:, None]  # ||L_i,:|| = sqrt(cov_ii)
-            if np.all(np.abs(corr) <= 4.0 * _EPS * np.abs(chol) + _EPS * _EPS * row):
-                return _Factor(chol, _log_det(chol), 4.0)
+    chol, refined = refined_cholesky(cov) if d <= _REFINE_MAX_DIM else (np.linalg.cholesky(cov), False)
+    if refined:
+        return _Factor(chol, _log_det(chol), 4.0)
     al = np.abs(chol)
     # Cholesky backward error |dS| <= gamma_{d+1} |L||L^T| (Higham, *Accuracy
     # and Stability of Numerical Algorithms*, 2nd ed., Thm 10.3).

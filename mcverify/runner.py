@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -134,22 +133,6 @@ def _errors(truth: float, value: float, tag: str) -> dict[str, float]:
     return {f"abs_err_{tag}": err, f"rel_err_{tag}": rel}
 
 
-def _map(func: Callable[[Case], dict[str, Any]], cases: Iterable[Case], workers: Workers) -> Iterator[dict[str, Any]]:
-    if isinstance(workers, Executor):
-        return workers.map(func, cases)
-    n = 1 if workers is None else int(workers)
-    if n < 1:
-        raise ValueError(f"workers must be >= 1, got {workers!r}")
-    if n == 1:
-        return map(func, cases)
-
-    def pooled() -> Iterator[dict[str, Any]]:
-        with ProcessPoolExecutor(n) as pool:
-            yield from pool.map(func, cases)
-
-    return pooled()
-
-
 def run(
     spec: RunSpec,
     *,
@@ -173,14 +156,33 @@ def run(
     -------
     list of dict
         One row per case, with ``verdict`` and ``reason``.
+
+    Notes
+    -----
+    Cases are computed in blocks (:mod:`mcverify.blocks`), univariate pairs
+    in bulk; see :mod:`mcverify.parallel` for how blocks reach the workers.
+    For runs too large to hold as dicts, the command line streams blocks
+    to a checkpoint instead (:mod:`mcverify.checkpoint`).
     """
+    from .blocks import Layout
+    from .columns import to_rows
+    from .parallel import BlockTask, map_blocks, run_params
+
     settings = Settings(
         spec.samples, spec.seed, spec.confidence, method=spec.method,
         randomizations=spec.randomizations, estimators=spec.estimators,
     )
-    rows = []
-    for row in _map(partial(evaluate_case, settings=settings), spec.cases, workers):
-        rows.append(row)
-        if on_row is not None:
-            on_row(row)
+    layout = Layout.for_run(len(spec.cases), spec.samples)
+    params = run_params(spec)
+    task = BlockTask(spec.cases, settings, layout, params)
+    parts: dict[int, Any] = {}
+    rows: list[dict[str, Any]] = []
+    for block, cols in map_blocks(task, range(layout.n_blocks), workers):
+        parts[block] = cols
+        while len(rows) < layout.n_cases and (len(rows) // layout.block_size) in parts:
+            new = to_rows(parts[len(rows) // layout.block_size], params)
+            rows.extend(new)
+            if on_row is not None:
+                for row in new:
+                    on_row(row)
     return apply_verdicts(rows, alpha=spec.alpha, control=spec.error_control)  # type: ignore[arg-type]

@@ -74,6 +74,7 @@ from numpy.typing import NDArray
 __all__ = [
     "FAMILIES",
     "GRID_KINDS",
+    "MAX_DIM",
     "SEED_TAG",
     "Field",
     "Fixed",
@@ -83,6 +84,7 @@ __all__ = [
     "SpecError",
     "Sweep",
     "Vector",
+    "clip",
     "describe",
     "draw_random",
     "draw_seed",
@@ -92,7 +94,9 @@ __all__ = [
     "parse_fixed",
     "random_spd",
     "resolve_dims",
+    "show_key",
     "sweep_axes",
+    "sweep_dim",
     "sweep_size",
     "unknown_key",
     "validate_sweep",
@@ -114,6 +118,8 @@ _FAMILY_KEYS: dict[str, dict[str, float | None]] = {
     "loguniform": {"dim": None, "low": None, "high": None},
     "spd": {"dim": None, "cond": None, "scale": 1.0},
 }
+#: Largest ``dim`` of a random family: beyond it a single draw would not fit in memory.
+MAX_DIM = 100_000
 #: Which fields each family may generate.
 _FAMILY_FIELDS = {
     "normal": ("mean",),
@@ -259,14 +265,24 @@ class Point:
 
 
 # ------------------------------------------------------- small helpers
+def clip(text: str, limit: int = 60) -> str:
+    """``text``, cut short with its length when longer than ``limit`` (error messages stay readable)."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
+def show_key(key: str) -> str:
+    """A key as it goes into a field path: printable (escaped if need be) and clipped."""
+    return clip(key if key.isprintable() else repr(key)[1:-1])
+
+
 def describe(value: Any) -> str:
     """Describe a TOML value for an error message: ``"string 'abc'"``."""
     if isinstance(value, bool):
         return f"boolean {'true' if value else 'false'}"
     if isinstance(value, (int, float)):
-        return f"number {value!r}"
+        return f"number {clip(repr(value))}"
     if isinstance(value, str):
-        return f"string {value!r}"
+        return f"string {clip(repr(value))}"
     if isinstance(value, list):
         return f"an array of {len(value)} item{'s' if len(value) != 1 else ''}"
     if isinstance(value, dict):
@@ -280,14 +296,14 @@ def unknown_key(key: str, allowed: Sequence[str]) -> str:
     """Message for an unknown key, with a ``did you mean`` hint if one is close."""
     close = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.6)
     if close:
-        return f"unknown key '{key}'; did you mean '{close[0]}'?"
-    return f"unknown key '{key}' (expected one of: {', '.join(allowed)})"
+        return f"unknown key '{show_key(key)}'; did you mean '{close[0]}'?"
+    return f"unknown key '{show_key(key)}' (expected one of: {', '.join(allowed)})"
 
 
 def _check_keys(table: Mapping[str, Any], allowed: Sequence[str], where: str) -> None:
     for key in table:
         if key not in allowed:
-            raise SpecError(f"{where}.{key}", unknown_key(key, allowed))
+            raise SpecError(f"{where}.{show_key(key)}", unknown_key(key, allowed))
 
 
 def _number(value: Any, where: str) -> float:
@@ -297,7 +313,7 @@ def _number(value: Any, where: str) -> float:
     try:
         x = float(value)
     except OverflowError:
-        raise SpecError(where, f"number {value} is too large for a float") from None
+        raise SpecError(where, f"number {clip(str(value))} is too large for a float") from None
     if not math.isfinite(x):
         raise SpecError(where, f"must be finite, got {value!r}")
     return x
@@ -315,7 +331,7 @@ def _integer(value: Any, where: str, *, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise SpecError(where, f"expected an integer, got {describe(value)}")
     if value < minimum:
-        raise SpecError(where, f"must be an integer >= {minimum}, got {value}")
+        raise SpecError(where, f"must be an integer >= {minimum}, got {clip(str(value))}")
     return value
 
 
@@ -416,10 +432,10 @@ def _parse_generator(key: str, table: Mapping[str, Any], where: str) -> Grid | R
         for k in table:
             close = difflib.get_close_matches(k, [*GRID_KINDS, "random"], n=1, cutoff=0.6)
             if close:
-                raise SpecError(f"{where}.{k}", unknown_key(k, [*GRID_KINDS, "random"]))
+                raise SpecError(f"{where}.{show_key(k)}", unknown_key(k, [*GRID_KINDS, "random"]))
         raise SpecError(
             where, "a generator table needs one of values, linspace, logspace or random"
-            + (f" (got {', '.join(table)})" if table else " (got an empty table)")
+            + (f" (got {clip(', '.join(map(show_key, table)))})" if table else " (got an empty table)")
         )
     if len(kinds) > 1:
         raise SpecError(where, f"give only one of values, linspace, logspace or random (got {' and '.join(kinds)})")
@@ -460,7 +476,7 @@ def _parse_random(key: str, table: Mapping[str, Any], where: str) -> Random:
     if family not in FAMILIES:
         close = difflib.get_close_matches(family, FAMILIES, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else f" (expected one of: {', '.join(FAMILIES)})"
-        raise SpecError(w, f"unknown random family '{family}'{hint}")
+        raise SpecError(w, f"unknown random family '{show_key(family)}'{hint}")
     if key not in _FAMILY_FIELDS[family]:
         allowed = " or ".join(_FAMILY_FIELDS[family])
         raise SpecError(w, f"random = \"{family}\" generates {allowed}, not {key}")
@@ -471,6 +487,8 @@ def _parse_random(key: str, table: Mapping[str, Any], where: str) -> Random:
         if name == "dim":
             if "dim" in table:
                 values["dim"] = _integer(table["dim"], f"{where}.dim", minimum=1)
+                if values["dim"] > MAX_DIM:
+                    raise SpecError(f"{where}.dim", f"must be at most {MAX_DIM:,}, got {values['dim']:,}")
             continue
         if name not in table:
             if default is None:
@@ -562,6 +580,15 @@ def resolve_dims(sweep: Sweep, where: str) -> Sweep:
     return replace(sweep, fields=tuple(fields))
 
 
+def sweep_dim(sweep: Sweep) -> int:
+    """The dimension of every point of a sweep whose dimensions agree (1 when nothing fixes it)."""
+    for f in sweep.fields:
+        implied = _implied_dim(f)
+        if implied is not None:
+            return implied[0]
+    return 1
+
+
 # ------------------------------------------------------------ expansion
 def sweep_axes(sweep: Sweep) -> list[tuple[str, Grid]]:
     """The grid axes of a sweep, ``(path, grid)``, in Cartesian order."""
@@ -603,7 +630,7 @@ def validate_sweep(sweep: Sweep, where: str) -> None:
             vals = grid.values()
             if not np.all(np.isfinite(vals)):
                 i = int(np.flatnonzero(~np.isfinite(vals))[0])
-                raise SpecError(w, f"value {i + 1} of {vals.size} is {vals[i]!r}: not a finite float")
+                raise SpecError(w, f"value {i + 1} of {vals.size} is {float(vals[i])!r}: not a finite float")
             if f.key in ("std", "var", "cov") and np.any(vals <= 0):
                 i = int(np.flatnonzero(vals <= 0)[0])
                 raise SpecError(

@@ -79,6 +79,8 @@ def to_frame(rows: list[dict[str, Any]], config: str) -> pd.DataFrame:
     """Rows from :func:`mcverify.runner.run` as a DataFrame in the documented column order."""
     frame = pd.DataFrame(rows)
     frame.insert(0, "config", config)
+    if "quad_direct_reliable" in frame:  # True/False, or missing when d > 2
+        frame["quad_direct_reliable"] = frame["quad_direct_reliable"].astype("boolean")
     params = [c for c in frame.columns if c.startswith("param:")]
     known = [c for c in COLUMNS if c in frame.columns]
     return frame[known[:8] + params + known[8:]]

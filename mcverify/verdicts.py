@@ -78,18 +78,25 @@ def closed_form_tolerance(kl: float, full: bool) -> float:
     return (CLOSED_RTOL_FULL if full else CLOSED_RTOL_DIAGONAL) * abs(kl)
 
 
-def rounding_allowance(closed: float, estimate: float, full: bool) -> float:
+def rounding_allowance(closed: Any, estimate: Any, full: bool) -> Any:
     """Smallest standard error a Monte Carlo z-test divides by: rounding, not sampling.
 
     The closed form's documented accuracy plus 16 units in the last place of
-    the larger of the two values. It matters only when the sampling error
-    vanishes (p == q, or antithetic pairs on a pure mean shift, whose pair
-    averages are all equal): there a difference of a few roundings must not
-    read as infinitely many standard errors. Elsewhere the standard error
-    is far larger and the z-score is unchanged.
+    the larger of the two values (0 where that is not a number). It matters
+    only when the sampling error vanishes (p == q, or antithetic pairs on a
+    pure mean shift, whose pair averages are all equal): there a difference
+    of a few roundings must not read as infinitely many standard errors.
+    Elsewhere the standard error is far larger and the z-score is unchanged.
+    Floats or arrays (the batched runner's columns).
     """
-    scale = max(abs(closed), abs(estimate)) if math.isfinite(closed) and math.isfinite(estimate) else 0.0
-    return closed_form_tolerance(closed, full) + 16.0 * np.finfo(np.float64).eps * scale
+    c = np.asarray(closed, dtype=np.float64)
+    e = np.asarray(estimate, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        finite = np.isfinite(c) & np.isfinite(e)
+        scale = np.where(finite, np.maximum(np.abs(c), np.abs(e)), 0.0)
+        out = (CLOSED_RTOL_FULL if full else CLOSED_RTOL_DIAGONAL) * np.abs(c) + 16.0 * np.finfo(np.float64).eps * scale
+        out = np.where(np.isnan(out), 0.0, out)
+    return float(out) if out.ndim == 0 else out
 
 
 def _calibration_caveat(row: dict[str, Any], level: float) -> str:
@@ -99,10 +106,13 @@ def _calibration_caveat(row: dict[str, Any], level: float) -> str:
     if "mc_skewness" not in row:
         return ""
     skew, df = row["mc_skewness"], row.get("mc_df", math.inf)
+    if math.isnan(df):  # no Monte Carlo value
+        row["mc_min_samples"] = math.nan
+        return ""
     needed = minimum_terms(skew, level, df=df)
     if math.isinf(df):
         least = needed * (2 if row.get("method") == "antithetic" else 1)
-        row["mc_min_samples"] = least
+        row["mc_min_samples"] = float(least)
         if row.get("samples", math.inf) < least:
             return (f"few samples for skewness {skew:.2g}: the Monte Carlo test is calibrated "
                     f"at level {level:.2g} from {least:,} samples")
@@ -150,7 +160,8 @@ def apply_verdicts(
         row["alpha"] = alpha
         row["mc_level"] = level
         if "mc_stderr" in row:
-            row["mc_detectable"] = detectable_difference(row["mc_stderr"], level, df=row.get("mc_df", math.inf))
+            df = row.get("mc_df", math.inf)
+            row["mc_detectable"] = math.nan if math.isnan(df) else detectable_difference(row["mc_stderr"], level, df=df)
         caveat = _calibration_caveat(row, level)
         full = "full" in (row["p_kind"], row["q_kind"])
         closed = row["kl_closed"]

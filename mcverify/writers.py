@@ -9,15 +9,25 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterable
-from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import Any
 
 import pandas as pd
 
-__all__ = ["FORMATS", "MissingExtraError", "atomic_write", "provenance", "write_table"]
+from .atomic import atomic_write
+
+__all__ = [
+    "FORMATS",
+    "MissingExtraError",
+    "atomic_write",
+    "check_formats",
+    "column_types",
+    "provenance",
+    "render_table",
+    "require_extra",
+    "write_table",
+]
 
 #: Format name -> (file suffix, extra that provides it or None).
 FORMATS: dict[str, tuple[str, str | None]] = {
@@ -28,32 +38,31 @@ FORMATS: dict[str, tuple[str, str | None]] = {
     "latex": (".tex", "latex"),
     "html": (".html", None),
 }
-_EXTRA_MODULE = {"parquet": "pyarrow", "markdown": "tabulate", "latex": "jinja2"}
+#: Extra -> the module it installs (``pip install 'mcverify[extra]'``).
+_EXTRA_MODULE = {"parquet": "pyarrow", "markdown": "tabulate", "latex": "jinja2", "plots": "matplotlib"}
 
 
 class MissingExtraError(ImportError):
-    """An optional dependency needed for a format is not installed."""
+    """An optional dependency needed for a format or a plot is not installed."""
 
 
-@contextmanager
-def atomic_write(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO[Any]]:
-    """Open a temporary file beside ``path`` and move it into place on success.
+def require_extra(extra: str, what: str | None = None) -> None:
+    """Import the module behind ``extra`` or raise :class:`MissingExtraError` naming it.
 
-    Readers never see a half-written file: either the old content or the
-    complete new one. On error the temporary file is removed and ``path``
-    is untouched.
+    Parameters
+    ----------
+    extra : str
+        A key of the package's optional dependencies (``"plots"``, ``"parquet"``...).
+    what : str, optional
+        What needs it, for the message (default: the extra's name).
     """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    module = _EXTRA_MODULE[extra]
     try:
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        __import__(module)
+    except ImportError:
+        raise MissingExtraError(
+            f"{what or extra} needs {module}: pip install 'mcverify[{extra}]'"
+        ) from None
 
 
 def check_formats(formats: Iterable[str]) -> list[str]:
@@ -64,32 +73,36 @@ def check_formats(formats: Iterable[str]) -> list[str]:
             raise ValueError(f"unknown format {fmt!r}: choose from {', '.join(FORMATS)}")
         extra = FORMATS[fmt][1]
         if extra is not None:
-            try:
-                __import__(_EXTRA_MODULE[extra])
-            except ImportError:
-                raise MissingExtraError(
-                    f"format {fmt!r} needs {_EXTRA_MODULE[extra]}: pip install 'mcverify[{extra}]'"
-                ) from None
+            require_extra(extra, f"format {fmt!r}")
         out.append(fmt)
     return out
 
 
-def _render(frame: pd.DataFrame, fmt: str) -> str | bytes:
+def render_table(frame: pd.DataFrame, fmt: str) -> str | bytes:
+    """The whole table in one format: exact for csv, json and parquet; readable for md, latex, html."""
+    from .textformats import jsonable, latex_table, markdown_table
+
     if fmt == "csv":
         return frame.to_csv(index=False)
     if fmt == "json":
-        return frame.to_json(orient="records", double_precision=15, indent=1) + "\n"
+        records = [dict(zip(frame.columns, row)) for row in frame.itertuples(index=False, name=None)]
+        return json.dumps(jsonable(records), indent=1, allow_nan=False) + "\n"
     if fmt == "parquet":
         buf = io.BytesIO()
         frame.to_parquet(buf, index=False)
         return buf.getvalue()
     if fmt == "md":
-        return frame.to_markdown(index=False) + "\n"
+        return markdown_table(frame) + "\n"
     if fmt == "latex":
-        return frame.style.hide(axis="index").to_latex() 
+        return latex_table(frame)
     if fmt == "html":
         return frame.to_html(index=False, na_rep="")
     raise ValueError(f"unknown format {fmt!r}")
+
+
+def column_types(frame: pd.DataFrame) -> dict[str, str]:
+    """Column name -> dtype name, recorded in the provenance so that readers restore dtypes."""
+    return {str(c): str(t) for c, t in frame.dtypes.items()}
 
 
 def write_table(frame: pd.DataFrame, stem: str | os.PathLike[str], formats: Iterable[str]) -> list[Path]:
@@ -97,7 +110,7 @@ def write_table(frame: pd.DataFrame, stem: str | os.PathLike[str], formats: Iter
     written = []
     for fmt in check_formats(formats):
         path = Path(f"{os.fspath(stem)}{FORMATS[fmt][0]}")
-        data = _render(frame, fmt)
+        data = render_table(frame, fmt)
         with atomic_write(path, "wb" if isinstance(data, bytes) else "w") as fh:
             fh.write(data)
         written.append(path)
@@ -113,6 +126,14 @@ def _git_commit(where: Path) -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def _command(argv: list[str]) -> list[str]:
+    """``sys.argv`` as typed: ``python -m mcverify ...`` shows as ``mcverify ...``, not a path."""
+    if argv and (Path(argv[0]).name == "mcverify"
+                 or Path(argv[0]).resolve() == Path(__file__).resolve().parent / "__main__.py"):
+        return ["mcverify", *argv[1:]]
+    return list(argv)
 
 
 def provenance(**fields: Any) -> dict[str, Any]:
@@ -132,7 +153,7 @@ def provenance(**fields: Any) -> dict[str, Any]:
     }
     record["platform"] = platform.platform()
     record["git_commit"] = _git_commit(Path(__file__).resolve().parent)
-    record["command"] = sys.argv
+    record["command"] = _command(sys.argv)
     record["time"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     return record
 

@@ -1,11 +1,23 @@
-"""Shared fixtures: seeded random Gaussians."""
+"""Shared fixtures: seeded random Gaussians; hypothesis profiles."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
 
 from mcverify import Gaussian
+
+# Hypothesis: 1,000 examples per property in CI (which sets CI=true), fewer
+# locally; derandomized and without an example database, so every run of the
+# suite tries the same examples.  HYPOTHESIS_PROFILE=ci runs the full count.
+_PROFILE = {"deadline": None, "derandomize": True, "database": None,
+            "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large]}
+settings.register_profile("ci", max_examples=1000, **_PROFILE)
+settings.register_profile("dev", max_examples=100, **_PROFILE)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 
 def random_spd(rng: np.random.Generator, d: int, cond: float) -> np.ndarray:
@@ -28,3 +40,63 @@ def full_pair(rng: np.random.Generator) -> tuple[Gaussian, Gaussian]:
         Gaussian(rng.standard_normal(d), cov=random_spd(rng, d, 30.0)),
         Gaussian(rng.standard_normal(d), cov=random_spd(rng, d, 10.0)),
     )
+
+
+# ------------------------------------------------------- results tables for report tests
+SMALL_RUN = """
+[run]
+samples = 20_000
+seed = 3
+[[pair]]
+name = "corr"
+p = { mean = [0.0, 1.0], cov = [[1.0, 0.5], [0.5, 2.0]] }
+q = { mean = [0.0, 0.0], var = [1.0, 1.0] }
+[[pair]]
+name = "diag-3d"
+p = { mean = [1.0, -0.5, 2.0], std = [0.5, 1.0, 3.0] }
+q = { mean = [0.0, 0.0, 0.0], std = [1.0, 2.0, 1.5] }
+[[sweep]]
+name = "std"
+p = { mean = 0.0, std = { linspace = [0.25, 3.0, 12] } }
+q = { mean = 0.0, std = 1.0 }
+direction = "both"
+[[sweep]]
+name = "grid"
+p = { mean = { linspace = [-1.0, 1.0, 3] }, std = { values = [0.5, 1.0, 2.0] } }
+q = { mean = 0.0, std = 1.0 }
+"""
+
+
+@pytest.fixture(scope="session")
+def small_run(tmp_path_factory: pytest.TempPathFactory):
+    """A real 35-case run (pairs in d = 2 and 3, a 1-D sweep both ways, a 3 x 3 grid), written as
+    ``small.csv``, ``.json`` and ``.parquet`` with its provenance; returns (folder, in-memory table)."""
+    from mcverify.cli import main
+    from mcverify.config import load_config
+    from mcverify.runner import run
+    from mcverify.table import to_frame
+
+    folder = tmp_path_factory.mktemp("small-run")
+    cfg = folder / "small.toml"
+    cfg.write_text(SMALL_RUN)
+    assert main(["run", str(cfg), "-o", str(folder), "-q", "--format", "csv,json,parquet"]) == 0
+    frame = to_frame(run(load_config(cfg)), "small")
+    return folder, frame
+
+
+# ------------------------------------------------------------ artifacts in the CI log
+#: Files tests produce for people to look at (the HTML report's screenshot).
+ARTIFACTS: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: ignore[no-untyped-def]
+    if ARTIFACTS:
+        terminalreporter.section("mcverify test artifacts")
+        for line in ARTIFACTS:
+            terminalreporter.write_line(line)
+
+
+@pytest.fixture
+def artifacts() -> list[str]:
+    """Append a line here to have it listed at the end of the test run."""
+    return ARTIFACTS

@@ -127,7 +127,7 @@ def test_converge_writes_rates(tmp_path):
                     "--method", "mc,qmc", "-o", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     points = pd.read_csv(tmp_path / "cfg.convergence.csv")
-    rates = pd.read_csv(tmp_path / "cfg.rates.csv")
+    rates = pd.read_csv(tmp_path / "cfg.convergence-rates.csv")
     assert list(points.columns) == list(POINT_COLUMNS) and list(rates.columns) == list(FIT_COLUMNS)
     assert sorted(set(points["samples"])) == [256, 512, 1024, 2048, 4096] and len(rates) == 4
     assert re.search(r"ratio-10\s+qmc\s+-\d\.\d{3} ± \d\.\d{3}", proc.stdout)

@@ -61,7 +61,8 @@ def test_classic_std_config_hits_one_exactly() -> None:
     assert one.name == "std-ratio[p.std=1]" and float(one.p.std[0]) == 1.0
     for fwd, rev in zip(spec.cases[::2], spec.cases[1::2]):
         assert rev.name == fwd.name + "/reverse" and rev.direction == "reverse"
-        assert rev.p is fwd.q and rev.q is fwd.p and rev.params == fwd.params
+        assert rev.p.to_dict() == fwd.q.to_dict() and rev.q.to_dict() == fwd.p.to_dict()
+        assert rev.params == fwd.params
 
 
 def test_extreme_config() -> None:
@@ -318,12 +319,12 @@ def test_sampling_and_error_control_keys(tmp_path: Path) -> None:
 
 
 def test_shipped_study_configs() -> None:
-    cal = load_config(CONFIGS / "calibration.toml")
+    cal = load_config(CONFIGS / "studies" / "calibration.toml")
     stds = {float(c.p.stddevs[0]) for c in cal.cases if c.dim == 1 and c.direction == "forward"}
     assert {10.0, 0.1} <= stds and max(c.dim for c in cal.cases) == 20
     assert {c.p.kind for c in cal.cases} >= {"univariate", "diagonal", "full"}
-    assert len(load_config(CONFIGS / "false-alarms.toml").cases) == 1000
-    conv = load_config(CONFIGS / "converge.toml")
+    assert len(load_config(CONFIGS / "studies" / "false-alarms.toml").cases) == 1000
+    conv = load_config(CONFIGS / "studies" / "converge.toml")
     assert sorted({c.dim for c in conv.cases}) == [1, 10]
 
 

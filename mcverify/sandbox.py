@@ -1,0 +1,330 @@
+"""Calling an untrusted candidate: per-call timeout, captured output, no exits, mutation checks.
+
+The audit calls a user's KL function many times.  A function that hangs,
+prints, calls ``sys.exit`` or writes into its arguments must not hang the
+audit, mix its output into the report (``--json`` stays parseable), end the
+process, or corrupt the probes; it is reported instead.  Within a
+:func:`session` (the audit opens one), :func:`guarded_call` provides:
+
+Timeout
+    Each call runs in a daemon worker thread; the caller waits at most
+    ``timeout`` seconds.  A call that does not return in time raises
+    :class:`CandidateTimeout` and its thread is abandoned: Python cannot
+    stop a thread, so it runs on in the background until it returns or the
+    process exits (a thread stuck in a loop keeps one core busy meanwhile).
+    The session stops calling a candidate that timed out
+    ``first_timeouts`` times before returning anything, or ``max_timeouts``
+    times in all: each further call raises :class:`CandidateTimeout` at
+    once, so a function that hangs everywhere costs a few timeouts, and one
+    that hangs on some inputs is still judged on the others.  A separate process could kill a
+    hung call, but would need the candidate to be importable or picklable
+    in a fresh interpreter and would copy every argument; a thread works for
+    any callable, closures and notebooks included.
+
+Captured output
+    While a session is open, ``sys.stdout`` and ``sys.stderr`` are wrapped:
+    text written from a thread running the candidate is kept in
+    :attr:`Session.output`, all other text goes through unchanged.  (Output
+    written straight to file descriptor 1 from C code is not seen here; the
+    CLI sends it to stderr.)
+
+No exits
+    ``SystemExit`` raised by the candidate becomes :class:`CandidateExit`,
+    reported like any exception.  (``KeyboardInterrupt`` is left alone: it
+    is the user pressing Ctrl-C.)
+
+Mutation checks
+    :func:`changed_arguments` tells which arguments a call wrote into; the
+    caller passes copies, so the probes stay intact either way, and records
+    the finding with :meth:`Session.record_mutation`.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import io
+import queue
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import numpy as np
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "CandidateExit",
+    "CandidateTimeout",
+    "Session",
+    "changed_arguments",
+    "current",
+    "guarded_call",
+    "session",
+]
+
+T = TypeVar("T")
+
+#: Default per-call timeout of an audit, in seconds.
+DEFAULT_TIMEOUT = 10.0
+#: Timeouts before a first result after which a session stops calling the candidate.
+FIRST_TIMEOUTS = 3
+#: Timeouts in all after which a session stops calling the candidate.
+MAX_TIMEOUTS = 10
+
+
+class CandidateTimeout(Exception):
+    """The candidate did not return within the per-call timeout."""
+
+
+class CandidateExit(Exception):
+    """The candidate raised ``SystemExit`` (called ``sys.exit``)."""
+
+
+class _Worker:
+    """A daemon thread that runs calls one at a time."""
+
+    def __init__(self, session: Session) -> None:
+        self.inbox: queue.SimpleQueue[tuple[Callable[[], Any], list[Any], threading.Event] | None] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._loop, name="mcverify-candidate", daemon=True)
+        self.session = session
+        self.thread.start()
+        session._candidate_threads.add(self.thread.ident)  # type: ignore[arg-type]
+
+    def _loop(self) -> None:
+        while True:
+            item = self.inbox.get()
+            if item is None:
+                return
+            fn, box, done = item
+            try:
+                box.append((True, fn()))
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
+                box.append((False, exc))
+            finally:
+                done.set()
+
+    def run(self, fn: Callable[[], T], timeout: float) -> tuple[bool, Any] | None:
+        box: list[Any] = []
+        done = threading.Event()
+        self.inbox.put((fn, box, done))
+        if not done.wait(timeout):
+            return None
+        return box[0]
+
+    def stop(self) -> None:
+        self.inbox.put(None)
+
+
+@dataclass(eq=False)
+class Session:
+    """What happened while calling one candidate (see the module docstring).
+
+    Attributes
+    ----------
+    timeout : float or None
+        Per-call limit in seconds; ``None`` for none.
+    first_timeouts : int
+        Timeouts before any result after which the candidate is no longer called.
+    max_timeouts : int
+        Timeouts in all after which the candidate is no longer called.
+    output : list of str
+        Text the candidate wrote to stdout or stderr.
+    output_calls : int
+        How many calls wrote something.
+    timeouts : int
+        Calls that timed out.
+    mutations : dict
+        Argument position -> number of calls that wrote into it.
+    calls : int
+        Calls made (not counting those refused after repeated timeouts).
+    """
+
+    timeout: float | None = DEFAULT_TIMEOUT
+    first_timeouts: int = FIRST_TIMEOUTS
+    max_timeouts: int = MAX_TIMEOUTS
+    output: list[str] = field(default_factory=list)
+    output_calls: int = 0
+    timeouts: int = 0
+    mutations: dict[int, int] = field(default_factory=dict)
+    calls: int = 0
+    results: int = 0
+    _worker: _Worker | None = None
+    _abandoned: list[threading.Thread] = field(default_factory=list)
+    _candidate_threads: set[int] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _wrote: bool = False
+
+    @property
+    def gave_up(self) -> bool:
+        """Whether the candidate timed out too often and is no longer called."""
+        return self.timeouts >= (self.first_timeouts if self.results == 0 else self.max_timeouts)
+
+    def record_mutation(self, positions: Sequence[int]) -> None:
+        """Note that one call wrote into the arguments at ``positions``."""
+        for k in positions:
+            self.mutations[k] = self.mutations.get(k, 0) + 1
+
+    def _capture(self, text: str) -> None:
+        with self._lock:
+            self.output.append(text)
+            self._wrote = True
+
+    def call(self, fn: Callable[[], T]) -> T:
+        if self.gave_up:
+            raise CandidateTimeout(f"not called: the candidate already timed out {self.timeouts} times")
+        self.calls += 1
+        self._wrote = False
+        try:
+            if self.timeout is None:
+                ident = threading.get_ident()
+                self._candidate_threads.add(ident)
+                try:
+                    ok, value = True, fn()
+                except BaseException as exc:  # noqa: BLE001 - sorted below
+                    ok, value = False, exc
+                finally:
+                    self._candidate_threads.discard(ident)
+            else:
+                if self._worker is None:
+                    self._worker = _Worker(self)
+                result = self._worker.run(fn, self.timeout)
+                if result is None:
+                    self._abandoned.append(self._worker.thread)
+                    self._worker = None
+                    self.timeouts += 1
+                    raise CandidateTimeout(f"no result within {self.timeout:g} s (the per-call timeout)")
+                ok, value = result
+        finally:
+            if self._wrote:
+                self.output_calls += 1
+        self.results += 1
+        if ok:
+            return value  # type: ignore[no-any-return]
+        if isinstance(value, SystemExit):
+            raise CandidateExit(f"called sys.exit({value.code!r})") from None
+        raise value
+
+    def close(self) -> None:
+        if self._worker is not None:
+            self._worker.stop()
+            self._worker = None
+
+    @property
+    def stragglers(self) -> int:
+        """Abandoned calls still running."""
+        return sum(t.is_alive() for t in self._abandoned)
+
+
+class _Capture(io.TextIOBase):
+    """A text stream that keeps what candidate threads write and passes the rest on."""
+
+    def __init__(self, real: Any, session: Session) -> None:
+        self.real = real
+        self.session: Session | None = session
+
+    def write(self, text: str) -> int:
+        s = self.session
+        if s is not None and threading.get_ident() in s._candidate_threads:
+            s._capture(text)
+            return len(text)
+        return self.real.write(text)  # type: ignore[no-any-return]
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        self.real.flush()
+
+    def isatty(self) -> bool:
+        return bool(self.real.isatty())
+
+    def fileno(self) -> int:
+        return int(self.real.fileno())
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return str(getattr(self.real, "encoding", "utf-8"))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+_CURRENT: contextvars.ContextVar[Session | None] = contextvars.ContextVar("mcverify_sandbox", default=None)
+
+
+def current() -> Session | None:
+    """The open session, if any."""
+    return _CURRENT.get()
+
+
+@contextmanager
+def session(
+    timeout: float | None = DEFAULT_TIMEOUT, first_timeouts: int = FIRST_TIMEOUTS, max_timeouts: int = MAX_TIMEOUTS
+) -> Iterator[Session]:
+    """Open a session: calls through :func:`guarded_call` are timed, captured and checked.
+
+    Parameters
+    ----------
+    timeout : float or None
+        Seconds each call may take; ``None`` (or 0) for no limit.
+    first_timeouts, max_timeouts : int
+        Timeouts before a first result, and in all, after which the candidate is no longer called.
+    """
+    if timeout is not None and not timeout > 0:
+        timeout = None
+    sess = Session(timeout=timeout, first_timeouts=first_timeouts, max_timeouts=max_timeouts)
+    token = _CURRENT.set(sess)
+    streams = {name: getattr(sys, name) for name in ("stdout", "stderr")}
+    wrappers = {name: _Capture(stream, sess) for name, stream in streams.items()}
+    for name, wrapper in wrappers.items():
+        setattr(sys, name, wrapper)
+    try:
+        yield sess
+    finally:
+        _CURRENT.reset(token)
+        sess.close()
+        for name, wrapper in wrappers.items():
+            if sess.stragglers:
+                # an abandoned call may still print: keep swallowing its text, pass the rest on
+                continue
+            wrapper.session = None
+            if getattr(sys, name) is wrapper:
+                setattr(sys, name, streams[name])
+
+
+def guarded_call(fn: Callable[[], T]) -> T:
+    """Call ``fn`` (which calls the candidate) under the open session's rules, or directly without one.
+
+    Without a session, ``SystemExit`` still becomes :class:`CandidateExit`.
+    """
+    sess = _CURRENT.get()
+    if sess is not None:
+        return sess.call(fn)
+    try:
+        return fn()
+    except SystemExit as exc:
+        raise CandidateExit(f"called sys.exit({exc.code!r})") from None
+
+
+def changed_arguments(
+    originals: Sequence[Any], passed: Sequence[Any], to_numpy: Callable[[Any], np.ndarray]
+) -> list[int]:
+    """Positions of the arguments whose values changed during a call.
+
+    ``originals`` are the numpy arrays the arguments were made from,
+    ``passed`` what the candidate received (converted back with
+    ``to_numpy``); an argument that cannot be converted back is not judged.
+    """
+    out = []
+    for k, (a, b) in enumerate(zip(originals, passed)):
+        try:
+            after = np.asarray(to_numpy(b), dtype=np.float64)
+        except Exception:  # noqa: BLE001 - replaced by something unreadable: not ours to judge
+            continue
+        before = np.asarray(a, dtype=np.float64)
+        if after.shape != before.shape or not np.array_equal(after, before, equal_nan=True):
+            out.append(k)
+    return out
