@@ -282,21 +282,7 @@ def execute(spec: RunSpec, opts: RunOptions) -> int:
                 summary.merge(part)
                 bar.update(rows)
         staged = writer.close_staged()
-    except BaseException as exc:
-        if writer is not None:
-            writer.abort()
-        if isinstance(exc, KeyboardInterrupt):
-            bar.close()
-            print(
-                f"mcverify: all {n:,} cases are saved in {ckpt.directory}; "
-                "run the same command with --resume to write the tables",
-                file=sys.stderr,
-            )
-        raise
-    finally:
-        bar.close()
-    procs = 1 if jobs == 1 or len(todo) <= 1 else min(jobs, len(todo))
-    try:
+        procs = 1 if jobs == 1 or len(todo) <= 1 else min(jobs, len(todo))
         record = provenance(
             config=str(spec.source),
             config_hash=spec.config_hash,
@@ -313,10 +299,20 @@ def execute(spec: RunSpec, opts: RunOptions) -> int:
             dtypes=dtypes,
         )
         written = commit_results(opts.output, stem, staged, record, overwrite=opts.overwrite)
-    except BaseException:
-        for _, item in staged:  # nothing half-published: the checkpoint keeps every case
-            item.discard()
+    except BaseException as exc:
+        # Nothing half-published: every temporary file goes, the checkpoint keeps every case.
+        if writer is not None:
+            writer.abort()
+        if isinstance(exc, KeyboardInterrupt):
+            bar.close()
+            print(
+                f"mcverify: all {n:,} cases are saved in {ckpt.directory}; "
+                "run the same command with --resume to write the tables",
+                file=sys.stderr,
+            )
         raise
+    finally:
+        bar.close()
     if not opts.keep_checkpoint:
         ckpt.remove()
     if not opts.quiet:

@@ -108,6 +108,9 @@ class TableWriter:
         self.formats = check_formats(formats)
         self.stem = Path(stem)
         self._tmp: dict[str, tuple[str, IO[Any]]] = {}
+        # Every temporary path this writer may have created, staged ones
+        # included, until the set is committed: abort() removes them all.
+        self._pending: list[str] = []
         self._frames: list[pd.DataFrame] = []
         self._parquet: Any = None
         self._rows = 0
@@ -116,6 +119,7 @@ class TableWriter:
                 if fmt in STREAMED:
                     path = self._path(fmt)
                     tmp = str(_temp_path(path))  # named so that mcverify.atomic.clean_stale knows it
+                    self._pending.append(tmp)  # known before it exists: Ctrl-C right after open() cannot leak it
                     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
                     mode = "wb" if fmt == "parquet" else "w"
                     kw = {} if fmt == "parquet" else {"encoding": "utf-8", "newline": ""}
@@ -198,7 +202,9 @@ class TableWriter:
 
         :func:`mcverify.outputs.commit_results` moves them into place as one
         set with their provenance (never replacing existing files unless asked).
-        On any error, Ctrl-C included, every temporary file is removed.
+        On any error, Ctrl-C included, every temporary file is removed; so
+        does :meth:`abort` until the caller has committed the set, even if
+        Ctrl-C arrives before it holds the returned list.
         """
         staged: list[tuple[str, Staged]] = []
         try:
@@ -220,7 +226,9 @@ class TableWriter:
                     del self._tmp[fmt]
                 else:
                     assert whole is not None
-                    staged.append((FORMATS[fmt][0], stage(path, render_table(whole, fmt))))
+                    tmp = str(_temp_path(path))
+                    self._pending.append(tmp)
+                    staged.append((FORMATS[fmt][0], stage(path, render_table(whole, fmt), tmp)))
         except BaseException:
             for _, item in staged:
                 item.discard()
@@ -236,12 +244,14 @@ class TableWriter:
             except Exception:  # noqa: BLE001 - the file is discarded anyway
                 pass
             self._parquet = None
-        for tmp, fh in self._tmp.values():
+        for _, fh in self._tmp.values():
             try:
                 fh.close()
-            finally:
-                Path(tmp).unlink(missing_ok=True)
+            except Exception:  # noqa: BLE001 - the file is discarded anyway
+                pass
         self._tmp.clear()
+        while self._pending:
+            Path(self._pending.pop()).unlink(missing_ok=True)
 
 
 def _umask() -> int:
