@@ -132,10 +132,14 @@ def _move_without_replacing(temp: Path, final: Path) -> None:
     temp.unlink()
 
 
-def stage(path: str | os.PathLike[str], data: str | bytes) -> Staged:
-    """Write ``data`` to a temporary file beside ``path``, flushed and synced to disk."""
+def stage(path: str | os.PathLike[str], data: str | bytes, temp: str | os.PathLike[str] | None = None) -> Staged:
+    """Write ``data`` to a temporary file beside ``path``, flushed and synced to disk.
+
+    ``temp`` is the temporary name to use (named as this module names them), for a
+    caller that must know it before the file exists.
+    """
     path = Path(path)
-    temp = _temp_path(path)
+    temp = Path(temp) if temp is not None else _temp_path(path)
     payload = data.encode("utf-8") if isinstance(data, str) else data
     # 0o666 and the umask, like any new file (mkstemp would make it 0o600)
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)

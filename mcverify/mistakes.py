@@ -35,6 +35,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.linalg import solve_triangular
 
+from ._cholesky import refined_cholesky
+
 from .conventions import Convention, get_convention
 from .probes import Probe
 
@@ -302,8 +304,8 @@ def _diag_terms(p: Probe, variance: Variance) -> tuple[float, ...]:
 
 
 def _full_terms(p: Probe) -> tuple[float, ...]:
-    lp = np.linalg.cholesky(p.cov_p)
-    lq = np.linalg.cholesky(p.cov_q)
+    lp = refined_cholesky(np.asarray(p.cov_p, dtype=np.float64))[0]  # as the closed form does
+    lq = refined_cholesky(np.asarray(p.cov_q, dtype=np.float64))[0]
     delta = p.mean_p - p.mean_q
     m_f = solve_triangular(lq, lp, lower=True)
     m_r = solve_triangular(lp, lq, lower=True)

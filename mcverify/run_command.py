@@ -286,15 +286,16 @@ def execute(spec: RunSpec, opts: RunOptions) -> int:
     p_raw = np.concatenate([ckpt.read(b, ["mc_p_value"])["mc_p_value"] for b in range(layout.n_blocks)])
     p_adjusted = adjusted_p_values(p_raw, spec.error_control)  # type: ignore[arg-type]
     tested = int(np.count_nonzero(~np.isnan(p_raw)))
-    writer = TableWriter(opts.output / stem, opts.formats)
     summary = Summary()
     bar = progress_bar(n, quiet=opts.quiet, desc="writing")
     dtypes: dict[str, str] | None = None
-    assemble = _Assemble(
-        str(ckpt.directory), stem, spec.alpha, tuple(opts.formats), writer.needs_block, spec.error_control, tested
-    )
     jobs_list = [(b, *layout.bounds(b), p_adjusted[slice(*layout.bounds(b))]) for b in range(layout.n_blocks)]
+    writer: TableWriter | None = None
     try:
+        writer = TableWriter(opts.output / stem, opts.formats)
+        assemble = _Assemble(
+            str(ckpt.directory), stem, spec.alpha, tuple(opts.formats), writer.needs_block, spec.error_control, tested
+        )
         # Local processes format the table; not after a Dask run, whose client
         # may leave threads behind in this process (no forking then).
         with closing(ordered_map(assemble, jobs_list, 1 if opts.dask else jobs)) as parts:
@@ -303,9 +304,31 @@ def execute(spec: RunSpec, opts: RunOptions) -> int:
                 writer.add(block, rows, rendered)
                 summary.merge(part)
                 bar.update(rows)
-        staged = writer.close()
+        staged = writer.close_staged()
+        procs = 1 if jobs == 1 or len(todo) <= 1 else min(jobs, len(todo))
+        record = provenance(
+            config=str(spec.source),
+            config_hash=spec.config_hash,
+            seed=spec.seed,
+            samples=spec.samples,
+            confidence=spec.confidence,
+            alpha=spec.alpha,
+            error_control=spec.error_control,
+            method=spec.method,
+            randomizations=spec.randomizations,
+            estimators=list(spec.estimators),
+            cases=n,
+            seconds=round(elapsed, 3),
+            workers=f"dask {opts.dask}" if opts.dask else f"{procs} process{'es' if procs > 1 else ''}",
+            resumed_cases=resumed,
+            blocks=layout.n_blocks,
+            dtypes=dtypes,
+        )
+        written = commit_results(opts.output, stem, staged, record, overwrite=opts.overwrite)
     except BaseException as exc:
-        writer.abort()
+        # Nothing half-published: every temporary file goes, the checkpoint keeps every case.
+        if writer is not None:
+            writer.abort()
         if isinstance(exc, KeyboardInterrupt):
             bar.close()
             print(
@@ -316,26 +339,6 @@ def execute(spec: RunSpec, opts: RunOptions) -> int:
         raise
     finally:
         bar.close()
-    procs = 1 if jobs == 1 or len(todo) <= 1 else min(jobs, len(todo))
-    record = provenance(
-        config=str(spec.source),
-        config_hash=spec.config_hash,
-        seed=spec.seed,
-        samples=spec.samples,
-        confidence=spec.confidence,
-        alpha=spec.alpha,
-        error_control=spec.error_control,
-        method=spec.method,
-        randomizations=spec.randomizations,
-        estimators=list(spec.estimators),
-        cases=n,
-        seconds=round(elapsed, 3),
-        workers=f"dask {opts.dask}" if opts.dask else f"{procs} process{'es' if procs > 1 else ''}",
-        resumed_cases=resumed,
-        blocks=layout.n_blocks,
-        dtypes=dtypes,
-    )
-    written = commit_results(opts.output, stem, staged, record, overwrite=opts.overwrite)
     if not opts.keep_checkpoint:
         ckpt.remove()
     if not opts.quiet:

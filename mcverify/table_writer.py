@@ -108,18 +108,25 @@ class TableWriter:
         self.formats = check_formats(formats)
         self.stem = Path(stem)
         self._tmp: dict[str, tuple[str, IO[Any]]] = {}
+        # Every temporary path this writer may have created, staged ones
+        # included, until the set is committed: abort() removes them all.
+        self._pending: list[str] = []
         self._frames: list[pd.DataFrame] = []
         self._parquet: Any = None
         self._rows = 0
-        for fmt in self.formats:
-            if fmt in STREAMED:
-                path = self._path(fmt)
-                tmp = str(_temp_path(path))  # named so that mcverify.atomic.clean_stale knows it
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-                if fmt == "parquet":
-                    self._tmp[fmt] = (tmp, os.fdopen(fd, "wb"))
-                else:
-                    self._tmp[fmt] = (tmp, os.fdopen(fd, "w", encoding="utf-8", newline=""))
+        try:
+            for fmt in self.formats:
+                if fmt in STREAMED:
+                    path = self._path(fmt)
+                    tmp = str(_temp_path(path))  # named so that mcverify.atomic.clean_stale knows it
+                    self._pending.append(tmp)  # known before it exists: Ctrl-C right after open() cannot leak it
+                    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+                    mode = "wb" if fmt == "parquet" else "w"
+                    kw = {} if fmt == "parquet" else {"encoding": "utf-8", "newline": ""}
+                    self._tmp[fmt] = (tmp, os.fdopen(fd, mode, **kw))
+        except BaseException:
+            self.abort()
+            raise
 
     def _path(self, fmt: str) -> Path:
         return Path(f"{os.fspath(self.stem)}{FORMATS[fmt][0]}")
@@ -186,31 +193,47 @@ class TableWriter:
         table = pa.Table.from_pandas(frame, schema=self._parquet.schema, preserve_index=False)
         self._parquet.write_table(table)
 
-    def close(self) -> list[tuple[str, Staged]]:
+    def close(self) -> list[Path]:
+        """Finish every file and move it into place; returns the paths written, in format order."""
+        return [staged.commit() for _, staged in self.close_staged()]
+
+    def close_staged(self) -> list[tuple[str, Staged]]:
         """Finish every file; returns ``(suffix, staged file)`` in format order, not yet in place.
 
         :func:`mcverify.outputs.commit_results` moves them into place as one
         set with their provenance (never replacing existing files unless asked).
+        On any error, Ctrl-C included, every temporary file is removed; so
+        does :meth:`abort` until the caller has committed the set, even if
+        Ctrl-C arrives before it holds the returned list.
         """
         staged: list[tuple[str, Staged]] = []
-        whole = pd.concat(self._frames, ignore_index=True) if self._frames else None
-        for fmt in self.formats:
-            path = self._path(fmt)
-            if fmt in self._tmp:
-                tmp, fh = self._tmp.pop(fmt)
-                if fmt == "json":
-                    fh.write("\n]\n" if self._rows else "[]\n")
-                if fmt == "parquet" and self._parquet is not None:
-                    self._parquet.close()
-                    self._parquet = None
-                fh.flush()
-                os.fsync(fh.fileno())
-                fh.close()
-                os.chmod(tmp, 0o666 & ~_umask())
-                staged.append((FORMATS[fmt][0], Staged(Path(tmp), path)))
-            else:
-                assert whole is not None
-                staged.append((FORMATS[fmt][0], stage(path, render_table(whole, fmt))))
+        try:
+            whole = pd.concat(self._frames, ignore_index=True) if self._frames else None
+            for fmt in self.formats:
+                path = self._path(fmt)
+                if fmt in self._tmp:
+                    tmp, fh = self._tmp[fmt]
+                    if fmt == "json":
+                        fh.write("\n]\n" if self._rows else "[]\n")
+                    if fmt == "parquet" and self._parquet is not None:
+                        self._parquet.close()
+                        self._parquet = None
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                    fh.close()
+                    os.chmod(tmp, 0o666 & ~_umask())
+                    staged.append((FORMATS[fmt][0], Staged(Path(tmp), path)))
+                    del self._tmp[fmt]
+                else:
+                    assert whole is not None
+                    tmp = str(_temp_path(path))
+                    self._pending.append(tmp)
+                    staged.append((FORMATS[fmt][0], stage(path, render_table(whole, fmt), tmp)))
+        except BaseException:
+            for _, item in staged:
+                item.discard()
+            self.abort()
+            raise
         return staged
 
     def abort(self) -> None:
@@ -221,12 +244,14 @@ class TableWriter:
             except Exception:  # noqa: BLE001 - the file is discarded anyway
                 pass
             self._parquet = None
-        for tmp, fh in self._tmp.values():
+        for _, fh in self._tmp.values():
             try:
                 fh.close()
-            finally:
-                Path(tmp).unlink(missing_ok=True)
+            except Exception:  # noqa: BLE001 - the file is discarded anyway
+                pass
         self._tmp.clear()
+        while self._pending:
+            Path(self._pending.pop()).unlink(missing_ok=True)
 
 
 def _umask() -> int:

@@ -95,7 +95,8 @@ def test_resume_computes_only_missing_blocks(tmp_path, capsys):
         if b not in kept:
             (ck.directory / f"block-{b:08d}.npz").unlink()
     stamp = {b: (ck.directory / f"block-{b:08d}.npz").stat().st_mtime_ns for b in kept}
-    (out / "ck.csv").unlink()
+    (out / "ck.csv").unlink()  # a run that died before writing has neither table nor provenance
+    (out / "ck.provenance.json").unlink()
 
     capsys.readouterr()
     assert run_cli(cfg, out) == 2  # no silent restart over an unfinished run

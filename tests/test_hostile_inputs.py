@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import mcverify.runner as runner
+import mcverify.run_command as run_command
 from mcverify.cli import main
 from mcverify.config import MAX_PARAMETER_BYTES, load_config
 from mcverify.errors import ConfigError
@@ -139,19 +139,20 @@ q = {{ mean = 0.0, std = 1.0 }}
 
 
 def test_sweep_too_big_for_memory_needs_force(tmp_path: Path) -> None:
-    # 100 000 points of 60-d full covariances: ~5.9 GB of parameters, within max_cases
+    # Cases are built one block at a time, so what must fit is one case: a
+    # 12,000-d full covariance (and its factor) is ~2.1 GiB on its own.
     text = """
 [[sweep]]
 name = "big"
-p = { mean = { random = "normal", dim = 60 }, cov = { random = "spd", cond = 10.0 } }
+p = { mean = { random = "normal", dim = 12_000 }, cov = { random = "spd", cond = 10.0 } }
 q = { mean = 0.0, std = 1.0 }
-count = 100_000
+count = 2
 """
     cfg = write(tmp_path, text)
     with pytest.raises(ConfigError) as info:
         load_config(cfg)
     err = info.value
-    assert err.field == "sweep[1]" and "GiB of parameters (100,000 points of dimension 60)" in err.message
+    assert err.field == "sweep[1]" and "GiB of parameters per case (dimension 12,000)" in err.message
     assert f"more than {MAX_PARAMETER_BYTES / 2**30:g} GiB" in err.message and "force" in err.message
 
 
@@ -160,7 +161,7 @@ def test_internal_error_is_one_line_with_exit_3(tmp_path: Path, capsys: pytest.C
     def broken(*args: object, **kwargs: object) -> None:
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr(runner, "run", broken)
+    monkeypatch.setattr(run_command, "execute", broken)
     cfg = write(tmp_path, GOOD)
     assert main(["run", str(cfg), "-o", str(tmp_path / "out")]) == 3
     err = capsys.readouterr().err
@@ -174,7 +175,7 @@ def test_out_of_memory_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
     def hungry(*args: object, **kwargs: object) -> None:
         raise MemoryError
 
-    monkeypatch.setattr(runner, "run", hungry)
+    monkeypatch.setattr(run_command, "execute", hungry)
     assert main(["run", str(write(tmp_path, GOOD)), "-o", str(tmp_path / "out")]) == 2
     assert "out of memory" in one_error_line(capsys)
 
@@ -194,7 +195,8 @@ def test_disk_full_while_writing_is_one_line(tmp_path: Path, capsys: pytest.Capt
     assert main(["run", str(write(tmp_path, GOOD)), "-o", str(out)]) == 2
     assert "No space left on device" in one_error_line(capsys)
     monkeypatch.setattr(atomic.os, "fsync", real)
-    assert [p.name for p in out.iterdir()] == []  # no partial table, no temporary file
+    # No partial table, no temporary file: only the checkpoint, kept for --resume.
+    assert [p.name for p in out.iterdir()] == [".cfg.checkpoint"]
 
 
 @pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")

@@ -6,25 +6,28 @@ Two kinds:
   random (seeded) moments of their life, start-up and writing included;
 * targeted kills at every step of the write phase (each fsync, link,
   rename and unlink of the output files, before and after the call): SIGKILL
-  in a forked child that really kills itself there, SIGINT in-process.
+  in a child process that really kills itself there, SIGINT in-process.
 
 After every kill the output folder holds only complete tables (every row,
 every column), provenance files whose listed tables exist with matching
-SHA-256, and, after SIGKILL only, temporary ``.part`` files, which the next
-run removes.
+SHA-256, and temporary ``.part`` files of SIGKILLed processes only, which
+the next run removes (a run interrupted while starting up may not have
+got that far).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,7 +36,6 @@ import pytest
 import mcverify.config
 import mcverify.outputs
 import mcverify.runner
-import mcverify.table  # noqa: F401  (imported before forking, so children start at once)
 from mcverify.atomic import clean_stale, is_temporary
 from mcverify.cli import main
 
@@ -73,17 +75,27 @@ except ImportError:  # pragma: no cover
     FORMATS = "csv,json,html"
 
 
-def check_folder(out: Path, rows: dict[str, int], *, temporaries: bool) -> tuple[int, int]:
+def temporary_allowed(path: Path, temporaries: bool | Collection[int]) -> bool:
+    """Whether a temporary file may be there: any (True), none (False), or only those of these process ids."""
+    if isinstance(temporaries, bool):
+        return temporaries
+    return int(path.name.rsplit(".", 3)[-3].rsplit("-", 1)[1]) in temporaries  # .<name>.<host>-<pid>.<token>.part
+
+
+def check_folder(out: Path, rows: dict[str, int], *, temporaries: bool | Collection[int]) -> tuple[int, int]:
     """Assert every file in ``out`` is complete; return (complete sets, temporary files).
 
-    ``rows`` maps a config stem to its number of cases.
+    ``rows`` maps a config stem to its number of cases; ``temporaries`` says
+    which temporary files may be left (see :func:`temporary_allowed`).
     """
     sets = temps = 0
     for path in sorted(out.iterdir()):
         if is_temporary(path):
-            assert temporaries, f"temporary file left behind: {path.name}"
+            assert temporary_allowed(path, temporaries), f"temporary file left behind: {path.name}"
             temps += 1
             continue
+        if path.is_dir() and path.name.endswith(".checkpoint"):
+            continue  # completed cases kept for --resume (tests/test_checkpoint.py checks its contents)
         assert not path.name.startswith("."), f"unexpected hidden file {path.name}"
         stem = path.name.split(".", 1)[0]
         n = rows[stem.rsplit("-", 1)[0] if stem.rsplit("-", 1)[-1].isdigit() else stem]
@@ -134,9 +146,11 @@ def test_sigint_and_sigkill_at_random_moments(tmp_path: Path) -> None:
 
     rng = np.random.default_rng(20261125)
     outcomes: dict[str, list[int]] = {"SIGINT": [], "SIGKILL": []}
+    killed: set[int] = set()  # their temporaries stay until a run gets past start-up
     for trial in range(8):
         sig = (signal.SIGINT, signal.SIGKILL)[trial % 2]
-        extra = ["--overwrite"] if trial % 3 == 2 else []
+        # an interrupted run keeps its checkpoint, which the next run must be told to use
+        extra = ["--resume", *(["--overwrite"] if trial % 3 == 2 else [])]
         proc = mcverify(*args, *extra)
         time.sleep(rng.uniform(0.0, 1.1 * lifetime))
         proc.send_signal(sig)
@@ -146,10 +160,11 @@ def test_sigint_and_sigkill_at_random_moments(tmp_path: Path) -> None:
             # finished first (0), interrupted in main (130: one line) or during start-up (killed by SIGINT)
             assert proc.returncode in (0, 130, -signal.SIGINT), err
             if proc.returncode == 130:
-                assert err == "mcverify: interrupted\n"
+                assert err.endswith("mcverify: interrupted\n")  # after the --resume hint
         else:
             assert proc.returncode in (0, -signal.SIGKILL), err
-        check_folder(out, rows, temporaries=sig == signal.SIGKILL)
+            killed.add(proc.pid)
+        check_folder(out, rows, temporaries=killed)
     # the next run removes what SIGKILL left, whatever its config
     assert main(["run", str(quick), "-o", str(out), "-q"]) == 0
     check_folder(out, rows, temporaries=False)
@@ -186,33 +201,42 @@ class Steps:
                 monkeypatch.setattr(os, name, wrapped)
 
 
+def _kill_at(at: int, args: list[str], conn: Any) -> None:  # pragma: no cover - runs in the child
+    steps = Steps(at, lambda: os.kill(os.getpid(), signal.SIGKILL))
+    steps.install(None)
+    code = main(args)
+    conn.send(steps.count)
+    sys.exit(code)
+
+
+# Children come from a fork server: a fresh interpreter started once, with
+# mcverify imported, that forks one child per call.  Not os.fork() of this
+# process: forking a process that runs threads (JAX and PyTorch start pools
+# when other tests import them) can deadlock the child.
+_SERVER = multiprocessing.get_context("forkserver")
+_SERVER.set_forkserver_preload(["mcverify.cli", "mcverify.table", "mcverify.run_command", "mcverify.audit"])
+
+
 def killed_child(at: int, args: list[str]) -> tuple[int, int]:
-    """Run ``main(args)`` in a forked child that SIGKILLs itself at write step ``at``.
+    """Run ``mcverify args`` in a child process that SIGKILLs itself at write step ``at``.
 
     Returns (exit status as subprocess reports it, steps counted when it
     finished without reaching ``at``).
     """
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        code = 99
-        try:
-            os.close(read)
-            steps = Steps(at, lambda: os.kill(os.getpid(), signal.SIGKILL))
-            steps.install(None)
-            code = main(args)
-            os.write(write, str(steps.count).encode())
-        finally:
-            os._exit(code)
-    os.close(write)
-    _, status = os.waitpid(pid, 0)
-    with os.fdopen(read) as fh:
-        counted = fh.read()
-    code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
-    return code, int(counted) if counted else 0
+    receive, send = _SERVER.Pipe(duplex=False)
+    child = _SERVER.Process(target=_kill_at, args=(at, args, send))
+    child.start()
+    send.close()
+    child.join(timeout=300)
+    assert child.exitcode is not None, f"the child killed at step {at} hung"
+    try:
+        counted = receive.recv()
+    except EOFError:  # killed before it could say
+        counted = 0
+    return child.exitcode, counted
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
 def test_sigkill_at_every_write_step(tmp_path: Path) -> None:
     cfg = tmp_path / "tiny.toml"
     cfg.write_text(TINY_CONFIG)
@@ -220,7 +244,8 @@ def test_sigkill_at_every_write_step(tmp_path: Path) -> None:
     at, steps, kills = 1, None, 0
     while steps is None or at <= steps:
         out = tmp_path / f"out-{at}"
-        code, counted = killed_child(at, ["run", str(cfg), "-o", str(out), "--format", "csv,json", "-q"])
+        # one process: the steps counted are this process's writes
+        code, counted = killed_child(at, ["run", str(cfg), "-o", str(out), "--format", "csv,json", "-q", "--jobs", "1"])
         if code == 0:  # finished before step `at`: all steps are known now
             assert counted < at
             steps = counted
@@ -249,12 +274,13 @@ def test_sigint_at_every_write_step_leaves_all_or_nothing(tmp_path: Path, monkey
             steps.install(m)
             code = main(["run", str(cfg), "-o", str(out), "--format", "csv,json", "-q"])
         sets, _ = check_folder(out, rows, temporaries=False)
-        files = sorted(p.name for p in out.iterdir())
+        # The checkpoint (completed cases, for --resume) is not a table.
+        files = sorted(p.name for p in out.iterdir() if p.name != ".tiny.checkpoint")
         assert files in ([], ["tiny.csv", "tiny.json", "tiny.provenance.json"]), (at, files)
         if code == 0:
             assert steps.count < at
             break
-        assert code == 130 and capsys.readouterr().err == "mcverify: interrupted\n"
+        assert code == 130 and capsys.readouterr().err.endswith("mcverify: interrupted\n")  # after the --resume hint
         at += 1
     assert at > 12
 
@@ -263,12 +289,12 @@ def test_sigint_at_every_write_step_leaves_all_or_nothing(tmp_path: Path, monkey
 WRONG_FORMULA = "0.5*(std**2 + mean**2 - 1 - log10(std**2))"  # a classic mistake: the audit fails (exit 1)
 
 
-def check_reports(out: Path, *, temporaries: bool) -> tuple[int, int]:
+def check_reports(out: Path, *, temporaries: bool | Collection[int]) -> tuple[int, int]:
     """Every report in ``out`` is complete JSON; return (reports, temporary files)."""
     reports = temps = 0
     for path in out.iterdir():
         if is_temporary(path):
-            assert temporaries, f"temporary file left behind: {path.name}"
+            assert temporary_allowed(path, temporaries), f"temporary file left behind: {path.name}"
             temps += 1
             continue
         assert path.suffix == ".json" and path.stem.split("-")[0] == "report", path.name
@@ -290,6 +316,7 @@ def test_audit_sigint_and_sigkill_at_random_moments(tmp_path: Path) -> None:
     lifetime = time.monotonic() - t0
     assert check_reports(out, temporaries=False) == (1, 0)
     rng = np.random.default_rng(20261126)
+    killed: set[int] = set()
     for trial in range(6):
         sig = (signal.SIGINT, signal.SIGKILL)[trial % 2]
         proc = mcverify(*args, *(["--overwrite"] if trial % 3 == 2 else []))
@@ -300,14 +327,15 @@ def test_audit_sigint_and_sigkill_at_random_moments(tmp_path: Path) -> None:
             assert proc.returncode in (1, 130, -signal.SIGINT), err
         else:
             assert proc.returncode in (1, -signal.SIGKILL), err
-        check_reports(out, temporaries=sig == signal.SIGKILL)
+            killed.add(proc.pid)
+        check_reports(out, temporaries=killed)
     # the next audit writing there removes what SIGKILL left
     assert main(["audit", "--expr", WRONG_FORMULA, "-c", "prior-std", "--samples", "0",
                  "-o", str(out / "report.json"), "--json"]) == 1
     check_reports(out, temporaries=False)
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
 def test_audit_sigkill_at_every_write_step(tmp_path: Path) -> None:
     at, steps = 1, None
     while steps is None:
