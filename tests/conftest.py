@@ -100,3 +100,14 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: igno
 def artifacts() -> list[str]:
     """Append a line here to have it listed at the end of the test run."""
     return ARTIFACTS
+
+
+# Modules whose imports start native thread pools (XLA's, PyTorch's) in the
+# test process.  Many tests fork worker processes, and a fork of a process
+# running such threads can deadlock the child (JAX warns as much), so these
+# run last, after every test that forks.
+THREADED_BACKEND_TESTS = ("test_jax_backend.py", "test_torch_backend.py")
+
+
+def pytest_collection_modifyitems(session, config, items):  # type: ignore[no-untyped-def]
+    items.sort(key=lambda item: item.path.name in THREADED_BACKEND_TESTS)  # stable: order kept otherwise

@@ -210,7 +210,7 @@ def run_mutants(c: Corpus, base: str, data: dict[str, Any]) -> None:
               f"misspelt key {typo} for {k}", f"unknown key '{typo}'; did you mean '{k}'?")
     d = setp(data, ("run", "threads"), 4)
     c.add(base, "run-unknown-threads", d, "run.threads", "unknown key threads in [run]",
-          "unknown key 'threads' (expected one of: samples, seed, confidence, alpha, max_cases)")
+          "unknown key 'threads' (expected one of: samples, seed, confidence, alpha, error_control, method, randomizations, estimators, max_cases)")
     d = setp(data, ("run", "sam ples"), 4)
     c.add(base, "run-unknown-quoted-key", d, "run.sam ples", "quoted key with a space", "unknown key 'sam ples'")
     for tag, v, match in [("number", 5, "expected a table [run], got number 5"),
