@@ -59,6 +59,11 @@ class Evidence:
         quadrature is unavailable or failed; see ``quad_message``).
     quad_reliable : bool or None
     quad_message : str
+    mc_detectable : float
+        The smallest error in a tested value that this Monte Carlo check
+        detects with 80% power at the two-sided level ``1 - confidence``
+        (:func:`mcverify.power.detectable_difference`, the machinery behind
+        the run table's ``mc_detectable``): how fine the evidence is.
     """
 
     reason: str
@@ -79,6 +84,7 @@ class Evidence:
     quad_error: float | None = None
     quad_reliable: bool | None = None
     quad_message: str = ""
+    mc_detectable: float = float("nan")
 
     def as_dict(self) -> dict[str, Any]:
         return _jsonable(asdict(self))
@@ -93,7 +99,8 @@ class Evidence:
             f"{self.reason} at {self.label}: candidate {fmt(self.candidate, 6)}, "
             f"true KL {fmt(self.truth, 6)}, Monte Carlo {fmt(self.mc_estimate, 6)} "
             f"+- {fmt(self.mc_stderr, 2)} (candidate z = {fmt(self.z_candidate, 3)}, "
-            f"true KL z = {fmt(self.z_truth, 2)}){quad}"
+            f"true KL z = {fmt(self.z_truth, 2)}; detects errors >= {fmt(self.mc_detectable, 2)} "
+            f"with 80% power){quad}"
         )
 
 

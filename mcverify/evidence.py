@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 
 from .conventions import Convention
 from .monte_carlo import monte_carlo_kl
+from .power import detectable_difference
 from .probes import Probe, ProbeSet, make_probe, true_kl
 from .quadrature import quadrature_kl
 from .regions import SweepFinding
@@ -137,6 +138,7 @@ def _check(
         reason, probe.index if index == -1 else index, probe.plain_params(), probe.label(), value, truth,
         mc.estimate, mc.stderr, mc.ci_low, mc.ci_high, mc.samples, seed,
         mc.z_score(value), mc.z_score(truth), *quad,
+        mc_detectable=float(detectable_difference(mc.stderr, 1.0 - mc.confidence)),
     )
 
 

@@ -81,6 +81,9 @@ def test_classic_case_monte_carlo_evidence(classic_report):
         assert e.samples == SAMPLES and e.mc_stderr > 0
         assert abs(e.z_truth) < 5  # Monte Carlo agrees with the closed form...
         assert abs(e.z_candidate) > 20  # ...and not with the candidate
+        # its resolution, by the run table's power machinery: (z_0.975 + z_0.8) standard errors
+        assert e.mc_detectable == pytest.approx((1.959964 + 0.841621) * e.mc_stderr, rel=1e-5)
+        assert abs(e.candidate - e.truth) > e.mc_detectable and "with 80% power" in e.line()
     neg = ev["most negative"]
     assert neg.candidate < 0 < neg.mc_ci_low
     zero = ev["zero crossing"]
