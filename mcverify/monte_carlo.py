@@ -71,6 +71,11 @@ class MonteCarloResult:
         with the skewness correction) or ``terms - 1`` (Student's t).
     method : str
         ``"mc"``, ``"antithetic"`` or ``"qmc"``.
+    skewness_corrected : bool
+        Whether the interval and the test correct for ``skewness`` (Hall's
+        transformation); False for randomised QMC, whose skewness estimated
+        from R randomisation means is too noisy to correct with
+        (:func:`mcverify.qmc.qmc_kl`).
     """
 
     estimate: float
@@ -84,6 +89,7 @@ class MonteCarloResult:
     terms: int = 0
     df: float = math.inf
     method: str = "mc"
+    skewness_corrected: bool = True
 
     def z_score(self, value: float, floor: float = 0.0) -> float:
         """How many standard errors ``value`` lies from the estimate.
@@ -105,9 +111,8 @@ class MonteCarloResult:
         ``1 - confidence`` exactly when ``value`` is outside the interval
         (for ``floor = 0``).
         """
-        return two_sided_p_value(
-            self.z_score(value, floor), skewness=self.skewness, terms=self.terms or self.samples, df=self.df
-        )
+        skew = self.skewness if self.skewness_corrected else 0.0
+        return two_sided_p_value(self.z_score(value, floor), skewness=skew, terms=self.terms or self.samples, df=self.df)
 
     def as_dict(self) -> dict[str, Any]:
         """The fields as a plain dict."""
@@ -140,17 +145,22 @@ def mean_result(
     samples: int | None = None,
     df: float = math.inf,
     method: str = "mc",
+    correct_skewness: bool = True,
 ) -> MonteCarloResult:
     """A :class:`MonteCarloResult` for the mean of ``terms`` independent terms.
 
     ``var`` is their unbiased sample variance and ``skew`` their sample
-    skewness; the interval comes from :func:`mcverify.intervals.confidence_interval`.
+    skewness; the interval comes from :func:`mcverify.intervals.confidence_interval`,
+    corrected for ``skew`` unless ``correct_skewness`` is False.
     """
     std = math.sqrt(max(var, 0.0))
     se = std / math.sqrt(terms)
-    low, high = confidence_interval(mean, se, confidence, skewness=skew, terms=terms, df=df)
+    used = skew if correct_skewness else 0.0
+    low, high = confidence_interval(mean, se, confidence, skewness=used, terms=terms, df=df)
     n = terms if samples is None else samples
-    return MonteCarloResult(mean, se, low, high, int(n), confidence, std, skew, int(terms), df, method)
+    return MonteCarloResult(
+        mean, se, low, high, int(n), confidence, std, skew, int(terms), df, method, correct_skewness
+    )
 
 
 def monte_carlo_kl(

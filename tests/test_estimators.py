@@ -94,6 +94,21 @@ def test_qmc_uses_whole_sobol_blocks_and_t_with_r_minus_one_df():
     assert r.stderr == pytest.approx(r.std / 4.0)
 
 
+def test_qmc_interval_and_test_are_plain_student_t():
+    # The skewness of 64 randomisation means is reported but not corrected for
+    # (too noisy: it cost coverage on symmetric cases, see mcverify.qmc).
+    from scipy import stats
+
+    p, q = Gaussian(0.0, std=10.0), Gaussian(0.0, std=1.0)
+    r = qmc_kl(p, q, 4096, seed=3)
+    assert not r.skewness_corrected and abs(r.skewness) > 0.1
+    t = stats.t.ppf(0.975, r.df) * r.stderr
+    assert r.ci_low == pytest.approx(r.estimate - t, rel=1e-12) and r.ci_high == pytest.approx(r.estimate + t, rel=1e-12)
+    assert r.p_value(r.ci_low) == pytest.approx(0.05, rel=1e-9) and r.p_value(r.ci_high) == pytest.approx(0.05, rel=1e-9)
+    mc = monte_carlo_kl(p, q, 4096, seed=3)
+    assert mc.skewness_corrected and mc.ci_high - mc.estimate > mc.estimate - mc.ci_low  # Hall: longer on the skewed side
+
+
 def test_qmc_beats_monte_carlo_by_far_at_equal_cost_in_points():
     # At 2^15 points the RMSE of RQMC is about 1/15 of Monte Carlo's on this pair; assert 5x.
     p, q = PAIRS[4][1:]
