@@ -139,6 +139,23 @@ def resolve_workers(workers: Workers) -> int | Executor:
     return workers
 
 
+def _process_context() -> Any:
+    """How worker processes start: the platform's default, but never a fork of a threaded process.
+
+    A fork copies only the calling thread; a lock another thread held at
+    that moment (an import, a stream, a logging handler) stays locked in
+    the child forever.  mcverify called from a program that runs threads
+    (an audit's candidate threads, a Dask client, a GUI, a notebook) gets
+    freshly started interpreters instead, which cost about a second each.
+    """
+    import multiprocessing
+    import threading
+
+    if threading.active_count() > 1:
+        return multiprocessing.get_context("spawn")
+    return None
+
+
 @dataclass
 class _Pool:
     """mcverify's own process pool, which it may stop hard on interruption."""
@@ -147,7 +164,9 @@ class _Pool:
     executor: ProcessPoolExecutor = field(init=False)
 
     def __post_init__(self) -> None:
-        self.executor = ProcessPoolExecutor(self.size, initializer=_worker_init, initargs=(os.getpid(),))
+        self.executor = ProcessPoolExecutor(
+            self.size, mp_context=_process_context(), initializer=_worker_init, initargs=(os.getpid(),)
+        )
 
     def stop(self, hard: bool) -> None:
         if hard:  # Ctrl-C or an error: do not wait for running blocks

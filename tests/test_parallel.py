@@ -169,3 +169,19 @@ def test_dask_extra_missing_is_a_usage_error(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "pip install 'mcverify[dask]'" in err
     assert not (tmp_path / "out" / ".par.checkpoint").exists()  # nothing started
+
+
+def test_workers_are_never_forked_from_a_threaded_process():
+    # A fork copies only the calling thread: a lock held by another thread
+    # stays locked in the child (seen: a worker stuck on a futex in the kill tests).
+    from mcverify.parallel import _process_context
+
+    stop = threading.Event()
+    helper = threading.Thread(target=stop.wait, daemon=True)
+    helper.start()
+    try:
+        ctx = _process_context()
+        assert ctx is not None and ctx.get_start_method() == "spawn"
+    finally:
+        stop.set()
+        helper.join()
