@@ -108,7 +108,8 @@ def test_wrong_formula_in_the_truth_fails_with_exit_1(tmp_path, monkeypatch, cap
 
     monkeypatch.setattr(runner, "kl_divergence", broken)
     cfg = write(tmp_path, GOOD)
-    assert main(["run", str(cfg), "-o", str(tmp_path)]) == 1
+    # one process: the patch lives in this one (spawned workers would not see it)
+    assert main(["run", str(cfg), "-o", str(tmp_path), "--jobs", "1"]) == 1
     out = capsys.readouterr().out
     assert "fail" in out and "FAIL wide" in out and "quadrature differs" in out
     table = pd.read_csv(tmp_path / "cfg.csv")

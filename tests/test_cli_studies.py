@@ -116,7 +116,9 @@ def test_calibrate_exits_1_when_intervals_are_too_narrow(tmp_path, monkeypatch, 
 
     monkeypatch.setattr(module, "estimate_kl", overconfident)
     cfg = write(tmp_path, SMALL)
-    assert main(["calibrate", str(cfg), "--replicates", "60", "--method", "mc", "-o", str(tmp_path)]) == 1
+    # one process: the patch lives in this one (spawned workers would not see it)
+    assert main(["calibrate", str(cfg), "--replicates", "60", "--method", "mc", "-o", str(tmp_path),
+                 "--jobs", "1"]) == 1
     out = capsys.readouterr().out
     assert "FAIL ratio-10 (mc): coverage" in out and "calibration FAILED" in out
 
