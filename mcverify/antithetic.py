@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._moments import StreamingMoments
 from .gaussian import Gaussian
 from .log_ratio import LogRatio
-from .monte_carlo import CHUNK, UNIVARIATE_CHUNK, MonteCarloResult, SeedLike, generator, mean_result
+from .monte_carlo import UNIVARIATE_CHUNK, MonteCarloResult, SeedLike, _chunked, generator, mean_result
 
 __all__ = ["antithetic_kl"]
 
@@ -74,19 +73,6 @@ def antithetic_kl(
     ratio = LogRatio.of(p, q)
     rng = generator(seed)
     pairs = int(samples) // 2
-    d = ratio.dim
-    rows = UNIVARIATE_CHUNK if d == 1 else max(1, CHUNK // d)
-    z = np.empty((rows, d))
-    scratch = np.empty((rows, d)) if ratio.diagonal else None
-    y = np.empty(rows)
-    acc = StreamingMoments(rows)
-    done = 0
-    while done < pairs:
-        m = min(rows, pairs - done)
-        zc, yc = z[:m], y[:m]
-        rng.standard_normal(out=zc)
-        ratio.even(zc, yc, None if scratch is None else scratch[:m])
-        acc.add(yc)
-        done += m
-    mean, var, skew = acc.result(ratio.shift)
+    rows = UNIVARIATE_CHUNK if ratio.dim == 1 else None
+    mean, var, skew = _chunked(ratio, pairs, rng, even=True, rows=rows)
     return mean_result(mean, var, skew, pairs, confidence, samples=2 * pairs, method="antithetic")

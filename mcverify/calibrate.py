@@ -197,6 +197,22 @@ class _SingleThreadBlas:
             return self.fn(item)
 
 
+def study_tasks(
+    spec: RunSpec, replicates: int, methods: Sequence[str]
+) -> tuple[tuple[str, ...], list[tuple[Case, str, float]], Settings]:
+    """Check a study's arguments; return its methods, its ``(case, method, closed-form KL)`` tasks and settings."""
+    if replicates < 2:
+        raise ValueError(f"replicates must be >= 2, got {replicates!r}")
+    methods = tuple(methods)
+    for method in methods:
+        if method not in METHODS:
+            raise ValueError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
+    truth = {case.index: kl_divergence(case.p, case.q) for case in spec.cases}
+    tasks = [(case, method, truth[case.index]) for case in spec.cases for method in methods]
+    settings = Settings(spec.samples, spec.seed, spec.confidence, randomizations=spec.randomizations)
+    return methods, tasks, settings
+
+
 def study_map(fn: Callable[[Any], Any], items: Sequence[Any], workers: Workers) -> Iterator[Any]:
     """``map(fn, items)`` in order, in this process, on local processes or on an executor.
 
@@ -268,17 +284,9 @@ def calibrate(
     -------
     Calibration
     """
-    if replicates < 2:
-        raise ValueError(f"replicates must be >= 2, got {replicates!r}")
-    methods = tuple(methods) if methods else (spec.method,)
-    for method in methods:
-        if method not in METHODS:
-            raise ValueError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
-    truth = {case.index: kl_divergence(case.p, case.q) for case in spec.cases}
-    tasks = [(case, method, truth[case.index]) for case in spec.cases for method in methods]
+    methods, tasks, settings = study_tasks(spec, replicates, methods or (spec.method,))
     checks = 2 * len(tasks) + len(methods)
     level = spec.alpha / checks
-    settings = Settings(spec.samples, spec.seed, spec.confidence, randomizations=spec.randomizations)
     work = partial(_replicates, settings=settings, replicates=replicates)
     cells: list[dict[str, Any]] = []
     p_by_method: dict[str, list[NDArray[np.float64]]] = {m: [] for m in methods}

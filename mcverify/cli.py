@@ -345,10 +345,34 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+def prepare_output(folder: str | os.PathLike[str]) -> Path:
+    """Create the output folder if needed and check it is a writable folder, before any work.
+
+    Removes the temporary files that killed runs left there.
+
+    Raises
+    ------
+    UsageError
+        If it is not a folder, cannot be created or is not writable.
+    """
+    from .atomic import clean_stale
+
+    out = Path(folder)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out}: the output folder is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{out}: cannot create the output folder ({exc.strerror})") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise UsageError(f"{out}: the output folder is not writable")
+    clean_stale(out)  # temporary files of killed runs
+    return out
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from .checkpoint import CheckpointError
     from .config import load_config
-    from .atomic import clean_stale
     from .run_command import RunOptions, RunProblem, execute
     from .writers import check_formats
 
@@ -363,16 +387,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         error_control=args.error_control, method=args.method, randomizations=args.randomizations,
         estimators=args.estimators,
     )
-    out = Path(args.output)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"{out}: the output folder is not a folder")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"{out}: cannot create the output folder ({exc.strerror})") from None
-    if not os.access(out, os.W_OK | os.X_OK):
-        raise UsageError(f"{out}: the output folder is not writable")
-    clean_stale(out)  # temporary files of killed runs
+    out = prepare_output(args.output)
 
     if args.resume and args.restart:
         raise UsageError("--resume and --restart exclude each other")

@@ -31,9 +31,8 @@ from typing import Any
 import numpy as np
 
 from .cases import Case, RunSpec
-from .closed_form import kl_divergence
 from .estimators import METHODS, estimate_kl
-from .calibrate import study_map
+from .calibrate import study_map, study_tasks
 from .runner import Settings, Workers, case_seed
 
 __all__ = ["FIT_COLUMNS", "POINT_COLUMNS", "Convergence", "converge", "fit_rate", "sample_counts"]
@@ -178,18 +177,10 @@ def converge(
     -------
     Convergence
     """
-    if replicates < 2:
-        raise ValueError(f"replicates must be >= 2, got {replicates!r}")
-    methods = tuple(methods) if methods else METHODS
-    for method in methods:
-        if method not in METHODS:
-            raise ValueError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
+    methods, tasks, settings = study_tasks(spec, replicates, methods or METHODS)
     counts = tuple(sorted(set(int(n) for n in counts)))
     if not counts:
         raise ValueError("give at least one sample count")
-    truth = {case.index: kl_divergence(case.p, case.q) for case in spec.cases}
-    tasks = [(case, method, truth[case.index]) for case in spec.cases for method in methods]
-    settings = Settings(spec.samples, spec.seed, spec.confidence, randomizations=spec.randomizations)
     work = partial(_errors, settings=settings, counts=counts, replicates=replicates)
     points: list[dict[str, Any]] = []
     fits: list[dict[str, Any]] = []

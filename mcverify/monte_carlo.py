@@ -324,10 +324,18 @@ def _univariate_moments(r: Any, c: Any, log_r: Any, sums: Any, n: int) -> tuple[
     return mean, var_n * n / (n - 1), skewness_of(var_n, third)
 
 
-def _chunked(ratio: LogRatio, n: int, rng: np.random.Generator) -> tuple[float, float, float]:
-    """Mean, variance and skewness of the log ratio over n draws, one chunk at a time."""
+def _chunked(
+    ratio: LogRatio, n: int, rng: np.random.Generator, *, even: bool = False, rows: int | None = None
+) -> tuple[float, float, float]:
+    """Mean, variance and skewness of the log ratio over n draws, one chunk at a time.
+
+    With ``even`` the terms are the antithetic pair averages
+    (:meth:`LogRatio.even`) of n draws instead; ``rows`` is the chunk size
+    (default ``CHUNK // d``).
+    """
     d = ratio.dim
-    rows = max(1, CHUNK // d)
+    rows = rows or max(1, CHUNK // d)
+    evaluate = ratio.even if even else ratio.evaluate
     z = np.empty((rows, d))
     scratch = np.empty((rows, d)) if ratio.diagonal else None
     y = np.empty(rows)
@@ -337,7 +345,7 @@ def _chunked(ratio: LogRatio, n: int, rng: np.random.Generator) -> tuple[float, 
         m = min(rows, n - done)
         zc, yc = z[:m], y[:m]
         rng.standard_normal(out=zc)
-        ratio.evaluate(zc, yc, None if scratch is None else scratch[:m])
+        evaluate(zc, yc, None if scratch is None else scratch[:m])
         acc.add(yc)
         done += m
     return acc.result(ratio.shift)

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .cli import EXIT_FAIL, EXIT_PASS, UsageError, _names, _nonnegative_int, _positive_int, add_sampling_options
+from .cli import (
+    EXIT_FAIL, EXIT_PASS, UsageError, _names, _nonnegative_int, _positive_int, add_sampling_options, prepare_output,
+)
 
 __all__ = ["add_study_commands"]
 
@@ -91,7 +92,6 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def _prepare(args: argparse.Namespace, samples: Sequence[int]) -> tuple[Any, Path, list[str], int]:
     """Check formats, config, methods and output folder before any work; return (spec, out, formats, jobs)."""
-    from .atomic import clean_stale
     from .config import load_config
     from .estimators import minimum_samples
     from .parallel import usable_cores
@@ -115,16 +115,7 @@ def _prepare(args: argparse.Namespace, samples: Sequence[int]) -> tuple[Any, Pat
             raise UsageError(f"{what}method '{method}' needs at least {least} samples, got {smallest:,}")
     if args.replicates < 2:
         raise UsageError("--replicates: need at least 2")
-    out = Path(args.output)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"{out}: the output folder is not a folder")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"{out}: cannot create the output folder ({exc.strerror})") from None
-    if not os.access(out, os.W_OK | os.X_OK):
-        raise UsageError(f"{out}: the output folder is not writable")
-    clean_stale(out)
+    out = prepare_output(args.output)
     return spec, out, formats, args.jobs if args.jobs is not None else usable_cores()
 
 
