@@ -7,7 +7,7 @@ are computed independently, so that a mistake in one cannot hide.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from .audit import AuditReport, audit
 from .closed_form import kl_divergence

@@ -27,10 +27,11 @@ __all__ = ["MonteCarloResult", "generator", "mean_result", "monte_carlo_kl", "mo
 
 #: Numbers drawn per chunk for d > 1: 512 KiB buffers stay in the L2 cache.
 CHUNK = 1 << 16
-#: Univariate chunk: below OpenBLAS's 10,000-element threshold its dot
-#: products stay single-threaded, which is faster here and never competes
-#: with other processes for cores.
-UNIVARIATE_CHUNK = 1 << 13
+#: Univariate chunk: OpenBLAS computes dot products of up to 10,000
+#: elements on one thread, so a chunk's sums never depend on the number of
+#: BLAS threads (and never compete with other processes for cores); the
+#: largest such chunk also makes a 10^4-sample case a single chunk.
+UNIVARIATE_CHUNK = 10_000
 #: Univariate runs up to this many draws keep their chunk sums in plain lists
 #: (see :class:`~mcverify._moments.ExactSum`, which collapses its partials beyond 4096 of them).
 _SHORT_RUN = UNIVARIATE_CHUNK * 4096
@@ -243,58 +244,65 @@ class PowerSumBuffers:
         self.ones = np.ones(UNIVARIATE_CHUNK)
 
 
+def _chunk_sums(
+    z: np.ndarray, z2: np.ndarray, z3: np.ndarray, ones: np.ndarray
+) -> tuple[float, float, float, float, float, float]:
+    """Sums of ``z, z^2, ..., z^6`` over one chunk ``z``, by BLAS dot products.
+
+    ``z2``, ``z3`` and ``ones`` are buffers as long as ``z`` (``ones`` all
+    ones).  Two products and six dot products: each pass over a chunk costs
+    about as much as a Python call here, so none is spent twice.
+    """
+    dot, mul = np.dot, np.multiply
+    mul(z, z, out=z2)
+    mul(z2, z, out=z3)
+    return (
+        float(dot(z, ones)), float(dot(z, z)), float(dot(z2, z)),
+        float(dot(z2, z2)), float(dot(z3, z2)), float(dot(z3, z3)),
+    )
+
+
 def _power_sums(
     rng: np.random.Generator, n: int, buffers: PowerSumBuffers | None = None
 ) -> tuple[float, float, float, float, float, float]:
     """Exact sums of ``z, z^2, ..., z^6`` over ``n`` standard normals from ``rng``.
 
-    Chunks of :data:`UNIVARIATE_CHUNK` draws, each summed by BLAS dot
-    products, the chunk sums added exactly (:func:`math.fsum`).  The batched
-    runner calls this too, so that a case's numbers are the same whichever
-    path computes them.  The sums of ``z^5`` and ``z^6`` serve only the
-    sample skewness; the first four are computed exactly as before they
-    were added, so estimates and standard errors keep their bits.
+    Chunks of :data:`UNIVARIATE_CHUNK` draws, each summed by
+    :func:`_chunk_sums`, the chunk sums added exactly (:func:`math.fsum`).
+    The batched runner calls this too, so that a case's numbers are the
+    same whichever path computes them.  The sums of ``z^5`` and ``z^6``
+    serve only the sample skewness.
     """
     b = PowerSumBuffers() if buffers is None else buffers
     z, z2, z3, ones = b.z, b.z2, b.z3, b.ones
+    if n <= UNIVARIATE_CHUNK:
+        # One chunk: fsum of one number is the number, with -0.0 made +0.0.
+        zc = z[:n]
+        rng.standard_normal(out=zc)
+        s = _chunk_sums(zc, z2[:n], z3[:n], ones[:n])
+        return s[0] + 0.0, s[1] + 0.0, s[2] + 0.0, s[3] + 0.0, s[4] + 0.0, s[5] + 0.0
     if n <= _SHORT_RUN:
         # Fewer than 4097 chunks: ExactSum never collapses its partial sums, so
         # plain lists summed by fsum at the end give the same bits, with
-        # less Python per chunk (this is most of the cost of a 10^4-sample case).
-        dot, normal, mul, fsum = np.dot, rng.standard_normal, np.multiply, math.fsum
-        s0: list[float] = []
-        s1: list[float] = []
-        s2: list[float] = []
-        s3: list[float] = []
-        s4: list[float] = []
-        s5: list[float] = []
+        # less Python per chunk.
+        normal = rng.standard_normal
+        parts = []
         for start in range(0, n, UNIVARIATE_CHUNK):
             m = min(UNIVARIATE_CHUNK, n - start)
-            zc, z2c, z3c = z[:m], z2[:m], z3[:m]
+            zc = z[:m]
             normal(out=zc)
-            mul(zc, zc, out=z2c)
-            s0.append(float(dot(zc, ones[:m])))
-            s1.append(float(dot(zc, zc)))
-            s2.append(float(dot(z2c, zc)))
-            s3.append(float(dot(z2c, z2c)))
-            mul(z2c, zc, out=z3c)
-            s4.append(float(dot(z3c, z2c)))
-            s5.append(float(dot(z3c, z3c)))
+            parts.append(_chunk_sums(zc, z2[:m], z3[:m], ones[:m]))
+        fsum = math.fsum
+        s0, s1, s2, s3, s4, s5 = zip(*parts)
         return fsum(s0), fsum(s1), fsum(s2), fsum(s3), fsum(s4), fsum(s5)
     sums = [ExactSum() for _ in range(6)]
     done = 0
     while done < n:
         m = min(UNIVARIATE_CHUNK, n - done)
-        zc, z2c, z3c = z[:m], z2[:m], z3[:m]
+        zc = z[:m]
         rng.standard_normal(out=zc)
-        np.multiply(zc, zc, out=z2c)
-        sums[0].add(float(np.dot(zc, ones[:m])))
-        sums[1].add(float(np.dot(zc, zc)))
-        sums[2].add(float(np.dot(z2c, zc)))
-        sums[3].add(float(np.dot(z2c, z2c)))
-        np.multiply(z2c, zc, out=z3c)
-        sums[4].add(float(np.dot(z3c, z2c)))
-        sums[5].add(float(np.dot(z3c, z3c)))
+        for acc, value in zip(sums, _chunk_sums(zc, z2[:m], z3[:m], ones[:m])):
+            acc.add(value)
         done += m
     return sums[0].value, sums[1].value, sums[2].value, sums[3].value, sums[4].value, sums[5].value
 

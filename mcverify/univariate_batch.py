@@ -41,7 +41,7 @@ from .gauss_kronrod import normal_tail_moments, panel_nodes, qk21_sums
 from .gaussian import Gaussian
 from .intervals import confidence_interval
 from .log_ratio import whitened_diagonal
-from .monte_carlo import PowerSumBuffers, _power_sums, _univariate_moments
+from .monte_carlo import UNIVARIATE_CHUNK, PowerSumBuffers, _chunk_sums, _power_sums, _univariate_moments
 from .quadrature import QuadratureResult, quadrature_kl
 from .seeding import StreamPool, sfc64_states
 
@@ -87,7 +87,7 @@ _HERMITE = (
     np.polynomial.hermite_e.hermegauss(_quad._HERMITE_NODES)[1] / math.sqrt(2.0 * math.pi),
 )
 #: Pairs integrated per array evaluation (keeps the node arrays in cache).
-_QUAD_BATCH = 256
+_QUAD_BATCH = 128
 
 
 @dataclass(frozen=True)
@@ -202,17 +202,28 @@ def monte_carlo(
     log_r = np.empty(n)
     for sel, p, q in pairs.groups():
         r[sel], c[sel], log_r[sel] = whitened_diagonal(p, q)  # type: ignore[arg-type]
-    states = sfc64_states(seeds)
-    streams = StreamPool()
     buffers = PowerSumBuffers()
-    sums = np.empty((6, n))
+    rows = []
     seconds = np.empty(n)
     clock = time.perf_counter
-    for i in range(n):  # the only per-case loop: each case's own stream
-        t0 = clock()
-        sums[:, i] = _power_sums(streams.generator(states[i]), samples, buffers)
-        seconds[i] = clock() - t0
+    streams = StreamPool().each(sfc64_states(seeds))
+    one_chunk = samples <= UNIVARIATE_CHUNK
+    if one_chunk:  # _power_sums' one-chunk branch, its set-up hoisted out of the loop
+        z, z2, z3, ones = (b[:samples] for b in (buffers.z, buffers.z2, buffers.z3, buffers.ones))
     t0 = clock()
+    for i, rng in enumerate(streams):  # the only per-case loop: each case's own stream
+        if one_chunk:
+            rng.standard_normal(out=z)
+            rows.append(_chunk_sums(z, z2, z3, ones))
+        else:
+            rows.append(_power_sums(rng, samples, buffers))
+        t1 = clock()
+        seconds[i] = t1 - t0
+        t0 = t1
+    t0 = clock()
+    sums = np.array(rows, dtype=np.float64).reshape(n, 6).T
+    if one_chunk:
+        sums += 0.0  # as _power_sums: -0.0 becomes +0.0
     mean, var, skew = _univariate_moments(r, c, log_r, sums, samples)
     estimate, stderr, ci_low, ci_high = _interval(mean, var, skew, samples, confidence)
     seconds += (clock() - t0) / max(n, 1)
