@@ -275,15 +275,15 @@ class QuadratureColumns:
 
 
 #: ``e**a - 1 - a``: Taylor series below this ``|a|`` (first omitted term
-#: ``0.1**13 / 13! < 2e-23``, i.e. 4e-21 of the sum), ``expm1(a) - a`` up to
-#: quadrature's series limit 0.7 (cancellation loses at most a factor 20
-#: there, below qk21's rounding floor of 50 eps), and q's density form above.
+#: ``0.1**13 / 13! < 2e-23``, i.e. 4e-21 of the sum), ``expm1(a) - a`` above
+#: (cancellation loses at most a factor 20 at 0.1, below qk21's rounding
+#: floor of 50 eps, and nothing beyond |a| = 2).
 _SHORT_SERIES_LIMIT = 0.1
 _SHORT_SERIES = tuple(1.0 / math.factorial(k) for k in range(12, 1, -1))
 
 
-def _h_small(a: Array) -> Array:
-    """``e**a - 1 - a`` for ``|a| < 0.7``, to a few ulps."""
+def _h(a: Array) -> Array:
+    """``e**a - 1 - a`` to a few ulps (``a`` below 709, where ``e**a`` is finite)."""
     h = np.expm1(a) - a
     small = np.abs(a) < _SHORT_SERIES_LIMIT
     if small.any():
@@ -340,17 +340,15 @@ def _reduced(delta: Array, r: Array, rm1: Array, log_r: Array, rtol: float) -> t
 
     near = np.flatnonzero(close)
     if near.size:
-        d, rr, cc, lr, r1 = (x[near, None, None] for x in (delta, rm1, c, log_r, r))
+        d, rr, cc, lr = (x[near, None, None] for x in (delta, rm1, c, log_r))
 
         def f_close(t: Array, e_t: Array) -> Array:
-            # phi(t) (rho - 1 - log rho) with rho = q/p = e**a, as _kl_1d.
+            # phi(t) (rho - 1 - log rho) with rho = q/p = e**a.  _kl_1d switches
+            # to q's density, r phi(delta + r t) = phi(t) e**a, for |a| >= 0.7;
+            # here |t| <= (9 + 1)/0.5 = 20 keeps |a| below 140 and e_t above
+            # 1e-87, so phi(t) h(a) is as accurate and needs one exponential.
             a = lr - 0.5 * (d + rr * t) * (d + cc * t)
-            y = d + r1 * t  # phi(t) e**a = r phi(delta + r t): q's density in t
-            out = _quad._INV_SQRT_2PI * (r1 * np.exp(-0.5 * y * y) - e_t * (1.0 + a))
-            mid = np.abs(a) < _quad._SERIES_LIMIT
-            if mid.any():
-                out[mid] = _quad._INV_SQRT_2PI * np.broadcast_to(e_t, a.shape)[mid] * _h_small(a[mid])
-            return out
+            return _quad._INV_SQRT_2PI * e_t * _h(a)
 
         dn, rn = np.abs(delta[near]), r[near]
         # Wide enough for q's mass too: q sits at -delta/r with width 1/r.
@@ -358,8 +356,8 @@ def _reduced(delta: Array, r: Array, rm1: Array, log_r: Array, rtol: float) -> t
         v, e = qk21_sums(f_close(_CLOSE_T, _CLOSE_E), _CLOSE_HALF)
         value_c, error_c = np.sum(v, axis=1), np.sum(e, axis=1)
         beyond = np.flatnonzero(width > _HALF_WIDTH)
-        if beyond.size:  # only pairs with r < 1 reach past 12
-            d, rr, cc, lr, r1 = (x[beyond] for x in (d, rr, cc, lr, r1))
+        if beyond.size:  # pairs whose q reaches past 9: r < 1 + |delta|/9
+            d, rr, cc, lr = (x[beyond] for x in (d, rr, cc, lr))
             wb = width[beyond]
             lo, hi = np.full(beyond.size, _HALF_WIDTH), wb
             la, lb = _panels(-hi, -lo, _EXTRA_PANELS)

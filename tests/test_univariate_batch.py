@@ -72,6 +72,28 @@ def test_monte_carlo_is_bit_identical_to_monte_carlo_kl(samples):
     assert np.all(got.seconds > 0)
 
 
+def test_close_pairs_at_the_corners_of_the_close_region():
+    # The non-negative integrand serves std ratios 0.5..2 with shifts up to 1
+    # (its nodes reach |t| = 20 at ratio 0.5); at the corners and just inside
+    # them every error estimate covers the 50-digit value.
+    corners = []
+    for r in (0.5, 0.5000001, 0.9999999, 1.0, 1.0000001, 1.999999, 2.0):
+        for delta in (-1.0, -0.3, 0.0, 1e-9, 0.999999, 1.0):
+            corners.append((delta, r, False, 0.0, 1.0, False))
+    pairs = ub.UnivariatePairs.from_values(corners)
+    with mpmath.workdps(50):
+        truth = np.array([
+            float(-mpmath.log(mpmath.mpf(r)) + (mpmath.mpf(r) ** 2 + mpmath.mpf(d) ** 2) / 2 - mpmath.mpf(1) / 2)
+            for d, r, *_ in corners
+        ])
+    for method, res in ub.quadrature(pairs).items():
+        assert not res.fallback.any(), method
+        # the direct integrand cancels to rounding noise for KL near 1e-14, as quad's does
+        assert res.reliable.all() if method == "reduced" else res.reliable[truth > 1e-10].all()
+        off = np.abs(res.value - truth)
+        assert np.all(off <= res.error + 1e-15 * truth), (method, np.max(off - res.error))
+
+
 def test_quadrature_does_not_depend_on_the_batch_a_pair_is_in(monkeypatch):
     # Each pair's numbers are summed by the same loops whatever its batch, so a
     # case's table row does not depend on its neighbours.
