@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 from scipy import stats
 
 from ._moments import ExactSum, StreamingMoments, skewness_of
@@ -233,33 +234,45 @@ def _univariate(
 
 
 class PowerSumBuffers:
-    """Scratch arrays of :func:`_power_sums`, reusable across calls."""
+    """Scratch arrays of :func:`_power_sums`, reusable across calls.
 
-    __slots__ = ("ones", "z", "z2", "z3")
+    ``powers`` holds the rows ``1, z, z^2, z^3`` of a chunk; :meth:`views`
+    gives, for a chunk of ``m`` draws, the row ``z`` to draw into and the
+    operands of :func:`_chunk_sums`.
+    """
+
+    __slots__ = ("powers",)
 
     def __init__(self) -> None:
-        self.z = np.empty(UNIVARIATE_CHUNK)
-        self.z2 = np.empty(UNIVARIATE_CHUNK)
-        self.z3 = np.empty(UNIVARIATE_CHUNK)
-        self.ones = np.ones(UNIVARIATE_CHUNK)
+        self.powers = np.empty((4, UNIVARIATE_CHUNK))
+        self.powers[0] = 1.0
+
+    def views(self, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(z, powers, left, right)`` for a chunk of ``m`` draws.
+
+        ``left[k] = z^(k+1)`` and ``right[k, j] = z^(k+j)``, ``k < 3``,
+        ``j < 2``: the six dot products ``left[k] . right[k, j]`` are the
+        sums of ``z^1 .. z^6`` in order.
+        """
+        p = self.powers[:, :m]
+        row, col = p.strides
+        left = p[1:4, None, :]
+        right = as_strided(p, shape=(3, 2, m), strides=(row, row, col), writeable=False)
+        return p[1], p, left, right
 
 
-def _chunk_sums(
-    z: np.ndarray, z2: np.ndarray, z3: np.ndarray, ones: np.ndarray
-) -> tuple[float, float, float, float, float, float]:
-    """Sums of ``z, z^2, ..., z^6`` over one chunk ``z``, by BLAS dot products.
+def _chunk_sums(powers: np.ndarray, left: np.ndarray, right: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Sums of ``z, z^2, ..., z^6`` over one chunk, into ``out`` (shape (3, 2)).
 
-    ``z2``, ``z3`` and ``ones`` are buffers as long as ``z`` (``ones`` all
-    ones).  Two products and six dot products: each pass over a chunk costs
-    about as much as a Python call here, so none is spent twice.
+    ``powers[1]`` holds the draws ``z`` (:meth:`PowerSumBuffers.views`).  Two
+    products fill ``z^2`` and ``z^3``; one :func:`numpy.vecdot` call makes
+    the six BLAS dot products (``ddot`` on each row: a chunk of at most
+    10,000 draws is summed on one thread, whatever the BLAS thread count).
     """
-    dot, mul = np.dot, np.multiply
-    mul(z, z, out=z2)
-    mul(z2, z, out=z3)
-    return (
-        float(dot(z, ones)), float(dot(z, z)), float(dot(z2, z)),
-        float(dot(z2, z2)), float(dot(z3, z2)), float(dot(z3, z3)),
-    )
+    z = powers[1]
+    np.multiply(z, z, out=powers[2])
+    np.multiply(powers[2], z, out=powers[3])
+    return np.vecdot(left, right, out=out)
 
 
 def _power_sums(
@@ -269,42 +282,39 @@ def _power_sums(
 
     Chunks of :data:`UNIVARIATE_CHUNK` draws, each summed by
     :func:`_chunk_sums`, the chunk sums added exactly (:func:`math.fsum`).
-    The batched runner calls this too, so that a case's numbers are the
-    same whichever path computes them.  The sums of ``z^5`` and ``z^6``
-    serve only the sample skewness.
+    The batched runner calls this too (and :func:`_chunk_sums` directly for
+    one-chunk cases), so that a case's numbers are the same whichever path
+    computes them.  The sums of ``z^5`` and ``z^6`` serve only the sample
+    skewness.
     """
     b = PowerSumBuffers() if buffers is None else buffers
-    z, z2, z3, ones = b.z, b.z2, b.z3, b.ones
+    out = np.empty((3, 2))
     if n <= UNIVARIATE_CHUNK:
         # One chunk: fsum of one number is the number, with -0.0 made +0.0.
-        zc = z[:n]
-        rng.standard_normal(out=zc)
-        s = _chunk_sums(zc, z2[:n], z3[:n], ones[:n])
-        return s[0] + 0.0, s[1] + 0.0, s[2] + 0.0, s[3] + 0.0, s[4] + 0.0, s[5] + 0.0
-    if n <= _SHORT_RUN:
-        # Fewer than 4097 chunks: ExactSum never collapses its partial sums, so
-        # plain lists summed by fsum at the end give the same bits, with
-        # less Python per chunk.
-        normal = rng.standard_normal
-        parts = []
-        for start in range(0, n, UNIVARIATE_CHUNK):
-            m = min(UNIVARIATE_CHUNK, n - start)
-            zc = z[:m]
-            normal(out=zc)
-            parts.append(_chunk_sums(zc, z2[:m], z3[:m], ones[:m]))
-        fsum = math.fsum
-        s0, s1, s2, s3, s4, s5 = zip(*parts)
-        return fsum(s0), fsum(s1), fsum(s2), fsum(s3), fsum(s4), fsum(s5)
-    sums = [ExactSum() for _ in range(6)]
-    done = 0
-    while done < n:
-        m = min(UNIVARIATE_CHUNK, n - done)
-        zc = z[:m]
-        rng.standard_normal(out=zc)
-        for acc, value in zip(sums, _chunk_sums(zc, z2[:m], z3[:m], ones[:m])):
-            acc.add(value)
-        done += m
-    return sums[0].value, sums[1].value, sums[2].value, sums[3].value, sums[4].value, sums[5].value
+        z, powers, left, right = b.views(n)
+        rng.standard_normal(out=z)
+        s = (_chunk_sums(powers, left, right, out) + 0.0).ravel().tolist()
+        return s[0], s[1], s[2], s[3], s[4], s[5]
+    full = b.views(UNIVARIATE_CHUNK)
+    parts: list[list[float]] = []
+    sums = [ExactSum() for _ in range(6)] if n > _SHORT_RUN else None
+    for start in range(0, n, UNIVARIATE_CHUNK):
+        m = min(UNIVARIATE_CHUNK, n - start)
+        z, powers, left, right = full if m == UNIVARIATE_CHUNK else b.views(m)
+        rng.standard_normal(out=z)
+        chunk = _chunk_sums(powers, left, right, out).ravel().tolist()
+        if sums is None:
+            # Fewer than 4097 chunks: ExactSum never collapses its partial
+            # sums, so plain lists summed by fsum at the end give the same bits.
+            parts.append(chunk)
+        else:
+            for acc, value in zip(sums, chunk):
+                acc.add(value)
+    if sums is not None:
+        return sums[0].value, sums[1].value, sums[2].value, sums[3].value, sums[4].value, sums[5].value
+    fsum = math.fsum
+    s0, s1, s2, s3, s4, s5 = zip(*parts)
+    return fsum(s0), fsum(s1), fsum(s2), fsum(s3), fsum(s4), fsum(s5)
 
 
 def _univariate_moments(r: Any, c: Any, log_r: Any, sums: Any, n: int) -> tuple[Any, Any, Any]:

@@ -209,27 +209,27 @@ def monte_carlo(
     for sel, p, q in pairs.groups():
         r[sel], c[sel], log_r[sel] = whitened_diagonal(p, q)  # type: ignore[arg-type]
     buffers = PowerSumBuffers()
-    rows = []
+    out = np.empty((n, 3, 2))  # case i's sums of z^1 .. z^6 in out[i].ravel()
     seconds = np.empty(n)
     clock = time.perf_counter
     streams = StreamPool().each(sfc64_states(seeds))
     one_chunk = samples <= UNIVARIATE_CHUNK
-    if one_chunk:  # _power_sums' one-chunk branch, its set-up hoisted out of the loop
-        z, z2, z3, ones = (b[:samples] for b in (buffers.z, buffers.z2, buffers.z3, buffers.ones))
+    z, powers, left, right = buffers.views(min(samples, UNIVARIATE_CHUNK))
+    flat = out.reshape(n, 6)
     t0 = clock()
     for i, rng in enumerate(streams):  # the only per-case loop: each case's own stream
-        if one_chunk:
+        if one_chunk:  # _power_sums' one-chunk branch, its set-up hoisted out of the loop
             rng.standard_normal(out=z)
-            rows.append(_chunk_sums(z, z2, z3, ones))
+            _chunk_sums(powers, left, right, out[i])
         else:
-            rows.append(_power_sums(rng, samples, buffers))
+            flat[i] = _power_sums(rng, samples, buffers)
         t1 = clock()
         seconds[i] = t1 - t0
         t0 = t1
     t0 = clock()
-    sums = np.array(rows, dtype=np.float64).reshape(n, 6).T
     if one_chunk:
-        sums += 0.0  # as _power_sums: -0.0 becomes +0.0
+        flat += 0.0  # as _power_sums: -0.0 becomes +0.0
+    sums = flat.T
     mean, var, skew = _univariate_moments(r, c, log_r, sums, samples)
     estimate, stderr, ci_low, ci_high = _interval(mean, var, skew, samples, confidence)
     seconds += (clock() - t0) / max(n, 1)
