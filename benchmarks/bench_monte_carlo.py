@@ -2,7 +2,8 @@
 
 Run: python benchmarks/bench_monte_carlo.py [--quick]
 
-Every figure is measured in this run on this machine (best of --repeat runs):
+Every figure is measured in this run on this machine (best of --repeat rounds,
+each round running every approach once):
 - raw: numpy's standard_normal filling a preallocated buffer with the
   generator mcverify uses (SFC64), the limit of any estimator that draws
   x ~ p; "raw PCG64" is the same with numpy's default generator;
@@ -25,13 +26,16 @@ from mcverify import Gaussian, monte_carlo_kl
 from mcverify.monte_carlo import CHUNK
 
 
-def best(fn: Callable[[], object], repeat: int) -> float:
-    times = []
+def best(fns: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
+    """Best time of each function over ``repeat`` rounds; each round runs every
+    function once, so a burst of noise on the machine cannot favour one of them."""
+    times: dict[str, float] = {}
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name] = min(times.get(name, float("inf")), time.perf_counter() - t0)
+    return times
 
 
 def raw_generation(n: int, width: int, rng: np.random.Generator) -> Callable[[], None]:
@@ -55,12 +59,13 @@ def univariate(n: int, repeat: int) -> dict[str, float]:
         llr = stats.norm.logpdf(x, 0.3, 2.0) - stats.norm.logpdf(x, 0.0, 1.0)
         llr.mean(), llr.std(ddof=1)
 
-    return {
-        "raw": best(raw_generation(n, 1, np.random.Generator(np.random.SFC64(0))), repeat) / n * 1e9,
-        "raw PCG64": best(raw_generation(n, 1, rng), repeat) / n * 1e9,
-        "naive": best(naive, repeat) / n * 1e9,
-        "mcverify": best(lambda: monte_carlo_kl(p, q, n, seed=0), repeat) / n * 1e9,
-    }
+    times = best({
+        "raw": raw_generation(n, 1, np.random.Generator(np.random.SFC64(0))),
+        "raw PCG64": raw_generation(n, 1, rng),
+        "naive": naive,
+        "mcverify": lambda: monte_carlo_kl(p, q, n, seed=0),
+    }, repeat)
+    return {k: t / n * 1e9 for k, t in times.items()}
 
 
 def multivariate(n: int, d: int, repeat: int) -> dict[str, float]:
@@ -86,13 +91,14 @@ def multivariate(n: int, d: int, repeat: int) -> dict[str, float]:
         )
         llr.mean(), llr.std(ddof=1)
 
-    return {
-        "raw": best(raw_generation(n, d, np.random.Generator(np.random.SFC64(0))), repeat) / n * 1e9,
-        "raw PCG64": best(raw_generation(n, d, rng), repeat) / n * 1e9,
-        "matmul": best(matmul, repeat) / n * 1e9,
-        "naive": best(naive, repeat) / n * 1e9,
-        "mcverify": best(lambda: monte_carlo_kl(p, q, n, seed=0), repeat) / n * 1e9,
-    }
+    times = best({
+        "raw": raw_generation(n, d, np.random.Generator(np.random.SFC64(0))),
+        "raw PCG64": raw_generation(n, d, rng),
+        "matmul": matmul,
+        "naive": naive,
+        "mcverify": lambda: monte_carlo_kl(p, q, n, seed=0),
+    }, repeat)
+    return {k: t / n * 1e9 for k, t in times.items()}
 
 
 def report(title: str, ns: dict[str, float], target_raw: float, target_naive: float) -> None:
@@ -108,7 +114,7 @@ def report(title: str, ns: dict[str, float], target_raw: float, target_naive: fl
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10x fewer samples")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     scale = 10 if args.quick else 1
     n1 = 10_000_000 // scale
