@@ -3,7 +3,7 @@
 Run: python benchmarks/bench_monte_carlo.py [--quick]
 
 Every figure is measured in this run on this machine (best of --repeat rounds,
-each round running every approach once):
+each round running every approach, warmed up, once):
 - raw: numpy's standard_normal filling a preallocated buffer with the
   generator mcverify uses (SFC64), the limit of any estimator that draws
   x ~ p; "raw PCG64" is the same with numpy's default generator;
@@ -27,11 +27,17 @@ from mcverify.monte_carlo import CHUNK
 
 
 def best(fns: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
-    """Best time of each function over ``repeat`` rounds; each round runs every
-    function once, so a burst of noise on the machine cannot favour one of them."""
+    """Best time of each function over ``repeat`` rounds.
+
+    Each round runs every function, so a burst of noise on the machine cannot
+    favour one of them; each is run once untimed first, so that none is timed
+    in the memory state the previous one left (the naive approaches allocate
+    hundreds of MB).
+    """
     times: dict[str, float] = {}
     for _ in range(repeat):
         for name, fn in fns.items():
+            fn()
             t0 = time.perf_counter()
             fn()
             times[name] = min(times.get(name, float("inf")), time.perf_counter() - t0)
@@ -114,7 +120,7 @@ def report(title: str, ns: dict[str, float], target_raw: float, target_naive: fl
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10x fewer samples")
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     scale = 10 if args.quick else 1
     n1 = 10_000_000 // scale
