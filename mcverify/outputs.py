@@ -21,7 +21,7 @@ import hashlib
 import itertools
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +106,7 @@ def commit_results(
 
 
 def write_results(
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | Mapping[str, pd.DataFrame],
     folder: str | os.PathLike[str],
     stem: str,
     formats: Sequence[str],
@@ -118,8 +118,10 @@ def write_results(
 
     Parameters
     ----------
-    frame : DataFrame
-        The results table.
+    frame : DataFrame or mapping of str to DataFrame
+        The results table, or several tables keyed by what their file names
+        add to ``stem`` (``{"": points, "-rates": rates}`` writes
+        ``<stem>.csv`` and ``<stem>-rates.csv``).
     folder : path-like
         An existing, writable folder.
     stem : str
@@ -139,11 +141,14 @@ def write_results(
         The files written, the provenance last.
     """
     folder = Path(folder)
+    tables = frame if isinstance(frame, Mapping) else {"": frame}
+    formats = check_formats(formats)
     staged: list[tuple[str, Staged]] = []
     try:
-        for fmt in check_formats(formats):
-            suffix = FORMATS[fmt][0]
-            staged.append((suffix, stage(folder / f"{stem}{suffix}", render_table(frame, fmt))))
+        for extra, table in tables.items():
+            for fmt in formats:
+                suffix = extra + FORMATS[fmt][0]
+                staged.append((suffix, stage(folder / f"{stem}{suffix}", render_table(table, fmt))))
     except BaseException:
         for _, item in staged:
             item.discard()

@@ -131,26 +131,6 @@ def _settings(spec: Any) -> dict[str, Any]:
     }
 
 
-def _write(out: Path, stem: str, tables: dict[str, Any], formats: list[str], record: dict[str, Any],
-           overwrite: bool) -> list[Path]:
-    """Stage every table in every format and commit them with the provenance as one set named ``stem``."""
-    from .atomic import stage
-    from .outputs import commit_results
-    from .writers import FORMATS, render_table
-
-    staged = []
-    try:
-        for extra, frame in tables.items():
-            for fmt in formats:
-                suffix = extra + FORMATS[fmt][0]
-                staged.append((suffix, stage(out / f"{stem}{suffix}", render_table(frame, fmt))))
-    except BaseException:
-        for _, item in staged:
-            item.discard()
-        raise
-    return commit_results(out, stem, staged, record, overwrite=overwrite)
-
-
 def _frame(rows: list[dict[str, Any]], columns: dict[str, str]):  # type: ignore[no-untyped-def]
     import pandas as pd
 
@@ -159,6 +139,7 @@ def _frame(rows: list[dict[str, Any]], columns: dict[str, str]):  # type: ignore
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     from .calibrate import CELL_COLUMNS, FAMILY_COLUMNS, calibrate
+    from .outputs import write_results
     from .writers import provenance
 
     spec, out, formats, jobs = _prepare(args, ())
@@ -172,7 +153,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         check_level=result.check_level, ok=result.ok, seconds=round(elapsed, 3),
     )
     tables = {"": _frame(result.cells, CELL_COLUMNS), "-family": _frame(result.family, FAMILY_COLUMNS)}
-    written = _write(out, stem, tables, formats, record, args.overwrite)
+    written = write_results(tables, out, stem, formats, record, overwrite=args.overwrite)
     if not args.quiet:
         _calibration_summary(result, spec, args, elapsed, written)
     return EXIT_PASS if result.ok else EXIT_FAIL
@@ -227,6 +208,7 @@ def _calibration_summary(result, spec, args, elapsed: float, written: list[Path]
 
 def _cmd_converge(args: argparse.Namespace) -> int:
     from .converge import FIT_COLUMNS, POINT_COLUMNS, converge, sample_counts
+    from .outputs import write_results
     from .writers import provenance
 
     try:
@@ -243,7 +225,7 @@ def _cmd_converge(args: argparse.Namespace) -> int:
         replicates=args.replicates, cases=len(spec.cases), seconds=round(elapsed, 3),
     )
     tables = {"": _frame(result.points, POINT_COLUMNS), "-rates": _frame(result.fits, FIT_COLUMNS)}
-    written = _write(out, stem, tables, formats, record, args.overwrite)
+    written = write_results(tables, out, stem, formats, record, overwrite=args.overwrite)
     if not args.quiet:
         print(
             f"convergence: {len(spec.cases)} cases x {len(args.method)} methods, {args.replicates} replicates "

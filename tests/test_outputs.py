@@ -60,6 +60,15 @@ def test_write_results_set_and_numbering(tmp_path: Path) -> None:
     assert not any(n.endswith(".part") for n in names(tmp_path))
 
 
+def test_write_results_several_tables_one_set(tmp_path: Path) -> None:
+    main, rates = pd.DataFrame({"x": [1.0]}), pd.DataFrame({"rate": [-0.5]})
+    (tmp_path / "t-rates.csv").write_text("taken\n")  # one table of the set taken: the whole set moves on
+    written = write_results({"": main, "-rates": rates}, tmp_path, "t", ["csv", "json"], {"seed": 3})
+    assert [p.name for p in written] == ["t-2.csv", "t-2.json", "t-2-rates.csv", "t-2-rates.json", "t-2.provenance.json"]
+    assert pd.read_csv(tmp_path / "t-2-rates.csv")["rate"].tolist() == [-0.5]
+    assert list(provenance_matches(tmp_path, "t-2")["outputs"]) == [p.name for p in written[:-1]]
+
+
 def test_write_results_race_for_a_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # another process creates t.csv between the check and the commit: the set moves on to t-2
     import mcverify.outputs as outputs
