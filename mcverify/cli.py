@@ -92,6 +92,32 @@ def add_sampling_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--randomizations", type=_positive_int, help="independent scramblings for qmc (default 64)")
 
 
+def add_config_options(p: argparse.ArgumentParser) -> None:
+    """What every command that computes a config's cases takes (run, calibrate, converge).
+
+    CONFIG, ``-o``, ``--seed``, the sampling options, ``--format``,
+    ``--jobs``, ``--force``, ``--overwrite``, ``-q`` and ``--debug``.
+    """
+    p.add_argument("config", help="TOML config file (see configs/)")
+    p.add_argument("-o", "--output", default="results", help="output folder (default: results)")
+    p.add_argument("--seed", type=_nonnegative_int, help="root seed")
+    add_sampling_options(p)
+    p.add_argument(
+        "--format", default="csv", help="comma-separated: csv,json,parquet,md,latex,html (default: csv)"
+    )
+    p.add_argument(
+        "--jobs", type=_positive_int, default=None,
+        help="worker processes (default: every core this process may use)",
+    )
+    p.add_argument("--force", action="store_true", help="allow sweeps beyond the case limit")
+    p.add_argument(
+        "--overwrite", action="store_true",
+        help="replace existing result files (default: write beside them as <stem>-2, <stem>-3, ...)",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show the traceback of an error")
+
+
 def _parser() -> argparse.ArgumentParser:
     from . import __version__
     from .config import ESTIMATORS, METHODS
@@ -104,17 +130,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = sub.add_parser("run", help="compute all methods for every case of a config file")
-    run.add_argument("config", help="TOML config file (see configs/)")
-    run.add_argument("-o", "--output", default="results", help="output folder (default: results)")
+    add_config_options(run)
     run.add_argument("--samples", type=_positive_int, help="Monte Carlo samples per case")
-    run.add_argument("--seed", type=_nonnegative_int, help="root seed")
-    run.add_argument(
-        "--format", default="csv", help="comma-separated: csv,json,parquet,md,latex,html (default: csv)"
-    )
-    run.add_argument(
-        "--jobs", type=_positive_int, default=None,
-        help="worker processes (default: every core this process may use)",
-    )
     run.add_argument(
         "--dask", metavar="ADDRESS",
         help="run on a Dask cluster: a scheduler address (tcp://host:8786), or 'local' for a new "
@@ -125,14 +142,6 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--restart", action="store_true", help="discard an interrupted run's checkpoint and start over")
     run.add_argument("--keep-checkpoint", action="store_true",
                      help="keep the checkpoint folder after a successful run")
-    run.add_argument("--force", action="store_true", help="allow sweeps beyond the case limit")
-    run.add_argument(
-        "--overwrite", action="store_true",
-        help="replace existing result files (default: write beside them as <stem>-2, <stem>-3, ...)",
-    )
-    run.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
-    run.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show the traceback of an error")
-    add_sampling_options(run)
     run.add_argument("--method", choices=METHODS, help="sampling estimator: mc (default), antithetic or qmc")
     run.add_argument("--estimators", type=_names(ESTIMATORS), help="also report k1,k2,k3 (comma-separated)")
     run.set_defaults(handler=_cmd_run)

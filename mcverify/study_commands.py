@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .cli import (
-    EXIT_FAIL, EXIT_PASS, UsageError, _names, _nonnegative_int, _positive_int, add_sampling_options, prepare_output,
+    EXIT_FAIL, EXIT_PASS, UsageError, _names, _positive_int, add_config_options, prepare_output,
 )
 
 __all__ = ["add_study_commands"]
@@ -43,7 +43,7 @@ def add_study_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
         "report the coverage of the confidence intervals, the per-case and family-wise false-alarm rates and "
         "their binomial bands. Exit 0 when every check passes, 1 when one fails, 2 on bad input.",
     )
-    _common(cal)
+    add_config_options(cal)
     cal.add_argument("--samples", type=_positive_int, help="samples per estimate (default: [run] samples)")
     cal.add_argument("--replicates", type=_positive_int, default=200, help="replicates per case (default 200)")
     cal.add_argument(
@@ -58,7 +58,7 @@ def add_study_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
         description="Estimate every case of CONFIG at 2^k samples, --replicates times each, and fit the rate "
         "of the root mean square error against the closed form. Exit 0 when written, 2 on bad input.",
     )
-    _common(conv)
+    add_config_options(conv)
     conv.add_argument("--min-samples", type=_power_of_two, default=1 << 10, help="smallest count (default 1024)")
     conv.add_argument("--max-samples", type=_power_of_two, default=1 << 20, help="largest count (default 2^20)")
     conv.add_argument("--replicates", type=_positive_int, default=16, help="estimates per count (default 16)")
@@ -67,27 +67,6 @@ def add_study_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
         help="comma-separated estimators (default: mc,antithetic,qmc)",
     )
     conv.set_defaults(handler=_cmd_converge)
-
-
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("config", help="TOML config file (see configs/)")
-    p.add_argument("-o", "--output", default="results", help="output folder (default: results)")
-    p.add_argument("--seed", type=_nonnegative_int, help="root seed")
-    add_sampling_options(p)
-    p.add_argument(
-        "--format", default="csv", help="comma-separated: csv,json,parquet,md,latex,html (default: csv)"
-    )
-    p.add_argument(
-        "--jobs", type=_positive_int, default=None,
-        help="worker processes (default: every core this process may use)",
-    )
-    p.add_argument("--force", action="store_true", help="allow sweeps beyond the case limit")
-    p.add_argument(
-        "--overwrite", action="store_true",
-        help="replace existing result files (default: write beside them as <stem>-2, <stem>-3, ...)",
-    )
-    p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
-    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show the traceback of an error")
 
 
 def _prepare(args: argparse.Namespace, samples: Sequence[int]) -> tuple[Any, Path, list[str], int]:
