@@ -289,12 +289,6 @@ def _power_sums(
     """
     b = PowerSumBuffers() if buffers is None else buffers
     out = np.empty((3, 2))
-    if n <= UNIVARIATE_CHUNK:
-        # One chunk: fsum of one number is the number, with -0.0 made +0.0.
-        z, powers, left, right = b.views(n)
-        rng.standard_normal(out=z)
-        s = (_chunk_sums(powers, left, right, out) + 0.0).ravel().tolist()
-        return s[0], s[1], s[2], s[3], s[4], s[5]
     full = b.views(UNIVARIATE_CHUNK)
     parts: list[list[float]] = []
     sums = [ExactSum() for _ in range(6)] if n > _SHORT_RUN else None

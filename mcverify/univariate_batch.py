@@ -218,7 +218,7 @@ def monte_carlo(
     flat = out.reshape(n, 6)
     t0 = clock()
     for i, rng in enumerate(streams):  # the only per-case loop: each case's own stream
-        if one_chunk:  # _power_sums' one-chunk branch, its set-up hoisted out of the loop
+        if one_chunk:  # _power_sums on one chunk, its set-up hoisted out of the loop
             rng.standard_normal(out=z)
             _chunk_sums(powers, left, right, out[i])
         else:
@@ -228,7 +228,7 @@ def monte_carlo(
         t0 = t1
     t0 = clock()
     if one_chunk:
-        flat += 0.0  # as _power_sums: -0.0 becomes +0.0
+        flat += 0.0  # as _power_sums' fsum of one number: -0.0 becomes +0.0
     sums = flat.T
     mean, var, skew = _univariate_moments(r, c, log_r, sums, samples)
     estimate, stderr, ci_low, ci_high = _interval(mean, var, skew, samples, confidence)
