@@ -136,6 +136,27 @@ class Checkpoint:
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.directory = Path(directory)
 
+    def check_folder(self) -> None:
+        """Refuse a checkpoint path that is a link or not a folder, before anything reads or removes it.
+
+        A checkpoint is removed recursively at the end of a run (and when a
+        run starts afresh), so a symbolic link at its name would make that
+        removal empty whatever folder the link points to.
+
+        Raises
+        ------
+        CheckpointError
+            When the path is a symbolic link (to anything, or dangling) or
+            exists and is not a folder.
+        """
+        if self.directory.is_symlink():
+            raise CheckpointError(
+                f"{self.directory}: is a symbolic link; mcverify keeps its checkpoint in a folder of its own "
+                "and never follows a link to write or delete: remove the link"
+            )
+        if self.directory.exists() and not self.directory.is_dir():
+            raise CheckpointError(f"{self.directory}: is not a folder; remove it or choose another output folder")
+
     @staticmethod
     def folder_for(output: str | os.PathLike[str], stem: str) -> Path:
         """Where the checkpoint of results ``output/<stem>.*`` lives."""
@@ -144,6 +165,7 @@ class Checkpoint:
     # ------------------------------------------------------------ manifest
     def manifest(self) -> Manifest | None:
         """The stored manifest, or None when there is no (readable) checkpoint."""
+        self.check_folder()
         path = self.directory / self.MANIFEST
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -161,6 +183,7 @@ class Checkpoint:
         """Create a fresh checkpoint: remove any old one, write the manifest."""
         self.remove()
         self.directory.mkdir(parents=True, exist_ok=True)
+        self.check_folder()  # made by another process meanwhile: still never written through a link
         _atomic_write(self.directory / self.MANIFEST, (json.dumps(asdict(manifest), indent=1) + "\n").encode())
 
     # -------------------------------------------------------------- blocks
@@ -216,17 +239,21 @@ class Checkpoint:
         return sum(min(block_size, n_cases - b * block_size) for b in blocks if b * block_size < n_cases)
 
     def remove(self) -> None:
-        """Delete the checkpoint: blocks first, the manifest last."""
+        """Delete the checkpoint: blocks first, the manifest last.
+
+        Never follows a symbolic link: a link at the checkpoint's own name is
+        refused (:meth:`check_folder`), a link inside it is removed as a link.
+        """
+        self.check_folder()
         if not self.directory.exists():
             return
         manifest = self.directory / self.MANIFEST
         for entry in os.scandir(self.directory):
             if entry.path != str(manifest):
-                p = Path(entry.path)
-                if p.is_dir():
-                    shutil.rmtree(p, ignore_errors=True)
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
                 else:
-                    p.unlink(missing_ok=True)
+                    Path(entry.path).unlink(missing_ok=True)
         manifest.unlink(missing_ok=True)
         try:
             self.directory.rmdir()

@@ -191,6 +191,10 @@ def _open_checkpoint(
     stem = Path(spec.source).stem
     ckpt = Checkpoint(Checkpoint.folder_for(opts.output, stem))
     try:
+        ckpt.check_folder()  # before anything reads it, whatever --restart says
+    except CheckpointError as exc:
+        raise RunProblem(str(exc)) from None
+    try:
         old = ckpt.manifest()
     except CheckpointError as exc:
         if not opts.restart:

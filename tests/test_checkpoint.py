@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mcverify.checkpoint import Checkpoint, Manifest
+from mcverify.checkpoint import Checkpoint, CheckpointError, Manifest
 from mcverify.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -234,3 +234,67 @@ def test_ctrl_c_exits_130_and_keeps_the_checkpoint(tmp_path, clean_table):
     assert not list(folder.glob("*.part"))
     assert main(["run", str(cfg), "-o", str(tmp_path), "-q", "--resume"]) == 0
     pd.testing.assert_frame_equal(table(tmp_path / "kill.csv"), clean_table)
+
+
+# ------------------------------------------------- links: never followed to delete
+SMALL = """
+[run]
+samples = 1000
+seed = 1
+[[pair]]
+name = "x"
+p = { mean = 0.0, std = 1.0 }
+q = { mean = 0.0, std = 2.0 }
+"""
+
+
+def _precious(folder: Path) -> set[str]:
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.txt").write_text("keep")
+    (folder / "sub" / "b.txt").write_text("keep too")
+    return {str(p.relative_to(folder)) for p in folder.rglob("*")}
+
+
+@pytest.mark.parametrize("extra", [(), ("--restart",), ("--resume",)])
+def test_symlinked_checkpoint_folder_is_refused_and_its_target_kept(tmp_path, extra):
+    """Regression: a link at .<stem>.checkpoint made a fresh run empty the folder it points to."""
+    precious = tmp_path / "precious"
+    before = _precious(precious)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".c.checkpoint").symlink_to(precious, target_is_directory=True)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(SMALL)
+    proc = subprocess.run([sys.executable, "-m", "mcverify", "run", str(cfg), "-o", str(out), *extra],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "is a symbolic link" in lines[0] and ".c.checkpoint" in lines[0]
+    assert "Traceback" not in proc.stderr
+    assert {str(p.relative_to(precious)) for p in precious.rglob("*")} == before
+    assert (out / ".c.checkpoint").is_symlink()
+    assert sorted(p.name for p in out.iterdir()) == [".c.checkpoint"]  # nothing computed, nothing written
+
+
+def test_dangling_link_and_file_at_the_checkpoint_name_are_refused(tmp_path):
+    link = tmp_path / ".a.checkpoint"
+    link.symlink_to(tmp_path / "nowhere")
+    with pytest.raises(CheckpointError, match="symbolic link"):
+        Checkpoint(link).remove()
+    plain = tmp_path / ".b.checkpoint"
+    plain.write_text("not a folder")
+    with pytest.raises(CheckpointError, match="not a folder"):
+        Checkpoint(plain).manifest()
+    assert plain.read_text() == "not a folder"
+
+
+def test_remove_deletes_links_inside_not_their_targets(tmp_path):
+    precious = tmp_path / "precious"
+    before = _precious(precious)
+    ck = Checkpoint(tmp_path / ".x.checkpoint")
+    ck.start(manifest())
+    (ck.directory / "linked-dir").symlink_to(precious, target_is_directory=True)
+    (ck.directory / "linked-file").symlink_to(precious / "a.txt")
+    ck.remove()
+    assert not ck.directory.exists()
+    assert {str(p.relative_to(precious)) for p in precious.rglob("*")} == before
