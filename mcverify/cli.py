@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn, Sequence
@@ -201,8 +201,10 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     import json
 
     from .audit import audit
+    from .audit_report import AuditReport
     from .backends import BackendUnavailable
     from .errors import AuditError
+    from .sandbox import CandidateEnded, in_child
 
     if (args.target is None) == (args.expr is None):
         raise UsageError(
@@ -231,19 +233,37 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         if args.backend != "numpy":
             raise UsageError("audit: --expr is evaluated with numpy; --backend does not apply")
         try:
-            func = compile_expr(args.expr, args.convention)
+            compile_expr(args.expr, args.convention)  # refused here, before any process starts
         except ExprError as exc:
             raise UsageError(f"--expr: {exc}") from None
         name = f"expr {args.expr.strip()!r}"
     else:
-        func = _load_target(args.target)
         name = args.target
+
+    def job(mark: Callable[[str], None]) -> AuditReport:
+        mark("import")
+        func = compile_expr(args.expr, args.convention) if args.expr is not None else _load_target(args.target)
+        mark("audit")
+        try:
+            with _c_level_stdout_to_stderr():  # the function's own output never mixes with the report
+                return audit(func, args.convention, backend=args.backend, samples=args.samples,
+                             seed=args.seed, name=name, timeout=args.timeout or None)
+        except (AuditError, BackendUnavailable) as exc:
+            raise UsageError(f"audit: {exc}") from None
+
+    # The candidate is imported and called in a child process: whatever it does to
+    # that process (os._exit, a crash, patching mcverify), this one reports.
     try:
-        with _c_level_stdout_to_stderr():  # the function's own output never mixes with the report
-            report = audit(func, args.convention, backend=args.backend, samples=args.samples,
-                           seed=args.seed, name=name, timeout=args.timeout or None)
-    except (AuditError, BackendUnavailable) as exc:
-        raise UsageError(f"audit: {exc}") from None
+        report = in_child(job)
+    except CandidateEnded as exc:
+        if exc.phase in ("", "import"):
+            raise UsageError(f"{name}: importing it ended the process ({exc.how}); no audit was made") from None
+        problem = f"the candidate ended the audit's process ({exc.how}) before the audit finished"
+        if args.json:
+            print(json.dumps({"name": name, "convention": args.convention, "backend": args.backend,
+                              "verdict": "fail", "problems": [problem]}, indent=2))
+        print(f"mcverify: audit: FAIL: {name}: {problem}", file=sys.stderr)
+        return EXIT_FAIL
     if args.json:
         print(json.dumps(report.as_dict(), indent=2, allow_nan=False))
     else:
@@ -325,6 +345,8 @@ def _load_target(target: str):  # type: ignore[no-untyped-def]
         module = importlib.util.module_from_spec(spec)
         try:
             spec.loader.exec_module(module)
+        except SystemExit as exc:
+            raise UsageError(f"{where}: importing it called sys.exit({exc.code!r}); no audit was made") from None
         except Exception as exc:  # noqa: BLE001 - the user's file, reported in one line
             raise UsageError(f"{where}: importing it raised {type(exc).__name__}: {_first_line(exc)}") from None
         what = where
@@ -335,6 +357,8 @@ def _load_target(target: str):  # type: ignore[no-untyped-def]
             module = importlib.import_module(where)
         except ImportError as exc:
             raise UsageError(f"cannot import {where!r}: {_first_line(exc)}") from None
+        except SystemExit as exc:
+            raise UsageError(f"{where}: importing it called sys.exit({exc.code!r}); no audit was made") from None
         except Exception as exc:  # noqa: BLE001 - the user's module, reported in one line
             raise UsageError(f"{where}: importing it raised {type(exc).__name__}: {_first_line(exc)}") from None
         what = f"module {where}"

@@ -37,13 +37,25 @@ Mutation checks
     :func:`changed_arguments` tells which arguments a call wrote into; the
     caller passes copies, so the probes stay intact either way, and records
     the finding with :meth:`Session.record_mutation`.
+
+No silent end of the process
+    ``mcverify audit`` runs the import and the audit of a candidate in a
+    forked child process (:func:`in_child`) and prints the report from the
+    parent: a candidate that calls ``os._exit(0)``, crashes or is killed ends
+    the child only, and the parent reports it as the candidate's problem
+    (:class:`CandidateEnded`) instead of exiting 0 with no report.
 """
 
 from __future__ import annotations
 
 import contextvars
 import io
+import os
+import pickle
 import queue
+import select
+import signal
+import struct
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -55,12 +67,14 @@ import numpy as np
 
 __all__ = [
     "DEFAULT_TIMEOUT",
+    "CandidateEnded",
     "CandidateExit",
     "CandidateTimeout",
     "Session",
     "changed_arguments",
     "current",
     "guarded_call",
+    "in_child",
     "session",
 ]
 
@@ -328,3 +342,133 @@ def changed_arguments(
         if after.shape != before.shape or not np.array_equal(after, before, equal_nan=True):
             out.append(k)
     return out
+
+
+# ------------------------------------------------------------ a child process
+class CandidateEnded(Exception):
+    """The child process running a candidate ended without handing back a result.
+
+    Attributes
+    ----------
+    phase : str
+        The last phase the child announced (``""`` before the first).
+    how : str
+        How it ended: ``"exit status 0"``, ``"signal SIGSEGV"``.
+    """
+
+    def __init__(self, phase: str, how: str) -> None:
+        super().__init__(f"the process ended ({how}) during {phase or 'start-up'}")
+        self.phase = phase
+        self.how = how
+
+
+_FRAME = struct.Struct("!cQ")
+
+
+def _send(fd: int, tag: bytes, payload: bytes) -> None:
+    data = _FRAME.pack(tag, len(payload)) + payload
+    while data:
+        data = data[os.write(fd, data) :]
+
+
+def fork_is_safe() -> bool:
+    """Whether this process may fork: a POSIX system and no other thread that could hold a lock.
+
+    Python threads are counted; JAX's runtime threads are not Python threads
+    but are not safe across a fork either, so a process that imported JAX
+    does not fork.
+    """
+    return hasattr(os, "fork") and threading.active_count() == 1 and "jax" not in sys.modules
+
+
+def in_child(job: Callable[[Callable[[str], None]], T]) -> T:
+    """Run ``job(mark)`` in a forked child process and return its result here.
+
+    ``job`` calls ``mark(phase)`` as it enters each phase (``"import"``,
+    ``"audit"``); the result (or the exception it raised) comes back pickled
+    through a pipe.  Where forking is not safe (:func:`fork_is_safe`) the
+    job runs in this process instead.
+
+    Raises
+    ------
+    CandidateEnded
+        When the child ends without a result: ``os._exit``, a crash, a
+        signal.  A ``SystemExit`` that escapes ``job`` counts as such an end.
+    KeyboardInterrupt
+        On Ctrl-C (the child is killed first).
+    """
+    if not fork_is_safe():
+        return job(lambda phase: None)
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        status = 0
+        try:
+            os.close(read_fd)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)  # the parent reports Ctrl-C
+            try:
+                outcome: tuple[bool, Any] = (True, job(lambda phase: _send(write_fd, b"P", phase.encode())))
+            except SystemExit as exc:
+                outcome = (False, CandidateEnded("", f"sys.exit({exc.code!r})"))
+            except BaseException as exc:  # noqa: BLE001 - handed to the parent
+                outcome = (False, exc)
+            try:
+                payload = pickle.dumps(outcome)
+            except Exception as exc:  # noqa: BLE001 - an exception that cannot be pickled
+                payload = pickle.dumps((False, RuntimeError(f"{type(outcome[1]).__name__}: {outcome[1]}")))
+            _send(write_fd, b"R", payload)
+            for stream in (sys.stdout, sys.stderr):
+                stream.flush()
+        except BaseException:  # noqa: BLE001 - nothing may escape into the parent's code
+            status = 70
+        finally:
+            os._exit(status)
+    os.close(write_fd)
+    try:
+        return _collect(pid, read_fd)
+    except BaseException:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        raise
+    finally:
+        os.close(read_fd)
+
+
+def _collect(pid: int, fd: int) -> Any:
+    """Read the child's frames until its result; notice its end even if a grandchild holds the pipe."""
+    buf = b""
+    phase = ""
+    status: int | None = None
+    while True:
+        ready, _, _ = select.select([fd], [], [], 0.05)
+        chunk = os.read(fd, 1 << 16) if ready else b""
+        buf += chunk
+        while len(buf) >= _FRAME.size:
+            tag, size = _FRAME.unpack_from(buf)
+            if len(buf) < _FRAME.size + size:
+                break
+            payload, buf = buf[_FRAME.size : _FRAME.size + size], buf[_FRAME.size + size :]
+            if tag == b"P":
+                phase = payload.decode()
+                continue
+            os.waitpid(pid, 0)
+            ok, value = pickle.loads(payload)  # noqa: S301 - our own child's bytes
+            if ok:
+                return value
+            raise value
+        if chunk:
+            continue
+        if status is None:  # end of file, or nothing yet: has the child ended?
+            done, wstatus = os.waitpid(pid, 0 if ready else os.WNOHANG)
+            if done:
+                status = wstatus
+            continue
+        # The child has ended and nothing more is to be read (a grandchild may hold the pipe open).
+        code = os.waitstatus_to_exitcode(status)
+        how = f"exit status {code}" if code >= 0 else f"signal {signal.Signals(-code).name}"
+        raise CandidateEnded(phase, how)

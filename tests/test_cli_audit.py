@@ -155,3 +155,71 @@ def test_in_process_pass(capsys):
     code = main(["audit", "--expr", "0.5*(var + mean**2 - 1 - log(var))", "-c", "prior-var", "--json"])
     assert code == 0
     assert json.loads(capsys.readouterr().out)["verdict"] == "pass"
+
+
+# ------------------------------------- a candidate that ends the process never passes
+ENDINGS = textwrap.dedent(
+    """
+    import os
+    import sys
+    import numpy as np
+
+    WHEN = os.environ.get("MCV_TEST_END", "")
+    if WHEN == "sys.exit at import":
+        sys.exit(0)
+    if WHEN == "os._exit at import":
+        os._exit(0)
+    if WHEN == "patch at import":
+        import mcverify.audit_report as r
+        r.AuditReport.summary = lambda self: "PASS (patched)"
+        r.AuditReport.passed = property(lambda self: True)
+
+    def kl(mean, logvar):
+        if WHEN == "os._exit in a call":
+            os._exit(0)
+        if WHEN == "crash in a call":
+            import ctypes
+            ctypes.string_at(0)
+        return 0.5 * np.sum(np.exp(logvar) + mean**2 - 1 - logvar / np.log(10), axis=-1)  # wrong: log10
+    """
+)
+
+
+def run_ending(tmp_path: Path, when: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "ends.py").write_text(ENDINGS)
+    env = dict(os.environ, PYTHONPATH=str(ROOT), MCV_TEST_END=when)
+    return subprocess.run(
+        [sys.executable, "-m", "mcverify", "audit", "ends.py:kl", "-c", "diag-prior-logvar", "--samples", "0", *extra],
+        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120,
+    )
+
+
+@pytest.mark.parametrize("when", ["sys.exit at import", "os._exit at import"])
+def test_candidate_ending_the_process_at_import_is_exit_2(tmp_path, when):
+    """Regression: sys.exit(0) / os._exit(0) at import ended the audit with exit 0 and no report."""
+    out = run_ending(tmp_path, when)
+    assert out.returncode == 2, (out.stdout, out.stderr)
+    assert out.stdout == ""
+    (line,) = out.stderr.splitlines()
+    assert line.startswith("mcverify: error: ends.py") and "no audit was made" in line
+    assert ("sys.exit(0)" if "sys.exit" in when else "ended the process (exit status 0)") in line
+
+
+@pytest.mark.parametrize(("when", "how"), [("os._exit in a call", "exit status 0"),
+                                           ("crash in a call", "signal SIGSEGV")])
+def test_candidate_ending_the_process_in_a_call_fails(tmp_path, when, how):
+    """Regression: os._exit(0) in a call ended the audit with exit 0 and no report."""
+    out = run_ending(tmp_path, when)
+    assert out.returncode == 1, (out.stdout, out.stderr)
+    (line,) = out.stderr.splitlines()
+    assert line == f"mcverify: audit: FAIL: ends.py:kl: the candidate ended the audit's process ({how}) before the audit finished"
+    report = json.loads(run_ending(tmp_path, when, "--json").stdout)  # one JSON object, a failing verdict
+    assert report["verdict"] == "fail" and how in report["problems"][0]
+
+
+def test_candidate_patching_mcverify_at_import_cannot_turn_a_fail_into_a_pass(tmp_path):
+    out = run_ending(tmp_path, "patch at import")
+    assert out.returncode == 1, (out.stdout, out.stderr)
+    assert out.stdout.splitlines()[0].endswith("FAIL") and "patched" not in out.stdout
+    control = run_ending(tmp_path, "")
+    assert control.returncode == 1 and control.stdout == out.stdout
