@@ -708,6 +708,8 @@ def special_mutants(c: Corpus) -> None:
     w[0] = -w[0]  # flip the sign of the smallest eigenvalue: a tiny but real indefiniteness
     b = (v * w) @ v.T
     b = 0.5 * (b + b.T)
+    # 12 significant digits: eigh's last bits differ between LAPACK builds, the file must not
+    b = np.vectorize(lambda x: float(f"{x:.12g}"))(b)
     assert np.linalg.eigvalsh(b)[0] < 0
     c.add("extreme", "full10-smallest-eigenvalue-negated", setp(extreme, ("pair", f10, "p", "cov"), b.tolist()),
           f"pair[{f10 + 1}].p.cov", "smallest eigenvalue (1e-4 of 1e4) made negative",
