@@ -95,11 +95,35 @@ GOLDEN = {
 }
 
 
+# The sums behind these values run through OpenBLAS (ddot, and dgemm for d > 1), whose
+# kernels differ in the order they add: the values above are those of its Haswell,
+# Zen and Sandybridge kernels; its AVX-512 kernel (SkylakeX, chosen on CPUs with
+# AVX-512) gives these, in the last bit. A table reproduces bit for bit on machines
+# whose OpenBLAS runs the same kernel (OPENBLAS_CORETYPE sets it).
+GOLDEN_AVX512 = {
+    "univariate": ("0x1.58fb8e6c082cap+1", "0x1.3444632e625dap-5", "0x1.54994b1835790p+2"),
+    "diag-vs-full-2": ("0x1.6ecf90e1c6cc8p-2", "0x1.698d189e11447p-8", "0x1.e93cfea1754b6p-1"),
+}
+KERNELS = {"Haswell": {}, "Zen": {}, "Sandybridge": {}, "SkylakeX": GOLDEN_AVX512}
+
+
+def blas_kernel() -> str:
+    from threadpoolctl import threadpool_info
+
+    return next((i.get("architecture", "") for i in threadpool_info() if i["internal_api"] == "openblas"), "")
+
+
 @pytest.mark.parametrize("name", GOLDEN)
 def test_plain_monte_carlo_is_bit_identical_to_earlier_versions(name):
     (p, q, n), expected = GOLDEN[name]
     r = monte_carlo_kl(p, q, n, seed=np.random.SeedSequence(2024, spawn_key=(3, 0)))
-    assert (r.estimate.hex(), r.stderr.hex(), r.std.hex()) == expected
+    got = (r.estimate.hex(), r.stderr.hex(), r.std.hex())
+    kernel = blas_kernel()
+    if kernel in KERNELS:
+        assert got == KERNELS[kernel].get(name, expected)
+    else:  # a kernel not recorded here: the same values up to the order of the additions
+        values = [float.fromhex(h) for h in got]
+        assert np.allclose(values, [float.fromhex(h) for h in expected], rtol=16 * np.finfo(float).eps, atol=0), kernel
 
 
 @pytest.mark.parametrize("name, p, q", PAIRS[:7], ids=[c[0] for c in PAIRS[:7]])
