@@ -23,7 +23,7 @@ import numpy as np
 from scipy import stats
 
 from mcverify import Gaussian, monte_carlo_kl
-from mcverify.monte_carlo import CHUNK
+from mcverify.sampling.monte_carlo import CHUNK
 
 
 def best(fns: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:

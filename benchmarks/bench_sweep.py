@@ -46,7 +46,7 @@ from scipy import integrate, stats
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mcverify.cli import main as mcverify_main  # noqa: E402
+from mcverify.cli.main import main as mcverify_main  # noqa: E402
 
 
 def sweep_config(cases: int, samples: int, name: str = "sweep") -> str:
@@ -118,7 +118,7 @@ def naive_loop(cases: int, samples: int, first: int) -> tuple[float, float]:
 
 MEMORY_SCRIPT = """
 import resource, sys
-from mcverify.cli import main
+from mcverify.cli.main import main
 code = main(sys.argv[1:])
 self_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024

@@ -12,10 +12,10 @@ simulation covers them all.
 For each sample size n it draws ``replicates`` samples of n standard normals
 (numpy SFC64, seed 1, in blocks of 2e6 numbers), forms the studentised mean
 T = (mean - E) / (S / sqrt n) of 49.5 z^2 and Hall's corrected statistic
-g(T) (:func:`mcverify.intervals.hall_transform` with the sample skewness),
+g(T) (:func:`mcverify.stats.intervals.hall_transform` with the sample skewness),
 and prints how often each exceeds x = 2, 3, 4, 4.5, 5 in absolute value and
 in each tail, as a ratio to the normal law's rate. This is the measurement
-behind mcverify's skewness correction and :func:`mcverify.intervals.minimum_terms`.
+behind mcverify's skewness correction and :func:`mcverify.stats.intervals.minimum_terms`.
 Counts are small in the far tails: a ratio from k exceedances has a
 relative standard error of about 1 / sqrt(k).
 """
@@ -29,7 +29,7 @@ import time
 import numpy as np
 from scipy.special import ndtr
 
-from mcverify.intervals import hall_transform
+from mcverify.stats.intervals import hall_transform
 
 A = 49.5  # (10^2 - 1) / 2: the coefficient of z^2
 XS = (2.0, 3.0, 4.0, 4.5, 5.0)

@@ -7,14 +7,13 @@ are computed independently, so that a mistake in one cannot hide.
 
 from __future__ import annotations
 
-__version__ = "0.2.0"
-
-from .audit import AuditReport, audit
-from .closed_form import kl_divergence
-from .errors import AuditError, ConfigError, QuadratureError
-from .gaussian import Gaussian
-from .monte_carlo import MonteCarloResult, monte_carlo_kl, monte_carlo_kl_reference
-from .quadrature import QuadratureResult, quadrature_kl
+from mcverify._version import __version__
+from mcverify.auditing.auditor import AuditReport, audit
+from mcverify.numerics.closed_form import kl_divergence
+from mcverify.errors import AuditError, ConfigError, QuadratureError
+from mcverify.numerics.gaussian import Gaussian
+from mcverify.sampling.monte_carlo import MonteCarloResult, monte_carlo_kl, monte_carlo_kl_reference
+from mcverify.quadrature.integration import QuadratureResult, quadrature_kl
 
 __all__ = [
     "AuditError",

@@ -21,6 +21,6 @@ import pytest
 @pytest.fixture
 def assert_kl_correct() -> Callable[..., Any]:
     """:func:`mcverify.testing.assert_kl_correct`: audit a KL function, fail the test if it is wrong."""
-    from .testing import assert_kl_correct as check
+    from mcverify.testing import assert_kl_correct as check
 
     return check

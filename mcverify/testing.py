@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .audit import AuditReport, audit
+from mcverify.auditing.auditor import AuditReport, audit
 
 __all__ = ["assert_kl_correct"]
 

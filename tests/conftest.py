@@ -71,10 +71,10 @@ q = { mean = 0.0, std = 1.0 }
 def small_run(tmp_path_factory: pytest.TempPathFactory):
     """A real 35-case run (pairs in d = 2 and 3, a 1-D sweep both ways, a 3 x 3 grid), written as
     ``small.csv``, ``.json`` and ``.parquet`` with its provenance; returns (folder, in-memory table)."""
-    from mcverify.cli import main
-    from mcverify.config import load_config
-    from mcverify.runner import run
-    from mcverify.table import to_frame
+    from mcverify.cli.main import main
+    from mcverify.config.loader import load_config
+    from mcverify.engine.runner import run
+    from mcverify.tables.schema import to_frame
 
     folder = tmp_path_factory.mktemp("small-run")
     cfg = folder / "small.toml"

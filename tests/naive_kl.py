@@ -1,7 +1,7 @@
 """Naive, textbook KL implementations with mistakes planted: the audit's test subjects.
 
 Written the way people write them (explicit ratios, ``np.log10``, explicit
-inverse and determinant), independently of :mod:`mcverify.mistakes`' own
+inverse and determinant), independently of :mod:`mcverify.auditing.mistakes`' own
 evaluation of a formula state, which only supplies the knobs to turn.
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.linalg import det, inv
 
-from mcverify.conventions import get_convention
-from mcverify.mistakes import Formula, apply
+from mcverify.auditing.conventions import get_convention
+from mcverify.auditing.mistakes import Formula, apply
 
 LOGS = {np.e: np.log, 10.0: np.log10, 2.0: np.log2}
 

@@ -24,7 +24,7 @@ is exactly 0), stored with 3 significant digits.  It is the error that a
 backward-stable algorithm, one that commits about one rounding per input, can
 be expected to make on that case.  It is an estimate of the typical size,
 not a bound: the worst choice of signs can move the KL about ten times
-further.  tests/test_closed_form_reference.py raises the full-covariance
+further.  tests/numerics/test_closed_form_reference.py raises the full-covariance
 tolerance to it (see there why univariate and diagonal cases get no such
 allowance).
 
@@ -46,8 +46,8 @@ from typing import Any
 import mpmath
 import numpy as np
 
-from mcverify.gaussian import Gaussian
-from mcverify.reference import kl_mpmath
+from mcverify.numerics.gaussian import Gaussian
+from reference import kl_mpmath
 
 DPS = 80
 CHECK_DPS = 120

@@ -36,9 +36,9 @@ from hypothesis import event, given, settings, target
 from hypothesis import strategies as st
 
 from mcverify import Gaussian, kl_divergence, monte_carlo_kl, quadrature_kl
-from mcverify.cli import main
-from mcverify.config import load_config
-from mcverify.verdicts import closed_form_tolerance
+from mcverify.cli.main import main
+from mcverify.config.loader import load_config
+from mcverify.stats.verdicts import closed_form_tolerance
 from tests.fuzz.tomlw import dumps
 from tests.strategies import POISON_NUMBERS, Pair, gaussian_pairs, paths, rotation, valid_configs
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from tabletext import pipe_tables
 
-from mcverify.readers import read_results
+from mcverify.tables.readers import read_results
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"

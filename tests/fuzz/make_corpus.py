@@ -8,7 +8,7 @@ its text, and starts with a comment line saying what is wrong::
 
 that is: the key path the error must name (``<file>`` when the problem is
 the file as a whole, e.g. invalid TOML), what the mutation did, and a piece
-of text the one-line error must contain.  ``tests/test_fuzz_corpus.py``
+of text the one-line error must contain.  ``tests/config/test_fuzz_corpus.py``
 runs every file through ``mcverify run`` and checks exit code 2, one line
 on stderr naming the file and that key path, and nothing written.
 

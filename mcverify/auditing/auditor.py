@@ -1,0 +1,488 @@
+"""Audit a user's KL function: verdict, failing region, diagnosis, evidence.
+
+:func:`audit` evaluates a candidate on the fixed probe set of its calling
+convention, compares it with the true KL within a tolerance derived from
+floating-point error analysis (so a correct but naive formula passes and any
+real mistake fails), describes where it goes wrong in the user's own
+parameters, finds which classic mistakes (alone or in pairs) reproduce its
+outputs, and backs the verdict with Monte Carlo and quadrature at the worst
+probes, so that it does not rest on mcverify's closed form alone.
+
+Orchestration only: no files, no printing. The CLI and the pytest helpers
+render the :class:`AuditReport`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from mcverify.auditing import sandbox
+from mcverify.auditing.backends import get_backend
+from mcverify.auditing.conventions import Convention, call_candidate, call_one, get_convention
+from mcverify.errors import AuditError
+from mcverify.auditing.mistakes import (
+    CATALOG,
+    Explanation,
+    Formula,
+    Prediction,
+    diagnose,
+    distinct_predictions,
+    evaluate,
+    explanations,
+    predict,
+    terms_for,
+)
+from mcverify.auditing.evidence import gather_evidence
+from mcverify.auditing.probes import ProbeSet, Sweep, make_probe, probe_set, show_number as show, true_kl
+from mcverify.auditing.regions import SweepFinding, describe_sweep, fmt, fmt_pair
+from mcverify.auditing.report import DEFAULT_SAMPLES, DEFAULT_SEED, AuditReport, Evidence, _count
+from mcverify.auditing.sandbox import DEFAULT_TIMEOUT
+from mcverify.stats.verdicts import closed_form_tolerance
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["DEFAULT_SAMPLES", "DEFAULT_SEED", "DEFAULT_TIMEOUT", "AuditReport", "Evidence", "audit",
+           "catalog_predictions"]
+
+#: A correct result whose relative error exceeds sqrt(machine epsilon) has
+#: lost more than half of its digits: worth a warning, not a failure.
+ACCURACY_WARNING = math.sqrt(np.finfo(np.float64).eps)
+
+
+# --------------------------------------------------------------- context
+@dataclass(frozen=True, eq=False)
+class _Context:
+    probes: ProbeSet
+    truth: NDArray[np.float64]
+    tol: NDArray[np.float64]
+    correct: Prediction
+    predictions: list[Prediction]
+    magnitude: NDArray[np.float64]
+
+
+@lru_cache(maxsize=None)
+def _context(name: str) -> _Context:
+    ps = probe_set(name)
+    conv = ps.convention
+    truth = np.array([true_kl(p, conv) for p in ps.probes])
+    terms = terms_for(ps.probes, conv)
+    correct = predict(Explanation((), Formula()), terms)
+    magnitude = evaluate(Formula(), terms["as-is"])[1]
+    full = conv.family == "mvn"
+    tol = correct.tol + np.array([closed_form_tolerance(t, full) for t in truth])
+    correct = Prediction(correct.explanation, truth, tol)
+    preds = distinct_predictions([predict(e, terms) for e in explanations(conv)], correct)
+    return _Context(ps, truth, tol, correct, preds, magnitude)
+
+
+def catalog_predictions(convention: Convention | str) -> list[Prediction]:
+    """The explanations the audit considers for a convention, with their predictions."""
+    return list(_context(get_convention(convention).name).predictions)
+
+
+# ------------------------------------------------------------------ audit
+def audit(
+    func: Callable[..., Any],
+    convention: str | Convention,
+    *,
+    backend: str = "numpy",
+    samples: int = DEFAULT_SAMPLES,
+    seed: int = DEFAULT_SEED,
+    evidence_points: int = 3,
+    name: str | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
+) -> AuditReport:
+    r"""Audit a KL implementation against the truth on a fixed probe set.
+
+    Parameters
+    ----------
+    func : callable
+        The candidate, called as its convention says (see
+        :data:`mcverify.auditing.conventions.CONVENTIONS`). It is called once with
+        all probes of a dimension stacked along a leading batch axis, and
+        once per probe if that raises or returns the wrong shape.
+    convention : str
+        ``pair-std``, ``prior-logvar``, ``diag-prior-logvar``, ``mvn``...
+    backend : {"numpy", "torch", "jax"}
+        The array type the candidate receives: float64 numpy arrays, torch
+        tensors or jax arrays (JAX's 64-bit mode is on during each call only).
+    samples : int
+        Monte Carlo draws per evidence point; 0 skips the evidence.
+    seed : int
+        Root seed of the evidence (reports are reproducible).
+    evidence_points : int
+        How many of the worst probes get Monte Carlo and quadrature.
+    name : str, optional
+        How the report names the candidate (default: its ``__name__``).
+    timeout : float or None
+        Seconds each call of the candidate may take (default 10); ``None``
+        or 0 for no limit. A call that times out counts as a failure at its
+        probes. After three timeouts before a first result, or ten in all,
+        the candidate is no longer called. The sandbox
+        (:mod:`mcverify.auditing.sandbox`) also captures what the candidate prints,
+        turns ``sys.exit`` into an ordinary failure and notices a candidate
+        that writes into its arguments (it gets copies).
+
+    Returns
+    -------
+    AuditReport
+
+    Raises
+    ------
+    AuditError
+        Unknown convention or backend, a candidate that is not callable, or
+        one that raises on every probe.
+    mcverify.auditing.backends.BackendUnavailable
+        When the backend's library is not installed.
+
+    Notes
+    -----
+    The tolerance at each probe is the forward error bound of a naive
+    evaluation of the correct formula,
+    :math:`2 n u \sum_k |t_k| \cdot \kappa`, with :math:`u = 2^{-53}`,
+    :math:`n` the rounded operations per term plus the dimension,
+    :math:`t_k` the terms (log-variances of p and q, variance ratio, mean
+    term, constant) and :math:`\kappa` the larger condition number of the
+    covariances (1 unless full), plus the documented accuracy of the
+    closed form. See :func:`mcverify.auditing.mistakes.rounding_tolerance`.
+    """
+    if not callable(func):
+        raise AuditError(f"the candidate must be callable, got {type(func).__name__}")
+    try:
+        conv = get_convention(convention)
+        be = get_backend(backend)
+    except ValueError as exc:
+        raise AuditError(str(exc)) from None
+    if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 0 or samples == 1:
+        raise AuditError(f"samples must be 0 (no evidence) or an integer >= 2, got {samples!r}")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                or not timeout >= 0 or math.isinf(timeout)):
+        raise AuditError(f"timeout must be a number of seconds >= 0 (0 for none), got {timeout!r}")
+    name = name or getattr(func, "__name__", None) or type(func).__name__
+    with sandbox.session(timeout) as guard:
+        report = _audit(func, conv, be, samples, seed, evidence_points, name)
+    return _with_sandbox_findings(report, guard, conv)
+
+
+def _audit(
+    func: Callable[..., Any], conv: Convention, be: Any, samples: int, seed: int, evidence_points: int, name: str
+) -> AuditReport:
+    ctx = _context(conv.name)
+    ps = ctx.probes
+    values, errors, mode, call_notes = _evaluate(func, ps, ctx.tol, be)
+
+    raised = np.array([e is not None for e in errors])
+    if raised.all():
+        raise AuditError(
+            f"the candidate raised on every probe (first: {errors[0]}); "
+            f"convention {conv.name} calls {conv.signature}"
+        )
+    finite = np.isfinite(values)
+    with np.errstate(invalid="ignore"):
+        err = values - ctx.truth
+        bad_value = finite & ~(np.abs(err) <= ctx.tol)
+    timed_out = np.array([e is not None and e.startswith(_TIMEOUT) for e in errors])
+    status = np.where(raised, "raised", np.where(~finite, "non-finite", np.where(bad_value, "fail", "ok")))
+    status = np.where(timed_out, "timeout", status)
+    verdict = "pass" if np.all(status == "ok") else "fail"
+
+    same = np.array([p.same for p in ps.probes])
+    properties = {
+        "negative": int(np.sum(finite & (values < -ctx.tol))),
+        "nonzero_at_equal": int(np.sum(same & finite & (np.abs(values) > ctx.tol))),
+        "nonfinite": int(np.sum(~finite & ~raised)),
+        "raised": int(np.sum(raised & ~timed_out)),
+        "timed_out": int(np.sum(timed_out)),
+    }
+    table = _table(ps, values, ctx.truth, ctx.tol, status, errors)
+
+    regions: list[SweepFinding] = []
+    problems: list[str] = []
+    diagnoses: list[list[str]] = []
+    notes = [n_ for n_ in call_notes if "differs" not in n_]
+    warnings = [n_ for n_ in call_notes if "differs" in n_]
+    evidence: list[Evidence] = []
+    if verdict == "fail":
+        evaluate_at = _caller(func, conv, be)
+        regions = _regions(ps, conv, status, values, ctx, evaluate_at)
+        problems = _problems(ps, values, ctx, status, errors, properties, regions)
+        diagnoses, diag_notes = _diagnose(values, ctx, status)
+        notes += diag_notes
+        if samples:
+            evidence = gather_evidence(ps, conv, values, ctx.truth, status, regions, evaluate_at,
+                                       samples, seed, evidence_points)
+    warnings += _warnings(ps, values, ctx, status)
+    return AuditReport(
+        verdict, conv.name, be.name, str(name), diagnoses, problems, warnings, regions,
+        evidence, table, properties, mode, notes, int(samples), int(seed),
+    )
+
+
+def _evaluate(
+    func: Callable[..., Any], ps: ProbeSet, tol: NDArray[np.float64], be: Any
+) -> tuple[NDArray[np.float64], list[str | None], str, list[str]]:
+    batches = ps.batches()
+    groups = [[ps.probes[i].args() for i in idx] for idx in batches]
+    tols = [[float(tol[i]) for i in idx] for idx in batches]
+    out = call_candidate(func, groups, be, tolerances=tols)
+    order = [i for idx in batches for i in idx]
+    values = np.empty(len(ps))
+    errors: list[str | None] = [None] * len(ps)
+    values[order] = out.values
+    for k, i in enumerate(order):
+        errors[i] = out.errors[k]
+    return values, errors, out.mode, out.notes
+
+
+def _caller(func: Callable[..., Any], conv: Convention, be: Any) -> Callable[[dict[str, Any]], float]:
+    def at(params: dict[str, Any]) -> float:
+        probe = make_probe(conv, params)
+        value, _ = call_one(func, probe.args(), be)
+        return value
+
+    return at
+
+
+def _table(
+    ps: ProbeSet,
+    values: NDArray[np.float64],
+    truth: NDArray[np.float64],
+    tol: NDArray[np.float64],
+    status: NDArray[np.str_],
+    errors: list[str | None],
+) -> pd.DataFrame:
+    import pandas as pd  # the table is the only use; keep ``import mcverify`` light
+
+    rows = []
+    for p in ps.probes:
+        i = p.index
+        row: dict[str, Any] = {"probe": i, "group": p.group, "d": p.d}
+        row.update(p.plain_params())
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rel = abs(values[i] - truth[i]) / truth[i] if truth[i] > 0 else math.nan
+        row.update(
+            candidate=float(values[i]), truth=float(truth[i]), error=float(values[i] - truth[i]),
+            tolerance=float(tol[i]), relative_error=float(rel), status=str(status[i]),
+            message=errors[i] or "",
+        )
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------- regions
+def _axis(sw: Sweep) -> tuple[str, str]:
+    """The swept argument as a user names it, and the fixed ones."""
+    fixed = sw.where
+    if sw.fill == "vector":
+        return sw.axis, f"the same {sw.axis} in every dim; {fixed}"
+    if sw.fill == "identity":
+        return "s", f"{sw.axis} = s * I{sw.d}; {fixed}"
+    return sw.axis, fixed
+
+
+def _regions(
+    ps: ProbeSet,
+    conv: Convention,
+    status: NDArray[np.str_],
+    values: NDArray[np.float64],
+    ctx: _Context,
+    evaluate_at: Callable[[dict[str, Any]], float],
+) -> list[SweepFinding]:
+    out = []
+    for key, sw in ps.sweeps.items():
+        on = ps.on_sweep(key)
+        idx = [p.index for _, p in on]
+        coords = [c for c, _ in on]
+        axis, where = _axis(sw)
+
+        def params_at(x: float, sw: Sweep = sw) -> dict[str, Any]:
+            params = dict(sw.fixed)
+            params[sw.axis] = sw.value(x)
+            return params
+
+        finding = describe_sweep(
+            key, axis, where, coords, [status[i] != "ok" for i in idx],
+            values[idx], ctx.truth[idx], ctx.tol[idx],
+            evaluate=lambda x, pa=params_at: evaluate_at(pa(x)),
+            truth_at=lambda x, pa=params_at: true_kl(make_probe(conv, pa(x)), conv),
+        )
+        if finding is not None:
+            out.append(finding)
+    return out
+
+
+def _problems(
+    ps: ProbeSet,
+    values: NDArray[np.float64],
+    ctx: _Context,
+    status: NDArray[np.str_],
+    errors: list[str | None],
+    properties: dict[str, int],
+    regions: list[SweepFinding],
+) -> list[str]:
+    truth, tol = ctx.truth, ctx.tol
+    bad = status != "ok"
+    out = []
+    with np.errstate(invalid="ignore"):
+        err = np.where(np.isfinite(values), np.abs(values - truth), -1.0)
+    finite_bad = bad & (err >= 0)
+    head = f"fails at {int(bad.sum())} of {len(ps)} probes"
+    if finite_bad.any():
+        i = int(np.argmax(np.where(finite_bad, err, -1.0)))
+        fc, ft = fmt_pair(float(values[i]), float(truth[i]))
+        head += f"; wrong by up to {fmt(err[i], 3)} at {ps.probes[i].label()} (candidate {fc}, true KL {ft})"
+    out.append(head)
+    out += [r.text for r in regions]
+    if properties["negative"]:
+        neg = np.isfinite(values) & (values < -tol)
+        i = int(np.argmin(np.where(neg, values, np.inf)))
+        out.append(
+            f"negative values at {_count(properties['negative'], 'probe')} (down to {fmt(values[i])} at "
+            f"{ps.probes[i].label()}, true KL {fmt(truth[i])}); a KL divergence is never negative"
+        )
+    if properties["nonzero_at_equal"]:
+        same = [p.index for p in ps.probes if p.same and np.isfinite(values[p.index]) and abs(values[p.index]) > tol[p.index]]
+        i = same[0]
+        out.append(
+            f"not zero at p = q: {fmt(values[i])} at {ps.probes[i].label()} "
+            f"({len(same)} of {sum(p.same for p in ps.probes)} such probes)"
+        )
+    if properties["nonfinite"]:
+        idx = [i for i in range(len(ps)) if status[i] == "non-finite"]
+        out.append(
+            f"non-finite results for valid inputs at {_count(len(idx), 'probe')} "
+            f"({values[idx[0]]} at {ps.probes[idx[0]].label()})"
+        )
+    if properties["raised"]:
+        idx = [i for i in range(len(ps)) if status[i] == "raised"]
+        out.append(
+            f"raises at {_count(len(idx), 'probe')} ({errors[idx[0]]} at {ps.probes[idx[0]].label()}); "
+            f"convention {ps.convention.name} calls {ps.convention.signature}"
+        )
+    if properties.get("timed_out"):
+        idx = [i for i in range(len(ps)) if status[i] == "timeout"]
+        out.append(
+            f"no result in time at {_count(len(idx), 'probe')} (first at {ps.probes[idx[0]].label()}: "
+            f"{errors[idx[0]].split(': ', 1)[-1]})"
+        )
+    return out
+
+
+_TIMEOUT = sandbox.CandidateTimeout.__name__
+
+
+def _with_sandbox_findings(report: AuditReport, guard: sandbox.Session, conv: Convention) -> AuditReport:
+    """The report plus what the sandbox saw: output, writes into the arguments, timeouts."""
+    extra: list[str] = []
+    notes: list[str] = []
+    if guard.mutations:
+        args = ", ".join(
+            f"{conv.params[k] if k < len(conv.params) else f'argument {k + 1}'} ({_count(n, 'call')})"
+            for k, n in sorted(guard.mutations.items())
+        )
+        extra.append(
+            f"writes into its arguments: {args}; a caller's arrays would change under it "
+            "(the audit passed copies, so its results are unaffected)"
+        )
+    if guard.output_calls:
+        text = "".join(guard.output).strip()
+        first = text.splitlines()[0] if text else ""
+        first = first if len(first) <= 80 else first[:77] + "..."
+        extra.append(
+            f"prints while computing ({_count(guard.output_calls, 'call')}"
+            + (f"; first line: {first!r}" if first else "")
+            + "); the output was captured so that it cannot mix with the report"
+        )
+    if guard.gave_up:
+        notes.append(
+            f"stopped calling the candidate after {_count(guard.timeouts, 'timeout')} "
+            f"({guard.timeout:g} s each); the probes after that count as timed out"
+        )
+    if guard.stragglers:
+        notes.append(
+            f"{_count(guard.stragglers, 'timed-out call')} still running in the background "
+            "(Python cannot stop a thread; it ends when the call returns or the process exits)"
+        )
+    props = dict(report.properties)
+    props["mutating_calls"] = sum(guard.mutations.values())
+    props["printing_calls"] = guard.output_calls
+    return replace(report, warnings=[*report.warnings, *extra], notes=[*report.notes, *notes], properties=props)
+
+
+def _diagnose(
+    values: NDArray[np.float64], ctx: _Context, status: NDArray[np.str_]
+) -> tuple[list[list[str]], list[str]]:
+    finite = np.isfinite(values)
+    if finite.sum() < 0.5 * len(values):
+        return [], ["too few finite results to diagnose the formula"]
+    if not np.any(status == "fail"):
+        return [], [
+            "the formula is right wherever it returns a number: the failures are "
+            "non-finite results or exceptions, not a wrong formula"
+        ]
+    fits = diagnose(values, ctx.predictions)
+    if fits:
+        return [list(f.ids) for f in fits], []
+    notes = [
+        f"no known mistake explains this: none of the {len(CATALOG)} catalog mistakes, "
+        "alone or in pairs, reproduces the candidate's outputs"
+    ]
+    size = np.abs(values[finite] - ctx.truth[finite]) / ctx.magnitude[finite]
+    if size.size and float(np.max(size)) < 1e-4:
+        notes.append(
+            f"its errors are tiny next to the terms of the formula (at most {fmt(float(np.max(size)), 2)} "
+            "of their magnitude): a precision problem (float32 arithmetic? an approximation?) "
+            "rather than a wrong formula"
+        )
+    return [], notes
+
+
+def _warnings(
+    ps: ProbeSet, values: NDArray[np.float64], ctx: _Context, status: NDArray[np.str_]
+) -> list[str]:
+    out = []
+    truth = ctx.truth
+    ok = (status == "ok") & (truth > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rel = np.where(ok, np.abs(values - truth) / np.where(truth > 0, truth, 1.0), 0.0)
+    lossy = rel > ACCURACY_WARNING
+    # Only for a formula that is right wherever it returns a number: next to
+    # a wrong formula, "correct within rounding" would mislead.
+    if lossy.any() and not np.any(status == "fail"):
+        i = int(np.argmax(rel))
+        below = float(np.max(truth[lossy]))
+        fc, ft = fmt_pair(float(values[i]), float(truth[i]))
+        along = []
+        for key, sw in ps.sweeps.items():
+            coords = [c for c, p in ps.on_sweep(key) if lossy[p.index]]
+            if coords:
+                axis, where = _axis(sw)
+                span = f"{axis} = {show(coords[0])}" if len(coords) == 1 else (
+                    f"{axis} from {show(coords[0])} to {show(coords[-1])}")
+                along.append(f"{span} ({where})")
+        out.append(
+            f"correct within rounding, but loses relative accuracy where the KL is small: "
+            f"relative error up to {fmt(rel[i], 2)} at {ps.probes[i].label()} "
+            f"(true KL {ft}, candidate {fc}); {_count(int(lossy.sum()), 'probe')}, "
+            f"all with true KL at most {fmt(below, 2)} (p close to q)"
+            + (": " + "; ".join(along) if along else "")
+            + ". Cancellation in log(ratio) + ratio - 1; mcverify.kl_divergence shows a form that keeps the digits"
+        )
+    tiny_neg = (status == "ok") & (values < 0)
+    if tiny_neg.any():
+        i = int(np.argmin(np.where(tiny_neg, values, np.inf)))
+        out.append(
+            f"tiny negative values within rounding at {_count(int(tiny_neg.sum()), 'probe')} (down to "
+            f"{fmt(values[i], 3)} at {ps.probes[i].label()}); clamp at 0 if a caller needs KL >= 0"
+        )
+    return out
+
+

@@ -1,0 +1,378 @@
+"""Calling conventions of candidate KL functions, and how to call them.
+
+A *convention* says what a user's KL function receives and what it returns:
+``pair-std`` is ``f(mean_p, std_p, mean_q, std_q) -> KL(p || q)`` for
+univariate p and q, ``diag-prior-logvar`` is the VAE regulariser
+``f(mean, logvar) -> KL(N(mean, exp(logvar)) || N(0, I))`` summed over the
+last axis, ``mvn`` takes full covariances.  This module holds the registry,
+the scale transforms (std, variance, log-variance, log-std) and the caller
+that evaluates a candidate on many probes: batched when the candidate
+accepts arrays, one call per probe when it does not.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from mcverify.auditing.backends import Backend
+from mcverify.auditing.sandbox import changed_arguments, guarded_call
+from mcverify.auditing.sandbox import current as current_session
+
+__all__ = [
+    "CONVENTIONS",
+    "CallOutcome",
+    "Convention",
+    "call_candidate",
+    "call_one",
+    "get_convention",
+    "log_var",
+    "std_to_scale",
+    "to_var",
+]
+
+Family = Literal["pair", "prior", "diag-pair", "diag-prior", "mvn"]
+ScaleName = Literal["std", "var", "logvar", "logstd", "cov"]
+
+SCALES: tuple[ScaleName, ...] = ("std", "var", "logvar", "logstd")
+
+
+@dataclass(frozen=True)
+class Convention:
+    """One calling convention.
+
+    Attributes
+    ----------
+    name : str
+        The registry name, e.g. ``"diag-prior-logvar"``.
+    family : {"pair", "prior", "diag-pair", "diag-prior", "mvn"}
+        ``pair``: univariate p and q; ``prior``: univariate p against
+        N(0, 1); ``diag-*``: the same over a last axis of dimensions, summed;
+        ``mvn``: full covariances.
+    scale : {"std", "var", "logvar", "logstd", "cov"}
+        How the candidate receives the spread of each distribution.
+    """
+
+    name: str
+    family: Family
+    scale: ScaleName
+
+    @property
+    def has_q(self) -> bool:
+        """True when the candidate receives q's parameters too."""
+        return self.family in ("pair", "diag-pair", "mvn")
+
+    @property
+    def vector(self) -> bool:
+        """True when parameters carry a last axis of dimensions."""
+        return self.family in ("diag-pair", "diag-prior", "mvn")
+
+    @property
+    def univariate(self) -> bool:
+        return self.family in ("pair", "prior")
+
+    @property
+    def log_scale(self) -> bool:
+        return self.scale in ("logvar", "logstd")
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        """Argument names in calling order, as used in reports and ``--expr``."""
+        if self.has_q:
+            return ("mean_p", f"{self.scale}_p", "mean_q", f"{self.scale}_q")
+        return ("mean", self.scale)
+
+    @property
+    def signature(self) -> str:
+        """``f(mean, std) -> KL(N(mean, std^2) || N(0, 1))`` and the like."""
+        args = ", ".join(self.params)
+        if self.family == "mvn":
+            return f"f({args}) -> KL(N(mean_p, cov_p) || N(mean_q, cov_q)), last axes (d,) and (d, d)"
+        def spread(sfx: str) -> str:
+            return {
+                "std": f"std{sfx}^2", "var": f"var{sfx}",
+                "logvar": f"exp(logvar{sfx})", "logstd": f"exp(2 logstd{sfx})",
+            }[self.scale]
+
+        if self.has_q:
+            body = f"KL(N(mean_p, {spread('_p')}) || N(mean_q, {spread('_q')}))"
+        else:
+            body = f"KL(N(mean, {spread('')}) || N(0, 1))"
+        if self.vector:
+            body += ", summed over the last axis"
+        return f"f({args}) -> {body}"
+
+
+def _build() -> dict[str, Convention]:
+    out: dict[str, Convention] = {}
+    for family in ("pair", "prior"):
+        for scale in SCALES:
+            out[f"{family}-{scale}"] = Convention(f"{family}-{scale}", family, scale)  # type: ignore[arg-type]
+    for family in ("diag-pair", "diag-prior"):
+        for scale in SCALES:
+            out[f"{family}-{scale}"] = Convention(f"{family}-{scale}", family, scale)  # type: ignore[arg-type]
+    out["mvn"] = Convention("mvn", "mvn", "cov")
+    return out
+
+
+#: Every supported convention by name.
+CONVENTIONS: dict[str, Convention] = _build()
+
+
+def get_convention(name: str | Convention) -> Convention:
+    """Look a convention up by name; ``ValueError`` names the valid ones."""
+    if isinstance(name, Convention):
+        return name
+    try:
+        return CONVENTIONS[name]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"unknown convention {name!r}: choose from {', '.join(CONVENTIONS)}"
+        ) from None
+
+
+# ---------------------------------------------------------------- scales
+def std_to_scale(scale: ScaleName, std: float) -> float:
+    """The scale parameter of the given kind for standard deviation ``std``."""
+    if scale == "std":
+        return float(std)
+    if scale == "var":
+        return float(std) * float(std)
+    if scale == "logvar":
+        return 2.0 * math.log(std)
+    if scale == "logstd":
+        return math.log(std)
+    raise ValueError(f"no scalar scale for {scale!r}")
+
+
+def to_var(scale: ScaleName, x: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Variances described by scale parameters ``x`` (rounded once at most)."""
+    x = np.asarray(x, dtype=np.float64)
+    if scale == "std":
+        return x * x
+    if scale == "var":
+        return x
+    if scale == "logvar":
+        return np.exp(x)
+    if scale == "logstd":
+        return np.exp(2.0 * x)
+    raise ValueError(f"no variance transform for {scale!r}")
+
+
+def log_var(scale: ScaleName, x: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Natural log of the variances described by ``x``: exact for log scales."""
+    x = np.asarray(x, dtype=np.float64)
+    if scale == "std":
+        return 2.0 * np.log(x)
+    if scale == "var":
+        return np.log(x)
+    if scale == "logvar":
+        return x
+    if scale == "logstd":
+        return 2.0 * x
+    raise ValueError(f"no log-variance for {scale!r}")
+
+
+# ---------------------------------------------------------------- calling
+@dataclass(frozen=True)
+class CallOutcome:
+    """What a candidate returned on a list of argument tuples.
+
+    Attributes
+    ----------
+    values : ndarray
+        One float per probe; NaN where the call raised.
+    errors : list of str or None
+        ``"TypeError: ..."`` where the call for that probe raised.
+    mode : {"batched", "one per probe", "mixed"}
+        How the candidate was called.
+    notes : list of str
+        Why batching was abandoned, or a batched/single disagreement.
+    """
+
+    values: NDArray[np.float64]
+    errors: list[str | None]
+    mode: str
+    notes: list[str]
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    first = text[0] if text else ""
+    if len(first) > 160:
+        first = first[:157] + "..."
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def _invoke(func: Callable[..., Any], args: Sequence[Any], backend: Backend) -> NDArray[np.float64]:
+    # Guarded (mcverify.auditing.sandbox): per-call timeout, output captured, sys.exit
+    # reported; the candidate gets fresh copies, and writing into them is noted.
+    def call() -> tuple[NDArray[np.float64], list[int]]:
+        with backend.scope(), np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            native = [backend.to_native(a) for a in args]
+            out = backend.to_numpy(func(*native))
+            return out, changed_arguments(args, native, backend.to_numpy)
+
+    out, changed = guarded_call(call)
+    sess = current_session()
+    if changed and sess is not None:
+        sess.record_mutation(changed)
+    return out
+
+
+def call_candidate(
+    func: Callable[..., Any],
+    groups: Sequence[Sequence[tuple[NDArray[np.float64], ...]]],
+    backend: Backend,
+    *,
+    tolerances: Sequence[Sequence[float]] | None = None,
+    cross_checks: int = 3,
+) -> CallOutcome:
+    """Evaluate ``func`` on every argument tuple, batched per group when possible.
+
+    Parameters
+    ----------
+    func : callable
+        The candidate.
+    groups : sequence of sequences of argument tuples
+        Probes whose arguments share shapes (same dimension), so that each
+        group can be stacked along a new leading batch axis.
+    backend : Backend
+        Converts numpy arrays to the candidate's array type and back.
+    tolerances : sequence of sequences of float, optional
+        Per-probe absolute tolerance, used to cross-check a few batched
+        results against one-at-a-time calls.
+    cross_checks : int
+        How many batched results per group to recompute one at a time.
+
+    Returns
+    -------
+    CallOutcome
+        Values in the order of the flattened groups.
+
+    Notes
+    -----
+    A batched call is accepted when it neither raises nor returns a result
+    of the wrong size (one value per probe, trailing singleton axes
+    allowed); otherwise that group falls back to one call per probe. A
+    batched result that disagrees with the single calls beyond tolerance
+    (a function that mixes batch entries) is discarded in favour of the
+    single calls, with a note.
+    """
+    values: list[float] = []
+    errors: list[str | None] = []
+    notes: list[str] = []
+    modes: set[str] = set()
+    for g, group in enumerate(groups):
+        n = len(group)
+        if n == 0:
+            continue
+        tol = None if tolerances is None else np.asarray(tolerances[g], dtype=np.float64)
+        batch = _try_batch(func, group, backend, notes)
+        if batch is not None and tol is not None:
+            batch = _cross_check(func, group, backend, batch, tol, cross_checks, notes)
+        if batch is not None:
+            modes.add("batched")
+            values.extend(batch.tolist())
+            errors.extend([None] * n)
+            continue
+        modes.add("one per probe")
+        for args in group:
+            v, err = _single(func, args, backend)
+            values.append(v)
+            errors.append(err)
+    mode = modes.pop() if len(modes) == 1 else ("mixed" if modes else "none")
+    return CallOutcome(np.asarray(values, dtype=np.float64), errors, mode, _summarise(notes))
+
+
+def _summarise(notes: list[str]) -> list[str]:
+    """One note for all groups that could not be batched, one per disagreement."""
+    fallback = [n for n in notes if n.startswith("a batched call")]
+    other = [n for n in notes if not n.startswith("a batched call")]
+    if not fallback:
+        return other
+    text = fallback[0]
+    if len(fallback) > 1:
+        text += f" (and {len(fallback) - 1} more groups alike)"
+    return [text + "; called once per probe instead", *other]
+
+
+def _try_batch(
+    func: Callable[..., Any],
+    group: Sequence[tuple[NDArray[np.float64], ...]],
+    backend: Backend,
+    notes: list[str],
+) -> NDArray[np.float64] | None:
+    n = len(group)
+    stacked = [np.stack([np.asarray(args[k], dtype=np.float64) for args in group]) for k in range(len(group[0]))]
+    try:
+        out = _invoke(func, stacked, backend)
+    except Exception as exc:  # noqa: BLE001 - any failure means "not batchable"
+        _note(notes, f"a batched call raised {_describe(exc)}")
+        return None
+    shape = out.shape
+    while out.ndim > 1 and out.shape[-1] == 1:
+        out = out[..., 0]
+    if out.shape != (n,):
+        _note(notes, f"a batched call returned shape {shape} for {n} probes")
+        return None
+    return out.astype(np.float64)
+
+
+def _note(notes: list[str], text: str) -> None:
+    if text not in notes:
+        notes.append(text)
+
+
+def call_one(
+    func: Callable[..., Any], args: tuple[NDArray[np.float64], ...], backend: Backend
+) -> tuple[float, str | None]:
+    """Call ``func`` on one probe's arguments: ``(value, None)`` or ``(nan, "Error: ...")``."""
+    return _single(func, args, backend)
+
+
+def _single(
+    func: Callable[..., Any], args: tuple[NDArray[np.float64], ...], backend: Backend
+) -> tuple[float, str | None]:
+    scalar_args = [a[()] if np.ndim(a) == 0 else a for a in (np.asarray(x, dtype=np.float64) for x in args)]
+    try:
+        out = _invoke(func, scalar_args, backend)
+    except Exception as exc:  # noqa: BLE001 - reported per probe
+        return math.nan, _describe(exc)
+    if out.size != 1:
+        return math.nan, f"returned shape {out.shape} where one number was expected"
+    return float(out.reshape(())), None
+
+
+def _cross_check(
+    func: Callable[..., Any],
+    group: Sequence[tuple[NDArray[np.float64], ...]],
+    backend: Backend,
+    batch: NDArray[np.float64],
+    tol: NDArray[np.float64],
+    k: int,
+    notes: list[str],
+) -> NDArray[np.float64] | None:
+    n = len(group)
+    picks = sorted({int(i) for i in np.linspace(0, n - 1, num=min(k, n)).round()})
+    for i in picks:
+        single, err = _single(func, group[i], backend)
+        if err is not None:
+            continue
+        b = batch[i]
+        same = (b == single) or (math.isnan(b) and math.isnan(single)) or abs(b - single) <= tol[i]
+        if not same:
+            _note(
+                notes,
+                f"batched result {b:.6g} differs from a single call {single:.6g} for the same probe; "
+                "called once per probe instead",
+            )
+            return None
+    return batch

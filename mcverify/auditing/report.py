@@ -1,0 +1,279 @@
+"""The audit's results: :class:`AuditReport` and the :class:`Evidence` behind it.
+
+Frozen value objects with ``as_dict()`` (JSON-ready: NaN becomes ``None``,
+infinities the strings ``"inf"``/``"-inf"``) and ``summary()`` text; no
+computation beyond formatting.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mcverify.auditing.conventions import get_convention
+from mcverify.auditing.mistakes import mistake
+from mcverify.auditing.regions import SweepFinding, fmt
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["DEFAULT_SAMPLES", "DEFAULT_SEED", "AuditReport", "Evidence"]
+
+#: Monte Carlo draws per evidence point.
+DEFAULT_SAMPLES = 100_000
+#: Root seed of the evidence; each point draws from
+#: ``SeedSequence(seed, spawn_key=(probe index,))``.
+DEFAULT_SEED = 20240607
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Independent checks at one point where the candidate disagrees.
+
+    Attributes
+    ----------
+    reason : str
+        Why this point: ``"clearest disagreement"`` (most Monte Carlo
+        standard errors away), ``"most negative"``, ``"largest error"``,
+        ``"clear disagreement"`` or ``"zero crossing"``.
+    probe : int or None
+        Probe index (None for a point between probes).
+    params : dict
+        The candidate's arguments there.
+    candidate, truth : float
+        The candidate's value and the closed-form KL.
+    mc_estimate, mc_stderr, mc_ci_low, mc_ci_high : float
+        Monte Carlo estimate of KL(p || q) from draws of p, its standard
+        error and confidence interval.
+    samples, seed : int
+        Monte Carlo draws and root seed.
+    z_candidate, z_truth : float
+        ``(mc_estimate - value) / mc_stderr`` for the candidate and for the
+        closed form: the first is huge when the candidate is wrong, the
+        second is an ordinary normal deviate when the closed form is right.
+    quad_value, quad_error : float or None
+        Numerical integral of p log(p/q) and its error estimate (None when
+        quadrature is unavailable or failed; see ``quad_message``).
+    quad_reliable : bool or None
+    quad_message : str
+    mc_detectable : float
+        The smallest error in a tested value that this Monte Carlo check
+        detects with 80% power at the two-sided level ``1 - confidence``
+        (:func:`mcverify.stats.power.detectable_difference`, the machinery behind
+        the run table's ``mc_detectable``): how fine the evidence is.
+    """
+
+    reason: str
+    probe: int | None
+    params: dict[str, Any]
+    label: str
+    candidate: float
+    truth: float
+    mc_estimate: float
+    mc_stderr: float
+    mc_ci_low: float
+    mc_ci_high: float
+    samples: int
+    seed: int
+    z_candidate: float
+    z_truth: float
+    quad_value: float | None = None
+    quad_error: float | None = None
+    quad_reliable: bool | None = None
+    quad_message: str = ""
+    mc_detectable: float = float("nan")
+
+    def as_dict(self) -> dict[str, Any]:
+        return _jsonable(asdict(self))
+
+    def line(self, quad_notes: bool = True) -> str:
+        """One line of text; ``quad_notes=False`` omits why quadrature is missing."""
+        quad = (
+            f", quadrature {fmt(self.quad_value, 6)}" if self.quad_value is not None
+            else f", no quadrature ({self.quad_message})" if self.quad_message and quad_notes else ""
+        )
+        return (
+            f"{self.reason} at {self.label}: candidate {fmt(self.candidate, 6)}, "
+            f"true KL {fmt(self.truth, 6)}, Monte Carlo {fmt(self.mc_estimate, 6)} "
+            f"+- {fmt(self.mc_stderr, 2)} (candidate z = {fmt(self.z_candidate, 3)}, "
+            f"true KL z = {fmt(self.z_truth, 2)}; detects errors >= {fmt(self.mc_detectable, 2)} "
+            f"with 80% power){quad}"
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class AuditReport:
+    """The outcome of :func:`audit`.
+
+    Attributes
+    ----------
+    verdict : {"pass", "fail"}
+    convention, backend, name : str
+        What was audited and how; ``name`` is the candidate's name.
+    diagnoses : list of list of str
+        Every single mistake or pair of mistakes (catalog ids) that
+        reproduces the candidate on every probe where it returned a number,
+        simplest first. Empty when it passes or when no known mistake fits.
+    problems : list of str
+        Why it fails: the failing region, in the candidate's own parameters,
+        and violated properties (negative values, non-zero at p = q,
+        non-finite results, exceptions).
+    warnings : list of str
+        Concerns that are not failures: relative accuracy lost where the KL
+        is small, tiny negative values within rounding, batched results that
+        disagree with single calls.
+    regions : list of SweepFinding
+        Structured failing regions along the probe sweeps.
+    evidence : list of Evidence
+        Monte Carlo and quadrature at the worst points.
+    table : pandas.DataFrame
+        Every probe: ``probe, group, d``, the candidate's arguments,
+        ``candidate, truth, error, tolerance, relative_error, status,
+        message``.
+    properties : dict
+        Counts: ``negative``, ``nonzero_at_equal``, ``nonfinite``, ``raised``.
+    calls : str
+        ``"batched"``, ``"one per probe"`` or ``"mixed"``.
+    notes : list of str
+        How the candidate was called, and remarks on the diagnosis.
+    samples, seed : int
+        Monte Carlo settings of the evidence.
+    """
+
+    verdict: str
+    convention: str
+    backend: str
+    name: str
+    diagnoses: list[list[str]]
+    problems: list[str]
+    warnings: list[str]
+    regions: list[SweepFinding]
+    evidence: list[Evidence]
+    table: pd.DataFrame
+    properties: dict[str, int]
+    calls: str
+    notes: list[str] = field(default_factory=list)
+    samples: int = DEFAULT_SAMPLES
+    seed: int = DEFAULT_SEED
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == "pass"
+
+    @property
+    def failures(self) -> list[dict[str, Any]]:
+        """The worst failing probes, with their evidence where there is some."""
+        bad = self.table[self.table["status"] != "ok"]
+        if bad.empty:
+            return []
+        key = bad["error"].abs().fillna(np.inf)
+        worst = bad.loc[key.sort_values(ascending=False, kind="stable").index[:5]]
+        by_probe = {e.probe: e for e in self.evidence if e.probe is not None}
+        out = []
+        for _, row in worst.iterrows():
+            rec = {k: row[k] for k in ("probe", "group", "d", "candidate", "truth", "error", "tolerance", "status")}
+            rec["params"] = {k: row[k] for k in self._param_columns}
+            if row["message"]:
+                rec["message"] = row["message"]
+            ev = by_probe.get(int(row["probe"]))
+            if ev is not None:
+                rec["evidence"] = ev.as_dict()
+            out.append(rec)
+        return _jsonable(out)
+
+    @property
+    def _param_columns(self) -> tuple[str, ...]:
+        return get_convention(self.convention).params
+
+    def as_dict(self, *, table: bool = False) -> dict[str, Any]:
+        """A JSON-ready dict; ``table=True`` adds every probe as a record."""
+        from mcverify._version import __version__
+
+        out: dict[str, Any] = {
+            "verdict": self.verdict,
+            "convention": self.convention,
+            "backend": self.backend,
+            "candidate": self.name,
+            "diagnoses": [list(d) for d in self.diagnoses],
+            "diagnosis_meanings": {i: mistake(i).meaning for d in self.diagnoses for i in d},
+            "problems": list(self.problems),
+            "warnings": list(self.warnings),
+            "regions": [r.as_dict() for r in self.regions],
+            "failures": self.failures,
+            "evidence": [e.as_dict() for e in self.evidence],
+            "properties": dict(self.properties),
+            "probes": int(len(self.table)),
+            "failing_probes": int((self.table["status"] != "ok").sum()),
+            "calls": self.calls,
+            "notes": list(self.notes),
+            "samples": self.samples,
+            "seed": self.seed,
+            "mcverify_version": __version__,
+        }
+        if table:
+            out["table"] = _jsonable(self.table.to_dict(orient="records"))
+        return _jsonable(out)
+
+    def summary(self) -> str:
+        """The report as text for a terminal or an assertion message."""
+        n = len(self.table)
+        n_bad = int((self.table["status"] != "ok").sum())
+        lines = [f"mcverify audit of {self.name} ({self.convention}, {self.backend} backend): {self.verdict.upper()}"]
+        if self.passed:
+            lines.append(f"  {n} probes, all within the rounding tolerance of a correct formula; called {self.calls}")
+        else:
+            lines.append(f"  {n} probes, {n_bad} fail; called {self.calls}")
+            lines.append("Diagnosis: " + self._diagnosis_text())
+            lines.append("Where it goes wrong:")
+            lines += [f"  - {p}" for p in self.problems]
+            if self.evidence:
+                e0 = self.evidence[0]
+                some = any(e.quad_value is not None for e in self.evidence)
+                quad = "; quadrature" if some else f"; no quadrature: {e0.quad_message}"
+                lines.append(f"Evidence (Monte Carlo, {e0.samples} draws from p, seed {e0.seed}{quad}):")
+                lines += [f"  - {e.line(quad_notes=some)}" for e in self.evidence]
+        lines.append("Warnings:" + ("" if self.warnings else " none"))
+        lines += [f"  - {w}" for w in self.warnings]
+        lines += [f"Note: {x}" for x in self.notes]
+        return "\n".join(lines)
+
+    def _diagnosis_text(self) -> str:
+        if not self.diagnoses:
+            return "no known mistake explains this"
+        first = self.diagnoses[0]
+        text = " + ".join(first) + " (" + "; ".join(mistake(i).meaning for i in first) + ")"
+        if len(self.diagnoses) > 1:
+            others = ", ".join(" + ".join(d) for d in self.diagnoses[1:])
+            text += f"\n  also consistent with: {others}"
+        return text
+
+    def __repr__(self) -> str:
+        diag = self.diagnoses[0] if self.diagnoses else []
+        return f"AuditReport(verdict={self.verdict!r}, convention={self.convention!r}, diagnoses[0]={diag!r})"
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'s' * (n != 1)}"
+
+
+def _jsonable(obj: Any) -> Any:
+    """Plain JSON types: numpy scalars become Python numbers; NaN and inf stay floats."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, (np.bool_, bool)):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        x = float(obj)
+        if math.isnan(x):
+            return None
+        return x if math.isfinite(x) else ("inf" if x > 0 else "-inf")
+    return obj

@@ -1,0 +1,175 @@
+"""The ``mcverify report`` and ``mcverify validate`` commands (registered by :mod:`mcverify.cli.main`).
+
+``report`` turns a results table into a document or another table format
+(:mod:`mcverify.reporting.publish`); ``validate`` runs several configs and writes
+their tables and one validation report (:mod:`mcverify.studies.validate`). Errors
+are :class:`mcverify.cli.main.UsageError`: one line on stderr, exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+from mcverify.cli.main import EXIT_FAIL, EXIT_PASS, UsageError, _nonnegative_int, _positive_int
+
+__all__ = ["add_report_commands"]
+
+
+def add_report_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``report`` and ``validate`` to the ``mcverify`` subcommands."""
+    _add_report(sub)
+    _add_validate(sub)
+
+
+def _add_report(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    report = sub.add_parser(
+        "report",
+        help="turn a results table into a report: md, latex, html (with plots), csv, parquet, json",
+        description="Summarize a results table (from run, audit -o, or report --format json) and write it "
+        "as Markdown, LaTeX, self-contained HTML with plots, or convert it to CSV, Parquet or JSON. "
+        "Exit 0 when written, 2 on bad input.",
+    )
+    report.add_argument("results", help="results table: .csv, .parquet or .json")
+    report.add_argument("--format", "-f", help="md, latex, html, csv, parquet or json "
+                        "(default: from -o's extension, else md)")
+    report.add_argument("-o", "--output", metavar="FILE", help="write here (default: standard output)")
+    report.add_argument("--overwrite", action="store_true",
+                        help="replace FILE if it exists (default: write beside it as <stem>-2<suffix>, ...)")
+    report.add_argument("--plots", metavar="DIR", help="also save every plot as PNG and SVG in DIR "
+                        "(Markdown and LaTeX reports then show them)")
+    report.add_argument("--no-plots", action="store_true", help="HTML without plots (no matplotlib needed)")
+    report.add_argument("--columns", help="comma-separated columns of the table to include (default: all)")
+    report.add_argument("--title", help="report title")
+    report.add_argument("--max-rows", type=_nonnegative_int, default=2000, metavar="N",
+                        help="rows of the full table in md, latex and html (default 2000; 0: all)")
+    report.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    report.set_defaults(handler=_cmd_report)
+
+
+def _add_validate(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    val = sub.add_parser(
+        "validate",
+        help="run several configs and write their tables and one validation report (index.html, index.md)",
+        description="Run every config, write DIR/<stem>.csv with provenance, a Monte Carlo convergence "
+        "study (DIR/convergence.csv) and the validation report DIR/index.html (self-contained, with plots) "
+        "and DIR/index.md. Exit 0 when every case passes, 1 when one fails, 2 on bad input.",
+    )
+    val.add_argument("configs", nargs="+", metavar="CONFIG", help="TOML config files")
+    val.add_argument("-o", "--output", default="results", help="output folder (default: results)")
+    val.add_argument("--overwrite", action="store_true",
+                     help="replace the files of an earlier validation in the output folder")
+    val.add_argument("--jobs", type=_positive_int, default=1, help="local worker processes per run")
+    val.add_argument("--convergence", type=_nonnegative_int, default=3, metavar="K",
+                     help="Monte Carlo sample sizes below each config's own, a decade apart (default 3; 0: none)")
+    val.add_argument("--no-plots", action="store_true", help="report without plots (no matplotlib needed)")
+    val.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    val.set_defaults(handler=_cmd_validate)
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from mcverify.studies.validate import validate
+    from mcverify.tables.writers import require_extra
+
+    try:
+        require_extra("markdown", "index.md")
+        if not args.no_plots:
+            require_extra("plots", "the report's plots (or pass --no-plots)")
+    except ImportError as exc:
+        raise UsageError(f"validate: {exc}") from None
+    out = Path(args.output)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out}: not a folder")
+    if out.is_dir() and not args.overwrite:  # an existing results file is replaced only when asked
+        names = [f"{Path(c).stem}{sfx}" for c in args.configs for sfx in (".csv", ".provenance.json")]
+        existing = [n for n in (*names, "convergence.csv", "index.html", "index.md") if (out / n).exists()]
+        if existing:
+            more = f" (and {len(existing) - 1} more of the files it writes)" if len(existing) > 1 else ""
+            raise UsageError(f"{out}: {existing[0]} exists{more}; pass --overwrite to replace them, "
+                             "or choose another -o")
+    if out.is_dir():
+        from mcverify.tables.atomic import clean_stale
+
+        clean_stale(out)  # temporary files of killed runs
+    progress = None if args.quiet else (lambda line: print(line, flush=True))
+    t0 = time.perf_counter()
+    results, written = validate(args.configs, out, jobs=args.jobs, levels=args.convergence,
+                                plots=not args.no_plots, progress=progress)
+    failed = sum(r.failed for r in results)
+    if not args.quiet:
+        n = sum(len(r.frame) for r in results)
+        print(f"{len(results)} config{'s' * (len(results) != 1)}, {n} cases: {n - failed} pass, {failed} fail "
+              f"in {time.perf_counter() - t0:.1f} s")
+        print(f"wrote {len(written)} files in {out}: " + ", ".join(p.name for p in written))
+    return EXIT_FAIL if failed else EXIT_PASS
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from mcverify.reporting.publish import build_report, check_extras, format_for, render_report, save_plots
+    from mcverify.tables.readers import ResultsError, read_results
+    from mcverify.tables.atomic import clean_stale, write_new
+
+    out = Path(args.output) if args.output else None
+    try:
+        fmt = format_for(args.format, out)
+    except ValueError as exc:
+        raise UsageError(f"report: {exc}") from None
+    if args.plots and args.no_plots:
+        raise UsageError("report: --plots and --no-plots contradict each other")
+    if out is None and fmt == "parquet":
+        raise UsageError("report: Parquet is binary: give -o FILE")
+    if out is not None and not out.parent.is_dir():
+        raise UsageError(f"{out}: the folder {out.parent} does not exist")
+    if out is not None and out.is_dir():
+        raise UsageError(f"{out}: is a folder; -o takes a file name")
+    if out is not None:
+        clean_stale(out.parent)  # temporary files of killed runs
+    plots = bool(args.plots) or (fmt == "html" and not args.no_plots)
+    try:
+        check_extras(fmt, plots=plots)
+    except ImportError as exc:
+        raise UsageError(f"report: {exc}") from None
+    try:
+        results = read_results(args.results)
+    except ResultsError as exc:
+        raise UsageError(str(exc)) from None
+    columns = None
+    if args.columns:
+        columns = [c.strip() for c in args.columns.split(",") if c.strip()]
+        unknown = [c for c in columns if c not in results.frame.columns]
+        if unknown or not columns:
+            raise UsageError(f"--columns: {results.path} has no column {unknown[0]!r}" if unknown
+                             else "--columns: give at least one column")
+    report = build_report(results, plots=plots, title=args.title)
+    plot_files = {}
+    if args.plots:
+        try:
+            plot_files = save_plots(report.figures, Path(args.plots))
+        except OSError as exc:
+            raise UsageError(f"{args.plots}: cannot write the plots ({exc.strerror})") from None
+    base = out.parent if out is not None else Path.cwd()
+    data = render_report(report, fmt, columns=columns, plot_files=plot_files, relative_to=base,
+                         max_rows=args.max_rows or None)
+    if out is None:
+        sys.stdout.write(data if isinstance(data, str) else data.decode())
+        return EXIT_PASS
+    try:
+        written = write_new(out, data, overwrite=args.overwrite)
+    except OSError as exc:
+        raise UsageError(f"{out}: cannot write the report ({exc.strerror})") from None
+    if written != out:
+        print(f"mcverify: {out} exists: wrote {written} (--overwrite replaces it)", file=sys.stderr)
+        out = written
+    if not args.quiet:
+        s = report.summary
+        print(f"{results.path}: {s.headline()}")
+        for m in s.methods.to_dict(orient="records"):
+            worst = [f"{k} {m[k]:.3g} ({m[k + ' at']})" for k in ("max |z|", "max error / tolerance", "max rel error")
+                     if isinstance(m.get(k), float) and math.isfinite(m[k])]
+            print(f"  {m['method']}: " + "; ".join(worst[:2]))
+        n_files = sum(len(v) for v in plot_files.values())
+        print(f"wrote {out}" + (f" and {n_files} plot files in {args.plots}" if n_files else ""))
+    return EXIT_PASS

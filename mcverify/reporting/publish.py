@@ -1,0 +1,157 @@
+"""Turn a results table into a report file: the glue behind ``mcverify report``.
+
+Reads nothing and prints nothing itself: it takes a
+:class:`mcverify.tables.readers.Results`, summarizes it
+(:func:`mcverify.reporting.summary.summarize`), draws its plots
+(:func:`mcverify.reporting.plots.standard_figures`) and renders it in one format:
+
+- ``md``, ``latex``, ``html``: a document with the summary, the plots (HTML
+  embeds them; Markdown and LaTeX link to the files written with
+  ``plots_dir``) and the table;
+- ``csv``, ``parquet``: the table itself, exactly (a format conversion);
+- ``json``: ``{"report": {title, source, summary}, "provenance": ...,
+  "table": [records]}`` (plus an audit's findings), which
+  :func:`mcverify.tables.readers.read_results` reads back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mcverify.tables.readers import Results
+from mcverify.reporting.summary import Summary, summarize
+from mcverify.tables.textformats import jsonable
+from mcverify.tables.writers import FORMATS, column_types, render_table, require_extra
+
+__all__ = ["REPORT_FORMATS", "Report", "build_report", "format_for", "render_report", "save_plots"]
+
+#: Report formats and the suffix of their files.
+REPORT_FORMATS = {"md": ".md", "latex": ".tex", "html": ".html", "csv": ".csv", "parquet": ".parquet", "json": ".json"}
+_BY_SUFFIX = {".md": "md", ".markdown": "md", ".tex": "latex", ".html": "html", ".htm": "html", ".csv": "csv",
+              ".parquet": "parquet", ".pq": "parquet", ".json": "json"}
+#: Rows of the full table a document shows by default (the summary covers all).
+MAX_ROWS = 2000
+
+
+def format_for(fmt: str | None, out: Path | None) -> str:
+    """The report format: ``fmt`` if given, else from ``out``'s suffix, else Markdown."""
+    if fmt is not None:
+        if fmt not in REPORT_FORMATS:
+            raise ValueError(f"unknown report format {fmt!r}: choose from {', '.join(REPORT_FORMATS)}")
+        return fmt
+    if out is not None:
+        found = _BY_SUFFIX.get(out.suffix.lower())
+        if found is None:
+            raise ValueError(
+                f"cannot tell the format from {out.name!r}: give --format ({', '.join(REPORT_FORMATS)})"
+            )
+        return found
+    return "md"
+
+
+def check_extras(fmt: str, *, plots: bool) -> None:
+    """Raise :class:`mcverify.tables.writers.MissingExtraError` before any work if a dependency is missing."""
+    extra = FORMATS[fmt][1] if fmt in FORMATS else None
+    if extra is not None:
+        require_extra(extra, f"format {fmt!r}")
+    if plots:
+        require_extra("plots", "plots (or pass --no-plots)" if fmt == "html" else "plots")
+
+
+@dataclass(frozen=True, eq=False)
+class Report:
+    """A table with its summary and figures, ready to render."""
+
+    results: Results
+    summary: Summary
+    figures: list[Any]  # mcverify.reporting.plots.FigureItem
+    title: str
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        return self.results.frame
+
+
+def _default_title(results: Results) -> str:
+    meta = results.meta
+    if meta.get("convention") and meta.get("candidate"):
+        return f"mcverify audit: {meta['candidate']} ({meta['convention']})"
+    return f"mcverify report: {results.name}"
+
+
+def build_report(results: Results, *, plots: bool = True, title: str | None = None,
+                 convergence: pd.DataFrame | None = None) -> Report:
+    """Summarize a table and draw its plots (``plots=False``: none, no matplotlib needed)."""
+    prov = results.provenance or {}
+    alpha = prov.get("alpha")
+    summary = summarize(results.frame, alpha=alpha)
+    figures: list[Any] = []
+    if plots:
+        from mcverify.reporting.plots import standard_figures
+
+        figures = standard_figures(results.frame, meta=results.meta, alpha=summary.alpha,
+                                   confidence=prov.get("confidence"), convergence=convergence,
+                                   name=results.name)
+    return Report(results, summary, figures, title or _default_title(results))
+
+
+def save_plots(figures: Sequence[Any], folder: Path, *, formats: Sequence[str] = ("png", "svg")) -> dict[str, list[Path]]:
+    """Write every figure as ``<folder>/<key>.png`` and ``.svg``; returns the files per key."""
+    from mcverify.reporting.plots import save_figure
+
+    folder.mkdir(parents=True, exist_ok=True)
+    return {f.key: save_figure(f.figure, folder / f.key, formats) for f in figures}
+
+
+def blocks_for(report: Report, *, columns: Sequence[str] | None = None,
+               plot_files: dict[str, list[Path]] | None = None, relative_to: Path | None = None,
+               level: int = 1, max_rows: int | None = None) -> list[Any]:
+    """The document blocks of a report; figures link to ``plot_files`` (relative to ``relative_to``)."""
+    from mcverify.reporting.documents import Figure, report_blocks
+
+    figs = []
+    for item in report.figures:
+        files = [Path(os.path.relpath(p, relative_to)) if relative_to is not None else p
+                 for p in (plot_files or {}).get(item.key, [])]
+        figs.append(Figure(item, tuple(files)))
+    r = report.results
+    return report_blocks(r.frame, report.summary, title=report.title, source=r.path, provenance=r.provenance,
+                         meta=r.meta, figures=figs, columns=columns, level=level, max_rows=max_rows)
+
+
+def render_report(report: Report, fmt: str, *, columns: Sequence[str] | None = None,
+                  plot_files: dict[str, list[Path]] | None = None, relative_to: Path | None = None,
+                  dpi: float = 100, max_rows: int | None = MAX_ROWS) -> str | bytes:
+    """The report in ``fmt`` (see the module docstring); documents show at most ``max_rows`` rows."""
+    frame = report.frame if columns is None else report.frame[list(columns)]
+    if fmt in ("csv", "parquet"):
+        return render_table(frame, fmt)
+    if fmt == "json":
+        r = report.results
+        out: dict[str, Any] = {k: v for k, v in r.meta.items() if k != "report"}
+        out["report"] = {"title": report.title, "source": str(r.path), "summary": report.summary.as_dict()}
+        out["provenance"] = dict(r.provenance or {}, dtypes=column_types(frame))
+        records = [dict(zip(frame.columns, row)) for row in frame.itertuples(index=False, name=None)]
+        out["table"] = records
+        return json.dumps(jsonable(out), indent=1, allow_nan=False) + "\n"
+    blocks = blocks_for(report, columns=columns, plot_files=plot_files, relative_to=relative_to, max_rows=max_rows)
+    if fmt == "md":
+        from mcverify.reporting.documents import to_markdown
+
+        return to_markdown(blocks)
+    if fmt == "latex":
+        from mcverify.reporting.documents import to_latex
+
+        return to_latex(blocks)
+    if fmt == "html":
+        from mcverify.reporting.html import render_html
+
+        return render_html(blocks, title=report.title, dpi=dpi)
+    raise ValueError(f"unknown report format {fmt!r}")

@@ -1,0 +1,167 @@
+"""Write result tables: atomically, in several formats, with provenance."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import io
+import json
+import os
+import platform
+import subprocess
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mcverify.tables.atomic import atomic_write
+
+__all__ = [
+    "FORMATS",
+    "MissingExtraError",
+    "atomic_write",
+    "check_formats",
+    "column_types",
+    "provenance",
+    "render_table",
+    "require_extra",
+    "write_table",
+]
+
+#: Format name -> (file suffix, extra that provides it or None).
+FORMATS: dict[str, tuple[str, str | None]] = {
+    "csv": (".csv", None),
+    "json": (".json", None),
+    "parquet": (".parquet", "parquet"),
+    "md": (".md", "markdown"),
+    "latex": (".tex", "latex"),
+    "html": (".html", None),
+}
+#: Extra -> the module it installs (``pip install 'mcverify[extra]'``).
+_EXTRA_MODULE = {"parquet": "pyarrow", "markdown": "tabulate", "latex": "jinja2", "plots": "matplotlib"}
+
+
+class MissingExtraError(ImportError):
+    """An optional dependency needed for a format or a plot is not installed."""
+
+
+def require_extra(extra: str, what: str | None = None) -> None:
+    """Import the module behind ``extra`` or raise :class:`MissingExtraError` naming it.
+
+    Parameters
+    ----------
+    extra : str
+        A key of the package's optional dependencies (``"plots"``, ``"parquet"``...).
+    what : str, optional
+        What needs it, for the message (default: the extra's name).
+    """
+    module = _EXTRA_MODULE[extra]
+    try:
+        __import__(module)
+    except ImportError:
+        raise MissingExtraError(
+            f"{what or extra} needs {module}: pip install 'mcverify[{extra}]'"
+        ) from None
+
+
+def check_formats(formats: Iterable[str]) -> list[str]:
+    """Validate format names and their optional dependencies before any work."""
+    out = []
+    for fmt in formats:
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown format {fmt!r}: choose from {', '.join(FORMATS)}")
+        extra = FORMATS[fmt][1]
+        if extra is not None:
+            require_extra(extra, f"format {fmt!r}")
+        out.append(fmt)
+    return out
+
+
+def render_table(frame: pd.DataFrame, fmt: str) -> str | bytes:
+    """The whole table in one format: exact for csv, json and parquet; readable for md, latex, html."""
+    from mcverify.tables.textformats import jsonable, latex_table, markdown_table
+
+    if fmt == "csv":
+        return frame.to_csv(index=False)
+    if fmt == "json":
+        records = [dict(zip(frame.columns, row)) for row in frame.itertuples(index=False, name=None)]
+        return json.dumps(jsonable(records), indent=1, allow_nan=False) + "\n"
+    if fmt == "parquet":
+        buf = io.BytesIO()
+        frame.to_parquet(buf, index=False)
+        return buf.getvalue()
+    if fmt == "md":
+        return markdown_table(frame) + "\n"
+    if fmt == "latex":
+        return latex_table(frame)
+    if fmt == "html":
+        return frame.to_html(index=False, na_rep="")
+    raise ValueError(f"unknown format {fmt!r}")
+
+
+def column_types(frame: pd.DataFrame) -> dict[str, str]:
+    """Column name -> dtype name, recorded in the provenance so that readers restore dtypes."""
+    return {str(c): str(t) for c, t in frame.dtypes.items()}
+
+
+def write_table(frame: pd.DataFrame, stem: str | os.PathLike[str], formats: Iterable[str]) -> list[Path]:
+    """Write ``frame`` as ``<stem><suffix>`` for each format, each atomically."""
+    written = []
+    for fmt in check_formats(formats):
+        path = Path(f"{os.fspath(stem)}{FORMATS[fmt][0]}")
+        data = render_table(frame, fmt)
+        with atomic_write(path, "wb" if isinstance(data, bytes) else "w") as fh:
+            fh.write(data)
+        written.append(path)
+    return written
+
+
+def _git_commit(where: Path) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(where), "rev-parse", "HEAD"],
+            capture_output=True, text=True, timeout=5, check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def _command(argv: list[str]) -> list[str]:
+    """``sys.argv`` as typed: ``python -m mcverify ...`` shows as ``mcverify ...``, not a path."""
+    if argv and (Path(argv[0]).name == "mcverify"
+                 or Path(argv[0]).resolve() == Path(__file__).resolve().parent / "__main__.py"):
+        return ["mcverify", *argv[1:]]
+    return list(argv)
+
+
+def provenance(**fields: Any) -> dict[str, Any]:
+    """A provenance record: package versions, platform, git commit, time, and ``fields``."""
+    import numpy
+    import scipy
+
+    from mcverify._version import __version__
+
+    record: dict[str, Any] = dict(fields)
+    record["versions"] = {
+        "mcverify": __version__,
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "scipy": scipy.__version__,
+        "pandas": pd.__version__,
+    }
+    record["platform"] = platform.platform()
+    record["git_commit"] = _git_commit(Path(__file__).resolve().parent)
+    record["command"] = _command(sys.argv)
+    record["time"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return record
+
+
+def write_provenance(path: str | os.PathLike[str], record: dict[str, Any]) -> Path:
+    """Write a provenance record as JSON, atomically."""
+    path = Path(path)
+    with atomic_write(path) as fh:
+        json.dump(record, fh, indent=2, default=str)
+        fh.write("\n")
+    return path

@@ -1,0 +1,100 @@
+"""Tests of mcverify.auditing.sandbox: timeouts, captured output, sys.exit and mutation checks."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from mcverify.auditing.sandbox import CandidateExit, CandidateTimeout, changed_arguments, current, guarded_call, session
+
+
+def test_results_and_exceptions_pass_through() -> None:
+    with session(timeout=5.0) as s:
+        assert guarded_call(lambda: 42) == 42
+        with pytest.raises(ZeroDivisionError):
+            guarded_call(lambda: 1 / 0)
+    assert s.calls == 2 and s.results == 2 and s.timeouts == 0
+    assert current() is None
+
+
+@pytest.mark.parametrize("timeout", [None, 5.0])
+def test_sys_exit_becomes_an_ordinary_exception(timeout: float | None) -> None:
+    with session(timeout=timeout):
+        with pytest.raises(CandidateExit, match=r"called sys.exit\(3\)"):
+            guarded_call(lambda: sys.exit(3))
+    with pytest.raises(CandidateExit):  # also without a session
+        guarded_call(lambda: sys.exit())
+
+
+def test_timeout_abandons_the_call_and_moves_on() -> None:
+    release = threading.Event()
+    t0 = time.monotonic()
+    with session(timeout=0.2) as s:
+        with pytest.raises(CandidateTimeout, match="no result within 0.2 s"):
+            guarded_call(lambda: release.wait(30))
+        assert guarded_call(lambda: "next") == "next"  # a fresh worker
+        assert s.stragglers == 1
+        release.set()
+    assert time.monotonic() - t0 < 5
+    assert s.timeouts == 1 and s.results == 1
+
+
+def test_gives_up_after_three_timeouts_before_any_result() -> None:
+    release = threading.Event()
+    with session(timeout=0.05) as s:
+        for _ in range(3):
+            with pytest.raises(CandidateTimeout, match="no result within"):
+                guarded_call(lambda: release.wait(30))
+        t0 = time.monotonic()
+        with pytest.raises(CandidateTimeout, match="not called: the candidate already timed out 3 times"):
+            guarded_call(lambda: 1)
+        assert time.monotonic() - t0 < 0.05 and s.gave_up
+    release.set()
+
+
+def test_after_a_result_it_allows_ten_timeouts() -> None:
+    release = threading.Event()
+    with session(timeout=0.02) as s:
+        assert guarded_call(lambda: 1) == 1
+        for _ in range(10):
+            with pytest.raises(CandidateTimeout, match="no result within"):
+                guarded_call(lambda: release.wait(30))
+        assert s.gave_up
+        with pytest.raises(CandidateTimeout, match="not called"):
+            guarded_call(lambda: 1)
+    release.set()
+
+
+@pytest.mark.parametrize("timeout", [None, 5.0])
+def test_output_of_the_candidate_is_captured(timeout: float | None, capsys: pytest.CaptureFixture[str]) -> None:
+    def noisy() -> int:
+        print("hello from the candidate")
+        print("and on stderr", file=sys.stderr)
+        return 7
+
+    with session(timeout=timeout) as s:
+        print("ours")
+        assert guarded_call(noisy) == 7
+        assert guarded_call(lambda: 8) == 8
+    captured = capsys.readouterr()
+    assert captured.out == "ours\n" and captured.err == ""
+    assert "".join(s.output) == "hello from the candidate\nand on stderr\n" and s.output_calls == 1
+    print("after")  # the streams are restored
+    assert capsys.readouterr().out == "after\n"
+
+
+def test_changed_arguments() -> None:
+    a, b = np.array([1.0, 2.0]), np.array([[1.0]])
+    assert changed_arguments([a, b, 3.0], [a.copy(), b.copy(), 3.0], np.asarray) == []
+    assert changed_arguments([a, b], [a + 1, b], np.asarray) == [0]
+    assert changed_arguments([a, b], [a, np.ones(3)], np.asarray) == [1]  # replaced by another shape
+    assert changed_arguments([np.array([np.nan])], [np.array([np.nan])], np.asarray) == []
+
+    def unreadable(x: object) -> np.ndarray:
+        raise TypeError("not an array")
+
+    assert changed_arguments([a], [object()], unreadable) == []

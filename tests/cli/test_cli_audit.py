@@ -1,0 +1,225 @@
+"""`mcverify audit` as users run it: subprocess, JSON, exit codes, output files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from mcverify.cli.main import main
+
+ROOT = Path(__file__).resolve().parents[2]
+CLASSIC = "0.5*(std**2 - 1 - log10(std**2))"
+
+USER_CODE = textwrap.dedent(
+    """
+    import math
+    import numpy as np
+
+    def vae_kl(mean, logvar):
+        return -0.5 * np.sum(1 + logvar - mean**2 - np.exp(logvar), axis=-1)
+
+    def vae_kl_averaged(mean, logvar):
+        return -0.5 * np.mean(1 + logvar - mean**2 - np.exp(logvar), axis=-1)
+
+    def broken(mean, logvar):
+        raise RuntimeError("not implemented yet")
+
+    NOT_A_FUNCTION = 3
+    """
+)
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run(
+        [sys.executable, "-m", "mcverify", "audit", *args],
+        capture_output=True, text=True, cwd=cwd, env=env, timeout=120,
+    )
+
+
+@pytest.fixture
+def user_dir(tmp_path: Path) -> Path:
+    (tmp_path / "losses.py").write_text(USER_CODE)
+    return tmp_path
+
+
+def test_classic_expr_fails_with_diagnosis_and_evidence(tmp_path):
+    out = run("--expr", CLASSIC, "--convention", "prior-std", "--samples", "5000", cwd=tmp_path)
+    assert out.returncode == 1, out.stderr
+    assert out.stderr == ""
+    text = out.stdout
+    assert "FAIL" in text.splitlines()[0]
+    assert "Diagnosis: log10 + missing-mean" in text
+    assert "negative for std in (0.3703, 1), where the true KL is positive" in text
+    assert "zero at std = 0.3703" in text
+    assert "Monte Carlo" in text and "candidate z =" in text
+
+
+def test_json_output(tmp_path):
+    out = run("--expr", CLASSIC, "-c", "prior-std", "--json", "--samples", "5000", cwd=tmp_path)
+    assert out.returncode == 1
+    report = json.loads(out.stdout)
+    assert report["verdict"] == "fail"
+    assert report["convention"] == "prior-std"
+    assert report["diagnoses"][0] == ["log10", "missing-mean"]
+    assert isinstance(report["warnings"], list)
+    worst = report["failures"][0]
+    assert worst["params"] == {"mean": -1000.0, "std": 1.0}
+    assert worst["evidence"]["z_candidate"] > 100
+    scale = next(r for r in report["regions"] if r["sweep"] == "scale")
+    assert 0.370 < scale["zeros"][0][0] < 0.371 and scale["negative"][0][1] == 1.0
+
+
+def test_file_target_passes(user_dir):
+    out = run("losses.py:vae_kl", "--convention", "diag-prior-logvar", cwd=user_dir)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "PASS" in out.stdout
+
+
+def test_module_target_fails_with_diagnosis(user_dir):
+    out = run("losses:vae_kl_averaged", "-c", "diag-prior-logvar", "--json", "--samples", "2000", cwd=user_dir)
+    assert out.returncode == 1, out.stderr
+    assert json.loads(out.stdout)["diagnoses"][0] == ["mean-over-dims"]
+
+
+BAD_INPUT = [
+    (["missing.py:kl", "-c", "prior-std"], "missing.py: no such file"),
+    (["losses.py:nope", "-c", "prior-std"], "losses.py has no function 'nope'"),
+    (["losses.py:NOT_A_FUNCTION", "-c", "prior-std"], "is not callable"),
+    (["nosuchpackage.mod:kl", "-c", "prior-std"], "cannot import 'nosuchpackage.mod'"),
+    (["losses.py", "-c", "prior-std"], "TARGET must be"),
+    (["losses.py:vae_kl", "-c", "prior-sd"], "invalid choice: 'prior-sd'"),
+    (["losses.py:broken", "-c", "diag-prior-logvar"], "raised on every probe (first: RuntimeError: not implemented yet)"),
+    (["--expr", "__import__('os').system('echo hi')", "-c", "prior-std"], "attribute access .system"),
+    (["--expr", "import os", "-c", "prior-std"], "not an arithmetic expression"),
+    (["--expr", "std", "losses.py:vae_kl", "-c", "prior-std"], "give either TARGET"),
+    (["-c", "prior-std"], "give either TARGET"),
+]
+
+
+@pytest.mark.parametrize("args,message", [BAD_INPUT[i] for i in (0, 5, 6, 7)])
+def test_bad_input_exits_2_with_one_line(user_dir, args, message):
+    out = run(*args, cwd=user_dir)
+    assert out.returncode == 2
+    assert out.stdout == ""
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mcverify: error:")
+    assert message in lines[0]
+
+
+@pytest.mark.parametrize("args,message", BAD_INPUT)
+def test_bad_input_in_process(user_dir, monkeypatch, capsys, args, message):
+    monkeypatch.chdir(user_dir)
+    assert main(["audit", *args]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0]
+
+
+@pytest.mark.parametrize("suffix", [".json", ".csv", ".txt"])
+def test_output_file(tmp_path, suffix, capsys):
+    path = tmp_path / f"report{suffix}"
+    code = main(["audit", "--expr", CLASSIC, "-c", "prior-std", "--samples", "2000", "-o", str(path)])
+    assert code == 1
+    assert "Diagnosis" in capsys.readouterr().out
+    text = path.read_text()
+    if suffix == ".json":
+        data = json.loads(text)
+        assert data["diagnoses"][0] == ["log10", "missing-mean"] and len(data["table"]) == 84
+    elif suffix == ".csv":
+        assert text.splitlines()[0].startswith("probe,group,d,mean,std,candidate,truth")
+        assert len(text.splitlines()) == 85
+    else:
+        assert text.startswith("mcverify audit of expr")
+
+
+def test_output_folder_must_exist(tmp_path, capsys):
+    code = main(["audit", "--expr", CLASSIC, "-c", "prior-std", "-o", str(tmp_path / "no" / "r.json")])
+    assert code == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_expr_rejects_torch_backend(capsys):
+    assert main(["audit", "--expr", "std", "-c", "prior-std", "--backend", "torch"]) == 2
+    assert "--expr is evaluated with numpy" in capsys.readouterr().err
+
+
+def test_in_process_pass(capsys):
+    code = main(["audit", "--expr", "0.5*(var + mean**2 - 1 - log(var))", "-c", "prior-var", "--json"])
+    assert code == 0
+    assert json.loads(capsys.readouterr().out)["verdict"] == "pass"
+
+
+# ------------------------------------- a candidate that ends the process never passes
+ENDINGS = textwrap.dedent(
+    """
+    import os
+    import sys
+    import numpy as np
+
+    WHEN = os.environ.get("MCV_TEST_END", "")
+    if WHEN == "sys.exit at import":
+        sys.exit(0)
+    if WHEN == "os._exit at import":
+        os._exit(0)
+    if WHEN == "patch at import":
+        import mcverify.auditing.report as r
+        r.AuditReport.summary = lambda self: "PASS (patched)"
+        r.AuditReport.passed = property(lambda self: True)
+
+    def kl(mean, logvar):
+        if WHEN == "os._exit in a call":
+            os._exit(0)
+        if WHEN == "crash in a call":
+            import ctypes
+            ctypes.string_at(0)
+        return 0.5 * np.sum(np.exp(logvar) + mean**2 - 1 - logvar / np.log(10), axis=-1)  # wrong: log10
+    """
+)
+
+
+def run_ending(tmp_path: Path, when: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "ends.py").write_text(ENDINGS)
+    env = dict(os.environ, PYTHONPATH=str(ROOT), MCV_TEST_END=when)
+    return subprocess.run(
+        [sys.executable, "-m", "mcverify", "audit", "ends.py:kl", "-c", "diag-prior-logvar", "--samples", "0", *extra],
+        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120,
+    )
+
+
+@pytest.mark.parametrize("when", ["sys.exit at import", "os._exit at import"])
+def test_candidate_ending_the_process_at_import_is_exit_2(tmp_path, when):
+    """Regression: sys.exit(0) / os._exit(0) at import ended the audit with exit 0 and no report."""
+    out = run_ending(tmp_path, when)
+    assert out.returncode == 2, (out.stdout, out.stderr)
+    assert out.stdout == ""
+    (line,) = out.stderr.splitlines()
+    assert line.startswith("mcverify: error: ends.py") and "no audit was made" in line
+    assert ("sys.exit(0)" if "sys.exit" in when else "ended the process (exit status 0)") in line
+
+
+@pytest.mark.parametrize(("when", "how"), [("os._exit in a call", "exit status 0"),
+                                           ("crash in a call", "signal SIGSEGV")])
+def test_candidate_ending_the_process_in_a_call_fails(tmp_path, when, how):
+    """Regression: os._exit(0) in a call ended the audit with exit 0 and no report."""
+    out = run_ending(tmp_path, when)
+    assert out.returncode == 1, (out.stdout, out.stderr)
+    (line,) = out.stderr.splitlines()
+    assert line == f"mcverify: audit: FAIL: ends.py:kl: the candidate ended the audit's process ({how}) before the audit finished"
+    report = json.loads(run_ending(tmp_path, when, "--json").stdout)  # one JSON object, a failing verdict
+    assert report["verdict"] == "fail" and how in report["problems"][0]
+
+
+def test_candidate_patching_mcverify_at_import_cannot_turn_a_fail_into_a_pass(tmp_path):
+    out = run_ending(tmp_path, "patch at import")
+    assert out.returncode == 1, (out.stdout, out.stderr)
+    assert out.stdout.splitlines()[0].endswith("FAIL") and "patched" not in out.stdout
+    control = run_ending(tmp_path, "")
+    assert control.returncode == 1 and control.stdout == out.stdout

@@ -1,0 +1,165 @@
+"""The HTML report: self-contained, well formed, images that decode, and a real browser that agrees."""
+
+from __future__ import annotations
+
+import base64
+import html.parser
+import io
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from mcverify.cli.main import main
+from mcverify.reporting.html import CSP
+
+ROOT = Path(__file__).resolve().parents[2]
+VOID = {"meta", "img", "br", "hr", "input", "link"}
+
+
+class Page(html.parser.HTMLParser):
+    """Every start tag with its attributes; asserts that tags nest properly."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.stack: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):  # type: ignore[no-untyped-def]
+        self.tags.append((tag, dict(attrs)))
+        if tag not in VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):  # type: ignore[no-untyped-def]
+        assert self.stack and self.stack[-1] == tag, f"</{tag}> closes <{self.stack[-1] if self.stack else None}>"
+        self.stack.pop()
+
+    def handle_data(self, data):  # type: ignore[no-untyped-def]
+        self.text.append(data)
+
+
+def parse(text: str) -> Page:
+    page = Page()
+    page.feed(text)
+    page.close()
+    assert page.stack == [], f"unclosed tags {page.stack}"
+    return page
+
+
+@pytest.fixture(scope="module")
+def report(small_run, tmp_path_factory):  # type: ignore[no-untyped-def]
+    pytest.importorskip("matplotlib")
+    folder, _ = small_run
+    out = tmp_path_factory.mktemp("html") / "small.html"
+    assert main(["report", str(folder / "small.csv"), "-o", str(out), "-q"]) == 0
+    return out
+
+
+def test_self_contained_structure(report):
+    text = report.read_text()
+    page = parse(text)
+    tags = [t for t, _ in page.tags]
+    assert text.startswith("<!DOCTYPE html>") and "script" not in tags and "link" not in tags
+    meta = {a.get("http-equiv"): a.get("content") for t, a in page.tags if t == "meta"}
+    assert meta["Content-Security-Policy"] == CSP
+    # Nothing refers outside the file: no URLs with a scheme or a host except data: images.
+    for _, attrs in page.tags:
+        for key, value in attrs.items():
+            if key in ("src", "href") and value:
+                assert value.startswith(("data:image/png;base64,", "#")), value
+    plain = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", text)
+    assert not re.search(r"https?://|//[a-z]", plain)
+    headings = [t for t in tags if t in ("h1", "h2")]
+    assert headings[0] == "h1" and tags.count("table") >= 6 and tags.count("figure") == 6
+    body = " ".join(page.text)
+    assert "35 cases: 35 pass, 0 fail" in body and "Worst errors per method" in body
+
+
+def test_embedded_images_are_valid_pngs(report):
+    from PIL import Image
+
+    page = parse(report.read_text())
+    imgs = [a for t, a in page.tags if t == "img"]
+    assert len(imgs) == 6
+    for a in imgs:
+        data = base64.b64decode(a["src"].split(",", 1)[1], validate=True)
+        with Image.open(io.BytesIO(data)) as img:
+            img.verify()
+            assert img.format == "PNG" and img.size == (int(a["width"]), int(a["height"]))
+        assert a["alt"]
+
+
+def test_table_marks_failures_and_explains_columns(small_run, tmp_path):
+    folder, frame = small_run
+    bad = frame.copy()
+    bad.loc[[3, 7], "verdict"] = "fail"
+    bad.loc[[3, 7], "reason"] = "quadrature differs by 1 > tolerance 1e-12 <b>"
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+    out = tmp_path / "bad.html"
+    assert main(["report", str(tmp_path / "bad.csv"), "-o", str(out), "-q", "--no-plots"]) == 0
+    text = out.read_text()
+    page = parse(text)
+    assert sum(1 for t, a in page.tags if t == "tr" and a.get("class") == "fail") == 2
+    assert "&lt;b&gt;" in text and "<b>" not in text.split("<main>")[1].split("Failures")[0]  # escaped
+    titles = {a.get("title") for t, a in page.tags if t == "th"}
+    assert "standard error of kl_mc" in titles
+    assert not any(t == "img" for t, _ in page.tags)
+
+
+def chromium() -> str | None:
+    return os.environ.get("MCVERIFY_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+#: Injected into a copy of the report: after load, the title says how many images decoded, how
+#: many there are, and how many resources came from anywhere but data: URIs.
+PROBE = """<script>
+window.addEventListener("error", function (e) { document.title = "error:" + e.message; });
+window.addEventListener("load", function () {
+  var imgs = Array.prototype.slice.call(document.images);
+  var ok = imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length;
+  var ext = performance.getEntriesByType("resource").filter(function (r) { return !/^data:/.test(r.name); });
+  document.title = "ok:" + ok + "/" + imgs.length + ":" + ext.length;
+});
+</script>"""
+
+
+def run_chromium(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    base = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0"]
+    return subprocess.run(base + args, capture_output=True, text=True, timeout=180)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(chromium() is None, reason="chromium is not installed (apt-get install chromium)")
+def test_report_in_headless_chromium(report, tmp_path, artifacts):
+    text = report.read_text()
+    n_images = text.count("<img ")
+    probe = tmp_path / "probe.html"
+    probe.write_text(text.replace("</body>", PROBE + "</body>")
+                     .replace(CSP, CSP + "; script-src 'unsafe-inline'"))
+    proc = run_chromium(["--virtual-time-budget=10000", "--dump-dom", probe.as_uri()], tmp_path)
+    title = re.search(r"<title>(.*?)</title>", proc.stdout)
+    assert title is not None, proc.stderr[-2000:]
+    assert title.group(1) == f"ok:{n_images}/{n_images}:0"  # every image decoded, nothing else loaded
+    console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
+    assert console == []  # no errors, no CSP violations
+
+    out = Path(os.environ.get("MCVERIFY_TEST_OUTPUT", ROOT / "test-output"))
+    out.mkdir(parents=True, exist_ok=True)
+    shot = out / "html-report.png"
+    shot.unlink(missing_ok=True)
+    proc = run_chromium(["--window-size=1280,2000", "--hide-scrollbars", f"--screenshot={shot}", report.as_uri()],
+                        tmp_path)
+    assert shot.is_file(), proc.stderr[-2000:]
+    from PIL import Image
+
+    with Image.open(shot) as img:
+        assert img.size == (1280, 2000)
+        colours = img.convert("RGB").getcolors(maxcolors=1 << 20)
+        assert colours is not None and len(colours) > 100  # text, tables and a plot, not a blank page
+    artifacts.append(f"screenshot of the HTML report in headless Chromium: {shot}")
