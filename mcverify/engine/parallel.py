@@ -21,17 +21,17 @@ import sys
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from mcverify.numerics.blas import limit_process_blas, one_blas_thread
 from mcverify.engine.blocks import Layout, evaluate_block
 from mcverify.config.case_list import CaseList
 from mcverify.config.cases import RunSpec
 from mcverify.tables.columns import Columns, param_dtypes
 
 __all__ = [
-    "BlockTask", "Workers", "blas_single_thread", "map_blocks", "ordered_map", "resolve_workers", "usable_cores",
+    "BlockTask", "Workers", "map_blocks", "ordered_map", "resolve_workers", "usable_cores",
 ]
 
 Workers = int | Executor | None
@@ -45,15 +45,6 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-@contextmanager
-def blas_single_thread() -> Iterator[None]:
-    """Limit BLAS (OpenBLAS, MKL, BLIS) and OpenMP pools to one thread inside the block."""
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1):
-        yield
-
-
 def _worker_init(parent: int | None = None) -> None:
     """Initializer of mcverify's own worker processes.
 
@@ -63,9 +54,7 @@ def _worker_init(parent: int | None = None) -> None:
     parent: a parent killed with ``kill -9`` cannot stop its workers, which
     would otherwise wait for work forever (they hold the task pipe open).
     """
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(limits=1)
+    limit_process_blas()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
         try:
@@ -98,7 +87,7 @@ class BlockTask:
     def __call__(self, block: int) -> tuple[int, Columns]:
         start, stop = self.layout.bounds(block)
         if self.limit_blas:
-            with blas_single_thread():
+            with one_blas_thread():
                 return block, evaluate_block(self.cases, start, stop, self.settings, self.params)
         return block, evaluate_block(self.cases, start, stop, self.settings, self.params)
 
@@ -209,7 +198,7 @@ def map_blocks(
     if not todo:
         return
     if isinstance(workers, int) and (workers == 1 or len(todo) == 1):
-        with blas_single_thread():
+        with one_blas_thread():
             for b in todo:
                 yield task(b)
         return

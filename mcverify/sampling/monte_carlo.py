@@ -21,6 +21,7 @@ from mcverify.sampling.moments import ExactSum, StreamingMoments, skewness_of
 from mcverify.numerics.gaussian import Gaussian
 from mcverify.stats.intervals import confidence_interval, two_sided_p_value
 from mcverify.sampling.log_ratio import LogRatio, whitened_diagonal
+from mcverify.numerics.blas import one_blas_thread
 
 _whitened_diagonal = whitened_diagonal  # the name other modules imported before log_ratio held it
 
@@ -353,13 +354,14 @@ def _chunked(
     y = np.empty(rows)
     acc = StreamingMoments(rows)
     done = 0
-    while done < n:
-        m = min(rows, n - done)
-        zc, yc = z[:m], y[:m]
-        rng.standard_normal(out=zc)
-        evaluate(zc, yc, None if scratch is None else scratch[:m])
-        acc.add(yc)
-        done += m
+    with one_blas_thread():  # the chunk's matrix product adds in the same order whatever the threads
+        while done < n:
+            m = min(rows, n - done)
+            zc, yc = z[:m], y[:m]
+            rng.standard_normal(out=zc)
+            evaluate(zc, yc, None if scratch is None else scratch[:m])
+            acc.add(yc)
+            done += m
     return acc.result(ratio.shift)
 
 

@@ -43,6 +43,7 @@ from mcverify.numerics.closed_form import kl_divergence
 from mcverify.sampling.estimators import METHODS, estimate_kl
 from mcverify.engine.runner import Settings, Workers, case_seed
 from mcverify.stats.verdicts import adjust_p_values, rounding_allowance
+from mcverify.numerics.blas import one_blas_thread
 
 __all__ = [
     "CELL_COLUMNS",
@@ -191,9 +192,7 @@ class _SingleThreadBlas:
     fn: Callable[[Any], Any]
 
     def __call__(self, item: Any) -> Any:
-        from mcverify.engine.parallel import blas_single_thread
-
-        with blas_single_thread():
+        with one_blas_thread():
             return self.fn(item)
 
 
@@ -221,13 +220,13 @@ def study_map(fn: Callable[[Any], Any], items: Sequence[Any], workers: Workers) 
     :mod:`mcverify.engine.parallel`). Results never depend on ``workers``: every
     task seeds itself.
     """
-    from mcverify.engine.parallel import blas_single_thread, ordered_map, resolve_workers
+    from mcverify.engine.parallel import ordered_map, resolve_workers
 
     resolved = resolve_workers(workers)
     if isinstance(resolved, Executor):
         yield from resolved.map(_SingleThreadBlas(fn), items)
     elif resolved == 1 or len(items) <= 1:
-        with blas_single_thread():
+        with one_blas_thread():
             yield from map(fn, items)
     else:
         yield from ordered_map(fn, items, resolved)

@@ -13,8 +13,9 @@ import pytest
 
 from mcverify.cli.main import main
 from mcverify.config.loader import load_config
-from mcverify.engine.parallel import _worker_init, blas_single_thread, map_blocks, resolve_workers, usable_cores
+from mcverify.engine.parallel import _worker_init, map_blocks, resolve_workers, usable_cores
 from mcverify.engine.runner import run
+from mcverify.numerics.blas import one_blas_thread
 
 CONFIG = """
 [run]
@@ -145,7 +146,7 @@ def _blas_threads():
 def test_blas_runs_on_one_thread_inside_workers():
     with ProcessPoolExecutor(1, initializer=_worker_init) as pool:
         assert pool.submit(_blas_threads).result() == [1]
-    with blas_single_thread():
+    with one_blas_thread():
         assert _blas_threads() == [1]
 
 
