@@ -65,12 +65,15 @@ def univariate(n: int, repeat: int) -> dict[str, float]:
         llr = stats.norm.logpdf(x, 0.3, 2.0) - stats.norm.logpdf(x, 0.0, 1.0)
         llr.mean(), llr.std(ddof=1)
 
-    times = best({
-        "raw": raw_generation(n, 1, np.random.Generator(np.random.SFC64(0))),
-        "raw PCG64": raw_generation(n, 1, rng),
-        "naive": naive,
-        "mcverify": lambda: monte_carlo_kl(p, q, n, seed=0),
-    }, repeat)
+    times = best(
+        {
+            "raw": raw_generation(n, 1, np.random.Generator(np.random.SFC64(0))),
+            "raw PCG64": raw_generation(n, 1, rng),
+            "naive": naive,
+            "mcverify": lambda: monte_carlo_kl(p, q, n, seed=0),
+        },
+        repeat,
+    )
     return {k: t / n * 1e9 for k, t in times.items()}
 
 
@@ -92,18 +95,19 @@ def multivariate(n: int, d: int, repeat: int) -> dict[str, float]:
 
     def naive() -> None:
         x = rng.multivariate_normal(p.mean, p.cov, size=n)
-        llr = stats.multivariate_normal.logpdf(x, p.mean, p.cov) - stats.multivariate_normal.logpdf(
-            x, q.mean, q.cov
-        )
+        llr = stats.multivariate_normal.logpdf(x, p.mean, p.cov) - stats.multivariate_normal.logpdf(x, q.mean, q.cov)
         llr.mean(), llr.std(ddof=1)
 
-    times = best({
-        "raw": raw_generation(n, d, np.random.Generator(np.random.SFC64(0))),
-        "raw PCG64": raw_generation(n, d, rng),
-        "matmul": matmul,
-        "naive": naive,
-        "mcverify": lambda: monte_carlo_kl(p, q, n, seed=0),
-    }, repeat)
+    times = best(
+        {
+            "raw": raw_generation(n, d, np.random.Generator(np.random.SFC64(0))),
+            "raw PCG64": raw_generation(n, d, rng),
+            "matmul": matmul,
+            "naive": naive,
+            "mcverify": lambda: monte_carlo_kl(p, q, n, seed=0),
+        },
+        repeat,
+    )
     return {k: t / n * 1e9 for k, t in times.items()}
 
 
@@ -111,7 +115,10 @@ def report(title: str, ns: dict[str, float], target_raw: float, target_naive: fl
     print(title)
     for key, value in ns.items():
         print(f"  {key:>10}: {value:10.1f} ns/sample")
-    print(f"  mcverify / raw generation: {ns['mcverify'] / ns['raw']:.2f}x" + (f" (target <= {target_raw}x)" if target_raw else ""))
+    print(
+        f"  mcverify / raw generation: {ns['mcverify'] / ns['raw']:.2f}x"
+        + (f" (target <= {target_raw}x)" if target_raw else "")
+    )
     if "matmul" in ns:
         print(f"  mcverify / (raw + matmul): {ns['mcverify'] / (ns['raw'] + ns['matmul']):.2f}x")
     print(f"  naive / mcverify: {ns['naive'] / ns['mcverify']:.1f}x faster (target >= {target_naive}x)")

@@ -97,7 +97,8 @@ def naive_case(mp: float, sp: float, mq: float, sq: float, n: int, seed: int, qu
         return closed, mc, se
     val, err = integrate.quad(
         lambda t: stats.norm.pdf(t, mp, sp) * (stats.norm.logpdf(t, mp, sp) - stats.norm.logpdf(t, mq, sq)),
-        -np.inf, np.inf,
+        -np.inf,
+        np.inf,
     )
     return closed, mc, se, val, err
 
@@ -133,9 +134,23 @@ def peak_memory(folder: Path, config: str, jobs: int) -> tuple[float, float, flo
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     t0 = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-c", MEMORY_SCRIPT, "run", str(cfg), "-o", str(folder / "mem"), "-q", "--force",
-         "--jobs", str(jobs)],
-        capture_output=True, text=True, env=env, check=False,
+        [
+            sys.executable,
+            "-c",
+            MEMORY_SCRIPT,
+            "run",
+            str(cfg),
+            "-o",
+            str(folder / "mem"),
+            "-q",
+            "--force",
+            "--jobs",
+            str(jobs),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
     )
     seconds = time.perf_counter() - t0
     if proc.returncode != 0:
@@ -153,14 +168,18 @@ def main() -> None:
     parser.add_argument("--naive-cases", type=int, default=2000, help="cases the naive loop is timed on")
     parser.add_argument("--memory-samples", type=float, default=1e9, help="samples of the one-case memory run")
     parser.add_argument("--million", action="store_true", help="also measure a sweep of 10^6 cases (100 samples)")
-    parser.add_argument("--repeat", type=int, default=2, help="runs of mcverify per process count; the best counts (default 2)")
+    parser.add_argument(
+        "--repeat", type=int, default=2, help="runs of mcverify per process count; the best counts (default 2)"
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     args = parser.parse_args()
     cases, samples = args.cases, args.samples
     draws = cases * samples
     load = os.getloadavg()[0]
-    print(f"sweep: {cases:,} univariate cases x {samples:,} samples = {draws:.2e} normals; "
-          f"{os.cpu_count()} cores, load average {load:.2f} at start")
+    print(
+        f"sweep: {cases:,} univariate cases x {samples:,} samples = {draws:.2e} normals; "
+        f"{os.cpu_count()} cores, load average {load:.2f} at start"
+    )
 
     fig: dict[str, float] = {}
     # Every timing is the best of repeats, since noise only ever slows a run
@@ -186,26 +205,42 @@ def main() -> None:
             fig["million_s"], fig["million_main_mb"], fig["million_worker_mb"] = mem
 
     ns = lambda seconds: seconds / draws * 1e9  # noqa: E731
-    print(f"  raw generation (SFC64):          {fig['raw_ns']:8.2f} ns/sample "
-          f"(best before the mcverify runs {raw[0]:.2f}, after {raw[1]:.2f})")
+    print(
+        f"  raw generation (SFC64):          {fig['raw_ns']:8.2f} ns/sample "
+        f"(best before the mcverify runs {raw[0]:.2f}, after {raw[1]:.2f})"
+    )
     for label, key in (("1 process", "one"), ("2 processes", "two")):
-        print(f"  mcverify, {label:<12} total {fig[key + '_total_s']:7.1f} s = {ns(fig[key + '_total_s']):6.2f} ns/sample; "
-              f"compute {fig[key + '_compute_s']:7.1f} s = {ns(fig[key + '_compute_s']):6.2f} ns/sample "
-              f"(best of {', '.join(f'{c:.1f}' for c in fig[key + '_compute_runs'])} s)")  # type: ignore[union-attr]
-    print(f"  naive loop (scaled from {min(args.naive_cases, cases):,} cases): {fig['naive_s']:8.1f} s; "
-          f"Monte Carlo and closed form only {fig['naive_mc_s']:.1f} s")
+        print(
+            f"  mcverify, {label:<12} total {fig[key + '_total_s']:7.1f} s = {ns(fig[key + '_total_s']):6.2f} ns/sample; "
+            f"compute {fig[key + '_compute_s']:7.1f} s = {ns(fig[key + '_compute_s']):6.2f} ns/sample "
+            f"(best of {', '.join(f'{c:.1f}' for c in fig[key + '_compute_runs'])} s)"
+        )  # type: ignore[union-attr]
+    print(
+        f"  naive loop (scaled from {min(args.naive_cases, cases):,} cases): {fig['naive_s']:8.1f} s; "
+        f"Monte Carlo and closed form only {fig['naive_mc_s']:.1f} s"
+    )
     one_raw = ns(fig["one_total_s"]) / fig["raw_ns"]
-    print(f"  1 process / raw generation:   {one_raw:.2f}x total, "
-          f"{ns(fig['one_compute_s']) / fig['raw_ns']:.2f}x compute (target <= 1.5x)")
-    print(f"  speed-up on 2 processes:      {fig['one_total_s'] / fig['two_total_s']:.2f}x total, "
-          f"{fig['one_compute_s'] / fig['two_compute_s']:.2f}x compute (target >= 1.7x)")
-    print(f"  naive loop / mcverify (1 process): {fig['naive_s'] / fig['one_total_s']:.1f}x "
-          f"(Monte Carlo only: {fig['naive_mc_s'] / fig['one_total_s']:.1f}x) (target >= 5x)")
-    print(f"  one case at {args.memory_samples:.0e} samples: peak {fig['memory_case_mb']:.0f} MB in "
-          f"{fig['memory_case_s']:.1f} s (target < 300 MB)")
+    print(
+        f"  1 process / raw generation:   {one_raw:.2f}x total, "
+        f"{ns(fig['one_compute_s']) / fig['raw_ns']:.2f}x compute (target <= 1.5x)"
+    )
+    print(
+        f"  speed-up on 2 processes:      {fig['one_total_s'] / fig['two_total_s']:.2f}x total, "
+        f"{fig['one_compute_s'] / fig['two_compute_s']:.2f}x compute (target >= 1.7x)"
+    )
+    print(
+        f"  naive loop / mcverify (1 process): {fig['naive_s'] / fig['one_total_s']:.1f}x "
+        f"(Monte Carlo only: {fig['naive_mc_s'] / fig['one_total_s']:.1f}x) (target >= 5x)"
+    )
+    print(
+        f"  one case at {args.memory_samples:.0e} samples: peak {fig['memory_case_mb']:.0f} MB in "
+        f"{fig['memory_case_s']:.1f} s (target < 300 MB)"
+    )
     if args.million:
-        print(f"  10^6 cases x 100 samples on 2 processes: {fig['million_s']:.0f} s, peak "
-              f"{fig['million_main_mb']:.0f} MB (main), {fig['million_worker_mb']:.0f} MB (largest worker)")
+        print(
+            f"  10^6 cases x 100 samples on 2 processes: {fig['million_s']:.0f} s, peak "
+            f"{fig['million_main_mb']:.0f} MB (main), {fig['million_worker_mb']:.0f} MB (largest worker)"
+        )
     print(f"load average {os.getloadavg()[0]:.2f} at the end")
     if args.json:
         Path(args.json).write_text(json.dumps(fig, indent=1) + "\n")

@@ -23,7 +23,6 @@ relative standard error of about 1 / sqrt(k).
 from __future__ import annotations
 
 import argparse
-import math
 import time
 
 import numpy as np
@@ -64,18 +63,24 @@ def main() -> None:
         t0 = time.perf_counter()
         raw, corrected = statistics(n, args.replicates)
         print(f"n = {n:,}, {args.replicates:,} replicates ({time.perf_counter() - t0:.0f} s)")
-        print(f"  {'x':>4} {'normal P(|Z|>x)':>16} {'raw: two-sided':>15} {'lower':>6} {'upper':>6}"
-              f" {'Hall: two-sided':>16} {'lower':>6} {'upper':>6}")
+        print(
+            f"  {'x':>4} {'normal P(|Z|>x)':>16} {'raw: two-sided':>15} {'lower':>6} {'upper':>6}"
+            f" {'Hall: two-sided':>16} {'lower':>6} {'upper':>6}"
+        )
         for x in XS:
             tail = ndtr(-x)
             cells = []
             for s in (raw, corrected):
                 lo, hi = np.mean(s < -x), np.mean(s > x)
                 cells += [(lo + hi) / (2 * tail), lo / tail, hi / tail]
-            print(f"  {x:>4} {2 * tail:>16.3g} {cells[0]:>15.2f} {cells[1]:>6.2f} {cells[2]:>6.2f}"
-                  f" {cells[3]:>16.2f} {cells[4]:>6.2f} {cells[5]:>6.2f}")
-        print(f"  (exceedances of x = 4: raw {int(np.sum(np.abs(raw) > 4))}, Hall {int(np.sum(np.abs(corrected) > 4))};"
-              f" normal expects {2 * ndtr(-4.0) * args.replicates:.0f})")
+            print(
+                f"  {x:>4} {2 * tail:>16.3g} {cells[0]:>15.2f} {cells[1]:>6.2f} {cells[2]:>6.2f}"
+                f" {cells[3]:>16.2f} {cells[4]:>6.2f} {cells[5]:>6.2f}"
+            )
+        print(
+            f"  (exceedances of x = 4: raw {int(np.sum(np.abs(raw) > 4))}, Hall {int(np.sum(np.abs(corrected) > 4))};"
+            f" normal expects {2 * ndtr(-4.0) * args.replicates:.0f})"
+        )
 
 
 if __name__ == "__main__":

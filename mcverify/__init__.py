@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from mcverify._version import __version__
 from mcverify.auditing.auditor import AuditReport, audit
-from mcverify.numerics.closed_form import kl_divergence
 from mcverify.errors import AuditError, ConfigError, QuadratureError
+from mcverify.numerics.closed_form import kl_divergence
 from mcverify.numerics.gaussian import Gaussian
-from mcverify.sampling.monte_carlo import MonteCarloResult, monte_carlo_kl, monte_carlo_kl_reference
 from mcverify.quadrature.integration import QuadratureResult, quadrature_kl
+from mcverify.sampling.monte_carlo import MonteCarloResult, monte_carlo_kl, monte_carlo_kl_reference
 
 __all__ = [
     "AuditError",
@@ -30,4 +30,3 @@ __all__ = [
     "monte_carlo_kl_reference",
     "quadrature_kl",
 ]
-

@@ -13,8 +13,12 @@ from mcverify import Gaussian
 # Hypothesis: 1,000 examples per property in CI (which sets CI=true), fewer
 # locally; derandomized and without an example database, so every run of the
 # suite tries the same examples.  HYPOTHESIS_PROFILE=ci runs the full count.
-_PROFILE = {"deadline": None, "derandomize": True, "database": None,
-            "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large]}
+_PROFILE = {
+    "deadline": None,
+    "derandomize": True,
+    "database": None,
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
+}
 settings.register_profile("ci", max_examples=1000, **_PROFILE)
 settings.register_profile("dev", max_examples=100, **_PROFILE)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))

@@ -19,8 +19,9 @@ LOGS = {np.e: np.log, 10.0: np.log10, 2.0: np.log2}
 def _variance(scale: str, reading: str, x):
     """The variance a (possibly mistaken) implementation derives from its scale argument."""
     if reading == "as-is":
-        return {"std": lambda: x**2, "var": lambda: x, "logvar": lambda: np.exp(x),
-                "logstd": lambda: np.exp(2 * x)}[scale]()
+        return {"std": lambda: x**2, "var": lambda: x, "logvar": lambda: np.exp(x), "logstd": lambda: np.exp(2 * x)}[
+            scale
+        ]()
     if reading == "sqrt":  # std used as a variance, or log-std read as log-variance
         return {"std": lambda: x, "logstd": lambda: np.exp(x)}[scale]()
     # square: variance used as a std, or log-variance read as log-std
@@ -54,6 +55,7 @@ def build(convention: str, ids=(), formula: Formula | None = None):
     f = formula if formula is not None else apply(ids, conv)
 
     if conv.family == "mvn":
+
         def one_way(mp, cp, mq, cq):
             log = LOGS[f.log_base]
             d = mp.shape[-1]

@@ -45,9 +45,9 @@ from typing import Any
 
 import mpmath
 import numpy as np
+from reference import kl_mpmath
 
 from mcverify.numerics.gaussian import Gaussian
-from reference import kl_mpmath
 
 DPS = 80
 CHECK_DPS = 120
@@ -342,8 +342,7 @@ def _kl_mp(p: MpInputs, q: MpInputs) -> Any:
     if p[1] == "var" and q[1] == "var":
         half = mpmath.mpf(1) / 2
         return mpmath.fsum(
-            half * mpmath.log(b / a) + (a + t * t) / (2 * b) - half
-            for a, b, t in zip(p[2], q[2], delta)
+            half * mpmath.log(b / a) + (a + t * t) / (2 * b) - half for a, b, t in zip(p[2], q[2], delta)
         )
     lp = mpmath.cholesky(_as_matrix(p), tol=0)
     lq = mpmath.cholesky(_as_matrix(q), tol=0)
@@ -439,9 +438,7 @@ def dumps(grid: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=OUTPUT, help="where to write the grid")
-    parser.add_argument(
-        "--check", action="store_true", help="do not write; exit 1 if the stored file differs"
-    )
+    parser.add_argument("--check", action="store_true", help="do not write; exit 1 if the stored file differs")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     text = dumps(build())

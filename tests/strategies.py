@@ -120,11 +120,15 @@ def distributions(draw: st.DrawFn, d: int, sweep: bool) -> dict[str, Any]:
     else:
         if sweep and d == 1 and draw(st.booleans()):
             lo = draw(st.floats(0.1, 1.0))
-            table[kind] = draw(st.sampled_from([
-                {"values": sorted({lo, lo * 2, lo * 3})},
-                {"linspace": [lo, lo * 4, draw(st.integers(1, 4))]},
-                {"logspace": [-1, 1, draw(st.integers(1, 4))]},
-            ]))
+            table[kind] = draw(
+                st.sampled_from(
+                    [
+                        {"values": sorted({lo, lo * 2, lo * 3})},
+                        {"linspace": [lo, lo * 4, draw(st.integers(1, 4))]},
+                        {"logspace": [-1, 1, draw(st.integers(1, 4))]},
+                    ]
+                )
+            )
         elif d == 1 and not isinstance(mean, list):
             table[kind] = draw(st.floats(0.1, 10))
         else:

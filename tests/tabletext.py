@@ -71,7 +71,7 @@ def latex_tabulars(text: str) -> list[tuple[str, list[str], list[list[str]]]]:
         for part, store in ((head_part, None), (rows_part, rows)):
             for line in part.strip().splitlines():
                 line = line.strip()
-                if not line or line.startswith("\\") and not line.endswith("\\\\"):
+                if not line or (line.startswith("\\") and not line.endswith("\\\\")):
                     continue
                 assert line.endswith("\\\\"), f"row must end with \\\\: {line!r}"
                 cells = [c.strip() for c in _AMP.split(line[:-2])]

@@ -75,8 +75,11 @@ def test_kl_is_nonnegative_zero_exactly_at_p_equal_q_and_positive_off_it(pair: P
         kl = kl_divergence(a, b)
         assert math.isfinite(kl) and kl >= 0.0
     # p = q, as the same object and as an equal copy
-    twin = Gaussian(p.mean.copy(), **{p.scale_name: getattr(p, p.scale_name).copy()}) if p.kind != "univariate" \
+    twin = (
+        Gaussian(p.mean.copy(), **{p.scale_name: getattr(p, p.scale_name).copy()})
+        if p.kind != "univariate"
         else Gaussian(float(p.mean[0]), **{p.scale_name: float(getattr(p, p.scale_name)[0])})
+    )
     assert kl_divergence(p, p) == 0.0
     assert kl_divergence(p, twin) == 0.0 and kl_divergence(twin, p) == 0.0
     # shifted along p's own principal axis by delta standard deviations: KL = delta**2 / 2 > 0
@@ -126,8 +129,9 @@ def _abs_norm(*mats: np.ndarray) -> float:
     return float(np.linalg.norm(out, 2))
 
 
-def affine_tolerance(p: Gaussian, q: Gaussian, a: np.ndarray, b: np.ndarray,
-                     p2: Gaussian, q2: Gaussian, kl: float, kl2: float) -> float:
+def affine_tolerance(
+    p: Gaussian, q: Gaussian, a: np.ndarray, b: np.ndarray, p2: Gaussian, q2: Gaussian, kl: float, kl2: float
+) -> float:
     r"""First-order bound on |KL(p2 || q2) - KL(p || q)| for p2, q2 the rounded images of p, q.
 
     Notes
@@ -184,10 +188,15 @@ def affine_tolerance(p: Gaussian, q: Gaussian, a: np.ndarray, b: np.ndarray,
     return first_order + closed_form_tolerance(kl, is_full(p, q)) + closed_form_tolerance(kl2, True)
 
 
-@given(pair=gaussian_pairs(), log_cond_a=st.floats(0.0, 1.0), log_scale_a=st.floats(-1.0, 1.0),
-       offset=st.floats(-10.0, 10.0))
-def test_kl_is_invariant_under_a_common_affine_map(pair: Pair, log_cond_a: float, log_scale_a: float,
-                                                   offset: float) -> None:
+@given(
+    pair=gaussian_pairs(),
+    log_cond_a=st.floats(0.0, 1.0),
+    log_scale_a=st.floats(-1.0, 1.0),
+    offset=st.floats(-10.0, 10.0),
+)
+def test_kl_is_invariant_under_a_common_affine_map(
+    pair: Pair, log_cond_a: float, log_scale_a: float, offset: float
+) -> None:
     p, q = pair.p, pair.q
     d = p.dim
     rng = np.random.default_rng(pair.seed ^ 0xAFF1)
@@ -252,8 +261,9 @@ def assert_one_line_error(cfg: Path, code: int, stdout: str, stderr: str, out: P
 
 
 @given(data=valid_configs(), choice=st.data())
-def test_random_invalid_config_gives_exit_2_and_one_line_naming_the_key(data: dict[str, Any],
-                                                                       choice: st.DataObject) -> None:
+def test_random_invalid_config_gives_exit_2_and_one_line_naming_the_key(
+    data: dict[str, Any], choice: st.DataObject
+) -> None:
     places = paths(data)
     mutations: list[tuple[str, tuple[Any, ...], str]] = [("unknown", (), "table")]
     for path, kind in places:
@@ -265,8 +275,13 @@ def test_random_invalid_config_gives_exit_2_and_one_line_naming_the_key(data: di
     what, path, kind = choice.draw(st.sampled_from(mutations), label="mutation")
     mutated: dict[str, Any] = copy.deepcopy(data)
     if what == "poison":
-        value = 42 if kind == "string" else "text" if kind in ("table", "vector") else choice.draw(
-            st.sampled_from(POISON_NUMBERS), label="poison")
+        value = (
+            42
+            if kind == "string"
+            else "text"
+            if kind in ("table", "vector")
+            else choice.draw(st.sampled_from(POISON_NUMBERS), label="poison")
+        )
         set_at(mutated, path, value)
         field = show(path)
     elif what == "unknown":

@@ -62,17 +62,27 @@ def test_readme_classic_log10_figure(tmp_path):
         "print(json.dumps({'lines': sorted(lines), 'spans': spans,\n"
         "                  'min_candidate': float(min(lines[f'candidate {formula}'].get_ydata()))}))\n"
     )
-    proc = subprocess.run([sys.executable, "-c", check], cwd=tmp_path, capture_output=True, text=True,
-                          env=dict(os.environ, PYTHONPATH=str(ROOT), MPLBACKEND="Agg"), timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", check],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT), MPLBACKEND="Agg"),
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert {"closed form", "quadrature", "direct quadrature", "candidate 0.5*(std**2 - 1 - log10(std**2))"} \
-        <= set(out["lines"])
+    assert {"closed form", "quadrature", "direct quadrature", "candidate 0.5*(std**2 - 1 - log10(std**2))"} <= set(
+        out["lines"]
+    )
     assert out["spans"] == ["candidate < 0 < KL: s in (0.3703, 1)"]  # the audit's root-found region
     assert out["min_candidate"] < 0
     from PIL import Image
 
     for suffix in (".png", ".svg"):
         assert (tmp_path / "docs" / f"classic-log10{suffix}").is_file()
-    with Image.open(tmp_path / "docs" / "classic-log10.png") as made, Image.open(ROOT / "docs" / "classic-log10.png") as shipped:
+    with (
+        Image.open(tmp_path / "docs" / "classic-log10.png") as made,
+        Image.open(ROOT / "docs" / "classic-log10.png") as shipped,
+    ):
         assert made.size == shipped.size  # the README's image is this figure

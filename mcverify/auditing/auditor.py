@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 from mcverify.auditing import sandbox
 from mcverify.auditing.backends import get_backend
 from mcverify.auditing.conventions import Convention, call_candidate, call_one, get_convention
-from mcverify.errors import AuditError
+from mcverify.auditing.evidence import gather_evidence
 from mcverify.auditing.mistakes import (
     CATALOG,
     Explanation,
@@ -39,18 +39,26 @@ from mcverify.auditing.mistakes import (
     predict,
     terms_for,
 )
-from mcverify.auditing.evidence import gather_evidence
-from mcverify.auditing.probes import ProbeSet, Sweep, make_probe, probe_set, show_number as show, true_kl
+from mcverify.auditing.probes import ProbeSet, Sweep, make_probe, probe_set, true_kl
+from mcverify.auditing.probes import show_number as show
 from mcverify.auditing.regions import SweepFinding, describe_sweep, fmt, fmt_pair
 from mcverify.auditing.report import DEFAULT_SAMPLES, DEFAULT_SEED, AuditReport, Evidence, _count
 from mcverify.auditing.sandbox import DEFAULT_TIMEOUT
+from mcverify.errors import AuditError
 from mcverify.stats.verdicts import closed_form_tolerance
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["DEFAULT_SAMPLES", "DEFAULT_SEED", "DEFAULT_TIMEOUT", "AuditReport", "Evidence", "audit",
-           "catalog_predictions"]
+__all__ = [
+    "DEFAULT_SAMPLES",
+    "DEFAULT_SEED",
+    "DEFAULT_TIMEOUT",
+    "AuditReport",
+    "Evidence",
+    "audit",
+    "catalog_predictions",
+]
 
 #: A correct result whose relative error exceeds sqrt(machine epsilon) has
 #: lost more than half of its digits: worth a warning, not a failure.
@@ -68,7 +76,7 @@ class _Context:
     magnitude: NDArray[np.float64]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _context(name: str) -> _Context:
     ps = probe_set(name)
     conv = ps.convention
@@ -163,8 +171,9 @@ def audit(
         raise AuditError(str(exc)) from None
     if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 0 or samples == 1:
         raise AuditError(f"samples must be 0 (no evidence) or an integer >= 2, got {samples!r}")
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
-                                or not timeout >= 0 or math.isinf(timeout)):
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout >= 0 or math.isinf(timeout)
+    ):
         raise AuditError(f"timeout must be a number of seconds >= 0 (0 for none), got {timeout!r}")
     name = name or getattr(func, "__name__", None) or type(func).__name__
     with sandbox.session(timeout) as guard:
@@ -182,8 +191,7 @@ def _audit(
     raised = np.array([e is not None for e in errors])
     if raised.all():
         raise AuditError(
-            f"the candidate raised on every probe (first: {errors[0]}); "
-            f"convention {conv.name} calls {conv.signature}"
+            f"the candidate raised on every probe (first: {errors[0]}); convention {conv.name} calls {conv.signature}"
         )
     finite = np.isfinite(values)
     with np.errstate(invalid="ignore"):
@@ -217,12 +225,26 @@ def _audit(
         diagnoses, diag_notes = _diagnose(values, ctx, status)
         notes += diag_notes
         if samples:
-            evidence = gather_evidence(ps, conv, values, ctx.truth, status, regions, evaluate_at,
-                                       samples, seed, evidence_points)
+            evidence = gather_evidence(
+                ps, conv, values, ctx.truth, status, regions, evaluate_at, samples, seed, evidence_points
+            )
     warnings += _warnings(ps, values, ctx, status)
     return AuditReport(
-        verdict, conv.name, be.name, str(name), diagnoses, problems, warnings, regions,
-        evidence, table, properties, mode, notes, int(samples), int(seed),
+        verdict,
+        conv.name,
+        be.name,
+        str(name),
+        diagnoses,
+        problems,
+        warnings,
+        regions,
+        evidence,
+        table,
+        properties,
+        mode,
+        notes,
+        int(samples),
+        int(seed),
     )
 
 
@@ -269,8 +291,12 @@ def _table(
         with np.errstate(invalid="ignore", divide="ignore"):
             rel = abs(values[i] - truth[i]) / truth[i] if truth[i] > 0 else math.nan
         row.update(
-            candidate=float(values[i]), truth=float(truth[i]), error=float(values[i] - truth[i]),
-            tolerance=float(tol[i]), relative_error=float(rel), status=str(status[i]),
+            candidate=float(values[i]),
+            truth=float(truth[i]),
+            error=float(values[i] - truth[i]),
+            tolerance=float(tol[i]),
+            relative_error=float(rel),
+            status=str(status[i]),
             message=errors[i] or "",
         )
         rows.append(row)
@@ -309,8 +335,14 @@ def _regions(
             return params
 
         finding = describe_sweep(
-            key, axis, where, coords, [status[i] != "ok" for i in idx],
-            values[idx], ctx.truth[idx], ctx.tol[idx],
+            key,
+            axis,
+            where,
+            coords,
+            [status[i] != "ok" for i in idx],
+            values[idx],
+            ctx.truth[idx],
+            ctx.tol[idx],
             evaluate=lambda x, pa=params_at: evaluate_at(pa(x)),
             truth_at=lambda x, pa=params_at: true_kl(make_probe(conv, pa(x)), conv),
         )
@@ -349,7 +381,11 @@ def _problems(
             f"{ps.probes[i].label()}, true KL {fmt(truth[i])}); a KL divergence is never negative"
         )
     if properties["nonzero_at_equal"]:
-        same = [p.index for p in ps.probes if p.same and np.isfinite(values[p.index]) and abs(values[p.index]) > tol[p.index]]
+        same = [
+            p.index
+            for p in ps.probes
+            if p.same and np.isfinite(values[p.index]) and abs(values[p.index]) > tol[p.index]
+        ]
         i = same[0]
         out.append(
             f"not zero at p = q: {fmt(values[i])} at {ps.probes[i].label()} "
@@ -445,9 +481,7 @@ def _diagnose(
     return [], notes
 
 
-def _warnings(
-    ps: ProbeSet, values: NDArray[np.float64], ctx: _Context, status: NDArray[np.str_]
-) -> list[str]:
+def _warnings(ps: ProbeSet, values: NDArray[np.float64], ctx: _Context, status: NDArray[np.str_]) -> list[str]:
     out = []
     truth = ctx.truth
     ok = (status == "ok") & (truth > 0)
@@ -465,8 +499,11 @@ def _warnings(
             coords = [c for c, p in ps.on_sweep(key) if lossy[p.index]]
             if coords:
                 axis, where = _axis(sw)
-                span = f"{axis} = {show(coords[0])}" if len(coords) == 1 else (
-                    f"{axis} from {show(coords[0])} to {show(coords[-1])}")
+                span = (
+                    f"{axis} = {show(coords[0])}"
+                    if len(coords) == 1
+                    else (f"{axis} from {show(coords[0])} to {show(coords[-1])}")
+                )
                 along.append(f"{span} ({where})")
         out.append(
             f"correct within rounding, but loses relative accuracy where the KL is small: "
@@ -484,5 +521,3 @@ def _warnings(
             f"{fmt(values[i], 3)} at {ps.probes[i].label()}); clamp at 0 if a caller needs KL >= 0"
         )
     return out
-
-

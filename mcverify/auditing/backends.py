@@ -69,9 +69,7 @@ def _torch_backend() -> Backend:
     try:
         import torch
     except ImportError:
-        raise BackendUnavailable(
-            "the torch backend needs PyTorch: pip install 'mcverify[torch]'"
-        ) from None
+        raise BackendUnavailable("the torch backend needs PyTorch: pip install 'mcverify[torch]'") from None
 
     def native(a: Any) -> Any:
         return torch.tensor(np.asarray(a, dtype=np.float64), dtype=torch.float64)

@@ -94,10 +94,13 @@ class Convention:
         args = ", ".join(self.params)
         if self.family == "mvn":
             return f"f({args}) -> KL(N(mean_p, cov_p) || N(mean_q, cov_q)), last axes (d,) and (d, d)"
+
         def spread(sfx: str) -> str:
             return {
-                "std": f"std{sfx}^2", "var": f"var{sfx}",
-                "logvar": f"exp(logvar{sfx})", "logstd": f"exp(2 logstd{sfx})",
+                "std": f"std{sfx}^2",
+                "var": f"var{sfx}",
+                "logvar": f"exp(logvar{sfx})",
+                "logstd": f"exp(2 logstd{sfx})",
             }[self.scale]
 
         if self.has_q:
@@ -132,9 +135,7 @@ def get_convention(name: str | Convention) -> Convention:
     try:
         return CONVENTIONS[name]
     except (KeyError, TypeError):
-        raise ValueError(
-            f"unknown convention {name!r}: choose from {', '.join(CONVENTIONS)}"
-        ) from None
+        raise ValueError(f"unknown convention {name!r}: choose from {', '.join(CONVENTIONS)}") from None
 
 
 # ---------------------------------------------------------------- scales
@@ -314,7 +315,7 @@ def _try_batch(
     stacked = [np.stack([np.asarray(args[k], dtype=np.float64) for args in group]) for k in range(len(group[0]))]
     try:
         out = _invoke(func, stacked, backend)
-    except Exception as exc:  # noqa: BLE001 - any failure means "not batchable"
+    except Exception as exc:
         _note(notes, f"a batched call raised {_describe(exc)}")
         return None
     shape = out.shape
@@ -344,7 +345,7 @@ def _single(
     scalar_args = [a[()] if np.ndim(a) == 0 else a for a in (np.asarray(x, dtype=np.float64) for x in args)]
     try:
         out = _invoke(func, scalar_args, backend)
-    except Exception as exc:  # noqa: BLE001 - reported per probe
+    except Exception as exc:
         return math.nan, _describe(exc)
     if out.size != 1:
         return math.nan, f"returned shape {out.shape} where one number was expected"

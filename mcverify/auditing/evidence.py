@@ -15,12 +15,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mcverify.auditing.conventions import Convention
-from mcverify.sampling.monte_carlo import monte_carlo_kl
-from mcverify.stats.power import detectable_difference
 from mcverify.auditing.probes import Probe, ProbeSet, make_probe, true_kl
-from mcverify.quadrature.integration import quadrature_kl
 from mcverify.auditing.regions import SweepFinding
 from mcverify.auditing.report import Evidence
+from mcverify.quadrature.integration import quadrature_kl
+from mcverify.sampling.monte_carlo import monte_carlo_kl
+from mcverify.stats.power import detectable_difference
 
 __all__ = ["gather_evidence", "llr_std"]
 
@@ -103,8 +103,9 @@ def gather_evidence(
         if z[i] < 0:
             break
         pick("clear disagreement", int(i))
-    out = [_check(ps.probes[i], conv, reason, float(values[i]), float(truth[i]), samples, seed, i)
-           for reason, i in picks]
+    out = [
+        _check(ps.probes[i], conv, reason, float(values[i]), float(truth[i]), samples, seed, i) for reason, i in picks
+    ]
     j = 0
     for r in regions:
         sw = ps.sweeps[r.sweep]
@@ -112,8 +113,19 @@ def gather_evidence(
             params = dict(sw.fixed)
             params[sw.axis] = sw.value(x)
             probe = make_probe(conv, params)
-            out.append(_check(probe, conv, "zero crossing", evaluate_at(params), true_kl(probe, conv),
-                              samples, seed, OFF_PROBE + j, index=None))
+            out.append(
+                _check(
+                    probe,
+                    conv,
+                    "zero crossing",
+                    evaluate_at(params),
+                    true_kl(probe, conv),
+                    samples,
+                    seed,
+                    OFF_PROBE + j,
+                    index=None,
+                )
+            )
             j += 1
         if j >= 2:
             break
@@ -135,9 +147,21 @@ def _check(
     mc = monte_carlo_kl(p, q, samples, seed=np.random.SeedSequence(seed, spawn_key=(key,)))
     quad = _quadrature(p, q)
     return Evidence(
-        reason, probe.index if index == -1 else index, probe.plain_params(), probe.label(), value, truth,
-        mc.estimate, mc.stderr, mc.ci_low, mc.ci_high, mc.samples, seed,
-        mc.z_score(value), mc.z_score(truth), *quad,
+        reason,
+        probe.index if index == -1 else index,
+        probe.plain_params(),
+        probe.label(),
+        value,
+        truth,
+        mc.estimate,
+        mc.stderr,
+        mc.ci_low,
+        mc.ci_high,
+        mc.samples,
+        seed,
+        mc.z_score(value),
+        mc.z_score(truth),
+        *quad,
         mc_detectable=float(detectable_difference(mc.stderr, 1.0 - mc.confidence)),
     )
 

@@ -68,8 +68,13 @@ _BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.MatMult: np.matmul,
 }
 _OPERATOR_NAMES = {
-    ast.FloorDiv: "//", ast.Mod: "%", ast.LShift: "<<", ast.RShift: ">>",
-    ast.BitOr: "|", ast.BitXor: "^", ast.BitAnd: "&",
+    ast.FloorDiv: "//",
+    ast.Mod: "%",
+    ast.LShift: "<<",
+    ast.RShift: ">>",
+    ast.BitOr: "|",
+    ast.BitXor: "^",
+    ast.BitAnd: "&",
 }
 
 
@@ -176,7 +181,9 @@ class _Compiler:
                 c = np.float64(v)
             except OverflowError:  # an integer literal beyond the float range
                 digits = str(v)
-                raise ExprError(f"the number {digits[:20]}... ({len(digits)} digits) is too large for a float") from None
+                raise ExprError(
+                    f"the number {digits[:20]}... ({len(digits)} digits) is too large for a float"
+                ) from None
             return lambda env: c
         if isinstance(node, ast.Name):
             if node.id not in self.names:
@@ -187,7 +194,9 @@ class _Compiler:
         if isinstance(node, ast.BinOp):
             op = _BINARY.get(type(node.op))
             if op is None or (isinstance(node.op, ast.MatMult) and self.conv.family != "mvn"):
-                sym = _OPERATOR_NAMES.get(type(node.op), "@" if isinstance(node.op, ast.MatMult) else type(node.op).__name__)
+                sym = _OPERATOR_NAMES.get(
+                    type(node.op), "@" if isinstance(node.op, ast.MatMult) else type(node.op).__name__
+                )
                 raise self.reject(node, f"the operator {sym}")
             left, right = self.build(node.left, depth + 1), self.build(node.right, depth + 1)
             return lambda env: op(left(env), right(env))

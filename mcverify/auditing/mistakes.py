@@ -35,10 +35,9 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.linalg import solve_triangular
 
-from mcverify.numerics.cholesky import refined_cholesky
-
 from mcverify.auditing.conventions import Convention, get_convention
 from mcverify.auditing.probes import Probe
+from mcverify.numerics.cholesky import refined_cholesky
 
 __all__ = [
     "CATALOG",
@@ -161,32 +160,99 @@ def _always(c: Convention) -> bool:
 
 #: The catalog, in the order explanations are listed when they tie.
 CATALOG: tuple[Mistake, ...] = (
-    Mistake("log10", "log in base 10 instead of the natural log", frozenset({"log_base"}),
-            "all", _always, _set(log_base=10.0)),
-    Mistake("log2", "log in base 2 instead of the natural log", frozenset({"log_base"}),
-            "all", _always, _set(log_base=2.0)),
-    Mistake("reversed", "computes KL(q || p) instead of KL(p || q)", frozenset({"direction"}),
-            "all", _always, _set(direction="reversed")),
-    Mistake("std-as-var", "a standard deviation used where a variance belongs", frozenset({"variance"}),
-            "*-std", lambda c: c.scale == "std", _set(variance="sqrt")),
-    Mistake("var-as-std", "a variance used where a standard deviation belongs (squared again)",
-            frozenset({"variance"}), "*-var", lambda c: c.scale == "var", _set(variance="square")),
-    Mistake("logvar-logstd-swap", "log-variance read as log-std, or log-std as log-variance",
-            frozenset({"variance"}), "*-logvar, *-logstd", lambda c: c.log_scale, _swap_logs),
+    Mistake(
+        "log10",
+        "log in base 10 instead of the natural log",
+        frozenset({"log_base"}),
+        "all",
+        _always,
+        _set(log_base=10.0),
+    ),
+    Mistake(
+        "log2", "log in base 2 instead of the natural log", frozenset({"log_base"}), "all", _always, _set(log_base=2.0)
+    ),
+    Mistake(
+        "reversed",
+        "computes KL(q || p) instead of KL(p || q)",
+        frozenset({"direction"}),
+        "all",
+        _always,
+        _set(direction="reversed"),
+    ),
+    Mistake(
+        "std-as-var",
+        "a standard deviation used where a variance belongs",
+        frozenset({"variance"}),
+        "*-std",
+        lambda c: c.scale == "std",
+        _set(variance="sqrt"),
+    ),
+    Mistake(
+        "var-as-std",
+        "a variance used where a standard deviation belongs (squared again)",
+        frozenset({"variance"}),
+        "*-var",
+        lambda c: c.scale == "var",
+        _set(variance="square"),
+    ),
+    Mistake(
+        "logvar-logstd-swap",
+        "log-variance read as log-std, or log-std as log-variance",
+        frozenset({"variance"}),
+        "*-logvar, *-logstd",
+        lambda c: c.log_scale,
+        _swap_logs,
+    ),
     Mistake("missing-half", "no overall factor 1/2", frozenset({"half"}), "all", _always, _set(half=False)),
-    Mistake("missing-constant", "drops the constant -1/2 (-d/2)", frozenset({"constant"}),
-            "all", _always, _set(constant=False)),
-    Mistake("missing-mean", "drops the mean-difference term", frozenset({"mean_term"}),
-            "all", _always, _set(mean_term=False)),
+    Mistake(
+        "missing-constant",
+        "drops the constant -1/2 (-d/2)",
+        frozenset({"constant"}),
+        "all",
+        _always,
+        _set(constant=False),
+    ),
+    Mistake(
+        "missing-mean",
+        "drops the mean-difference term",
+        frozenset({"mean_term"}),
+        "all",
+        _always,
+        _set(mean_term=False),
+    ),
     Mistake("sign", "returns -KL", frozenset({"sign"}), "all", _always, _set(sign=-1)),
-    Mistake("mean-over-dims", "averages over dimensions instead of summing", frozenset({"reduction"}),
-            "diag-*, mvn", lambda c: c.vector, _set(reduction="mean")),
-    Mistake("symmetric", "returns KL(p || q) + KL(q || p)", frozenset({"direction"}),
-            "all", _always, _set(direction="symmetric")),
-    Mistake("half-log", "log std where log variance belongs: the log term is halved",
-            frozenset({"log_coeff"}), "all", _always, _set(log_coeff=0.5)),
-    Mistake("mean-scaled-by-p", "the mean difference is scaled by p's variance instead of q's",
-            frozenset({"mean_scale"}), "pair-*, diag-pair-*, mvn", lambda c: c.has_q, _set(mean_scale="p")),
+    Mistake(
+        "mean-over-dims",
+        "averages over dimensions instead of summing",
+        frozenset({"reduction"}),
+        "diag-*, mvn",
+        lambda c: c.vector,
+        _set(reduction="mean"),
+    ),
+    Mistake(
+        "symmetric",
+        "returns KL(p || q) + KL(q || p)",
+        frozenset({"direction"}),
+        "all",
+        _always,
+        _set(direction="symmetric"),
+    ),
+    Mistake(
+        "half-log",
+        "log std where log variance belongs: the log term is halved",
+        frozenset({"log_coeff"}),
+        "all",
+        _always,
+        _set(log_coeff=0.5),
+    ),
+    Mistake(
+        "mean-scaled-by-p",
+        "the mean difference is scaled by p's variance instead of q's",
+        frozenset({"mean_scale"}),
+        "pair-*, diag-pair-*, mvn",
+        lambda c: c.has_q,
+        _set(mean_scale="p"),
+    ),
 )
 
 _BY_ID = {m.id: m for m in CATALOG}
@@ -315,8 +381,17 @@ def _full_terms(p: Probe) -> tuple[float, ...]:
     ld_q = 2.0 * math.fsum(np.log(np.diag(lq)).tolist())
     kappa = max(np.linalg.cond(p.cov_p), np.linalg.cond(p.cov_q))
     return (
-        float(p.d), float(np.sum(m_f * m_f)), float(np.sum(m_r * m_r)), float(b_q @ b_q),
-        float(b_p @ b_p), ld_p, ld_q, abs(ld_p) + abs(ld_q), float(kappa), 0.0, 0.0,
+        float(p.d),
+        float(np.sum(m_f * m_f)),
+        float(np.sum(m_r * m_r)),
+        float(b_q @ b_q),
+        float(b_p @ b_p),
+        ld_p,
+        ld_q,
+        abs(ld_p) + abs(ld_q),
+        float(kappa),
+        0.0,
+        0.0,
     )
 
 
@@ -421,9 +496,7 @@ def distinct_predictions(predictions: Sequence[Prediction], correct: Prediction)
     out = []
     for p in predictions:
         ids = p.explanation.ids
-        if len(ids) > 1 and not (
-            distinguishable(p, correct) and all(distinguishable(p, singles[i]) for i in ids)
-        ):
+        if len(ids) > 1 and not (distinguishable(p, correct) and all(distinguishable(p, singles[i]) for i in ids)):
             continue
         out.append(p)
     return out
@@ -440,9 +513,7 @@ class Fit:
     residual: float
 
 
-def diagnose(
-    values: NDArray[np.float64], predictions: Sequence[Prediction]
-) -> list[Fit]:
+def diagnose(values: NDArray[np.float64], predictions: Sequence[Prediction]) -> list[Fit]:
     """Every explanation that reproduces ``values`` within tolerance, simplest first.
 
     Only probes where the candidate returned a finite number count. Order:

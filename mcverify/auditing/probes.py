@@ -18,16 +18,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
-from mcverify.numerics.stable import expm1_minus
-from mcverify.numerics.closed_form import kl_divergence
 from mcverify.auditing.conventions import Convention, get_convention, log_var, std_to_scale, to_var
+from mcverify.numerics.closed_form import kl_divergence
 from mcverify.numerics.gaussian import Gaussian
+from mcverify.numerics.stable import expm1_minus
 
 __all__ = ["Probe", "ProbeSet", "Sweep", "make_probe", "probe_set", "true_kl"]
 
@@ -36,14 +36,59 @@ Fill = Literal["scalar", "vector", "identity"]
 #: Standard deviations of the main scale sweep: 1e-4 to 1e4, dense near the
 #: classic trouble spots (0.37, where s^2 - 1 = log10 s^2) and near 1.
 STD_SWEEP = (
-    1e-4, 1e-3, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.99, 0.9999,
-    1 - 1e-6, 1 - 1e-8, 1.0, 1 + 1e-8, 1 + 1e-6, 1.0001, 1.01, 1.1, 1.25, 1.5, 2.0, 3.0,
-    5.0, 10.0, 100.0, 1e3, 1e4,
+    1e-4,
+    1e-3,
+    0.01,
+    0.05,
+    0.1,
+    0.2,
+    0.3,
+    0.4,
+    0.5,
+    0.6,
+    0.7,
+    0.8,
+    0.9,
+    0.99,
+    0.9999,
+    1 - 1e-6,
+    1 - 1e-8,
+    1.0,
+    1 + 1e-8,
+    1 + 1e-6,
+    1.0001,
+    1.01,
+    1.1,
+    1.25,
+    1.5,
+    2.0,
+    3.0,
+    5.0,
+    10.0,
+    100.0,
+    1e3,
+    1e4,
 )
 #: A shorter scale sweep for vector families and for q's scale.
 STD_SWEEP_SHORT = (
-    1e-4, 0.01, 0.1, 0.3, 0.5, 0.7, 0.9, 0.9999, 1 - 1e-8, 1.0, 1 + 1e-8, 1.0001, 1.1, 1.5,
-    2.0, 5.0, 100.0, 1e4,
+    1e-4,
+    0.01,
+    0.1,
+    0.3,
+    0.5,
+    0.7,
+    0.9,
+    0.9999,
+    1 - 1e-8,
+    1.0,
+    1 + 1e-8,
+    1.0001,
+    1.1,
+    1.5,
+    2.0,
+    5.0,
+    100.0,
+    1e4,
 )
 MEAN_SWEEP = (-1e3, -100.0, -10.0, -3.0, -1.0, -0.5, -0.01, -1e-6, 0.0, 1e-6, 0.01, 0.5, 1.0, 3.0, 10.0, 100.0, 1e3)
 MEAN_SWEEP_SHORT = (-100.0, -1.0, -0.01, 0.0, 0.01, 0.5, 1.0, 3.0, 100.0)
@@ -283,9 +328,17 @@ def make_probe(
         raise ValueError(f"invalid scale in probe {params}")
     same = bool(np.array_equal(mean_p, mean_q) and np.array_equal(sp, sq))
     return Probe(
-        index, group, ordered, d, same, mean_p, mean_q,
-        var_p=var_p, var_q=var_q,
-        logvar_p=log_var(conv.scale, sp), logvar_q=log_var(conv.scale, sq),
+        index,
+        group,
+        ordered,
+        d,
+        same,
+        mean_p,
+        mean_q,
+        var_p=var_p,
+        var_q=var_q,
+        logvar_p=log_var(conv.scale, sp),
+        logvar_q=log_var(conv.scale, sq),
         sweeps=sweeps,
     )
 
@@ -351,8 +404,7 @@ class _Builder:
                 return
         self.entries.append({"key": key, "group": group, "params": params, "sweeps": [sweep] if sweep else []})
 
-    def sweep(self, key: str, axis: str, fill: Fill, fixed: dict[str, Any], d: int, group: str,
-              coords: Any) -> None:
+    def sweep(self, key: str, axis: str, fill: Fill, fixed: dict[str, Any], d: int, group: str, coords: Any) -> None:
         sw = Sweep(key, axis, fill, fixed, d, group)
         self.sweeps[key] = sw
         for x in coords:
@@ -371,7 +423,7 @@ def _key(params: dict[str, Any]) -> tuple[Any, ...]:
     return tuple((k, np.asarray(v, dtype=np.float64).tobytes()) for k, v in sorted(params.items()))
 
 
-@lru_cache(maxsize=None)
+@cache
 def probe_set(convention: Convention | str) -> ProbeSet:
     """The fixed probe set of a convention (cached; identical on every call)."""
     conv = get_convention(convention)
@@ -413,12 +465,25 @@ def _pair(b: _Builder, rng: np.random.Generator) -> None:
     for m, sd in ((0.0, 1.0), (1.5, 0.3), (-2.0, 1e-4), (0.0, 1e4), (1e3, 5.0), (0.25, 1 + 1e-8)):
         add("p = q", m, sd, m, sd)
     one = b.scale(1.0)
-    b.sweep("scale_p", sp, "scalar", {"mean_p": 0.0, "mean_q": 0.0, sq: one}, 1, "scale sweep (p)",
-            [b.scale(x, True) for x in STD_SWEEP])
-    b.sweep("scale_q", sq, "scalar", {"mean_p": 0.0, sp: one, "mean_q": 0.0}, 1, "scale sweep (q)",
-            [b.scale(x, True) for x in STD_SWEEP_SHORT])
-    b.sweep("mean_p", "mean_p", "scalar", {sp: one, "mean_q": 0.0, sq: one}, 1, "mean sweep",
-            MEAN_SWEEP)
+    b.sweep(
+        "scale_p",
+        sp,
+        "scalar",
+        {"mean_p": 0.0, "mean_q": 0.0, sq: one},
+        1,
+        "scale sweep (p)",
+        [b.scale(x, True) for x in STD_SWEEP],
+    )
+    b.sweep(
+        "scale_q",
+        sq,
+        "scalar",
+        {"mean_p": 0.0, sp: one, "mean_q": 0.0},
+        1,
+        "scale sweep (q)",
+        [b.scale(x, True) for x in STD_SWEEP_SHORT],
+    )
+    b.sweep("mean_p", "mean_p", "scalar", {sp: one, "mean_q": 0.0, sq: one}, 1, "mean sweep", MEAN_SWEEP)
     add("near p = q", 3.0, 1e-3 * (1 + 1e-7), 3.0, 1e-3)
     add("near p = q", 3.0, 1e-3 * (1 - 1e-7), 3.0, 1e-3)
     add("near p = q", -1.0, 1e3 * (1 + 1e-9), -1.0, 1e3)
@@ -442,8 +507,7 @@ def _diag_prior(b: _Builder, rng: np.random.Generator) -> None:
     s = b.conv.scale
     d = 3
     b.add("p = q", {"mean": np.zeros(d), s: b.scale(np.ones(d))})
-    b.sweep("scale", s, "vector", {"mean": np.zeros(d)}, d, "scale sweep",
-            [b.scale(x, True) for x in STD_SWEEP_SHORT])
+    b.sweep("scale", s, "vector", {"mean": np.zeros(d)}, d, "scale sweep", [b.scale(x, True) for x in STD_SWEEP_SHORT])
     b.sweep("mean", "mean", "vector", {s: b.scale(np.ones(d))}, d, "mean sweep", MEAN_SWEEP_SHORT)
     b.add("mixed", {"mean": np.zeros(2), s: b.scale([0.37, 1.0])})
     b.add("mixed", {"mean": np.array([0.0, 1e3, 0.0]), s: b.scale([1e-4, 1.0, 1e4])})
@@ -452,7 +516,10 @@ def _diag_prior(b: _Builder, rng: np.random.Generator) -> None:
     b.add("near p = q", {"mean": np.full(4, 1e-7), s: b.scale(np.ones(4))})
     for i in range(16):
         dd = DIMS[i % len(DIMS)]
-        b.add("typical", {"mean": short(rng.normal(0, 1.5, dd)), s: b.scale(short(np.exp(rng.uniform(-2.5, 2.5, dd))), True)})
+        b.add(
+            "typical",
+            {"mean": short(rng.normal(0, 1.5, dd)), s: b.scale(short(np.exp(rng.uniform(-2.5, 2.5, dd))), True)},
+        )
 
 
 def _diag_pair(b: _Builder, rng: np.random.Generator) -> None:
@@ -469,12 +536,33 @@ def _diag_pair(b: _Builder, rng: np.random.Generator) -> None:
         add("p = q", m, sd, m, sd)
     add("p = q", [0.0, 1e3, -5.0], [1e-4, 1.0, 1e4], [0.0, 1e3, -5.0], [1e-4, 1.0, 1e4])
     zeros, ones = np.zeros(d), np.ones(d)
-    b.sweep("scale_p", sp, "vector", {"mean_p": zeros, "mean_q": zeros, sq: b.scale(ones)}, d,
-            "scale sweep (p)", [b.scale(x, True) for x in STD_SWEEP_SHORT])
-    b.sweep("scale_q", sq, "vector", {"mean_p": zeros, sp: b.scale(ones), "mean_q": zeros}, d,
-            "scale sweep (q)", [b.scale(x, True) for x in (1e-4, 0.1, 0.5, 0.9999, 1.0, 1.0001, 2.0, 10.0, 1e4)])
-    b.sweep("mean_p", "mean_p", "vector", {sp: b.scale(ones), "mean_q": zeros, sq: b.scale(ones)}, d,
-            "mean sweep", MEAN_SWEEP_SHORT)
+    b.sweep(
+        "scale_p",
+        sp,
+        "vector",
+        {"mean_p": zeros, "mean_q": zeros, sq: b.scale(ones)},
+        d,
+        "scale sweep (p)",
+        [b.scale(x, True) for x in STD_SWEEP_SHORT],
+    )
+    b.sweep(
+        "scale_q",
+        sq,
+        "vector",
+        {"mean_p": zeros, sp: b.scale(ones), "mean_q": zeros},
+        d,
+        "scale sweep (q)",
+        [b.scale(x, True) for x in (1e-4, 0.1, 0.5, 0.9999, 1.0, 1.0001, 2.0, 10.0, 1e4)],
+    )
+    b.sweep(
+        "mean_p",
+        "mean_p",
+        "vector",
+        {sp: b.scale(ones), "mean_q": zeros, sq: b.scale(ones)},
+        d,
+        "mean sweep",
+        MEAN_SWEEP_SHORT,
+    )
     base = np.array([0.5, 2.0, 1e-2, 30.0])
     add("near p = q", np.zeros(4), base * (1 + 1e-9 * np.array([1, 2, -3, 4])), np.zeros(4), base)
     add("near p = q", np.full(4, 1e-6), base, np.zeros(4), base)
@@ -483,8 +571,13 @@ def _diag_pair(b: _Builder, rng: np.random.Generator) -> None:
     add("mixed", [1.0, 2.0, 3.0, 4.0, 5.0], [1.0, 1.0, 1.0, 1.0, 1.0], [0.0] * 5, [2.0] * 5)
     for i in range(16):
         dd = DIMS[i % len(DIMS)]
-        add("typical", short(rng.normal(0, 1.5, dd)), short(np.exp(rng.uniform(-2.5, 2.5, dd))),
-            short(rng.normal(0, 1.5, dd)), short(np.exp(rng.uniform(-2.5, 2.5, dd))))
+        add(
+            "typical",
+            short(rng.normal(0, 1.5, dd)),
+            short(np.exp(rng.uniform(-2.5, 2.5, dd))),
+            short(rng.normal(0, 1.5, dd)),
+            short(np.exp(rng.uniform(-2.5, 2.5, dd))),
+        )
 
 
 def _nice(x: Any) -> NDArray[np.float64]:
@@ -505,22 +598,42 @@ def _spd(rng: np.random.Generator, d: int, cond: float, scale: float = 1.0) -> N
 
 def _mvn(b: _Builder, rng: np.random.Generator) -> None:
     def add(group: str, mp: Any, cp: Any, mq: Any, cq: Any) -> None:
-        b.add(group, {"mean_p": _nice(mp), "cov_p": np.asarray(cp, dtype=np.float64),
-                      "mean_q": _nice(mq), "cov_q": np.asarray(cq, dtype=np.float64)})
+        b.add(
+            group,
+            {
+                "mean_p": _nice(mp),
+                "cov_p": np.asarray(cp, dtype=np.float64),
+                "mean_q": _nice(mq),
+                "cov_q": np.asarray(cq, dtype=np.float64),
+            },
+        )
 
     for d, cond in ((2, 10.0), (3, 1e4), (5, 1e6)):
         m, c = short(rng.normal(0, 1, d)), _spd(rng, d, cond)
         add("p = q", m, c, m, c)
     d = 3
     eye, zeros = np.eye(d), np.zeros(d)
-    b.sweep("cov_p", "cov_p", "identity", {"mean_p": zeros, "mean_q": zeros, "cov_q": eye}, d,
-            "scale sweep (p)", [nice(x * x) for x in STD_SWEEP_SHORT])
-    b.sweep("mean_p", "mean_p", "vector", {"cov_p": eye, "mean_q": zeros, "cov_q": eye}, d,
-            "mean sweep", MEAN_SWEEP_SHORT)
+    b.sweep(
+        "cov_p",
+        "cov_p",
+        "identity",
+        {"mean_p": zeros, "mean_q": zeros, "cov_q": eye},
+        d,
+        "scale sweep (p)",
+        [nice(x * x) for x in STD_SWEEP_SHORT],
+    )
+    b.sweep(
+        "mean_p", "mean_p", "vector", {"cov_p": eye, "mean_q": zeros, "cov_q": eye}, d, "mean sweep", MEAN_SWEEP_SHORT
+    )
     for dd in (2, 3, 5):
         for cond in (1.0, 10.0, 1e3):
-            add("typical", short(rng.normal(0, 1, dd)), _spd(rng, dd, cond, math.exp(rng.uniform(-1, 1))),
-                short(rng.normal(0, 1, dd)), _spd(rng, dd, cond, math.exp(rng.uniform(-1, 1))))
+            add(
+                "typical",
+                short(rng.normal(0, 1, dd)),
+                _spd(rng, dd, cond, math.exp(rng.uniform(-1, 1))),
+                short(rng.normal(0, 1, dd)),
+                _spd(rng, dd, cond, math.exp(rng.uniform(-1, 1))),
+            )
     add("ill-conditioned", zeros, _spd(rng, d, 10.0), np.ones(d), _spd(rng, d, 1e8))
     add("ill-conditioned", np.ones(d), _spd(rng, d, 1e8), zeros, eye)
     cq = _spd(rng, d, 1e8)

@@ -196,8 +196,7 @@ def describe_sweep(
     if math.isfinite(f[k]):
         fc, ft = fmt_pair(float(f[k]), float(t[k]))
         parts.append(
-            f"wrong by up to {fmt(abs(f[k] - t[k]), 3)} at {axis} = {show(c[k])} "
-            f"(candidate {fc}, true KL {ft})"
+            f"wrong by up to {fmt(abs(f[k] - t[k]), 3)} at {axis} = {show(c[k])} (candidate {fc}, true KL {ft})"
         )
     else:
         parts.append(f"returns {f[k]} at {axis} = {show(c[k])}")

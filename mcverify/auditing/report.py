@@ -92,8 +92,11 @@ class Evidence:
     def line(self, quad_notes: bool = True) -> str:
         """One line of text; ``quad_notes=False`` omits why quadrature is missing."""
         quad = (
-            f", quadrature {fmt(self.quad_value, 6)}" if self.quad_value is not None
-            else f", no quadrature ({self.quad_message})" if self.quad_message and quad_notes else ""
+            f", quadrature {fmt(self.quad_value, 6)}"
+            if self.quad_value is not None
+            else f", no quadrature ({self.quad_message})"
+            if self.quad_message and quad_notes
+            else ""
         )
         return (
             f"{self.reason} at {self.label}: candidate {fmt(self.candidate, 6)}, "
@@ -205,7 +208,7 @@ class AuditReport:
             "failures": self.failures,
             "evidence": [e.as_dict() for e in self.evidence],
             "properties": dict(self.properties),
-            "probes": int(len(self.table)),
+            "probes": len(self.table),
             "failing_probes": int((self.table["status"] != "ok").sum()),
             "calls": self.calls,
             "notes": list(self.notes),

@@ -114,7 +114,7 @@ class _Worker:
             fn, box, done = item
             try:
                 box.append((True, fn()))
-            except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
+            except BaseException as exc:
                 box.append((False, exc))
             finally:
                 done.set()
@@ -196,7 +196,7 @@ class Session:
                 self._candidate_threads.add(ident)
                 try:
                     ok, value = True, fn()
-                except BaseException as exc:  # noqa: BLE001 - sorted below
+                except BaseException as exc:
                     ok, value = False, exc
                 finally:
                     self._candidate_threads.discard(ident)
@@ -336,7 +336,7 @@ def changed_arguments(
     for k, (a, b) in enumerate(zip(originals, passed)):
         try:
             after = np.asarray(to_numpy(b), dtype=np.float64)
-        except Exception:  # noqa: BLE001 - replaced by something unreadable: not ours to judge
+        except Exception:
             continue
         before = np.asarray(a, dtype=np.float64)
         if after.shape != before.shape or not np.array_equal(after, before, equal_nan=True):
@@ -412,16 +412,16 @@ def in_child(job: Callable[[Callable[[str], None]], T]) -> T:
                 outcome: tuple[bool, Any] = (True, job(lambda phase: _send(write_fd, b"P", phase.encode())))
             except SystemExit as exc:
                 outcome = (False, CandidateEnded("", f"sys.exit({exc.code!r})"))
-            except BaseException as exc:  # noqa: BLE001 - handed to the parent
+            except BaseException as exc:
                 outcome = (False, exc)
             try:
                 payload = pickle.dumps(outcome)
-            except Exception as exc:  # noqa: BLE001 - an exception that cannot be pickled
+            except Exception:
                 payload = pickle.dumps((False, RuntimeError(f"{type(outcome[1]).__name__}: {outcome[1]}")))
             _send(write_fd, b"R", payload)
             for stream in (sys.stdout, sys.stderr):
                 stream.flush()
-        except BaseException:  # noqa: BLE001 - nothing may escape into the parent's code
+        except BaseException:
             status = 70
         finally:
             os._exit(status)
@@ -457,7 +457,7 @@ def _collect(pid: int, fd: int) -> Any:
                 phase = payload.decode()
                 continue
             os.waitpid(pid, 0)
-            ok, value = pickle.loads(payload)  # noqa: S301 - our own child's bytes
+            ok, value = pickle.loads(payload)
             if ok:
                 return value
             raise value

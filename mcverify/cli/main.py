@@ -9,15 +9,15 @@ written), 3 an internal error (a bug; one line, the traceback with
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import signal
 import sys
 import threading
-import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NoReturn, Sequence
+from typing import NoReturn
 
 from mcverify.errors import ConfigError
 
@@ -72,9 +72,7 @@ def _names(allowed: tuple[str, ...]):  # type: ignore[no-untyped-def]
         names = tuple(n.strip() for n in text.split(",") if n.strip())
         bad = [n for n in names if n not in allowed]
         if bad or not names:
-            raise argparse.ArgumentTypeError(
-                f"expected a comma-separated list of {', '.join(allowed)}, got {text!r}"
-            )
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list of {', '.join(allowed)}, got {text!r}")
         return tuple(a for a in allowed if a in names)
 
     return parse
@@ -86,7 +84,8 @@ def add_sampling_options(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--alpha", type=_level, help="level of the verdicts (default: [run] alpha, else 0.01)")
     p.add_argument(
-        "--error-control", choices=ERROR_CONTROLS,
+        "--error-control",
+        choices=ERROR_CONTROLS,
         help="holm: family-wise error rate (default); bh: false discovery rate (Benjamini-Hochberg)",
     )
     p.add_argument("--randomizations", type=_positive_int, help="independent scramblings for qmc (default 64)")
@@ -102,16 +101,17 @@ def add_config_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", default="results", help="output folder (default: results)")
     p.add_argument("--seed", type=_nonnegative_int, help="root seed")
     add_sampling_options(p)
+    p.add_argument("--format", default="csv", help="comma-separated: csv,json,parquet,md,latex,html (default: csv)")
     p.add_argument(
-        "--format", default="csv", help="comma-separated: csv,json,parquet,md,latex,html (default: csv)"
-    )
-    p.add_argument(
-        "--jobs", type=_positive_int, default=None,
+        "--jobs",
+        type=_positive_int,
+        default=None,
         help="worker processes (default: every core this process may use)",
     )
     p.add_argument("--force", action="store_true", help="allow sweeps beyond the case limit")
     p.add_argument(
-        "--overwrite", action="store_true",
+        "--overwrite",
+        action="store_true",
         help="replace existing result files (default: write beside them as <stem>-2, <stem>-3, ...)",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
@@ -133,15 +133,16 @@ def _parser() -> argparse.ArgumentParser:
     add_config_options(run)
     run.add_argument("--samples", type=_positive_int, help="Monte Carlo samples per case")
     run.add_argument(
-        "--dask", metavar="ADDRESS",
+        "--dask",
+        metavar="ADDRESS",
         help="run on a Dask cluster: a scheduler address (tcp://host:8786), or 'local' for a new "
         "LocalCluster of --jobs single-threaded workers; needs pip install 'mcverify[dask]'",
     )
-    run.add_argument("--resume", action="store_true",
-                     help="continue an interrupted run from its checkpoint (DIR/.<stem>.checkpoint)")
+    run.add_argument(
+        "--resume", action="store_true", help="continue an interrupted run from its checkpoint (DIR/.<stem>.checkpoint)"
+    )
     run.add_argument("--restart", action="store_true", help="discard an interrupted run's checkpoint and start over")
-    run.add_argument("--keep-checkpoint", action="store_true",
-                     help="keep the checkpoint folder after a successful run")
+    run.add_argument("--keep-checkpoint", action="store_true", help="keep the checkpoint folder after a successful run")
     run.add_argument("--method", choices=METHODS, help="sampling estimator: mc (default), antithetic or qmc")
     run.add_argument("--estimators", type=_names(ESTIMATORS), help="also report k1,k2,k3 (comma-separated)")
     run.set_defaults(handler=_cmd_run)
@@ -170,29 +171,56 @@ def _add_audit(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         ),
     )
     audit.add_argument(
-        "target", nargs="?",
+        "target",
+        nargs="?",
         help="the function: path/to/file.py:function or package.module:function",
     )
     audit.add_argument(
-        "--convention", "-c", required=True, choices=list(CONVENTIONS), metavar="C",
+        "--convention",
+        "-c",
+        required=True,
+        choices=list(CONVENTIONS),
+        metavar="C",
         help="calling convention: " + ", ".join(CONVENTIONS),
     )
     audit.add_argument(
-        "--expr", help="a formula as text instead of TARGET, e.g. \"0.5*(std**2 + mean**2 - 1 - log(std**2))\"",
+        "--expr",
+        help='a formula as text instead of TARGET, e.g. "0.5*(std**2 + mean**2 - 1 - log(std**2))"',
     )
-    audit.add_argument("--backend", default="numpy", choices=list(BACKENDS),
-                       help="array type the function receives (default: numpy)")
+    audit.add_argument(
+        "--backend", default="numpy", choices=list(BACKENDS), help="array type the function receives (default: numpy)"
+    )
     audit.add_argument("--json", action="store_true", help="print one JSON object instead of text")
-    audit.add_argument("-o", "--output", metavar="FILE",
-                       help="also write the report: JSON for .json, the probe table for .csv, text otherwise")
-    audit.add_argument("--overwrite", action="store_true",
-                       help="replace FILE if it exists (default: write beside it as <stem>-2<suffix>, ...)")
-    audit.add_argument("--samples", type=_nonnegative_int, default=DEFAULT_SAMPLES,
-                       help=f"Monte Carlo draws per evidence point, 0 for none (default: {DEFAULT_SAMPLES})")
-    audit.add_argument("--seed", type=_nonnegative_int, default=DEFAULT_SEED,
-                       help=f"root seed of the evidence (default: {DEFAULT_SEED})")
-    audit.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
-                       help=f"time each call of the function may take, 0 for no limit (default: {DEFAULT_TIMEOUT:g})")
+    audit.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="also write the report: JSON for .json, the probe table for .csv, text otherwise",
+    )
+    audit.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace FILE if it exists (default: write beside it as <stem>-2<suffix>, ...)",
+    )
+    audit.add_argument(
+        "--samples",
+        type=_nonnegative_int,
+        default=DEFAULT_SAMPLES,
+        help=f"Monte Carlo draws per evidence point, 0 for none (default: {DEFAULT_SAMPLES})",
+    )
+    audit.add_argument(
+        "--seed",
+        type=_nonnegative_int,
+        default=DEFAULT_SEED,
+        help=f"root seed of the evidence (default: {DEFAULT_SEED})",
+    )
+    audit.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"time each call of the function may take, 0 for no limit (default: {DEFAULT_TIMEOUT:g})",
+    )
     audit.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show the traceback of an error")
     audit.set_defaults(handler=_cmd_audit)
 
@@ -201,15 +229,13 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     import json
 
     from mcverify.auditing.auditor import audit
-    from mcverify.auditing.report import AuditReport
     from mcverify.auditing.backends import BackendUnavailable
-    from mcverify.errors import AuditError
+    from mcverify.auditing.report import AuditReport
     from mcverify.auditing.sandbox import CandidateEnded, in_child
+    from mcverify.errors import AuditError
 
     if (args.target is None) == (args.expr is None):
-        raise UsageError(
-            "audit: give either TARGET (path/to/file.py:function or package.module:function) or --expr"
-        )
+        raise UsageError("audit: give either TARGET (path/to/file.py:function or package.module:function) or --expr")
     if args.samples == 1:
         raise UsageError("audit: --samples must be 0 (no evidence) or at least 2")
     from mcverify.config.loader import MAX_SAMPLES
@@ -246,8 +272,15 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         mark("audit")
         try:
             with _c_level_stdout_to_stderr():  # the function's own output never mixes with the report
-                return audit(func, args.convention, backend=args.backend, samples=args.samples,
-                             seed=args.seed, name=name, timeout=args.timeout or None)
+                return audit(
+                    func,
+                    args.convention,
+                    backend=args.backend,
+                    samples=args.samples,
+                    seed=args.seed,
+                    name=name,
+                    timeout=args.timeout or None,
+                )
         except (AuditError, BackendUnavailable) as exc:
             raise UsageError(f"audit: {exc}") from None
 
@@ -260,8 +293,18 @@ def _cmd_audit(args: argparse.Namespace) -> int:
             raise UsageError(f"{name}: importing it ended the process ({exc.how}); no audit was made") from None
         problem = f"the candidate ended the audit's process ({exc.how}) before the audit finished"
         if args.json:
-            print(json.dumps({"name": name, "convention": args.convention, "backend": args.backend,
-                              "verdict": "fail", "problems": [problem]}, indent=2))
+            print(
+                json.dumps(
+                    {
+                        "name": name,
+                        "convention": args.convention,
+                        "backend": args.backend,
+                        "verdict": "fail",
+                        "problems": [problem],
+                    },
+                    indent=2,
+                )
+            )
         print(f"mcverify: audit: FAIL: {name}: {problem}", file=sys.stderr)
         return EXIT_FAIL
     if args.json:
@@ -329,9 +372,7 @@ def _load_target(target: str):  # type: ignore[no-untyped-def]
 
     where, sep, attr = target.rpartition(":")
     if not sep or not where or not attr:
-        raise UsageError(
-            f"{target!r}: TARGET must be path/to/file.py:function or package.module:function"
-        )
+        raise UsageError(f"{target!r}: TARGET must be path/to/file.py:function or package.module:function")
     if where.endswith(".py") or "/" in where or os.sep in where:
         path = Path(where)
         if not path.is_file():
@@ -347,7 +388,7 @@ def _load_target(target: str):  # type: ignore[no-untyped-def]
             spec.loader.exec_module(module)
         except SystemExit as exc:
             raise UsageError(f"{where}: importing it called sys.exit({exc.code!r}); no audit was made") from None
-        except Exception as exc:  # noqa: BLE001 - the user's file, reported in one line
+        except Exception as exc:
             raise UsageError(f"{where}: importing it raised {type(exc).__name__}: {_first_line(exc)}") from None
         what = where
     else:
@@ -359,7 +400,7 @@ def _load_target(target: str):  # type: ignore[no-untyped-def]
             raise UsageError(f"cannot import {where!r}: {_first_line(exc)}") from None
         except SystemExit as exc:
             raise UsageError(f"{where}: importing it called sys.exit({exc.code!r}); no audit was made") from None
-        except Exception as exc:  # noqa: BLE001 - the user's module, reported in one line
+        except Exception as exc:
             raise UsageError(f"{where}: importing it raised {type(exc).__name__}: {_first_line(exc)}") from None
         what = f"module {where}"
     obj = module
@@ -404,8 +445,8 @@ def prepare_output(folder: str | os.PathLike[str]) -> Path:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from mcverify.engine.checkpoint import CheckpointError
     from mcverify.config.loader import load_config
+    from mcverify.engine.checkpoint import CheckpointError
     from mcverify.engine.run import RunOptions, RunProblem, execute
     from mcverify.tables.writers import check_formats
 
@@ -416,8 +457,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if not formats:
         raise UsageError("--format: give at least one format")
     spec = load_config(
-        args.config, samples=args.samples, seed=args.seed, force=args.force, alpha=args.alpha,
-        error_control=args.error_control, method=args.method, randomizations=args.randomizations,
+        args.config,
+        samples=args.samples,
+        seed=args.seed,
+        force=args.force,
+        alpha=args.alpha,
+        error_control=args.error_control,
+        method=args.method,
+        randomizations=args.randomizations,
         estimators=args.estimators,
     )
     out = prepare_output(args.output)
@@ -425,8 +472,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.resume and args.restart:
         raise UsageError("--resume and --restart exclude each other")
     options = RunOptions(
-        output=out, formats=formats, jobs=args.jobs, dask=args.dask, resume=args.resume,
-        restart=args.restart, keep_checkpoint=args.keep_checkpoint, quiet=args.quiet,
+        output=out,
+        formats=formats,
+        jobs=args.jobs,
+        dask=args.dask,
+        resume=args.resume,
+        restart=args.restart,
+        keep_checkpoint=args.keep_checkpoint,
+        quiet=args.quiet,
         overwrite=args.overwrite,
     )
     try:
@@ -472,7 +525,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: still one line unless --debug
         return _report(
             f"mcverify: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
-            EXIT_INTERNAL, debug,
+            EXIT_INTERNAL,
+            debug,
         )
 
 

@@ -34,18 +34,30 @@ def _add_report(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         "Exit 0 when written, 2 on bad input.",
     )
     report.add_argument("results", help="results table: .csv, .parquet or .json")
-    report.add_argument("--format", "-f", help="md, latex, html, csv, parquet or json "
-                        "(default: from -o's extension, else md)")
+    report.add_argument(
+        "--format", "-f", help="md, latex, html, csv, parquet or json (default: from -o's extension, else md)"
+    )
     report.add_argument("-o", "--output", metavar="FILE", help="write here (default: standard output)")
-    report.add_argument("--overwrite", action="store_true",
-                        help="replace FILE if it exists (default: write beside it as <stem>-2<suffix>, ...)")
-    report.add_argument("--plots", metavar="DIR", help="also save every plot as PNG and SVG in DIR "
-                        "(Markdown and LaTeX reports then show them)")
+    report.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace FILE if it exists (default: write beside it as <stem>-2<suffix>, ...)",
+    )
+    report.add_argument(
+        "--plots",
+        metavar="DIR",
+        help="also save every plot as PNG and SVG in DIR (Markdown and LaTeX reports then show them)",
+    )
     report.add_argument("--no-plots", action="store_true", help="HTML without plots (no matplotlib needed)")
     report.add_argument("--columns", help="comma-separated columns of the table to include (default: all)")
     report.add_argument("--title", help="report title")
-    report.add_argument("--max-rows", type=_nonnegative_int, default=2000, metavar="N",
-                        help="rows of the full table in md, latex and html (default 2000; 0: all)")
+    report.add_argument(
+        "--max-rows",
+        type=_nonnegative_int,
+        default=2000,
+        metavar="N",
+        help="rows of the full table in md, latex and html (default 2000; 0: all)",
+    )
     report.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     report.set_defaults(handler=_cmd_report)
 
@@ -60,11 +72,17 @@ def _add_validate(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     )
     val.add_argument("configs", nargs="+", metavar="CONFIG", help="TOML config files")
     val.add_argument("-o", "--output", default="results", help="output folder (default: results)")
-    val.add_argument("--overwrite", action="store_true",
-                     help="replace the files of an earlier validation in the output folder")
+    val.add_argument(
+        "--overwrite", action="store_true", help="replace the files of an earlier validation in the output folder"
+    )
     val.add_argument("--jobs", type=_positive_int, default=1, help="local worker processes per run")
-    val.add_argument("--convergence", type=_nonnegative_int, default=3, metavar="K",
-                     help="Monte Carlo sample sizes below each config's own, a decade apart (default 3; 0: none)")
+    val.add_argument(
+        "--convergence",
+        type=_nonnegative_int,
+        default=3,
+        metavar="K",
+        help="Monte Carlo sample sizes below each config's own, a decade apart (default 3; 0: none)",
+    )
     val.add_argument("--no-plots", action="store_true", help="report without plots (no matplotlib needed)")
     val.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     val.set_defaults(handler=_cmd_validate)
@@ -88,29 +106,33 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         existing = [n for n in (*names, "convergence.csv", "index.html", "index.md") if (out / n).exists()]
         if existing:
             more = f" (and {len(existing) - 1} more of the files it writes)" if len(existing) > 1 else ""
-            raise UsageError(f"{out}: {existing[0]} exists{more}; pass --overwrite to replace them, "
-                             "or choose another -o")
+            raise UsageError(
+                f"{out}: {existing[0]} exists{more}; pass --overwrite to replace them, or choose another -o"
+            )
     if out.is_dir():
         from mcverify.tables.atomic import clean_stale
 
         clean_stale(out)  # temporary files of killed runs
     progress = None if args.quiet else (lambda line: print(line, flush=True))
     t0 = time.perf_counter()
-    results, written = validate(args.configs, out, jobs=args.jobs, levels=args.convergence,
-                                plots=not args.no_plots, progress=progress)
+    results, written = validate(
+        args.configs, out, jobs=args.jobs, levels=args.convergence, plots=not args.no_plots, progress=progress
+    )
     failed = sum(r.failed for r in results)
     if not args.quiet:
         n = sum(len(r.frame) for r in results)
-        print(f"{len(results)} config{'s' * (len(results) != 1)}, {n} cases: {n - failed} pass, {failed} fail "
-              f"in {time.perf_counter() - t0:.1f} s")
+        print(
+            f"{len(results)} config{'s' * (len(results) != 1)}, {n} cases: {n - failed} pass, {failed} fail "
+            f"in {time.perf_counter() - t0:.1f} s"
+        )
         print(f"wrote {len(written)} files in {out}: " + ", ".join(p.name for p in written))
     return EXIT_FAIL if failed else EXIT_PASS
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from mcverify.reporting.publish import build_report, check_extras, format_for, render_report, save_plots
-    from mcverify.tables.readers import ResultsError, read_results
     from mcverify.tables.atomic import clean_stale, write_new
+    from mcverify.tables.readers import ResultsError, read_results
 
     out = Path(args.output) if args.output else None
     try:
@@ -141,8 +163,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
         columns = [c.strip() for c in args.columns.split(",") if c.strip()]
         unknown = [c for c in columns if c not in results.frame.columns]
         if unknown or not columns:
-            raise UsageError(f"--columns: {results.path} has no column {unknown[0]!r}" if unknown
-                             else "--columns: give at least one column")
+            raise UsageError(
+                f"--columns: {results.path} has no column {unknown[0]!r}"
+                if unknown
+                else "--columns: give at least one column"
+            )
     report = build_report(results, plots=plots, title=args.title)
     plot_files = {}
     if args.plots:
@@ -151,8 +176,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise UsageError(f"{args.plots}: cannot write the plots ({exc.strerror})") from None
     base = out.parent if out is not None else Path.cwd()
-    data = render_report(report, fmt, columns=columns, plot_files=plot_files, relative_to=base,
-                         max_rows=args.max_rows or None)
+    data = render_report(
+        report, fmt, columns=columns, plot_files=plot_files, relative_to=base, max_rows=args.max_rows or None
+    )
     if out is None:
         sys.stdout.write(data if isinstance(data, str) else data.decode())
         return EXIT_PASS
@@ -167,8 +193,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
         s = report.summary
         print(f"{results.path}: {s.headline()}")
         for m in s.methods.to_dict(orient="records"):
-            worst = [f"{k} {m[k]:.3g} ({m[k + ' at']})" for k in ("max |z|", "max error / tolerance", "max rel error")
-                     if isinstance(m.get(k), float) and math.isfinite(m[k])]
+            worst = [
+                f"{k} {m[k]:.3g} ({m[k + ' at']})"
+                for k in ("max |z|", "max error / tolerance", "max rel error")
+                if isinstance(m.get(k), float) and math.isfinite(m[k])
+            ]
             print(f"  {m['method']}: " + "; ".join(worst[:2]))
         n_files = sum(len(v) for v in plot_files.values())
         print(f"wrote {out}" + (f" and {n_files} plot files in {args.plots}" if n_files else ""))

@@ -19,7 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from mcverify.cli.main import (
-    EXIT_FAIL, EXIT_PASS, UsageError, _names, _positive_int, add_config_options, prepare_output,
+    EXIT_FAIL,
+    EXIT_PASS,
+    UsageError,
+    _names,
+    _positive_int,
+    add_config_options,
+    prepare_output,
 )
 
 __all__ = ["add_study_commands"]
@@ -47,7 +53,9 @@ def add_study_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
     cal.add_argument("--samples", type=_positive_int, help="samples per estimate (default: [run] samples)")
     cal.add_argument("--replicates", type=_positive_int, default=200, help="replicates per case (default 200)")
     cal.add_argument(
-        "--method", type=_names(METHODS), default=METHODS,
+        "--method",
+        type=_names(METHODS),
+        default=METHODS,
         help="comma-separated estimators to calibrate (default: mc,antithetic,qmc)",
     )
     cal.set_defaults(handler=_cmd_calibrate)
@@ -63,7 +71,9 @@ def add_study_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
     conv.add_argument("--max-samples", type=_power_of_two, default=1 << 20, help="largest count (default 2^20)")
     conv.add_argument("--replicates", type=_positive_int, default=16, help="estimates per count (default 16)")
     conv.add_argument(
-        "--method", type=_names(METHODS), default=METHODS,
+        "--method",
+        type=_names(METHODS),
+        default=METHODS,
         help="comma-separated estimators (default: mc,antithetic,qmc)",
     )
     conv.set_defaults(handler=_cmd_converge)
@@ -72,8 +82,8 @@ def add_study_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
 def _prepare(args: argparse.Namespace, samples: Sequence[int]) -> tuple[Any, Path, list[str], int]:
     """Check formats, config, methods and output folder before any work; return (spec, out, formats, jobs)."""
     from mcverify.config.loader import load_config
-    from mcverify.sampling.estimators import minimum_samples
     from mcverify.engine.parallel import usable_cores
+    from mcverify.sampling.estimators import minimum_samples
     from mcverify.tables.writers import check_formats
 
     try:
@@ -83,8 +93,13 @@ def _prepare(args: argparse.Namespace, samples: Sequence[int]) -> tuple[Any, Pat
     if not formats:
         raise UsageError("--format: give at least one format")
     spec = load_config(
-        args.config, samples=getattr(args, "samples", None), seed=args.seed, force=args.force,
-        alpha=args.alpha, error_control=args.error_control, randomizations=args.randomizations,
+        args.config,
+        samples=getattr(args, "samples", None),
+        seed=args.seed,
+        force=args.force,
+        alpha=args.alpha,
+        error_control=args.error_control,
+        randomizations=args.randomizations,
     )
     smallest = min(samples) if samples else spec.samples
     for method in args.method:
@@ -127,9 +142,16 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - t0
     stem = f"{Path(spec.source).stem}.calibration"
     record = provenance(
-        **_settings(spec), samples=spec.samples, study="calibrate", methods=list(args.method),
-        replicates=args.replicates, cases=len(spec.cases), checks=result.checks,
-        check_level=result.check_level, ok=result.ok, seconds=round(elapsed, 3),
+        **_settings(spec),
+        samples=spec.samples,
+        study="calibrate",
+        methods=list(args.method),
+        replicates=args.replicates,
+        cases=len(spec.cases),
+        checks=result.checks,
+        check_level=result.check_level,
+        ok=result.ok,
+        seconds=round(elapsed, 3),
     )
     tables = {"": _frame(result.cells, CELL_COLUMNS), "-family": _frame(result.family, FAMILY_COLUMNS)}
     written = write_results(tables, out, stem, formats, record, overwrite=args.overwrite)
@@ -175,7 +197,9 @@ def _calibration_summary(result, spec, args, elapsed: float, written: list[Path]
     for c in bad[:10]:
         what = []
         if not c["coverage_ok"]:
-            what.append(f"coverage {c['coverage']:.4f} outside {c['coverage_band_low']:.4f} .. {c['coverage_band_high']:.4f}")
+            what.append(
+                f"coverage {c['coverage']:.4f} outside {c['coverage_band_low']:.4f} .. {c['coverage_band_high']:.4f}"
+            )
         if not c["false_alarm_ok"]:
             what.append(f"false-alarm rate {c['false_alarm_rate']:.4f} > {c['false_alarm_band_high']:.4f}")
         print(f"  FAIL {c['name']} ({c['method']}): " + "; ".join(what))
@@ -200,8 +224,13 @@ def _cmd_converge(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - t0
     stem = f"{Path(spec.source).stem}.convergence"
     record = provenance(
-        **_settings(spec), study="converge", methods=list(args.method), sample_counts=counts,
-        replicates=args.replicates, cases=len(spec.cases), seconds=round(elapsed, 3),
+        **_settings(spec),
+        study="converge",
+        methods=list(args.method),
+        sample_counts=counts,
+        replicates=args.replicates,
+        cases=len(spec.cases),
+        seconds=round(elapsed, 3),
     )
     tables = {"": _frame(result.points, POINT_COLUMNS), "-rates": _frame(result.fits, FIT_COLUMNS)}
     written = write_results(tables, out, stem, formats, record, overwrite=args.overwrite)
@@ -210,7 +239,9 @@ def _cmd_converge(args: argparse.Namespace) -> int:
             f"convergence: {len(spec.cases)} cases x {len(args.method)} methods, {args.replicates} replicates "
             f"at {counts[0]:,} .. {counts[-1]:,} samples in {elapsed:.1f} s"
         )
-        print(f"  {'case':<28} {'method':<10} {'rate':>14} {'rmse at ' + format(counts[-1], ','):>20} {'gain vs mc':>10}")
+        print(
+            f"  {'case':<28} {'method':<10} {'rate':>14} {'rmse at ' + format(counts[-1], ','):>20} {'gain vs mc':>10}"
+        )
         for f in result.fits:
             rate = f"{f['slope']:+.3f} ± {f['slope_stderr']:.3f}" if math.isfinite(f["slope"]) else "exact"
             gain = f"{f['gain_vs_mc']:.3g}" if not math.isnan(f["gain_vs_mc"]) else ""

@@ -30,8 +30,19 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mcverify.config.cases import Case
+from mcverify.config.sweeps import (
+    Fixed,
+    Grid,
+    Random,
+    Sweep,
+    Vector,
+    draw_random,
+    draw_seed,
+    format_values,
+    sweep_axes,
+    sweep_size,
+)
 from mcverify.numerics.gaussian import Gaussian
-from mcverify.config.sweeps import Fixed, Grid, Random, Sweep, Vector, draw_random, draw_seed, format_values, sweep_axes, sweep_size
 
 __all__ = ["CaseList", "CaseRecord", "PairEntry", "SweepEntry", "UnivariateSegment"]
 
@@ -89,8 +100,9 @@ class CaseRecord:
 
     def case(self) -> Case:
         """The :class:`~mcverify.config.cases.Case`, Gaussians built."""
-        return Case(self.index, self.name, self.group, _gaussian(self.p), _gaussian(self.q),
-                    self.direction, self.params)  # type: ignore[arg-type]
+        return Case(
+            self.index, self.name, self.group, _gaussian(self.p), _gaussian(self.q), self.direction, self.params
+        )  # type: ignore[arg-type]
 
     def univariate(self) -> Univariate | None:
         """``(mean_p, scale_p, p_is_var, mean_q, scale_q, q_is_var)`` for a univariate pair, else None."""
@@ -109,8 +121,11 @@ def _scalar(g: Gaussian | Mapping[str, Any]) -> tuple[float, float, bool] | None
     if isinstance(g, Gaussian):
         if g.kind != "univariate":
             return None
-        return (float(g.mean[0]), float(g.var[0]), True) if g.var is not None else (
-            float(g.mean[0]), float(g.std[0]), False)  # type: ignore[index]
+        return (
+            (float(g.mean[0]), float(g.var[0]), True)
+            if g.var is not None
+            else (float(g.mean[0]), float(g.std[0]), False)
+        )  # type: ignore[index]
     mean: Any = g.get("mean")
     if "cov" in g or not _is_scalar(mean):
         return None
@@ -122,7 +137,7 @@ def _scalar(g: Gaussian | Mapping[str, Any]) -> tuple[float, float, bool] | None
 
 
 def _is_scalar(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) or (isinstance(x, np.ndarray) and x.ndim == 0)
+    return (isinstance(x, (int, float)) and not isinstance(x, bool)) or (isinstance(x, np.ndarray) and x.ndim == 0)
 
 
 @dataclass(frozen=True)
@@ -134,8 +149,14 @@ class UnivariateSegment:
     group: str
     directions: list[str]
     params: dict[str, NDArray[np.float64]]
-    pairs: tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_],
-                 NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]]
+    pairs: tuple[
+        NDArray[np.float64],
+        NDArray[np.float64],
+        NDArray[np.bool_],
+        NDArray[np.float64],
+        NDArray[np.float64],
+        NDArray[np.bool_],
+    ]
 
 
 @dataclass
@@ -266,8 +287,12 @@ class CaseList(Sequence[Case]):
             grids = [g.values() for _, g in axes]
             randoms = [f for f in entry.sweep.fields if isinstance(f.spec, Random)]
             idx = self._index[e] = _SweepIndex(
-                axes, grids, [format_values(v) for v in grids], [v.size for v in grids],
-                randoms, entry.sweep.count if randoms else 1,
+                axes,
+                grids,
+                [format_values(v) for v in grids],
+                [v.size for v in grids],
+                randoms,
+                entry.sweep.count if randoms else 1,
             )
         return idx
 
@@ -318,8 +343,7 @@ class CaseList(Sequence[Case]):
                 v = at[f.path]
             elif isinstance(spec, Vector):
                 v = np.array(
-                    [at[f"{f.path}[{i}]"] if isinstance(item, Grid) else item
-                     for i, item in enumerate(spec.items, 1)],
+                    [at[f"{f.path}[{i}]"] if isinstance(item, Grid) else item for i, item in enumerate(spec.items, 1)],
                     dtype=np.float64,
                 )
             else:
@@ -343,7 +367,9 @@ class CaseList(Sequence[Case]):
             return None
         fields = entry.sweep.fields
         for f in fields:
-            if f.key == "cov" or not (isinstance(f.spec, Grid) or (isinstance(f.spec, Fixed) and _is_scalar(f.spec.value))):
+            if f.key == "cov" or not (
+                isinstance(f.spec, Grid) or (isinstance(f.spec, Fixed) and _is_scalar(f.spec.value))
+            ):
                 return None
         idx = self._sweep_index(e)
         local = np.arange(lo, hi, dtype=np.int64)
@@ -373,8 +399,12 @@ class CaseList(Sequence[Case]):
         pm, ps, pv = side("p")
         qm, qs, qv = side("q")
         pairs = (
-            np.where(rev, qm, pm), np.where(rev, qs, ps), np.where(rev, qv, pv),
-            np.where(rev, pm, qm), np.where(rev, ps, qs), np.where(rev, pv, qv),
+            np.where(rev, qm, pm),
+            np.where(rev, qs, ps),
+            np.where(rev, qv, pv),
+            np.where(rev, pm, qm),
+            np.where(rev, ps, qs),
+            np.where(rev, pv, qv),
         )
         if idx.axes:
             pieces = [[f"{path}={lab}" for lab in idx.labels[a]] for a, (path, _) in enumerate(idx.axes)]

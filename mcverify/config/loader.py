@@ -67,8 +67,6 @@ import numpy as np
 
 from mcverify.config.case_list import CaseList, PairEntry, SweepEntry
 from mcverify.config.cases import RunSpec
-from mcverify.errors import ConfigError
-from mcverify.numerics.gaussian import Gaussian
 from mcverify.config.sweeps import (
     FIELD_KEYS,
     SpecError,
@@ -84,6 +82,8 @@ from mcverify.config.sweeps import (
     unknown_key,
     validate_sweep,
 )
+from mcverify.errors import ConfigError
+from mcverify.numerics.gaussian import Gaussian
 
 __all__ = [
     "DEFAULTS",
@@ -127,7 +127,15 @@ COMMAND_LINE = "<command line>"
 
 _TOP_KEYS = ("run", "pair", "sweep")
 _RUN_KEYS = (
-    "samples", "seed", "confidence", "alpha", "error_control", "method", "randomizations", "estimators", "max_cases",
+    "samples",
+    "seed",
+    "confidence",
+    "alpha",
+    "error_control",
+    "method",
+    "randomizations",
+    "estimators",
+    "max_cases",
 )
 _PAIR_KEYS = ("name", "p", "q", "direction")
 _SWEEP_KEYS = ("name", "p", "q", "direction", "count")
@@ -237,7 +245,12 @@ def parse_config(
         config has been checked.
     """
     return _Parser(source, config_hash).parse(
-        data, samples=samples, seed=seed, confidence=confidence, max_cases=max_cases, force=force,
+        data,
+        samples=samples,
+        seed=seed,
+        confidence=confidence,
+        max_cases=max_cases,
+        force=force,
         overrides=overrides,
     )
 
@@ -420,18 +433,14 @@ class _Parser:
         least = {"mc": 2, "antithetic": 4, "qmc": 2 * out.get("randomizations", DEFAULTS["randomizations"])}[method]
         if samples < least:
             field, source = ("samples", COMMAND_LINE) if samples_overridden else ("run.samples", None)
-            raise self.fail(
-                field, f"method '{method}' needs at least {least} samples, got {samples:,}", source
-            )
+            raise self.fail(field, f"method '{method}' needs at least {least} samples, got {samples:,}", source)
         return out
 
     def choice(self, value: Any, field: str, source: str | None = None, *, allowed: tuple[str, ...]) -> str:
         if not isinstance(value, str):
             raise self.fail(field, f"expected a string, got {describe(value)}", source)
         if value not in allowed:
-            raise self.fail(
-                field, f"must be one of {', '.join(repr(a) for a in allowed)}, got {value!r}", source
-            )
+            raise self.fail(field, f"must be one of {', '.join(repr(a) for a in allowed)}, got {value!r}", source)
         return value
 
     def randomizations(self, value: Any, field: str, source: str | None = None) -> int:
@@ -443,7 +452,7 @@ class _Parser:
 
     def estimators(self, value: Any, field: str, source: str | None = None) -> tuple[str, ...]:
         if not isinstance(value, (list, tuple)):
-            raise self.fail(field, f"expected a list such as [\"k1\", \"k2\", \"k3\"], got {describe(value)}", source)
+            raise self.fail(field, f'expected a list such as ["k1", "k2", "k3"], got {describe(value)}', source)
         names = []
         for i, name in enumerate(value, 1):
             names.append(self.choice(name, f"{field}[{i}]", source, allowed=ESTIMATORS))
@@ -505,7 +514,9 @@ class _Parser:
         if not name.strip():
             raise self.fail(field, "must not be empty")
         if any(c in name for c in "[]") or not name.isprintable():
-            raise self.fail(field, f"must be printable and free of '[' and ']' (they delimit swept values), got {clip(repr(name))}")
+            raise self.fail(
+                field, f"must be printable and free of '[' and ']' (they delimit swept values), got {clip(repr(name))}"
+            )
         if name.endswith("/reverse"):
             raise self.fail(field, f"must not end in '/reverse' (the suffix of reverse cases), got {clip(repr(name))}")
         if name in names:
@@ -520,7 +531,7 @@ class _Parser:
         if value not in _DIRECTIONS:
             raise self.fail(
                 f"{where}.direction",
-                f"must be \"forward\", \"reverse\" or \"both\", got {clip(repr(value))}",
+                f'must be "forward", "reverse" or "both", got {clip(repr(value))}',
             )
         return value
 
@@ -538,7 +549,8 @@ class _Parser:
         if len(scales) != 1:
             raise self.fail(
                 w,
-                "needs one of std, var or cov" if not scales
+                "needs one of std, var or cov"
+                if not scales
                 else f"give exactly one of std, var or cov, got {' and '.join(scales)}",
             )
         return table
@@ -558,9 +570,7 @@ class _Parser:
                 where, f"mismatched dimensions: p has dimension {p.dim} but q has dimension {q.dim}{context}"
             )
 
-    def pair(
-        self, entry: Mapping[str, Any], where: str, names: dict[str, str]
-    ) -> tuple[str, Gaussian, Gaussian, str]:
+    def pair(self, entry: Mapping[str, Any], where: str, names: dict[str, str]) -> tuple[str, Gaussian, Gaussian, str]:
         self.check_keys(entry, _PAIR_KEYS, where)
         name = self.name(entry, where, names)
         direction = self.direction(entry, where)
@@ -574,9 +584,7 @@ class _Parser:
         self.same_dim(p, q, where)
         return name, p, q, direction
 
-    def sweep(
-        self, entry: Mapping[str, Any], where: str, names: dict[str, str]
-    ) -> tuple[str, str, Sweep, str]:
+    def sweep(self, entry: Mapping[str, Any], where: str, names: dict[str, str]) -> tuple[str, str, Sweep, str]:
         self.check_keys(entry, _SWEEP_KEYS, where)
         name = self.name(entry, where, names)
         direction = self.direction(entry, where)

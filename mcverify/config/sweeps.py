@@ -337,8 +337,8 @@ def _integer(value: Any, where: str, *, minimum: int) -> int:
 
 def _generator_hint(key: str) -> str:
     return (
-        f"expected a number or an array of numbers, got a table; generators "
-        f"({{ linspace = [a, b, n] }}, {{ random = ... }}) are only allowed in [[sweep]] entries"
+        "expected a number or an array of numbers, got a table; generators "
+        "({ linspace = [a, b, n] }, { random = ... }) are only allowed in [[sweep]] entries"
         if key != "cov"
         else "expected a number or a matrix (array of rows), got a table; "
         "generators are only allowed in [[sweep]] entries"
@@ -373,15 +373,11 @@ def parse_fixed(key: str, raw: Any, where: str) -> float | NDArray[np.float64]:
             out.append(_scale_number(key, x, f"{where}[{i}]"))
         return np.array(out, dtype=np.float64)
     if not raw or not all(isinstance(row, list) for row in raw):
-        raise SpecError(
-            where, "expected a square matrix given as an array of rows, e.g. [[1.0, 0.5], [0.5, 2.0]]"
-        )
+        raise SpecError(where, "expected a square matrix given as an array of rows, e.g. [[1.0, 0.5], [0.5, 2.0]]")
     n = len(raw)
     for i, row in enumerate(raw, 1):
         if len(row) != n:
-            raise SpecError(
-                f"{where}[{i}]", f"a {n}x{n} matrix needs {n} entries in every row, row {i} has {len(row)}"
-            )
+            raise SpecError(f"{where}[{i}]", f"a {n}x{n} matrix needs {n} entries in every row, row {i} has {len(row)}")
     return np.array(
         [[_number(x, f"{where}[{i}][{j}]") for j, x in enumerate(row, 1)] for i, row in enumerate(raw, 1)],
         dtype=np.float64,
@@ -416,8 +412,9 @@ def parse_field(side: str, key: str, raw: Any, where: str) -> Field:
                 spec = _parse_generator(key, x, w)
                 if not isinstance(spec, Grid):
                     raise SpecError(
-                        w, "a vector entry can only be swept by values, linspace or logspace; "
-                        "use a random family for the whole field instead"
+                        w,
+                        "a vector entry can only be swept by values, linspace or logspace; "
+                        "use a random family for the whole field instead",
                     )
                 items.append(spec)
             else:
@@ -434,8 +431,9 @@ def _parse_generator(key: str, table: Mapping[str, Any], where: str) -> Grid | R
             if close:
                 raise SpecError(f"{where}.{show_key(k)}", unknown_key(k, [*GRID_KINDS, "random"]))
         raise SpecError(
-            where, "a generator table needs one of values, linspace, logspace or random"
-            + (f" (got {clip(', '.join(map(show_key, table)))})" if table else " (got an empty table)")
+            where,
+            "a generator table needs one of values, linspace, logspace or random"
+            + (f" (got {clip(', '.join(map(show_key, table)))})" if table else " (got an empty table)"),
         )
     if len(kinds) > 1:
         raise SpecError(where, f"give only one of values, linspace, logspace or random (got {' and '.join(kinds)})")
@@ -455,8 +453,8 @@ def _parse_generator(key: str, table: Mapping[str, Any], where: str) -> Grid | R
         for i, x in enumerate(raw, 1):
             if isinstance(x, list):
                 raise SpecError(
-                    f"{w}[{i}]", "values must be numbers; to sweep a vector, sweep its entries: "
-                    "[0.0, { values = [...] }]"
+                    f"{w}[{i}]",
+                    "values must be numbers; to sweep a vector, sweep its entries: [0.0, { values = [...] }]",
                 )
             vals.append(_number(x, f"{w}[{i}]"))
         return Grid("values", tuple(vals))
@@ -479,7 +477,7 @@ def _parse_random(key: str, table: Mapping[str, Any], where: str) -> Random:
         raise SpecError(w, f"unknown random family '{show_key(family)}'{hint}")
     if key not in _FAMILY_FIELDS[family]:
         allowed = " or ".join(_FAMILY_FIELDS[family])
-        raise SpecError(w, f"random = \"{family}\" generates {allowed}, not {key}")
+        raise SpecError(w, f'random = "{family}" generates {allowed}, not {key}')
     spec_keys = _FAMILY_KEYS[family]
     _check_keys(table, ("random", *spec_keys), where)
     values: dict[str, Any] = {"family": family}
@@ -597,9 +595,7 @@ def sweep_axes(sweep: Sweep) -> list[tuple[str, Grid]]:
         if isinstance(f.spec, Grid):
             axes.append((f.path, f.spec))
         elif isinstance(f.spec, Vector):
-            axes.extend(
-                (f"{f.path}[{i}]", item) for i, item in enumerate(f.spec.items, 1) if isinstance(item, Grid)
-            )
+            axes.extend((f"{f.path}[{i}]", item) for i, item in enumerate(f.spec.items, 1) if isinstance(item, Grid))
     return axes
 
 
@@ -622,9 +618,7 @@ def validate_sweep(sweep: Sweep, where: str) -> None:
         if isinstance(f.spec, Grid):
             grids.append((f"{where}.{f.path}", f.spec))
         elif isinstance(f.spec, Vector):
-            grids.extend(
-                (f"{where}.{f.path}[{i}]", g) for i, g in enumerate(f.spec.items, 1) if isinstance(g, Grid)
-            )
+            grids.extend((f"{where}.{f.path}[{i}]", g) for i, g in enumerate(f.spec.items, 1) if isinstance(g, Grid))
         for path, grid in grids:
             w = f"{path}.{grid.kind}"
             vals = grid.values()
@@ -633,9 +627,7 @@ def validate_sweep(sweep: Sweep, where: str) -> None:
                 raise SpecError(w, f"value {i + 1} of {vals.size} is {float(vals[i])!r}: not a finite float")
             if f.key in ("std", "var", "cov") and np.any(vals <= 0):
                 i = int(np.flatnonzero(vals <= 0)[0])
-                raise SpecError(
-                    w, f"{f.key} must be positive, got {float(vals[i])!r} (value {i + 1} of {vals.size})"
-                )
+                raise SpecError(w, f"{f.key} must be positive, got {float(vals[i])!r} (value {i + 1} of {vals.size})")
             uniq, counts = np.unique(vals, return_counts=True)
             if uniq.size != vals.size:
                 dup = float(uniq[np.argmax(counts > 1)])
@@ -760,8 +752,10 @@ def expand_sweep(sweep: Sweep, run_seed: int, sweep_number: int) -> Iterator[Poi
                     v = at[f.path]
                 elif isinstance(spec, Vector):
                     v = np.array(
-                        [at[f"{f.path}[{i}]"] if isinstance(item, Grid) else item
-                         for i, item in enumerate(spec.items, 1)],
+                        [
+                            at[f"{f.path}[{i}]"] if isinstance(item, Grid) else item
+                            for i, item in enumerate(spec.items, 1)
+                        ],
                         dtype=np.float64,
                     )
                 else:

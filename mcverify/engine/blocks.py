@@ -22,11 +22,11 @@ import numpy as np
 
 from mcverify.config.case_list import CaseList, CaseRecord, UnivariateSegment
 from mcverify.config.cases import Case
-from mcverify.tables.columns import Columns, empty, set_row
+from mcverify.engine import univariate_batch as _univariate
+from mcverify.sampling.seeding import case_seeds
 from mcverify.stats.intervals import two_sided_p_value
 from mcverify.stats.verdicts import rounding_allowance
-from mcverify.sampling.seeding import case_seeds
-from mcverify.engine import univariate_batch as _univariate
+from mcverify.tables.columns import Columns, empty, set_row
 
 __all__ = ["Layout", "evaluate_block", "records"]
 
@@ -114,9 +114,7 @@ class _Bulk:
         self.pairs.append(seg.pairs)
 
 
-def evaluate_block(
-    cases: Sequence[Case], start: int, stop: int, settings: object, params: dict[str, str]
-) -> Columns:
+def evaluate_block(cases: Sequence[Case], start: int, stop: int, settings: object, params: dict[str, str]) -> Columns:
     """Closed form, Monte Carlo and quadrature for cases ``start .. stop-1``.
 
     Parameters
@@ -173,10 +171,10 @@ def _bulk_allowed(settings: object) -> bool:
     planting a wrong formula, a user verifying their own), every case goes
     through :func:`~mcverify.engine.runner.evaluate_case`, one at a time.
     """
-    from mcverify.numerics import closed_form
-    from mcverify.sampling import estimators
-    from mcverify.quadrature import integration as quadrature
     from mcverify.engine import runner
+    from mcverify.numerics import closed_form
+    from mcverify.quadrature import integration as quadrature
+    from mcverify.sampling import estimators
 
     return (
         getattr(settings, "method", "mc") == "mc"
@@ -258,7 +256,7 @@ def _univariate_rows(cols: Columns, bulk: _Bulk, settings: object) -> None:
 def _put_strings(column: list[str], at: np.ndarray, values: list[str]) -> None:
     """``column[at[j]] = values[j]``, by one slice assignment when ``at`` is a run of positions."""
     if len(at) and int(at[-1]) - int(at[0]) == len(at) - 1:
-        column[int(at[0]):int(at[-1]) + 1] = values
+        column[int(at[0]) : int(at[-1]) + 1] = values
     else:
         for j, k in enumerate(at.tolist()):
             column[k] = values[j]

@@ -78,9 +78,14 @@ class Manifest:
                 f"then, {self.config_hash[:12]}... now)"
             )
         names = {
-            "seed": "seed", "samples": "samples", "confidence": "confidence",
-            "quad_rtol": "quadrature tolerance", "cases": "number of cases",
-            "block_size": "block size", "mcverify": "mcverify version", "format": "checkpoint format",
+            "seed": "seed",
+            "samples": "samples",
+            "confidence": "confidence",
+            "quad_rtol": "quadrature tolerance",
+            "cases": "number of cases",
+            "block_size": "block size",
+            "mcverify": "mcverify version",
+            "format": "checkpoint format",
             "sampling": "sampling method",
         }
         for key, label in names.items():
@@ -173,7 +178,9 @@ class Checkpoint:
         except FileNotFoundError:
             return None
         except (OSError, ValueError, TypeError) as exc:
-            raise CheckpointError(f"{path}: unreadable checkpoint manifest ({exc}); pass --restart to discard it") from None
+            raise CheckpointError(
+                f"{path}: unreadable checkpoint manifest ({exc}); pass --restart to discard it"
+            ) from None
 
     def exists(self) -> bool:
         """Whether a checkpoint (a manifest) is there."""
@@ -232,7 +239,9 @@ class Checkpoint:
             index = self.read(block, ["index"])["index"]
         except CheckpointError:
             return False
-        return len(index) == stop - start and (len(index) == 0 or (int(index[0]) == start and int(index[-1]) == stop - 1))
+        return len(index) == stop - start and (
+            len(index) == 0 or (int(index[0]) == start and int(index[-1]) == stop - 1)
+        )
 
     def count_cases(self, blocks: set[int], block_size: int, n_cases: int) -> int:
         """Cases held by ``blocks`` of a run laid out in blocks of ``block_size``."""

@@ -24,14 +24,19 @@ from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExe
 from dataclasses import dataclass, field
 from typing import Any
 
-from mcverify.numerics.blas import limit_process_blas, one_blas_thread
-from mcverify.engine.blocks import Layout, evaluate_block
 from mcverify.config.case_list import CaseList
 from mcverify.config.cases import RunSpec
+from mcverify.engine.blocks import Layout, evaluate_block
+from mcverify.numerics.blas import limit_process_blas, one_blas_thread
 from mcverify.tables.columns import Columns, param_dtypes
 
 __all__ = [
-    "BlockTask", "Workers", "map_blocks", "ordered_map", "resolve_workers", "usable_cores",
+    "BlockTask",
+    "Workers",
+    "map_blocks",
+    "ordered_map",
+    "resolve_workers",
+    "usable_cores",
 ]
 
 Workers = int | Executor | None
@@ -103,9 +108,12 @@ def _param_columns(spec: RunSpec) -> dict[str, str]:
     cases = spec.cases
     if isinstance(cases, CaseList):
         paths = cases.param_paths()
-        always = {"draw"} if cases.entries and all(
-            getattr(e, "sweep", None) is not None and e.sweep.has_random for e in cases.entries
-        ) else set()
+        always = (
+            {"draw"}
+            if cases.entries
+            and all(getattr(e, "sweep", None) is not None and e.sweep.has_random for e in cases.entries)
+            else set()
+        )
         return param_dtypes(paths, always)
     seen: dict[str, None] = {}
     for c in cases:
@@ -228,7 +236,7 @@ def _slots(executor: Executor) -> int:
     client = getattr(executor, "_client", None)  # distributed.client.ClientExecutor
     try:
         return int(sum(client.nthreads().values())) if client is not None else 0
-    except Exception:  # noqa: BLE001 - only a hint for the window size
+    except Exception:
         return 0
 
 

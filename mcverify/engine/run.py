@@ -29,17 +29,17 @@ from typing import Any
 
 import numpy as np
 
-from mcverify.engine.blocks import Layout
-from mcverify.stats.bulk_verdicts import adjusted_p_values, verdict_columns
 from mcverify.config.cases import RunSpec
+from mcverify.engine.blocks import Layout
 from mcverify.engine.checkpoint import Checkpoint, CheckpointError, Manifest
-from mcverify.tables.columns import Columns
 from mcverify.engine.parallel import BlockTask, map_blocks, ordered_map, run_params, usable_cores
 from mcverify.engine.progress import progress_bar
 from mcverify.engine.runner import Settings
-from mcverify.tables.schema import COLUMNS
+from mcverify.stats.bulk_verdicts import adjusted_p_values, verdict_columns
 from mcverify.tables.block_writer import TableWriter, block_frame, render_block
+from mcverify.tables.columns import Columns
 from mcverify.tables.result_files import commit_results
+from mcverify.tables.schema import COLUMNS
 from mcverify.tables.writers import column_types, provenance
 
 __all__ = ["RunOptions", "RunProblem", "execute"]
@@ -104,19 +104,28 @@ class Summary:
             self.max_rel = other.max_rel
 
     def report(
-        self, elapsed: float, alpha: float, written: list[Path], resumed: int = 0,
-        control: str = "holm", method: str = "mc",
+        self,
+        elapsed: float,
+        alpha: float,
+        written: list[Path],
+        resumed: int = 0,
+        control: str = "holm",
+        method: str = "mc",
     ) -> None:
         n = self.cases
         sampler = "Monte Carlo" if method == "mc" else f"Monte Carlo ({method})"
-        level = {"holm": f"family-wise alpha {alpha:g}, Holm",
-                 "bh": f"false discovery rate {alpha:g}, Benjamini-Hochberg"}.get(control, f"alpha {alpha:g}, {control}")
+        level = {
+            "holm": f"family-wise alpha {alpha:g}, Holm",
+            "bh": f"false discovery rate {alpha:g}, Benjamini-Hochberg",
+        }.get(control, f"alpha {alpha:g}, {control}")
         print(
             f"{n} case{'s' * (n != 1)}: {n - self.failed} pass, {self.failed} fail "
             f"({sampler} at {level}) in {elapsed:.1f} s"
         )
         if resumed:
-            print(f"  resumed: {resumed:,} case{'s' * (resumed != 1)} read from the checkpoint, {n - resumed:,} computed now")
+            print(
+                f"  resumed: {resumed:,} case{'s' * (resumed != 1)} read from the checkpoint, {n - resumed:,} computed now"
+            )
         if self.max_z is not None:
             print(f"  largest |z|: {self.max_z[0]:.2f} ({self.max_z[1]})")
         if self.max_rel is not None:
@@ -204,7 +213,9 @@ def _open_checkpoint(
         if opts.resume:
             diffs = manifest.differences(old)
             if diffs:
-                raise RunProblem(f"{ckpt.directory}: cannot resume: {diffs[0]}; pass --restart to discard the checkpoint")
+                raise RunProblem(
+                    f"{ckpt.directory}: cannot resume: {diffs[0]}; pass --restart to discard the checkpoint"
+                )
             done = set()
             for b in sorted(ckpt.completed()):
                 if b < layout.n_blocks and ckpt.valid(b, *layout.bounds(b)):
@@ -237,16 +248,27 @@ def execute(spec: RunSpec, opts: RunOptions) -> int:
 
     stem = Path(spec.source).stem
     settings = Settings(
-        spec.samples, spec.seed, spec.confidence, method=spec.method,
-        randomizations=spec.randomizations, estimators=spec.estimators,
+        spec.samples,
+        spec.seed,
+        spec.confidence,
+        method=spec.method,
+        randomizations=spec.randomizations,
+        estimators=spec.estimators,
     )
     n = len(spec.cases)
     layout = Layout.for_run(n, spec.samples)
     params = run_params(spec)
     manifest = Manifest(
-        config=str(spec.source), config_hash=spec.config_hash, seed=spec.seed, samples=spec.samples,
-        confidence=spec.confidence, quad_rtol=settings.quad_rtol, cases=n, block_size=layout.block_size,
-        mcverify=__version__, sampling=sampling_label(spec),
+        config=str(spec.source),
+        config_hash=spec.config_hash,
+        seed=spec.seed,
+        samples=spec.samples,
+        confidence=spec.confidence,
+        quad_rtol=settings.quad_rtol,
+        cases=n,
+        block_size=layout.block_size,
+        mcverify=__version__,
+        sampling=sampling_label(spec),
     )
     ckpt, found = _open_checkpoint(spec, opts, manifest, layout)
     done = found or set()

@@ -17,8 +17,8 @@ import numpy as np
 
 from mcverify.config.cases import Case, RunSpec
 from mcverify.numerics.closed_form import kl_divergence
-from mcverify.sampling.estimators import estimate_kl
 from mcverify.quadrature.integration import quadrature_kl
+from mcverify.sampling.estimators import estimate_kl
 from mcverify.sampling.ratio_estimators import ratio_estimators
 from mcverify.stats.verdicts import apply_verdicts, rounding_allowance
 
@@ -60,8 +60,13 @@ def evaluate_case(case: Case, settings: Settings) -> dict[str, Any]:
     t1 = time.perf_counter()
     seed = case_seed(settings.seed, case.index)
     mc = estimate_kl(
-        p, q, settings.samples, method=settings.method, seed=seed,
-        confidence=settings.confidence, randomizations=settings.randomizations,
+        p,
+        q,
+        settings.samples,
+        method=settings.method,
+        seed=seed,
+        confidence=settings.confidence,
+        randomizations=settings.randomizations,
     )
     floor = rounding_allowance(closed, mc.estimate, "full" in (p.kind, q.kind))
     t2 = time.perf_counter()
@@ -165,12 +170,16 @@ def run(
     to a checkpoint instead (:mod:`mcverify.engine.checkpoint`).
     """
     from mcverify.engine.blocks import Layout
-    from mcverify.tables.columns import to_rows
     from mcverify.engine.parallel import BlockTask, map_blocks, run_params
+    from mcverify.tables.columns import to_rows
 
     settings = Settings(
-        spec.samples, spec.seed, spec.confidence, method=spec.method,
-        randomizations=spec.randomizations, estimators=spec.estimators,
+        spec.samples,
+        spec.seed,
+        spec.confidence,
+        method=spec.method,
+        randomizations=spec.randomizations,
+        estimators=spec.estimators,
     )
     layout = Layout.for_run(len(spec.cases), spec.samples)
     params = run_params(spec)

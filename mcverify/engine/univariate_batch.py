@@ -35,15 +35,21 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from mcverify.quadrature import integration as _quad
 from mcverify.numerics.closed_form import _diagonal_terms
-from mcverify.quadrature.gauss_kronrod import normal_tail_moments, panel_nodes, qk21_sums
 from mcverify.numerics.gaussian import Gaussian
-from mcverify.stats.intervals import confidence_interval
-from mcverify.sampling.log_ratio import whitened_diagonal
-from mcverify.sampling.monte_carlo import UNIVARIATE_CHUNK, PowerSumBuffers, _chunk_sums, _power_sums, _univariate_moments
+from mcverify.quadrature import integration as _quad
+from mcverify.quadrature.gauss_kronrod import normal_tail_moments, panel_nodes, qk21_sums
 from mcverify.quadrature.integration import QuadratureResult, quadrature_kl
+from mcverify.sampling.log_ratio import whitened_diagonal
+from mcverify.sampling.monte_carlo import (
+    UNIVARIATE_CHUNK,
+    PowerSumBuffers,
+    _chunk_sums,
+    _power_sums,
+    _univariate_moments,
+)
 from mcverify.sampling.seeding import StreamPool, sfc64_states
+from mcverify.stats.intervals import confidence_interval
 
 __all__ = ["QuadratureColumns", "UnivariatePairs", "closed_form", "monte_carlo", "quadrature"]
 
@@ -335,7 +341,11 @@ def _reduced(delta: Array, r: Array, rm1: Array, log_r: Array, rtol: float) -> t
         value[plain] = np.sum(v, axis=1)
         error[plain] = np.sum(e, axis=1) + tail
         with np.errstate(over="ignore", invalid="ignore"):
-            scale = np.abs(log_r[plain]) + 0.5 * (delta[plain] ** 2 + np.abs(rm1[plain] * c[plain])) + np.abs(r[plain] * delta[plain])
+            scale = (
+                np.abs(log_r[plain])
+                + 0.5 * (delta[plain] ** 2 + np.abs(rm1[plain] * c[plain]))
+                + np.abs(r[plain] * delta[plain])
+            )
         budget[plain] = np.maximum(np.maximum(_quad._ABS_FLOOR, 1e-3 * rtol * scale), piece_rtol * np.abs(value[plain]))
 
     near = np.flatnonzero(close)
@@ -431,7 +441,10 @@ def _direct(pairs: UnivariatePairs, rtol: float) -> tuple[Array, Array, NDArray[
         llr = logp - logq
         dx = np.abs(mp)[:, None] + np.abs(mq)[:, None] + np.abs(nodes) * np.abs(lp)[:, None]
         per_node = (
-            np.abs(logp) + np.abs(logq) + 2.0 * t2 + 2.0 * z2
+            np.abs(logp)
+            + np.abs(logq)
+            + 2.0 * t2
+            + 2.0 * z2
             + dx * (np.sqrt(t2) / lp[:, None] + np.sqrt(z2) / lq[:, None])
         )
         # row by row, not matrix products: see gauss_kronrod.qk21_sums

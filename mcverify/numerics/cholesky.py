@@ -37,8 +37,7 @@ def cholesky_residual(cov: NDArray[np.float64], chol: NDArray[np.float64]) -> ND
         col, ah, al = chol[k:, k], hi[k:, k], lo[k:, k]
         h = np.multiply.outer(col, col)
         e = (
-            ((np.multiply.outer(ah, ah) - h) + np.multiply.outer(ah, al))
-            + np.multiply.outer(al, ah)
+            ((np.multiply.outer(ah, ah) - h) + np.multiply.outer(ah, al)) + np.multiply.outer(al, ah)
         ) + np.multiply.outer(al, al)
         sk = s[k:, k:]
         t = sk - h  # TwoSum(s, -h)
@@ -46,7 +45,6 @@ def cholesky_residual(cov: NDArray[np.float64], chol: NDArray[np.float64]) -> ND
         c[k:, k:] += ((sk - (t - bb)) + (-h - bb)) - e
         s[k:, k:] = t
     return s + c
-
 
 
 def refined_cholesky(cov: NDArray[np.float64]) -> tuple[NDArray[np.float64], bool]:

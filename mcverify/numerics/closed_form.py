@@ -9,8 +9,8 @@ from numpy.typing import NDArray
 from scipy.linalg import solve_triangular
 
 from mcverify.numerics.cholesky import refined_cholesky
-from mcverify.numerics.stable import expm1_minus, log1p_ratio_of, two_square
 from mcverify.numerics.gaussian import Gaussian
+from mcverify.numerics.stable import expm1_minus, log1p_ratio_of, two_square
 
 __all__ = ["kl_divergence"]
 

@@ -97,8 +97,7 @@ class Gaussian:
         given = [name for name, v in (("std", std), ("var", var), ("cov", cov)) if v is not None]
         if len(given) != 1:
             raise ValueError(
-                "give exactly one of std, var or cov"
-                + (f" (got {', '.join(given)})" if given else " (got none)")
+                "give exactly one of std, var or cov" + (f" (got {', '.join(given)})" if given else " (got none)")
             )
         m = _as_float_array(mean, "mean")
         if m.ndim > 1:
@@ -123,13 +122,9 @@ class Gaussian:
             if np.any(s <= 0):
                 bad = np.flatnonzero(np.atleast_1d(s) <= 0)
                 where = "" if s.ndim == 0 else f" at index {int(bad[0])}"
-                raise ValueError(
-                    f"{name} must be positive, got {float(np.atleast_1d(s)[bad[0]])!r}{where}"
-                )
+                raise ValueError(f"{name} must be positive, got {float(np.atleast_1d(s)[bad[0]])!r}{where}")
             if m.ndim == 1 and s.ndim == 1 and m.size != s.size:
-                raise ValueError(
-                    f"mean has {m.size} entries but {name} has {s.size}: dimensions must match"
-                )
+                raise ValueError(f"mean has {m.size} entries but {name} has {s.size}: dimensions must match")
             univariate = m.ndim == 0 and s.ndim == 0
             d = max(m.size, s.size)
             m = np.broadcast_to(m, (d,)).copy()
@@ -258,7 +253,6 @@ def _validated_cov(cov: ArrayLike, mean: NDArray[np.float64]) -> NDArray[np.floa
     except np.linalg.LinAlgError:
         eig = np.linalg.eigvalsh(c)
         raise ValueError(
-            "cov must be positive definite: smallest eigenvalue "
-            f"{eig[0]:.6g} (largest {eig[-1]:.6g})"
+            f"cov must be positive definite: smallest eigenvalue {eig[0]:.6g} (largest {eig[-1]:.6g})"
         ) from None
     return c

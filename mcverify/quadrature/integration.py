@@ -28,8 +28,8 @@ from scipy.linalg import lapack
 
 from mcverify.errors import QuadratureError
 from mcverify.numerics.cholesky import refined_cholesky
-from mcverify.numerics.stable import two_square
 from mcverify.numerics.gaussian import Gaussian
+from mcverify.numerics.stable import two_square
 
 __all__ = ["QuadratureResult", "quadrature_kl"]
 
@@ -133,9 +133,7 @@ class _Tally:
     #: (where, what) of every quad warning
     problems: list[tuple[str, str]] = field(default_factory=list)
 
-    def add(
-        self, value: float, error: float, evaluations: int, problem: tuple[str, str] | None = None
-    ) -> None:
+    def add(self, value: float, error: float, evaluations: int, problem: tuple[str, str] | None = None) -> None:
         self.values.append(value)
         self.errors.append(error)
         self.evaluations += evaluations
@@ -267,10 +265,7 @@ def quadrature_kl(
     0.443147180560 True
     """
     if p.dim != q.dim:
-        raise ValueError(
-            "p and q must have the same dimension: "
-            f"p has dimension {p.dim}, q has dimension {q.dim}"
-        )
+        raise ValueError(f"p and q must have the same dimension: p has dimension {p.dim}, q has dimension {q.dim}")
     if not (isinstance(rtol, (int, float)) and 0.0 < rtol < 1.0):
         raise ValueError(f"rtol must be a number in (0, 1), got {rtol!r}")
     if method == "reduced":
@@ -278,8 +273,7 @@ def quadrature_kl(
     elif method == "direct":
         if p.dim > 2:
             raise ValueError(
-                f'method="direct" integrates over R^d and supports d <= 2 only, got d = {p.dim}; '
-                'use method="reduced"'
+                f'method="direct" integrates over R^d and supports d <= 2 only, got d = {p.dim}; use method="reduced"'
             )
         tally = _direct(p, q, float(rtol))
     else:
@@ -329,9 +323,7 @@ def _quad(
     # is safe in worker processes, not across threads of one process.)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", integrate.IntegrationWarning)
-        out = integrate.quad(
-            f, a, b, epsabs=epsabs, epsrel=epsrel, limit=_LIMIT, full_output=1
-        )
+        out = integrate.quad(f, a, b, epsabs=epsabs, epsrel=epsrel, limit=_LIMIT, full_output=1)
     problems: list[str] = []
     if len(out) > 3:  # full_output returns the message instead of warning
         problems.append(str(out[3]))
@@ -373,9 +365,7 @@ def _kl_1d(delta: float, r: float, rm1: float, log_r: float, rtol: float, tally:
             if -_SERIES_LIMIT < a < _SERIES_LIMIT:
                 return _INV_SQRT_2PI * math.exp(-0.5 * t * t) * _expm1_minus(a)
             y = delta + r * t  # phi(t) * e**a = r * phi(delta + r t): q's density in t
-            return _INV_SQRT_2PI * (
-                r * math.exp(-0.5 * y * y) - math.exp(-0.5 * t * t) * (1.0 + a)
-            )
+            return _INV_SQRT_2PI * (r * math.exp(-0.5 * y * y) - math.exp(-0.5 * t * t) * (1.0 + a))
 
         # q's mass, centred at -delta/r with width 1/r <= 2, must be inside too.
         lo = min(-_HALF_WIDTH, (-delta - _HALF_WIDTH) / r)
@@ -417,12 +407,10 @@ def _piece_rtol(rtol: float) -> float:
     return max(rtol / 8.0, 64.0 * _EPS)
 
 
-def _log_ratio(r: NDArray[np.float64], rm1: NDArray[np.float64],
-               fallback: NDArray[np.float64]) -> NDArray[np.float64]:
+def _log_ratio(r: NDArray[np.float64], rm1: NDArray[np.float64], fallback: NDArray[np.float64]) -> NDArray[np.float64]:
     """``log r``: ``log1p(r - 1)`` near 1, ``fallback`` where ``r`` under/overflowed."""
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        out = np.where(np.abs(rm1) < 0.5, np.log1p(np.where(rm1 > -1.0, rm1, 0.0)),
-                       np.log(np.where(r > 0.0, r, 1.0)))
+        out = np.where(np.abs(rm1) < 0.5, np.log1p(np.where(rm1 > -1.0, rm1, 0.0)), np.log(np.where(r > 0.0, r, 1.0)))
     bad = ~(np.isfinite(r) & (r >= np.finfo(np.float64).tiny))
     return np.where(bad, fallback, out)
 
@@ -514,9 +502,7 @@ def _svd(m: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float6
     d = m.shape[0]
     if d <= _REFINE_MAX_DIM:
         try:
-            sva, u, _, work, _, info = lapack.dgejsv(
-                m, joba=2, jobu=0, jobv=3, jobr=0, jobt=0, jobp=0
-            )
+            sva, u, _, work, _, info = lapack.dgejsv(m, joba=2, jobu=0, jobv=3, jobr=0, jobt=0, jobp=0)
             sigma = sva * (work[1] / work[0])
             if info == 0 and np.all(np.isfinite(sigma)) and np.all(sigma > 0):
                 return u[:, :d], sigma
@@ -546,13 +532,15 @@ def _svd_error(
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         diag = np.diag(m)
         lower = m[np.tril_indices(m.shape[0], -1)]
-        ours = np.concatenate([
-            0.5 * (sigma - 1.0) * (sigma + 1.0), -_log1p_or_log(sigma), 0.5 * c * c
-        ])
-        theirs = np.concatenate([
-            0.5 * (diag - 1.0) * (diag + 1.0), 0.5 * lower * lower,
-            -_log1p_or_log(diag), 0.5 * b * b,
-        ])
+        ours = np.concatenate([0.5 * (sigma - 1.0) * (sigma + 1.0), -_log1p_or_log(sigma), 0.5 * c * c])
+        theirs = np.concatenate(
+            [
+                0.5 * (diag - 1.0) * (diag + 1.0),
+                0.5 * lower * lower,
+                -_log1p_or_log(diag),
+                0.5 * b * b,
+            ]
+        )
         diff = math.fsum(ours.tolist()) - math.fsum(theirs.tolist())
         noise = 2.0 * _EPS * (float(np.sum(np.abs(ours))) + float(np.sum(np.abs(theirs))))
     total = abs(diff) + noise
@@ -589,9 +577,7 @@ def _logpdf_factory(g: Gaussian, f: _Factor) -> Callable[[Sequence[float]], floa
     return logpdf2
 
 
-def _direct_magnitudes(
-    p: Gaussian, q: Gaussian, fp: _Factor, fq: _Factor
-) -> tuple[float, float, float]:
+def _direct_magnitudes(p: Gaussian, q: Gaussian, fp: _Factor, fq: _Factor) -> tuple[float, float, float]:
     """E_p|llr|, a rounding bound for the integral and sqrt(E_p llr^2).
 
     Gauss-Hermite expectations over p (exact for the polynomial parts).  The
@@ -604,9 +590,7 @@ def _direct_magnitudes(
     nodes, weights = np.polynomial.hermite_e.hermegauss(_HERMITE_NODES)
     weights = weights / math.sqrt(2.0 * math.pi)
     t = np.stack([g.ravel() for g in np.meshgrid(*([nodes] * d), indexing="ij")], axis=1)
-    w = np.prod(
-        np.stack([g.ravel() for g in np.meshgrid(*([weights] * d), indexing="ij")], axis=1), axis=1
-    )
+    w = np.prod(np.stack([g.ravel() for g in np.meshgrid(*([weights] * d), indexing="ij")], axis=1), axis=1)
     lp_, lq_ = fp.chol, fq.chol
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         x = p.mean + t @ lp_.T
@@ -621,7 +605,8 @@ def _direct_magnitudes(
         sv_q = np.linalg.svd(lq_, compute_uv=False)
         dx = np.linalg.norm(np.abs(p.mean) + np.abs(q.mean) + np.abs(t) @ np.abs(lp_).T, axis=1)
         per_node = (
-            np.abs(logp) + np.abs(logq)
+            np.abs(logp)
+            + np.abs(logq)
             + d * (1.0 + sv_p[0] / sv_p[-1]) * t2
             + d * (1.0 + sv_q[0] / sv_q[-1]) * z2
             + dx * (np.sqrt(t2) / sv_p[-1] + np.sqrt(z2) / sv_q[-1])
@@ -731,9 +716,7 @@ def _factor(g: Gaussian) -> _Factor:
     d = g.dim
     if g.cov is None:
         s = g.stddevs
-        log_det = 2.0 * math.fsum(np.log(s).tolist()) if g.std is not None else math.fsum(
-            np.log(g.variances).tolist()
-        )
+        log_det = 2.0 * math.fsum(np.log(s).tolist()) if g.std is not None else math.fsum(np.log(g.variances).tolist())
         return _Factor(np.diag(s), log_det, 0.0 if g.std is not None else 0.5)
     cov = np.asarray(g.cov, dtype=np.float64)
     chol, refined = refined_cholesky(cov) if d <= _REFINE_MAX_DIM else (np.linalg.cholesky(cov), False)

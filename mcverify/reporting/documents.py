@@ -99,8 +99,20 @@ def _provenance_items(prov: dict[str, Any] | None, source: Path | None) -> tuple
     if not prov:
         items.append(("provenance", "no provenance sidecar beside the table"))
         return tuple(items)
-    keys = ("config", "config_hash", "seed", "samples", "confidence", "alpha", "error_control", "cases",
-            "seconds", "git_commit", "time", "platform")
+    keys = (
+        "config",
+        "config_hash",
+        "seed",
+        "samples",
+        "confidence",
+        "alpha",
+        "error_control",
+        "cases",
+        "seconds",
+        "git_commit",
+        "time",
+        "platform",
+    )
     for k in keys:
         if prov.get(k) is not None:
             items.append((k, str(prov[k])))
@@ -136,18 +148,31 @@ def _audit_blocks(meta: dict[str, Any]) -> list[Block]:
         out.append(Items(tuple(str(w) for w in meta["warnings"])))
     evidence = meta.get("evidence") or []
     if evidence:
-        rows = [{
-            "reason": e.get("reason"), "at": e.get("label"), "candidate": e.get("candidate"),
-            "true KL": e.get("truth"), "Monte Carlo": e.get("mc_estimate"), "stderr": e.get("mc_stderr"),
-            "z of candidate": e.get("z_candidate"), "z of true KL": e.get("z_truth"),
-            "quadrature": e.get("quad_value"),
-        } for e in evidence]
+        rows = [
+            {
+                "reason": e.get("reason"),
+                "at": e.get("label"),
+                "candidate": e.get("candidate"),
+                "true KL": e.get("truth"),
+                "Monte Carlo": e.get("mc_estimate"),
+                "stderr": e.get("mc_stderr"),
+                "z of candidate": e.get("z_candidate"),
+                "z of true KL": e.get("z_truth"),
+                "quadrature": e.get("quad_value"),
+            }
+            for e in evidence
+        ]
         frame = pd.DataFrame(rows)
         for c in frame.columns[2:]:
             frame[c] = pd.to_numeric(frame[c].map(lambda v: _FLOAT_WORDS.get(v, v)), errors="coerce")
         samples = evidence[0].get("samples")
-        out.append(Table(frame, f"Independent evidence: Monte Carlo ({samples} draws) and quadrature at the "
-                                "worst points", digits=6))
+        out.append(
+            Table(
+                frame,
+                f"Independent evidence: Monte Carlo ({samples} draws) and quadrature at the worst points",
+                digits=6,
+            )
+        )
     return out
 
 
@@ -204,25 +229,34 @@ def report_blocks(
         out.append(Table(summary.numeric, digits=6))
     if len(summary.methods):
         out.append(Heading(h + 1, "Worst errors per method", f"{anchor}-methods"))
-        out.append(Table(methods_table(summary.methods),
-                         "Largest errors of each method against the reference, and the case where each occurs; "
-                         "'fail' counts the cases each method fails on its own, 'unreliable' those where it "
-                         "does not vouch for its value."))
+        out.append(
+            Table(
+                methods_table(summary.methods),
+                "Largest errors of each method against the reference, and the case where each occurs; "
+                "'fail' counts the cases each method fails on its own, 'unreliable' those where it "
+                "does not vouch for its value.",
+            )
+        )
     if summary.failed:
         out.append(Heading(h + 1, f"Failures ({summary.failed})", f"{anchor}-failures"))
         out.append(Table(summary.failures, digits=6))
         if summary.more_failures:
             out.append(Paragraph(f"... and {summary.more_failures} more (see the full table)."))
-    for key, sub, text in (("dimension", summary.by_dimension, "By dimension"),
-                           ("group", summary.by_group, "By group")):
+    for key, sub, text in (
+        ("dimension", summary.by_dimension, "By dimension"),
+        ("group", summary.by_group, "By group"),
+    ):
         if sub is not None and len(sub) > 1:
             out.append(Heading(h + 1, text, f"{anchor}-by-{key}"))
             out.append(Table(sub))
     for col, sub in summary.by_parameter.items():
         label = parameter_label(col)
         out.append(Heading(h + 1, f"By parameter {label}", f"{anchor}-by-{label}"))
-        out.append(Table(sub.rename(columns={col: label}),
-                         f"Cases with {label} in each range (cases without it are left out)."))
+        out.append(
+            Table(
+                sub.rename(columns={col: label}), f"Cases with {label} in each range (cases without it are left out)."
+            )
+        )
     if figures:
         out.append(Heading(h + 1, "Plots", f"{anchor}-plots"))
         out += list(figures)
@@ -232,8 +266,13 @@ def report_blocks(
         fail = tuple(~frame[summary.status_column].astype(str).str.lower().isin(["pass", "ok"]))
     what = {"run": "cases", "audit": "probes"}.get(summary.kind, "rows")
     cut = max_rows is not None and len(frame) > max_rows
-    out.append(Heading(h + 1, f"The first {max_rows} of {len(frame)} {what}" if cut else f"All {len(frame)} {what}",
-                       f"{anchor}-table"))
+    out.append(
+        Heading(
+            h + 1,
+            f"The first {max_rows} of {len(frame)} {what}" if cut else f"All {len(frame)} {what}",
+            f"{anchor}-table",
+        )
+    )
     if cut:
         shown, fail = shown.head(max_rows), fail[:max_rows]
         where = f" in {source}" if source is not None else ""
@@ -277,8 +316,12 @@ def to_markdown(blocks: Sequence[Block]) -> str:
         elif isinstance(b, Paragraph):
             parts.append(f"**{b.text}**" if b.tone else b.text)
         elif isinstance(b, KeyValues):
-            parts.append("\n".join(f"- {k}: `{v}`" if k in ("config_hash", "git_commit", "command") else f"- {k}: {v}"
-                                   for k, v in b.items))
+            parts.append(
+                "\n".join(
+                    f"- {k}: `{v}`" if k in ("config_hash", "git_commit", "command") else f"- {k}: {v}"
+                    for k, v in b.items
+                )
+            )
         elif isinstance(b, Items):
             parts.append("\n".join(f"- {md_text(i)}" for i in b.items))
         elif isinstance(b, Table):
@@ -327,21 +370,31 @@ def to_latex(blocks: Sequence[Block]) -> str:
             if not len(b.frame.columns):
                 continue
             if b.full:
-                parts.append("{\\scriptsize\n" + latex_table(b.frame, long=True, caption=b.caption or None,
-                                                            digits=b.digits) + "}")
+                parts.append(
+                    "{\\scriptsize\n"
+                    + latex_table(b.frame, long=True, caption=b.caption or None, digits=b.digits)
+                    + "}"
+                )
             else:
                 body = latex_table(b.frame, digits=b.digits)
                 cap = f"\\caption{{{latex_text(b.caption)}}}\n" if b.caption else ""
                 # Shrunk to the line width only when wider (box 0 is scratch; the float is a group).
-                parts.append("\\begin{table}[htbp]\n\\centering\n\\small\n" + cap
-                             + "\\sbox0{%\n" + body + "}%\n"
-                             + "\\ifdim\\wd0>\\linewidth\\resizebox{\\linewidth}{!}{\\usebox0}\\else\\usebox0\\fi\n"
-                             + "\\end{table}")
+                parts.append(
+                    "\\begin{table}[htbp]\n\\centering\n\\small\n"
+                    + cap
+                    + "\\sbox0{%\n"
+                    + body
+                    + "}%\n"
+                    + "\\ifdim\\wd0>\\linewidth\\resizebox{\\linewidth}{!}{\\usebox0}\\else\\usebox0\\fi\n"
+                    + "\\end{table}"
+                )
         elif isinstance(b, Figure):
             files = [p for p in b.files if p.suffix in (".pdf", ".png")]
             caption = latex_text(f"{b.item.title}. {b.item.caption}")
             if files:
-                parts.append("\\begin{figure}[htbp]\n\\centering\n"
-                             f"\\includegraphics[width=\\linewidth]{{{files[0].as_posix()}}}\n"
-                             f"\\caption{{{caption}}}\n\\end{{figure}}")
+                parts.append(
+                    "\\begin{figure}[htbp]\n\\centering\n"
+                    f"\\includegraphics[width=\\linewidth]{{{files[0].as_posix()}}}\n"
+                    f"\\caption{{{caption}}}\n\\end{{figure}}"
+                )
     return "\n\n".join(parts) + "\n"

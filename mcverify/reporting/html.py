@@ -95,13 +95,17 @@ def _table(t: Table) -> str:
         cls = ' class="fail"' if i < len(t.fail) and t.fail[i] else ""
         rows.append(f"<tr{cls}>{''.join(cells)}</tr>")
     caption = f"<caption>{_esc(t.caption)}</caption>" if t.caption and not t.full else ""
-    body = (f'<div class="scroll"><table>{caption}<thead><tr>{head}</tr></thead>'
-            f"<tbody>{''.join(rows)}</tbody></table></div>")
+    body = (
+        f'<div class="scroll"><table>{caption}<thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
     if t.full:
         n_fail = sum(t.fail)
         extra = f", {n_fail} failing highlighted" if n_fail else ""
-        body = (f"<details><summary>Show the table ({len(t.frame)} rows, {len(cols)} columns{extra}; "
-                f"hover a column name for its meaning)</summary>{body}</details>")
+        body = (
+            f"<details><summary>Show the table ({len(t.frame)} rows, {len(cols)} columns{extra}; "
+            f"hover a column name for its meaning)</summary>{body}</details>"
+        )
     return body
 
 
@@ -111,9 +115,11 @@ def _figure(f: Figure, dpi: float) -> str:
     png = figure_bytes(f.item.figure, "png", dpi=dpi, compact=True)
     width, height = (int(round(v * dpi)) for v in f.item.figure.get_size_inches())
     data = base64.b64encode(png).decode("ascii")
-    return (f'<figure id="{_esc(f.item.key)}"><img src="data:image/png;base64,{data}" '
-            f'alt="{_esc(f.item.title)}" width="{width}" height="{height}">'
-            f"<figcaption><b>{_esc(f.item.title)}.</b> {_esc(f.item.caption)}</figcaption></figure>")
+    return (
+        f'<figure id="{_esc(f.item.key)}"><img src="data:image/png;base64,{data}" '
+        f'alt="{_esc(f.item.title)}" width="{width}" height="{height}">'
+        f"<figcaption><b>{_esc(f.item.title)}.</b> {_esc(f.item.caption)}</figcaption></figure>"
+    )
 
 
 def _block(b: Block, dpi: float) -> str:
@@ -160,14 +166,17 @@ def render_html(blocks: Sequence[Block], *, title: str, dpi: float = 100, nav: b
     parts = [_block(b, dpi) for b in blocks]
     toc = ""
     if nav:
-        links = [f'<li><a href="#{_esc(b.anchor)}">{_esc(b.text)}</a></li>'
-                 for b in blocks if isinstance(b, Heading) and b.level == 2 and b.anchor]
+        links = [
+            f'<li><a href="#{_esc(b.anchor)}">{_esc(b.text)}</a></li>'
+            for b in blocks
+            if isinstance(b, Heading) and b.level == 2 and b.anchor
+        ]
         if links:
             toc = f"<nav><ul>{''.join(links)}</ul></nav>"
     if parts and toc:
         parts.insert(1, toc)
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f'<meta name="generator" content="mcverify {_esc(__version__)}">\n'

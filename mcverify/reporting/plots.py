@@ -191,24 +191,43 @@ def plot_kl_sweep(
         if {"mc_ci_low", "mc_ci_high"} <= set(f.columns):
             yerr = np.vstack([mc - f["mc_ci_low"].to_numpy(dtype=float), f["mc_ci_high"].to_numpy(dtype=float) - mc])
             level = f" {confidence:.0%} CI" if confidence else " with CI"
-            ax.errorbar(xs, mc, yerr=np.clip(yerr, 0, None), fmt="o", ms=6, mfc="none", mew=1.2, capsize=2, lw=1,
-                        color=COLORS["Monte Carlo"], label=f"Monte Carlo{level}", zorder=4)
+            ax.errorbar(
+                xs,
+                mc,
+                yerr=np.clip(yerr, 0, None),
+                fmt="o",
+                ms=6,
+                mfc="none",
+                mew=1.2,
+                capsize=2,
+                lw=1,
+                color=COLORS["Monte Carlo"],
+                label=f"Monte Carlo{level}",
+                zorder=4,
+            )
         else:
-            ax.plot(xs, mc, "o", ms=6, mfc="none", mew=1.2, color=COLORS["Monte Carlo"], label="Monte Carlo",
-                    zorder=4)
+            ax.plot(xs, mc, "o", ms=6, mfc="none", mew=1.2, color=COLORS["Monte Carlo"], label="Monte Carlo", zorder=4)
     for col, name, marker in (("kl_quad", "quadrature", "x"), ("kl_quad_direct", "direct quadrature", "+")):
         if col in f and f[col].notna().any():
-            ax.plot(xs, f[col].to_numpy(dtype=float), marker, ms=6, ls="none", color=COLORS[name],
-                    label=name, zorder=5)
+            ax.plot(xs, f[col].to_numpy(dtype=float), marker, ms=6, ls="none", color=COLORS[name], label=name, zorder=5)
     if candidate is not None:
         cand = f["_candidate"].to_numpy(dtype=float)
         ax.plot(xs, cand, "--", color=COLORS["candidate"], lw=1.8, label=candidate_label, zorder=6)
         name = xlabel or parameter_label(x)
-        spans = _negative_spans(xs, cand, kl) if negative is None else \
-            [(float(lo) - centre, float(hi) - centre) for lo, hi in negative]
+        spans = (
+            _negative_spans(xs, cand, kl)
+            if negative is None
+            else [(float(lo) - centre, float(hi) - centre) for lo, hi in negative]
+        )
         for lo, hi in spans:
-            ax.axvspan(lo, hi, color=COLORS["candidate"], alpha=0.12, lw=0,
-                       label=f"candidate < 0 < KL: {name} in ({lo + centre:.4g}, {hi + centre:.4g})")
+            ax.axvspan(
+                lo,
+                hi,
+                color=COLORS["candidate"],
+                alpha=0.12,
+                lw=0,
+                label=f"candidate < 0 < KL: {name} in ({lo + centre:.4g}, {hi + centre:.4g})",
+            )
         ax.axhline(0.0, color="0.4", lw=0.8, zorder=1)
     _set_xscale(ax, xs)
     finite = kl[np.isfinite(kl) & (kl > 0)]
@@ -239,15 +258,16 @@ def _negative_spans(xs: np.ndarray, cand: np.ndarray, truth: np.ndarray) -> list
         j = i
         while j + 1 < n and bad[j + 1]:
             j += 1
-        lo = zero_crossings(xs[i - 1:i + 1], cand[i - 1:i + 1])[0] if i > 0 and cand[i - 1] >= 0 else xs[i]
-        hi = zero_crossings(xs[j:j + 2], cand[j:j + 2])[0] if j + 1 < n and cand[j + 1] >= 0 else xs[j]
+        lo = zero_crossings(xs[i - 1 : i + 1], cand[i - 1 : i + 1])[0] if i > 0 and cand[i - 1] >= 0 else xs[i]
+        hi = zero_crossings(xs[j : j + 2], cand[j : j + 2])[0] if j + 1 < n and cand[j + 1] >= 0 else xs[j]
         spans.append((float(lo), float(hi)))
         i = j + 1
     return spans
 
 
-def plot_errors(frame: pd.DataFrame, x: str, *, ax: Axes | None = None, xlabel: str | None = None,
-                title: str | None = None) -> Axes:
+def plot_errors(
+    frame: pd.DataFrame, x: str, *, ax: Axes | None = None, xlabel: str | None = None, title: str | None = None
+) -> Axes:
     r"""Relative error of each method against the closed form, along a sweep (log scale).
 
     Draws :math:`|v - \mathrm{KL}| / \mathrm{KL}` for Monte Carlo and the
@@ -264,20 +284,44 @@ def plot_errors(frame: pd.DataFrame, x: str, *, ax: Axes | None = None, xlabel: 
     centre = _offset(f[x].to_numpy(dtype=float))
     xs = f[x].to_numpy(dtype=float) - centre
     drew_zero = False
-    for col, name, marker in (("kl_mc", "Monte Carlo", "o"), ("kl_quad", "quadrature", "x"),
-                              ("kl_quad_direct", "direct quadrature", "+")):
+    for col, name, marker in (
+        ("kl_mc", "Monte Carlo", "o"),
+        ("kl_quad", "quadrature", "x"),
+        ("kl_quad_direct", "direct quadrature", "+"),
+    ):
         if col not in f or not f[col].notna().any():
             continue
         rel = np.abs(f[col].to_numpy(dtype=float) - f["kl_closed"].to_numpy(dtype=float)) / kl
         drew_zero |= bool(np.any(rel == 0))
-        ax.plot(xs, _floor(rel), marker, ms=4 if marker == "o" else 6, ls="none", color=COLORS[name],
-                label=f"{name} relative error")
+        ax.plot(
+            xs,
+            _floor(rel),
+            marker,
+            ms=4 if marker == "o" else 6,
+            ls="none",
+            color=COLORS[name],
+            label=f"{name} relative error",
+        )
     if "mc_stderr" in f:
-        ax.plot(xs, f["mc_stderr"].to_numpy(dtype=float) / kl, "-", color=COLORS["Monte Carlo"], lw=1,
-                alpha=0.7, label="Monte Carlo standard error / KL")
+        ax.plot(
+            xs,
+            f["mc_stderr"].to_numpy(dtype=float) / kl,
+            "-",
+            color=COLORS["Monte Carlo"],
+            lw=1,
+            alpha=0.7,
+            label="Monte Carlo standard error / KL",
+        )
     if "quad_tolerance" in f:
-        ax.plot(xs, _floor(f["quad_tolerance"].to_numpy(dtype=float) / kl), "--", color=COLORS["quadrature"],
-                lw=1, alpha=0.8, label="quadrature tolerance / KL")
+        ax.plot(
+            xs,
+            _floor(f["quad_tolerance"].to_numpy(dtype=float) / kl),
+            "--",
+            color=COLORS["quadrature"],
+            lw=1,
+            alpha=0.8,
+            label="quadrature tolerance / KL",
+        )
     if drew_zero:
         ax.axhline(ZERO_FLOOR, color="0.5", ls=":", lw=1, label=f"exactly 0 (drawn at {ZERO_FLOOR:g})")
     ax.set_yscale("log")
@@ -298,8 +342,16 @@ def _z_threshold(n: int, alpha: float) -> float:
     return float(norm.isf(alpha / (2 * max(n, 1))))
 
 
-def plot_zscores(frame: pd.DataFrame, x: str, *, ax: Axes | None = None, alpha: float = DEFAULT_ALPHA,
-                 cases: int | None = None, xlabel: str | None = None, title: str | None = None) -> Axes:
+def plot_zscores(
+    frame: pd.DataFrame,
+    x: str,
+    *,
+    ax: Axes | None = None,
+    alpha: float = DEFAULT_ALPHA,
+    cases: int | None = None,
+    xlabel: str | None = None,
+    title: str | None = None,
+) -> Axes:
     r"""Monte Carlo z-scores :math:`(\hat{\mathrm{KL}} - \mathrm{KL}) / \mathrm{se}` along a sweep.
 
     A shaded band marks :math:`|z| < 1.96` (95% of correct cases), dashed
@@ -329,8 +381,9 @@ def plot_zscores(frame: pd.DataFrame, x: str, *, ax: Axes | None = None, alpha: 
     return ax
 
 
-def plot_z_histogram(frame: pd.DataFrame, *, ax: Axes | None = None, alpha: float = DEFAULT_ALPHA,
-                     title: str | None = None) -> Axes:
+def plot_z_histogram(
+    frame: pd.DataFrame, *, ax: Axes | None = None, alpha: float = DEFAULT_ALPHA, title: str | None = None
+) -> Axes:
     """Histogram of every case's Monte Carlo z-score against the standard normal density.
 
     For a correct closed form and a correct estimator the z-scores are
@@ -387,13 +440,25 @@ def plot_convergence(
     ax.plot(n, agg, "o-", color="k", ms=5, lw=1.5, label=f"{statistic} over cases")
     if np.isfinite(fit["slope"]):
         xx = np.array([n.min(), n.max()], dtype=float)
-        ax.plot(xx, 10 ** (fit["intercept"] + fit["slope"] * np.log10(xx)), "-", color=COLORS["candidate"],
-                lw=1.5, label=f"fit: slope {fit['slope']:.3f} ± {fit['slope_stderr']:.2g}")
+        ax.plot(
+            xx,
+            10 ** (fit["intercept"] + fit["slope"] * np.log10(xx)),
+            "-",
+            color=COLORS["candidate"],
+            lw=1.5,
+            label=f"fit: slope {fit['slope']:.3f} ± {fit['slope_stderr']:.2g}",
+        )
         if expected is not None:
             mid_x = float(np.exp(np.mean(np.log(n))))
             mid_y = float(10 ** (fit["intercept"] + fit["slope"] * np.log10(mid_x)))
-            ax.plot(xx, mid_y * (xx / mid_x) ** expected, ":", color="0.3", lw=1.5,
-                    label=f"slope {expected:g} (Monte Carlo theory)")
+            ax.plot(
+                xx,
+                mid_y * (xx / mid_x) ** expected,
+                ":",
+                color="0.3",
+                lw=1.5,
+                label=f"slope {expected:g} (Monte Carlo theory)",
+            )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("Monte Carlo samples" if x == "samples" else x)
@@ -454,8 +519,12 @@ def plot_heatmap(
     values = z.compressed()
     positive = values[values > 0]
     if log is None:
-        log = bool(positive.size) and not symmetric and bool(np.all(values >= 0)) \
+        log = (
+            bool(positive.size)
+            and not symmetric
+            and bool(np.all(values >= 0))
             and positive.max() / positive.min() > 100
+        )
     import matplotlib as mpl
 
     if symmetric:
@@ -512,8 +581,15 @@ def plot_audit_sweep(
     ax.plot(xs, cand, "--o", color=COLORS["candidate"], ms=3, lw=1.5, label="candidate", zorder=4)
     bad = (f["status"].astype(str) != "ok").to_numpy()
     if bad.any():
-        ax.plot(xs[bad], np.where(np.isfinite(cand[bad]), cand[bad], np.nan), "x", color="k", ms=7,
-                label=f"fails ({int(bad.sum())} of {len(xs)} probes)", zorder=5)
+        ax.plot(
+            xs[bad],
+            np.where(np.isfinite(cand[bad]), cand[bad], np.nan),
+            "x",
+            color="k",
+            ms=7,
+            label=f"fails ({int(bad.sum())} of {len(xs)} probes)",
+            zorder=5,
+        )
     spans = None
     for r in regions or []:
         if r.get("axis") == x:
@@ -522,8 +598,14 @@ def plot_audit_sweep(
     if spans is None:
         spans = _negative_spans(xs, cand, truth)
     for lo, hi in spans:
-        ax.axvspan(lo, hi, color=COLORS["candidate"], alpha=0.12, lw=0,
-                   label=f"candidate < 0 < KL for {x} in ({lo:.4g}, {hi:.4g})")
+        ax.axvspan(
+            lo,
+            hi,
+            color=COLORS["candidate"],
+            alpha=0.12,
+            lw=0,
+            label=f"candidate < 0 < KL for {x} in ({lo:.4g}, {hi:.4g})",
+        )
     ax.axhline(0.0, color="0.4", lw=0.8, zorder=1)
     _set_xscale(ax, xs)
     both = np.concatenate([truth, cand])
@@ -553,8 +635,9 @@ def plot_audit_errors(table: pd.DataFrame, x: str, *, ax: Axes | None = None, ti
     f = _sorted(table, x)
     xs = f[x].to_numpy(dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.abs(f["candidate"].to_numpy(dtype=float) - f["truth"].to_numpy(dtype=float)) \
-            / f["tolerance"].to_numpy(dtype=float)
+        ratio = np.abs(f["candidate"].to_numpy(dtype=float) - f["truth"].to_numpy(dtype=float)) / f[
+            "tolerance"
+        ].to_numpy(dtype=float)
     bad = (f["status"].astype(str) != "ok").to_numpy()
     if (~bad).any():
         ax.plot(xs[~bad], _floor(ratio[~bad]), "o", ms=4, color=COLORS["truth"], label="passes")
@@ -597,8 +680,9 @@ def figure_bytes(fig: Figure, fmt: str = "png", *, dpi: float = 100, compact: bo
     return buf.getvalue()
 
 
-def save_figure(fig: Figure, stem: str | os.PathLike[str], formats: Sequence[str] = ("png", "svg"),
-                *, dpi: float = 150) -> list[Path]:
+def save_figure(
+    fig: Figure, stem: str | os.PathLike[str], formats: Sequence[str] = ("png", "svg"), *, dpi: float = 150
+) -> list[Path]:
     """Write ``<stem>.png`` and ``<stem>.svg`` (or ``formats``), each atomically."""
     from mcverify.tables.writers import atomic_write
 
@@ -669,20 +753,28 @@ def standard_figures(
                 x = sw["axes"][0]
                 label = parameter_label(x)
                 ax = plot_kl_sweep(sub, x, title=f"{prefix}{where}", confidence=confidence)
-                items.append(FigureItem(
-                    _slug(f"{name}-{where}-kl"), f"{where}: KL against {label}",
-                    f"Closed form (line), Monte Carlo with its confidence interval (points), and "
-                    f"quadrature (crosses) along {label}, {len(sub)} cases.",
-                    ax.figure))
+                items.append(
+                    FigureItem(
+                        _slug(f"{name}-{where}-kl"),
+                        f"{where}: KL against {label}",
+                        f"Closed form (line), Monte Carlo with its confidence interval (points), and "
+                        f"quadrature (crosses) along {label}, {len(sub)} cases.",
+                        ax.figure,
+                    )
+                )
                 fig, a, b = _two_panels()
                 plot_errors(sub, x, ax=a, title=f"{where}: relative errors")
                 plot_zscores(sub, x, ax=b, alpha=alpha, cases=len(frame), title=f"{where}: z-scores")
-                items.append(FigureItem(
-                    _slug(f"{name}-{where}-errors"), f"{where}: errors and z-scores against {label}",
-                    "Left: each method's relative error against the closed form, with Monte Carlo's "
-                    "relative standard error and quadrature's relative tolerance for scale. Right: Monte "
-                    "Carlo z-scores with the run's family-wise threshold.",
-                    fig))
+                items.append(
+                    FigureItem(
+                        _slug(f"{name}-{where}-errors"),
+                        f"{where}: errors and z-scores against {label}",
+                        "Left: each method's relative error against the closed form, with Monte Carlo's "
+                        "relative standard error and quadrature's relative tolerance for scale. Right: Monte "
+                        "Carlo z-scores with the run's family-wise threshold.",
+                        fig,
+                    )
+                )
             else:
                 x, y = sw["axes"]
                 _require()
@@ -692,20 +784,35 @@ def standard_figures(
                 a, b, c = fig.subplots(1, 3)
                 plot_heatmap(sub, x, y, "kl_closed", ax=a, label="closed-form KL", title="KL")
                 plot_heatmap(sub, x, y, "mc_z", ax=b, symmetric=True, label="Monte Carlo z", title="z-score")
-                plot_heatmap(sub, x, y, "rel_err_quad", ax=c, log=True, label="quadrature relative error",
-                             title="quadrature error (grey: exact)")
-                items.append(FigureItem(
-                    _slug(f"{name}-{where}-heatmap"),
-                    f"{where}: over {parameter_label(x)} and {parameter_label(y)}",
-                    f"The closed-form KL, the Monte Carlo z-score and the quadrature's relative error over "
-                    f"the {len(sub)}-point grid.",
-                    fig))
+                plot_heatmap(
+                    sub,
+                    x,
+                    y,
+                    "rel_err_quad",
+                    ax=c,
+                    log=True,
+                    label="quadrature relative error",
+                    title="quadrature error (grey: exact)",
+                )
+                items.append(
+                    FigureItem(
+                        _slug(f"{name}-{where}-heatmap"),
+                        f"{where}: over {parameter_label(x)} and {parameter_label(y)}",
+                        f"The closed-form KL, the Monte Carlo z-score and the quadrature's relative error over "
+                        f"the {len(sub)}-point grid.",
+                        fig,
+                    )
+                )
         if "mc_z" in frame and frame["mc_z"].notna().sum() >= 10:
             ax = plot_z_histogram(frame, alpha=alpha, title=f"{prefix}all Monte Carlo z-scores")
-            items.append(FigureItem(
-                _slug(f"{name}-z-histogram"), "Monte Carlo z-scores of every case",
-                "If the closed form and the estimator are right, the z-scores are draws of N(0, 1).",
-                ax.figure))
+            items.append(
+                FigureItem(
+                    _slug(f"{name}-z-histogram"),
+                    "Monte Carlo z-scores of every case",
+                    "If the closed form and the estimator are right, the z-scores are draws of N(0, 1).",
+                    ax.figure,
+                )
+            )
     elif kind == "audit":
         regions = (meta or {}).get("regions") or []
         for sw in sweep_axes(frame):
@@ -717,20 +824,27 @@ def standard_figures(
             plot_audit_sweep(sub, x, ax=a, regions=regions, title=f"{prefix}{sw['group']}")
             plot_audit_errors(sub, x, ax=b, title="error in tolerances")
             n_bad = int((sub["status"].astype(str) != "ok").sum())
-            items.append(FigureItem(
-                _slug(f"{name}-{sw['group']}-audit"), f"{sw['group']}: the candidate along {x}",
-                f"Left: the candidate (dashed) and the true KL along {x}; crosses mark the {n_bad} failing "
-                f"probes of {len(sub)}, shading where the candidate is negative although the KL is "
-                "positive. Right: its error divided by the rounding tolerance of a correct formula.",
-                fig))
+            items.append(
+                FigureItem(
+                    _slug(f"{name}-{sw['group']}-audit"),
+                    f"{sw['group']}: the candidate along {x}",
+                    f"Left: the candidate (dashed) and the true KL along {x}; crosses mark the {n_bad} failing "
+                    f"probes of {len(sub)}, shading where the candidate is negative although the KL is "
+                    "positive. Right: its error divided by the rounding tolerance of a correct formula.",
+                    fig,
+                )
+            )
     if convergence is None and {"samples", "rel_err_mc"} <= set(frame.columns) and frame["samples"].nunique() >= 3:
         convergence = frame  # a table at several sample sizes (mcverify validate's convergence.csv)
     if convergence is not None and len(convergence) and convergence["samples"].nunique() >= 3:
         ax = plot_convergence(convergence, title=f"{prefix}Monte Carlo convergence")
-        items.append(FigureItem(
-            _slug(f"{name}-convergence"), "Monte Carlo error against sample size",
-            "Each case's relative error at each sample size (faint), their median, and the least-squares "
-            "slope of log(median error) against log(samples); theory says -1/2.",
-            ax.figure))
+        items.append(
+            FigureItem(
+                _slug(f"{name}-convergence"),
+                "Monte Carlo error against sample size",
+                "Each case's relative error at each sample size (faint), their median, and the least-squares "
+                "slope of log(median error) against log(samples); theory says -1/2.",
+                ax.figure,
+            )
+        )
     return items
-

@@ -25,8 +25,8 @@ from typing import Any
 
 import pandas as pd
 
-from mcverify.tables.readers import Results
 from mcverify.reporting.summary import Summary, summarize
+from mcverify.tables.readers import Results
 from mcverify.tables.textformats import jsonable
 from mcverify.tables.writers import FORMATS, column_types, render_table, require_extra
 
@@ -34,8 +34,17 @@ __all__ = ["REPORT_FORMATS", "Report", "build_report", "format_for", "render_rep
 
 #: Report formats and the suffix of their files.
 REPORT_FORMATS = {"md": ".md", "latex": ".tex", "html": ".html", "csv": ".csv", "parquet": ".parquet", "json": ".json"}
-_BY_SUFFIX = {".md": "md", ".markdown": "md", ".tex": "latex", ".html": "html", ".htm": "html", ".csv": "csv",
-              ".parquet": "parquet", ".pq": "parquet", ".json": "json"}
+_BY_SUFFIX = {
+    ".md": "md",
+    ".markdown": "md",
+    ".tex": "latex",
+    ".html": "html",
+    ".htm": "html",
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".json": "json",
+}
 #: Rows of the full table a document shows by default (the summary covers all).
 MAX_ROWS = 2000
 
@@ -49,9 +58,7 @@ def format_for(fmt: str | None, out: Path | None) -> str:
     if out is not None:
         found = _BY_SUFFIX.get(out.suffix.lower())
         if found is None:
-            raise ValueError(
-                f"cannot tell the format from {out.name!r}: give --format ({', '.join(REPORT_FORMATS)})"
-            )
+            raise ValueError(f"cannot tell the format from {out.name!r}: give --format ({', '.join(REPORT_FORMATS)})")
         return found
     return "md"
 
@@ -86,8 +93,9 @@ def _default_title(results: Results) -> str:
     return f"mcverify report: {results.name}"
 
 
-def build_report(results: Results, *, plots: bool = True, title: str | None = None,
-                 convergence: pd.DataFrame | None = None) -> Report:
+def build_report(
+    results: Results, *, plots: bool = True, title: str | None = None, convergence: pd.DataFrame | None = None
+) -> Report:
     """Summarize a table and draw its plots (``plots=False``: none, no matplotlib needed)."""
     prov = results.provenance or {}
     alpha = prov.get("alpha")
@@ -96,13 +104,20 @@ def build_report(results: Results, *, plots: bool = True, title: str | None = No
     if plots:
         from mcverify.reporting.plots import standard_figures
 
-        figures = standard_figures(results.frame, meta=results.meta, alpha=summary.alpha,
-                                   confidence=prov.get("confidence"), convergence=convergence,
-                                   name=results.name)
+        figures = standard_figures(
+            results.frame,
+            meta=results.meta,
+            alpha=summary.alpha,
+            confidence=prov.get("confidence"),
+            convergence=convergence,
+            name=results.name,
+        )
     return Report(results, summary, figures, title or _default_title(results))
 
 
-def save_plots(figures: Sequence[Any], folder: Path, *, formats: Sequence[str] = ("png", "svg")) -> dict[str, list[Path]]:
+def save_plots(
+    figures: Sequence[Any], folder: Path, *, formats: Sequence[str] = ("png", "svg")
+) -> dict[str, list[Path]]:
     """Write every figure as ``<folder>/<key>.png`` and ``.svg``; returns the files per key."""
     from mcverify.reporting.plots import save_figure
 
@@ -110,25 +125,50 @@ def save_plots(figures: Sequence[Any], folder: Path, *, formats: Sequence[str] =
     return {f.key: save_figure(f.figure, folder / f.key, formats) for f in figures}
 
 
-def blocks_for(report: Report, *, columns: Sequence[str] | None = None,
-               plot_files: dict[str, list[Path]] | None = None, relative_to: Path | None = None,
-               level: int = 1, max_rows: int | None = None) -> list[Any]:
+def blocks_for(
+    report: Report,
+    *,
+    columns: Sequence[str] | None = None,
+    plot_files: dict[str, list[Path]] | None = None,
+    relative_to: Path | None = None,
+    level: int = 1,
+    max_rows: int | None = None,
+) -> list[Any]:
     """The document blocks of a report; figures link to ``plot_files`` (relative to ``relative_to``)."""
     from mcverify.reporting.documents import Figure, report_blocks
 
     figs = []
     for item in report.figures:
-        files = [Path(os.path.relpath(p, relative_to)) if relative_to is not None else p
-                 for p in (plot_files or {}).get(item.key, [])]
+        files = [
+            Path(os.path.relpath(p, relative_to)) if relative_to is not None else p
+            for p in (plot_files or {}).get(item.key, [])
+        ]
         figs.append(Figure(item, tuple(files)))
     r = report.results
-    return report_blocks(r.frame, report.summary, title=report.title, source=r.path, provenance=r.provenance,
-                         meta=r.meta, figures=figs, columns=columns, level=level, max_rows=max_rows)
+    return report_blocks(
+        r.frame,
+        report.summary,
+        title=report.title,
+        source=r.path,
+        provenance=r.provenance,
+        meta=r.meta,
+        figures=figs,
+        columns=columns,
+        level=level,
+        max_rows=max_rows,
+    )
 
 
-def render_report(report: Report, fmt: str, *, columns: Sequence[str] | None = None,
-                  plot_files: dict[str, list[Path]] | None = None, relative_to: Path | None = None,
-                  dpi: float = 100, max_rows: int | None = MAX_ROWS) -> str | bytes:
+def render_report(
+    report: Report,
+    fmt: str,
+    *,
+    columns: Sequence[str] | None = None,
+    plot_files: dict[str, list[Path]] | None = None,
+    relative_to: Path | None = None,
+    dpi: float = 100,
+    max_rows: int | None = MAX_ROWS,
+) -> str | bytes:
     """The report in ``fmt`` (see the module docstring); documents show at most ``max_rows`` rows."""
     frame = report.frame if columns is None else report.frame[list(columns)]
     if fmt in ("csv", "parquet"):

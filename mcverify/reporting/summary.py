@@ -134,23 +134,50 @@ def methods_for(frame: pd.DataFrame) -> list[Method]:
     if "kl_closed" not in frame:
         return out
     if "kl_mc" in frame:
-        out.append(Method("Monte Carlo", "kl_mc", "kl_closed", z="mc_z",
-                          p_adjusted="mc_p_adjusted" if "mc_p_adjusted" in frame else None))
+        out.append(
+            Method(
+                "Monte Carlo",
+                "kl_mc",
+                "kl_closed",
+                z="mc_z",
+                p_adjusted="mc_p_adjusted" if "mc_p_adjusted" in frame else None,
+            )
+        )
     if "kl_quad" in frame:
         tol = (lambda f: f["quad_tolerance"]) if "quad_tolerance" in frame else None
-        out.append(Method("quadrature", "kl_quad", "kl_closed", tolerance=tol,
-                          reliable="quad_reliable" if "quad_reliable" in frame else None))
+        out.append(
+            Method(
+                "quadrature",
+                "kl_quad",
+                "kl_closed",
+                tolerance=tol,
+                reliable="quad_reliable" if "quad_reliable" in frame else None,
+            )
+        )
     if "kl_quad_direct" in frame:
         tol = None
         if {"quad_direct_error", "quad_tolerance", "quad_error"} <= set(frame.columns):
+
             def tol(f: pd.DataFrame) -> pd.Series:
                 return f["quad_direct_error"] + _closed_tolerance(f)
-        out.append(Method("direct quadrature", "kl_quad_direct", "kl_closed", tolerance=tol,
-                          reliable="quad_direct_reliable" if "quad_direct_reliable" in frame else None))
+
+        out.append(
+            Method(
+                "direct quadrature",
+                "kl_quad_direct",
+                "kl_closed",
+                tolerance=tol,
+                reliable="quad_direct_reliable" if "quad_direct_reliable" in frame else None,
+            )
+        )
     known = {"kl_closed", "kl_mc", "kl_quad", "kl_quad_direct"}
     for col in frame.columns:  # kl_<method> columns of tables mcverify does not know yet
-        if isinstance(col, str) and col.startswith("kl_") and col not in known \
-                and pd.api.types.is_numeric_dtype(frame[col]):
+        if (
+            isinstance(col, str)
+            and col.startswith("kl_")
+            and col not in known
+            and pd.api.types.is_numeric_dtype(frame[col])
+        ):
             out.append(Method(col[3:].replace("_", " "), col, "kl_closed"))
     return out
 
@@ -175,7 +202,7 @@ def parameter_columns(frame: pd.DataFrame) -> list[str]:
     cols = list(frame.columns)
     start = cols.index("d") + 1 if "d" in cols else 0
     out = []
-    for c in cols[start:cols.index("candidate")]:
+    for c in cols[start : cols.index("candidate")]:
         if c in ("probe", "group") or not pd.api.types.is_numeric_dtype(frame[c]):
             continue
         out.append(c)
@@ -193,8 +220,10 @@ def case_labels(frame: pd.DataFrame) -> pd.Series:
         return frame["name"].astype(str)
     params = parameter_columns(frame)
     if params:
+
         def label(row: pd.Series) -> str:
             return ", ".join(f"{parameter_label(c)} = {_num(row[c])}" for c in params)
+
         prefix = frame["probe"].astype(str) + ": " if "probe" in frame else ""
         return prefix + frame.apply(label, axis=1)
     return pd.Series([f"row {i}" for i in range(len(frame))], index=frame.index)
@@ -305,23 +334,25 @@ class Summary:
         def records(f: pd.DataFrame | None) -> list[dict[str, Any]] | None:
             return None if f is None else f.to_dict(orient="records")
 
-        return jsonable({
-            "kind": self.kind,
-            "rows": self.rows,
-            "status_column": self.status_column,
-            "passed": self.passed,
-            "failed": self.failed,
-            "counts": self.counts,
-            "alpha": self.alpha,
-            "seconds": self.seconds,
-            "methods": records(self.methods),
-            "by_dimension": records(self.by_dimension),
-            "by_group": records(self.by_group),
-            "by_parameter": {k: records(v) for k, v in self.by_parameter.items()},
-            "failures": records(self.failures),
-            "more_failures": self.more_failures,
-            "numeric": records(self.numeric),
-        })
+        return jsonable(
+            {
+                "kind": self.kind,
+                "rows": self.rows,
+                "status_column": self.status_column,
+                "passed": self.passed,
+                "failed": self.failed,
+                "counts": self.counts,
+                "alpha": self.alpha,
+                "seconds": self.seconds,
+                "methods": records(self.methods),
+                "by_dimension": records(self.by_dimension),
+                "by_group": records(self.by_group),
+                "by_parameter": {k: records(v) for k, v in self.by_parameter.items()},
+                "failures": records(self.failures),
+                "more_failures": self.more_failures,
+                "numeric": records(self.numeric),
+            }
+        )
 
 
 def summarize(frame: pd.DataFrame, *, alpha: float | None = None, max_failures: int = 20) -> Summary:
@@ -353,15 +384,22 @@ def summarize(frame: pd.DataFrame, *, alpha: float | None = None, max_failures: 
             continue
         errs = m.errors(frame)
         has = frame[m.value].notna()
-        row: dict[str, Any] = {"method": m.label, "cases": int(has.sum()),
-                               "fail": int(_method_fail(m, frame, errs, alpha)[has].sum())}
+        row: dict[str, Any] = {
+            "method": m.label,
+            "cases": int(has.sum()),
+            "fail": int(_method_fail(m, frame, errs, alpha)[has].sum()),
+        }
         if m.reliable is not None:
             rel = frame[m.reliable]
             row["unreliable"] = int((rel.notna() & (rel == False)).sum())  # noqa: E712 - nullable booleans
         else:
             row["unreliable"] = math.nan
-        for key, title in (("abs", "max abs error"), ("rel", "max rel error"),
-                           ("tol_ratio", "max error / tolerance"), ("abs_z", "max |z|")):
+        for key, title in (
+            ("abs", "max abs error"),
+            ("rel", "max rel error"),
+            ("tol_ratio", "max error / tolerance"),
+            ("abs_z", "max |z|"),
+        ):
             if key in errs:
                 value, at = _worst(errs[key][has], labels[has])
             else:
@@ -402,12 +440,23 @@ def summarize(frame: pd.DataFrame, *, alpha: float | None = None, max_failures: 
     seconds = float(frame["seconds"].sum()) if "seconds" in frame and kind == "run" else None
     numeric = None
     if kind == "table":
-        cols = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])
-                and not pd.api.types.is_bool_dtype(frame[c])]
-        numeric = pd.DataFrame([{
-            "column": c, "count": int(frame[c].notna().sum()), "min": float(frame[c].min()),
-            "median": float(frame[c].median()), "max": float(frame[c].max()),
-        } for c in cols])
+        cols = [
+            c
+            for c in frame.columns
+            if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
+        ]
+        numeric = pd.DataFrame(
+            [
+                {
+                    "column": c,
+                    "count": int(frame[c].notna().sum()),
+                    "min": float(frame[c].min()),
+                    "median": float(frame[c].median()),
+                    "max": float(frame[c].max()),
+                }
+                for c in cols
+            ]
+        )
     return Summary(
         kind=kind,
         rows=len(frame),
@@ -535,12 +584,14 @@ def sweep_axes(frame: pd.DataFrame, *, min_points: int = 3) -> list[dict[str, An
             if grid != len(sub) or sub.duplicated(varying).any():
                 continue
         if 1 <= len(varying) <= 2 and len(sub) >= min_points and fixed_draws:
-            out.append({
-                "group": key[0],
-                "direction": key[1] if len(key) > 1 else None,
-                "axes": varying,
-                "rows": sub.index,
-            })
+            out.append(
+                {
+                    "group": key[0],
+                    "direction": key[1] if len(key) > 1 else None,
+                    "axes": varying,
+                    "rows": sub.index,
+                }
+            )
     return out
 
 
@@ -569,8 +620,9 @@ _STATISTICS: dict[str, Callable[[pd.Series], float]] = {
 }
 
 
-def convergence_slope(frame: pd.DataFrame, *, x: str = "samples", y: str = "rel_err_mc",
-                      statistic: str = "median") -> dict[str, Any]:
+def convergence_slope(
+    frame: pd.DataFrame, *, x: str = "samples", y: str = "rel_err_mc", statistic: str = "median"
+) -> dict[str, Any]:
     r"""Fit :math:`\log_{10} e(n) = a + b \log_{10} n` to an error statistic per sample size.
 
     Parameters
@@ -605,8 +657,14 @@ def convergence_slope(frame: pd.DataFrame, *, x: str = "samples", y: str = "rel_
     groups = [(float(n), stat(g[y])) for n, g in f.groupby(x, sort=True)]
     xs = np.array([g[0] for g in groups])
     ys = np.array([g[1] for g in groups])
-    out: dict[str, Any] = {"x": xs.tolist(), "y": ys.tolist(), "slope": math.nan, "intercept": math.nan,
-                           "slope_stderr": math.nan, "statistic": statistic}
+    out: dict[str, Any] = {
+        "x": xs.tolist(),
+        "y": ys.tolist(),
+        "slope": math.nan,
+        "intercept": math.nan,
+        "slope_stderr": math.nan,
+        "statistic": statistic,
+    }
     if len(xs) >= 2:
         lx, ly = np.log10(xs), np.log10(ys)
         b, a = np.polyfit(lx, ly, 1)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from mcverify.sampling.antithetic import antithetic_kl
 from mcverify.numerics.gaussian import Gaussian
+from mcverify.sampling.antithetic import antithetic_kl
 from mcverify.sampling.monte_carlo import MonteCarloResult, SeedLike, monte_carlo_kl
 from mcverify.sampling.qmc import DEFAULT_RANDOMIZATIONS, qmc_kl
 

@@ -17,11 +17,11 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 from scipy import stats
 
-from mcverify.sampling.moments import ExactSum, StreamingMoments, skewness_of
-from mcverify.numerics.gaussian import Gaussian
-from mcverify.stats.intervals import confidence_interval, two_sided_p_value
-from mcverify.sampling.log_ratio import LogRatio, whitened_diagonal
 from mcverify.numerics.blas import one_blas_thread
+from mcverify.numerics.gaussian import Gaussian
+from mcverify.sampling.log_ratio import LogRatio, whitened_diagonal
+from mcverify.sampling.moments import ExactSum, StreamingMoments, skewness_of
+from mcverify.stats.intervals import confidence_interval, two_sided_p_value
 
 _whitened_diagonal = whitened_diagonal  # the name other modules imported before log_ratio held it
 
@@ -115,7 +115,9 @@ class MonteCarloResult:
         (for ``floor = 0``).
         """
         skew = self.skewness if self.skewness_corrected else 0.0
-        return two_sided_p_value(self.z_score(value, floor), skewness=skew, terms=self.terms or self.samples, df=self.df)
+        return two_sided_p_value(
+            self.z_score(value, floor), skewness=skew, terms=self.terms or self.samples, df=self.df
+        )
 
     def as_dict(self) -> dict[str, Any]:
         """The fields as a plain dict."""
@@ -227,9 +229,7 @@ def monte_carlo_kl(
     return mean_result(mean, var, skew, samples, confidence)
 
 
-def _univariate(
-    p: Gaussian, q: Gaussian, n: int, rng: np.random.Generator
-) -> tuple[float, float, float]:
+def _univariate(p: Gaussian, q: Gaussian, n: int, rng: np.random.Generator) -> tuple[float, float, float]:
     (r,), (c,), (log_r,) = whitened_diagonal(p, q)
     return _univariate_moments(r, c, log_r, _power_sums(rng, n), n)
 
@@ -384,14 +384,12 @@ def monte_carlo_kl_reference(
     rng = generator(seed)
     if p.dim == 1:
         x = p.mean[0] + p.stddevs[0] * rng.standard_normal(samples)
-        llr = stats.norm.logpdf(x, p.mean[0], p.stddevs[0]) - stats.norm.logpdf(
-            x, q.mean[0], q.stddevs[0]
-        )
+        llr = stats.norm.logpdf(x, p.mean[0], p.stddevs[0]) - stats.norm.logpdf(x, q.mean[0], q.stddevs[0])
     else:
         z = rng.standard_normal((samples, p.dim))
         x = p.mean + z @ p.cholesky.T
-        llr = stats.multivariate_normal.logpdf(
-            x, p.mean, p.covariance
-        ) - stats.multivariate_normal.logpdf(x, q.mean, q.covariance)
+        llr = stats.multivariate_normal.logpdf(x, p.mean, p.covariance) - stats.multivariate_normal.logpdf(
+            x, q.mean, q.covariance
+        )
     skew = float(stats.skew(llr, bias=True)) if np.ptp(llr) > 0 else 0.0
     return mean_result(float(np.mean(llr)), float(np.var(llr, ddof=1)), skew, samples, confidence)

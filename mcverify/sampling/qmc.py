@@ -13,9 +13,9 @@ import numpy as np
 from scipy.special import ndtri
 from scipy.stats import qmc
 
-from mcverify.sampling.moments import ExactSum, skewness
 from mcverify.numerics.gaussian import Gaussian
 from mcverify.sampling.log_ratio import LogRatio
+from mcverify.sampling.moments import ExactSum, skewness
 from mcverify.sampling.monte_carlo import CHUNK, MonteCarloResult, SeedLike, mean_result
 
 __all__ = ["DEFAULT_RANDOMIZATIONS", "points_per_randomization", "qmc_kl"]
@@ -142,9 +142,7 @@ def qmc_kl(
     if isinstance(randomizations, bool) or not isinstance(randomizations, (int, np.integer)) or randomizations < 2:
         raise ValueError(f"randomizations must be an integer >= 2, got {randomizations!r}")
     if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 2 * randomizations:
-        raise ValueError(
-            f"samples must be an integer >= 2 * randomizations = {2 * randomizations}, got {samples!r}"
-        )
+        raise ValueError(f"samples must be an integer >= 2 * randomizations = {2 * randomizations}, got {samples!r}")
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
     ratio = LogRatio.of(p, q)

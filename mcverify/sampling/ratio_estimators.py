@@ -27,10 +27,18 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.linalg import solve_triangular
 
-from mcverify.sampling.moments import StreamingMoments
 from mcverify.numerics.gaussian import Gaussian
 from mcverify.sampling.log_ratio import LogRatio
-from mcverify.sampling.monte_carlo import CHUNK, UNIVARIATE_CHUNK, MonteCarloResult, SeedLike, _check, generator, mean_result
+from mcverify.sampling.moments import StreamingMoments
+from mcverify.sampling.monte_carlo import (
+    CHUNK,
+    UNIVARIATE_CHUNK,
+    MonteCarloResult,
+    SeedLike,
+    _check,
+    generator,
+    mean_result,
+)
 
 __all__ = ["ESTIMATORS", "RatioEstimates", "estimator_columns", "k3_variance_is_finite", "ratio_estimators"]
 

@@ -97,8 +97,7 @@ def _generate_uint64(pool: list[NDArray[np.uint32]], n_words: int) -> list[NDArr
         value = value * np.uint32(h)
         halves.append(value ^ (value >> _SHIFT))
     return [
-        halves[2 * k].astype(np.uint64) | (halves[2 * k + 1].astype(np.uint64) << np.uint64(32))
-        for k in range(n_words)
+        halves[2 * k].astype(np.uint64) | (halves[2 * k + 1].astype(np.uint64) << np.uint64(32)) for k in range(n_words)
     ]
 
 

@@ -12,17 +12,16 @@ same rows, which the tests check.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-import math
-
-from mcverify.tables.columns import Columns
 from mcverify.stats.intervals import minimum_terms
 from mcverify.stats.power import detectable_difference, per_case_level
 from mcverify.stats.verdicts import CLOSED_RTOL_DIAGONAL, CLOSED_RTOL_FULL, Control, adjust_p_values
+from mcverify.tables.columns import Columns
 
 __all__ = ["adjusted_p_values", "verdict_columns"]
 
@@ -140,4 +139,3 @@ def verdict_columns(
         "verdict": verdict,
         "reason": reason,
     }
-

@@ -114,13 +114,17 @@ def _calibration_caveat(row: dict[str, Any], level: float) -> str:
         least = needed * (2 if row.get("method") == "antithetic" else 1)
         row["mc_min_samples"] = float(least)
         if row.get("samples", math.inf) < least:
-            return (f"few samples for skewness {skew:.2g}: the Monte Carlo test is calibrated "
-                    f"at level {level:.2g} from {least:,} samples")
+            return (
+                f"few samples for skewness {skew:.2g}: the Monte Carlo test is calibrated "
+                f"at level {level:.2g} from {least:,} samples"
+            )
         return ""
     row["mc_min_samples"] = math.nan
     if df + 1 < needed:
-        return (f"few randomisations for their skewness {skew:.2g}: the qmc test is calibrated "
-                f"at level {level:.2g} from {needed:,} randomisations")
+        return (
+            f"few randomisations for their skewness {skew:.2g}: the qmc test is calibrated "
+            f"at level {level:.2g} from {needed:,} randomisations"
+        )
     return ""
 
 
@@ -173,8 +177,7 @@ def apply_verdicts(
             problems.append(f"closed form is {closed!r}, not a finite non-negative number")
         if p_adj <= alpha:
             problems.append(
-                f"Monte Carlo disagrees: z = {row['mc_z']:.3g}, "
-                f"{control}-adjusted p = {p_adj:.3g} <= alpha {alpha:g}"
+                f"Monte Carlo disagrees: z = {row['mc_z']:.3g}, {control}-adjusted p = {p_adj:.3g} <= alpha {alpha:g}"
             )
         for tag, value, err, reliable in (
             ("quadrature", row["kl_quad"], row["quad_error"], row["quad_reliable"]),
@@ -183,9 +186,7 @@ def apply_verdicts(
             if reliable is None:
                 continue
             if not abs(value - closed) <= err + tol:
-                problems.append(
-                    f"{tag} differs by {abs(value - closed):.3g} > tolerance {err + tol:.3g}"
-                )
+                problems.append(f"{tag} differs by {abs(value - closed):.3g} > tolerance {err + tol:.3g}")
             elif not reliable:
                 notes.append(f"{tag} unreliable ({row['quad_message'] if tag == 'quadrature' else 'see its error'})")
         if caveat:

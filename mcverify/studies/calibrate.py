@@ -39,11 +39,11 @@ from numpy.typing import NDArray
 from scipy import stats
 
 from mcverify.config.cases import Case, RunSpec
+from mcverify.engine.runner import Settings, Workers, case_seed
+from mcverify.numerics.blas import one_blas_thread
 from mcverify.numerics.closed_form import kl_divergence
 from mcverify.sampling.estimators import METHODS, estimate_kl
-from mcverify.engine.runner import Settings, Workers, case_seed
 from mcverify.stats.verdicts import adjust_p_values, rounding_allowance
-from mcverify.numerics.blas import one_blas_thread
 
 __all__ = [
     "CELL_COLUMNS",
@@ -242,8 +242,13 @@ def _replicates(task: tuple[Case, str, float], *, settings: Settings, replicates
     t0 = time.perf_counter()
     for r in range(replicates):
         res = estimate_kl(
-            case.p, case.q, settings.samples, method=method, seed=case_seed(settings.seed, case.index, r),
-            confidence=settings.confidence, randomizations=settings.randomizations,
+            case.p,
+            case.q,
+            settings.samples,
+            method=method,
+            seed=case_seed(settings.seed, case.index, r),
+            confidence=settings.confidence,
+            randomizations=settings.randomizations,
         )
         floor = rounding_allowance(kl, res.estimate, full)
         est[r], se[r], skew[r] = res.estimate, res.stderr, res.skewness
@@ -251,8 +256,16 @@ def _replicates(task: tuple[Case, str, float], *, settings: Settings, replicates
         p_values[r] = res.p_value(kl, floor)
         samples = res.samples
         exact = exact and res.stderr <= floor
-    return {"estimate": est, "stderr": se, "skewness": skew, "p": p_values, "z": z,
-            "samples": samples, "exact": exact, "seconds": time.perf_counter() - t0}
+    return {
+        "estimate": est,
+        "stderr": se,
+        "skewness": skew,
+        "p": p_values,
+        "z": z,
+        "samples": samples,
+        "exact": exact,
+        "seconds": time.perf_counter() - t0,
+    }
 
 
 def calibrate(

@@ -31,9 +31,9 @@ from typing import Any
 import numpy as np
 
 from mcverify.config.cases import Case, RunSpec
+from mcverify.engine.runner import Settings, Workers, case_seed
 from mcverify.sampling.estimators import METHODS, estimate_kl
 from mcverify.studies.calibrate import study_map, study_tasks
-from mcverify.engine.runner import Settings, Workers, case_seed
 
 __all__ = ["FIT_COLUMNS", "POINT_COLUMNS", "Convergence", "converge", "fit_rate", "sample_counts"]
 
@@ -126,24 +126,30 @@ def _errors(
         t0 = time.perf_counter()
         for r in range(replicates):
             res = estimate_kl(
-                case.p, case.q, n, method=method,
+                case.p,
+                case.q,
+                n,
+                method=method,
                 seed=case_seed(settings.seed, case.index, j * replicates + r),
-                confidence=settings.confidence, randomizations=settings.randomizations,
+                confidence=settings.confidence,
+                randomizations=settings.randomizations,
             )
             err[r], se[r], used = res.estimate - kl, res.stderr, res.samples
-        out.append({
-            "index": case.index,
-            "name": case.name,
-            "dim": case.dim,
-            "kl_closed": kl,
-            "method": method,
-            "samples": used,
-            "replicates": replicates,
-            "rmse": float(np.sqrt(np.mean(err * err))),
-            "bias": float(np.mean(err)),
-            "stderr_rms": float(np.sqrt(np.mean(se * se))),
-            "seconds": (time.perf_counter() - t0) / replicates,
-        })
+        out.append(
+            {
+                "index": case.index,
+                "name": case.name,
+                "dim": case.dim,
+                "kl_closed": kl,
+                "method": method,
+                "samples": used,
+                "replicates": replicates,
+                "rmse": float(np.sqrt(np.mean(err * err))),
+                "bias": float(np.mean(err)),
+                "stderr_rms": float(np.sqrt(np.mean(se * se))),
+                "seconds": (time.perf_counter() - t0) / replicates,
+            }
+        )
     return out
 
 
@@ -187,19 +193,21 @@ def converge(
     for (case, method, _), rows in zip(tasks, study_map(work, tasks, workers), strict=True):
         points.extend(rows)
         slope, slope_se, k = fit_rate([r["samples"] for r in rows], [r["rmse"] for r in rows])
-        fits.append({
-            "index": case.index,
-            "name": case.name,
-            "dim": case.dim,
-            "method": method,
-            "slope": slope,
-            "slope_stderr": slope_se,
-            "points": k,
-            "max_samples": rows[-1]["samples"],
-            "rmse_at_max": rows[-1]["rmse"],
-            "gain_vs_mc": math.nan,
-            "seconds_at_max": rows[-1]["seconds"],
-        })
+        fits.append(
+            {
+                "index": case.index,
+                "name": case.name,
+                "dim": case.dim,
+                "method": method,
+                "slope": slope,
+                "slope_stderr": slope_se,
+                "points": k,
+                "max_samples": rows[-1]["samples"],
+                "rmse_at_max": rows[-1]["rmse"],
+                "gain_vs_mc": math.nan,
+                "seconds_at_max": rows[-1]["seconds"],
+            }
+        )
         if on_task is not None:
             on_task(case, method)
     reference = {f["index"]: f["rmse_at_max"] for f in fits if f["method"] == "mc"}

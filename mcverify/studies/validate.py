@@ -45,9 +45,9 @@ def convergence_rows(spec: RunSpec, sizes: Sequence[int]) -> list[dict[str, Any]
     draws (replicate 0) and of the other sizes, so that the errors at
     different sizes are independent.
     """
+    from mcverify.engine.runner import case_seed
     from mcverify.numerics.closed_form import kl_divergence
     from mcverify.sampling.monte_carlo import monte_carlo_kl
-    from mcverify.engine.runner import case_seed
 
     rows = []
     for case in spec.cases:
@@ -55,18 +55,52 @@ def convergence_rows(spec: RunSpec, sizes: Sequence[int]) -> list[dict[str, Any]
         for k, n in enumerate(sizes, start=1):
             seed = case_seed(spec.seed, case.index, k)
             mc = monte_carlo_kl(case.p, case.q, n, seed=seed, confidence=spec.confidence)
-            rows.append(_convergence_row(case.index, case.name, case.group, case.direction, case.dim, n, seed,
-                                         closed, mc.estimate, mc.stderr, mc.z_score(closed)))
+            rows.append(
+                _convergence_row(
+                    case.index,
+                    case.name,
+                    case.group,
+                    case.direction,
+                    case.dim,
+                    n,
+                    seed,
+                    closed,
+                    mc.estimate,
+                    mc.stderr,
+                    mc.z_score(closed),
+                )
+            )
     return rows
 
 
-def _convergence_row(index: int, name: str, group: str, direction: str, dim: int, samples: int, seed: int,
-                     closed: float, estimate: float, stderr: float, z: float) -> dict[str, Any]:
+def _convergence_row(
+    index: int,
+    name: str,
+    group: str,
+    direction: str,
+    dim: int,
+    samples: int,
+    seed: int,
+    closed: float,
+    estimate: float,
+    stderr: float,
+    z: float,
+) -> dict[str, Any]:
     err = abs(estimate - closed)
     return {
-        "index": index, "name": name, "group": group, "direction": direction, "dim": dim, "samples": samples,
-        "seed": seed, "kl_closed": closed, "kl_mc": estimate, "mc_stderr": stderr, "mc_z": z,
-        "abs_err_mc": err, "rel_err_mc": err / abs(closed) if closed != 0 else float("nan"),
+        "index": index,
+        "name": name,
+        "group": group,
+        "direction": direction,
+        "dim": dim,
+        "samples": samples,
+        "seed": seed,
+        "kl_closed": closed,
+        "kl_mc": estimate,
+        "mc_stderr": stderr,
+        "mc_z": z,
+        "abs_err_mc": err,
+        "rel_err_mc": err / abs(closed) if closed != 0 else float("nan"),
     }
 
 
@@ -77,8 +111,21 @@ def convergence_table(spec: RunSpec, frame: pd.DataFrame, levels: int) -> pd.Dat
         return pd.DataFrame()
     rows = convergence_rows(spec, sizes)
     for r in frame.itertuples(index=False):
-        rows.append(_convergence_row(r.index, r.name, r.group, r.direction, r.dim, r.samples, r.seed,
-                                     r.kl_closed, r.kl_mc, r.mc_stderr, r.mc_z))
+        rows.append(
+            _convergence_row(
+                r.index,
+                r.name,
+                r.group,
+                r.direction,
+                r.dim,
+                r.samples,
+                r.seed,
+                r.kl_closed,
+                r.kl_mc,
+                r.mc_stderr,
+                r.mc_z,
+            )
+        )
     out = pd.DataFrame(rows).sort_values(["index", "samples"], kind="stable", ignore_index=True)
     out.insert(0, "config", Path(spec.source).stem)
     return out
@@ -154,23 +201,34 @@ def validate(
         elapsed = time.perf_counter() - t0
         conv = convergence_table(spec, frame, levels)
         record = provenance(
-            config=str(spec.source), config_hash=spec.config_hash, seed=spec.seed, samples=spec.samples,
-            confidence=spec.confidence, alpha=spec.alpha, error_control="holm", cases=len(frame),
-            seconds=round(elapsed, 3), dtypes=column_types(frame),
+            config=str(spec.source),
+            config_hash=spec.config_hash,
+            seed=spec.seed,
+            samples=spec.samples,
+            confidence=spec.confidence,
+            alpha=spec.alpha,
+            error_control="holm",
+            cases=len(frame),
+            seconds=round(elapsed, 3),
+            dtypes=column_types(frame),
         )
         files = write_table(frame, out / stem, ["csv"])
         files.append(write_provenance(out / f"{stem}.provenance.json", record))
-        results.append(ConfigResult(stem, spec, frame, conv, record, tuple(files),
-                                    time.perf_counter() - t0))
+        results.append(ConfigResult(stem, spec, frame, conv, record, tuple(files), time.perf_counter() - t0))
         written += files
         if progress is not None:
             n_fail = results[-1].failed
             smaller = sorted(set(conv["samples"]))[:-1] if len(conv) else []
             extra = f"; Monte Carlo again at {', '.join(map(str, smaller))} samples" if smaller else ""
-            progress(f"{spec.source}: {len(frame)} cases, {len(frame) - n_fail} pass, {n_fail} fail "
-                     f"in {elapsed:.1f} s{extra}")
-    conv_all = pd.concat([r.convergence for r in results if len(r.convergence)], ignore_index=True) \
-        if any(len(r.convergence) for r in results) else pd.DataFrame()
+            progress(
+                f"{spec.source}: {len(frame)} cases, {len(frame) - n_fail} pass, {n_fail} fail "
+                f"in {elapsed:.1f} s{extra}"
+            )
+    conv_all = (
+        pd.concat([r.convergence for r in results if len(r.convergence)], ignore_index=True)
+        if any(len(r.convergence) for r in results)
+        else pd.DataFrame()
+    )
     if len(conv_all):
         written += write_table(conv_all, out / "convergence", ["csv"])
     written += _write_index(results, out, plots=plots)
@@ -189,12 +247,19 @@ def _overview(results: Sequence[ConfigResult]) -> pd.DataFrame:
             return float(m.at[method, col]) if method in m.index else float("nan")
 
         slope = convergence_slope(r.convergence)["slope"] if len(r.convergence) else float("nan")
-        rows.append({
-            "config": r.stem, "cases": s.rows, "pass": s.passed, "fail": s.failed,
-            "samples": r.spec.samples, "max |z|": get("Monte Carlo", "max |z|"),
-            "quadrature max error / tolerance": get("quadrature", "max error / tolerance"),
-            "Monte Carlo convergence slope": slope, "seconds": round(r.seconds, 1),
-        })
+        rows.append(
+            {
+                "config": r.stem,
+                "cases": s.rows,
+                "pass": s.passed,
+                "fail": s.failed,
+                "samples": r.spec.samples,
+                "max |z|": get("Monte Carlo", "max |z|"),
+                "quadrature max error / tolerance": get("quadrature", "max error / tolerance"),
+                "Monte Carlo convergence slope": slope,
+                "seconds": round(r.seconds, 1),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -211,30 +276,44 @@ def _write_index(results: Sequence[ConfigResult], out: Path, *, plots: bool) -> 
     tone = "fail" if n_fail else "pass"
     head = [
         Heading(1, "mcverify validation report", "top"),
-        Paragraph(f"{len(results)} config{'s' * (len(results) != 1)}, {n} cases: {n - n_fail} pass, "
-                  f"{n_fail} fail.", tone),
-        Paragraph("Every case is computed three independent ways (closed form, Monte Carlo, quadrature); a case "
-                  "fails when a method disagrees with the closed form beyond its own error. Regenerate with: "
-                  "mcverify validate configs/*.toml -o results"),
-        Table(overview, "One row per config; the convergence slope is that of the median Monte Carlo error "
-                        "against the sample size on log-log axes (theory: -0.5)."),
+        Paragraph(
+            f"{len(results)} config{'s' * (len(results) != 1)}, {n} cases: {n - n_fail} pass, {n_fail} fail.", tone
+        ),
+        Paragraph(
+            "Every case is computed three independent ways (closed form, Monte Carlo, quadrature); a case "
+            "fails when a method disagrees with the closed form beyond its own error. Regenerate with: "
+            "mcverify validate configs/*.toml -o results"
+        ),
+        Table(
+            overview,
+            "One row per config; the convergence slope is that of the median Monte Carlo error "
+            "against the sample size on log-log axes (theory: -0.5).",
+        ),
     ]
     html_blocks: list[Any] = list(head)
     md_blocks: list[Any] = list(head)
-    md_blocks.append(Paragraph("Full report with plots and tables: index.html (download it and open it in a "
-                               "browser). Tables: " + ", ".join(f"{r.stem}.csv" for r in results) + "."))
+    md_blocks.append(
+        Paragraph(
+            "Full report with plots and tables: index.html (download it and open it in a "
+            "browser). Tables: " + ", ".join(f"{r.stem}.csv" for r in results) + "."
+        )
+    )
     for r in results:
         res = Results(r.frame, Path(f"{r.stem}.csv"), "csv", r.provenance)
-        report = build_report(res, plots=plots, title=r.stem,
-                              convergence=r.convergence if len(r.convergence) else None)
+        report = build_report(res, plots=plots, title=r.stem, convergence=r.convergence if len(r.convergence) else None)
         html_blocks += blocks_for(report, relative_to=out, level=2)
         short = Report(res, report.summary, [], r.stem)
-        md_blocks += [b for b in blocks_for(short, relative_to=out, level=2)
-                      if not (isinstance(b, Table) and b.full) and not
-                      (isinstance(b, Heading) and b.anchor.endswith("-table"))]
+        md_blocks += [
+            b
+            for b in blocks_for(short, relative_to=out, level=2)
+            if not (isinstance(b, Table) and b.full) and not (isinstance(b, Heading) and b.anchor.endswith("-table"))
+        ]
     if any(r.failed for r in results):
-        fails = [f"{r.stem}: {row['name']}: {row['reason']}" for r in results
-                 for _, row in r.frame[r.frame["verdict"] != "pass"].iterrows()]
+        fails = [
+            f"{r.stem}: {row['name']}: {row['reason']}"
+            for r in results
+            for _, row in r.frame[r.frame["verdict"] != "pass"].iterrows()
+        ]
         html_blocks[4:4] = [Heading(2, "Failures", "failures"), Items(tuple(fails[:20]))]
     html = render_html(html_blocks, title="mcverify validation report", nav=True)
     md = to_markdown(md_blocks)

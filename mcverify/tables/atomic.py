@@ -179,7 +179,9 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w", *, overwrite: bo
     temp = _temp_path(path)
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
-        with os.fdopen(fd, "wb" if mode == "wb" else "w", **({} if mode == "wb" else {"encoding": "utf-8", "newline": ""})) as fh:
+        with os.fdopen(
+            fd, "wb" if mode == "wb" else "w", **({} if mode == "wb" else {"encoding": "utf-8", "newline": ""})
+        ) as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())

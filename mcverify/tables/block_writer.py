@@ -58,8 +58,9 @@ def block_from_frame(frame: pd.DataFrame) -> dict[str, Any]:
         if isinstance(col.dtype, np.dtype) and col.dtype.kind in "fiub":
             out[name] = col.to_numpy()
         else:
-            out[name] = [None if v is None or v is pd.NA or (isinstance(v, float) and v != v) else v
-                         for v in col.tolist()]
+            out[name] = [
+                None if v is None or v is pd.NA or (isinstance(v, float) and v != v) else v for v in col.tolist()
+            ]
     return out
 
 
@@ -241,13 +242,13 @@ class TableWriter:
         if self._parquet is not None:
             try:
                 self._parquet.close()
-            except Exception:  # noqa: BLE001 - the file is discarded anyway
+            except Exception:
                 pass
             self._parquet = None
         for _, fh in self._tmp.values():
             try:
                 fh.close()
-            except Exception:  # noqa: BLE001 - the file is discarded anyway
+            except Exception:
                 pass
         self._tmp.clear()
         while self._pending:

@@ -183,7 +183,11 @@ def npz_arrays(cols: Columns) -> dict[str, NDArray[Any]]:
     dtypes = {"f": np.float64, "i": np.int64, "b": np.int8}
     for kind, names in groups.items():
         n = length(cols)
-        out[kind] = np.stack([np.asarray(cols[c], dtype=dtypes[kind]) for c in names]) if names else np.empty((0, n), dtypes[kind])
+        out[kind] = (
+            np.stack([np.asarray(cols[c], dtype=dtypes[kind]) for c in names])
+            if names
+            else np.empty((0, n), dtypes[kind])
+        )
         out[f"{kind}_names"] = np.array(names, dtype=np.str_)
     return out
 

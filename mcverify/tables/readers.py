@@ -30,8 +30,19 @@ SUFFIXES = {".csv": "csv", ".json": "json", ".parquet": "parquet", ".pq": "parqu
 #: Text columns of mcverify's tables (run and audit): an empty cell is an
 #: empty string, never a missing value.
 TEXT_COLUMNS = frozenset(
-    {"config", "name", "group", "direction", "p_kind", "q_kind", "quad_message", "verdict", "reason",
-     "status", "message"}
+    {
+        "config",
+        "name",
+        "group",
+        "direction",
+        "p_kind",
+        "q_kind",
+        "quad_message",
+        "verdict",
+        "reason",
+        "status",
+        "message",
+    }
 )
 #: Boolean columns that may be empty (a missing check).
 BOOLEAN_COLUMNS = frozenset({"quad_reliable", "quad_direct_reliable"})
@@ -222,13 +233,21 @@ def _is_missing(v: Any) -> bool:
     return v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
 
 
-_FLOAT_WORDS = {"inf": math.inf, "-inf": -math.inf, "Infinity": math.inf, "-Infinity": -math.inf,
-                "nan": math.nan, "NaN": math.nan}
+_FLOAT_WORDS = {
+    "inf": math.inf,
+    "-inf": -math.inf,
+    "Infinity": math.inf,
+    "-Infinity": -math.inf,
+    "nan": math.nan,
+    "NaN": math.nan,
+}
 
 
 def _to_float(s: pd.Series) -> pd.Series:
-    values = [math.nan if _is_missing(v) else _FLOAT_WORDS[v] if isinstance(v, str) and v in _FLOAT_WORDS
-              else float(v) for v in s]
+    values = [
+        math.nan if _is_missing(v) else _FLOAT_WORDS[v] if isinstance(v, str) and v in _FLOAT_WORDS else float(v)
+        for v in s
+    ]
     return pd.Series(values, index=s.index, dtype="float64")
 
 

@@ -93,8 +93,9 @@ def commit_results(
             try:
                 if overwrite:
                     prov.unlink(missing_ok=True)  # the old tables lose their provenance before they change
-                return commit_all([*((item, p) for (_, item), p in zip(tables, paths)), (staged_prov, prov)],
-                                  overwrite=overwrite)
+                return commit_all(
+                    [*((item, p) for (_, item), p in zip(tables, paths)), (staged_prov, prov)], overwrite=overwrite
+                )
             except FileExistsError:
                 continue  # another process took this name meanwhile: try the next one
             finally:

@@ -92,17 +92,30 @@ def markdown_table(frame: pd.DataFrame, digits: int = 6) -> str:
 
     header = [md_text(str(c)) for c in frame.columns]
     cells = _cells(frame, lambda x: _short(x, digits), md_text)
-    align = ["right" if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
-             else "left" for c in frame.columns]
+    align = [
+        "right" if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c]) else "left"
+        for c in frame.columns
+    ]
     return tabulate(cells, headers=header, tablefmt="github", disable_numparse=True, colalign=align)
 
 
 _LATEX_SPECIAL = {
-    "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
-    "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}",
-    "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "\\": r"\textbackslash{}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+    "|": r"\textbar{}",
     # A cell that starts with "[" after \\ or \midrule would be read as their optional argument.
-    "[": "{[}", "]": "{]}",
+    "[": "{[}",
+    "]": "{]}",
 }
 
 
@@ -127,8 +140,9 @@ def _latex_number(x: float, digits: int = 6) -> str:
     return f"${text}$" if x < 0 else text
 
 
-def latex_table(frame: pd.DataFrame, *, caption: str | None = None, label: str | None = None,
-                long: bool = False, digits: int = 6) -> str:
+def latex_table(
+    frame: pd.DataFrame, *, caption: str | None = None, label: str | None = None, long: bool = False, digits: int = 6
+) -> str:
     """``frame`` as a booktabs ``tabular`` (or ``longtable``), escaped, via pandas' Styler.
 
     Needs Jinja2 (pandas' Styler) and, in the document, ``\\usepackage{booktabs}``
@@ -137,8 +151,10 @@ def latex_table(frame: pd.DataFrame, *, caption: str | None = None, label: str |
     header = [latex_text(str(c)) for c in frame.columns]
     cells = _cells(frame, lambda x: _latex_number(x, digits), latex_text, _latex_int)
     shown = pd.DataFrame(cells, columns=header) if cells else pd.DataFrame(columns=header)
-    align = "".join("r" if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
-                    else "l" for c in frame.columns)
+    align = "".join(
+        "r" if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c]) else "l"
+        for c in frame.columns
+    )
     styler = shown.style.hide(axis="index")
     kwargs: dict[str, Any] = {"hrules": True, "column_format": align}
     if long:

@@ -60,9 +60,7 @@ def require_extra(extra: str, what: str | None = None) -> None:
     try:
         __import__(module)
     except ImportError:
-        raise MissingExtraError(
-            f"{what or extra} needs {module}: pip install 'mcverify[{extra}]'"
-        ) from None
+        raise MissingExtraError(f"{what or extra} needs {module}: pip install 'mcverify[{extra}]'") from None
 
 
 def check_formats(formats: Iterable[str]) -> list[str]:
@@ -121,7 +119,10 @@ def _git_commit(where: Path) -> str | None:
     try:
         out = subprocess.run(
             ["git", "-C", str(where), "rev-parse", "HEAD"],
-            capture_output=True, text=True, timeout=5, check=False,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
         )
     except (OSError, subprocess.SubprocessError):
         return None
@@ -130,8 +131,9 @@ def _git_commit(where: Path) -> str | None:
 
 def _command(argv: list[str]) -> list[str]:
     """``sys.argv`` as typed: ``python -m mcverify ...`` shows as ``mcverify ...``, not a path."""
-    if argv and (Path(argv[0]).name == "mcverify"
-                 or Path(argv[0]).resolve() == Path(__file__).resolve().parent / "__main__.py"):
+    if argv and (
+        Path(argv[0]).name == "mcverify" or Path(argv[0]).resolve() == Path(__file__).resolve().parent / "__main__.py"
+    ):
         return ["mcverify", *argv[1:]]
     return list(argv)
 
@@ -154,7 +156,7 @@ def provenance(**fields: Any) -> dict[str, Any]:
     record["platform"] = platform.platform()
     record["git_commit"] = _git_commit(Path(__file__).resolve().parent)
     record["command"] = _command(sys.argv)
-    record["time"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    record["time"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     return record
 
 

@@ -7,11 +7,11 @@ import math
 
 import numpy as np
 import pytest
+from naive_kl import build
 from scipy.optimize import brentq
 
 import mcverify
 from mcverify import AuditError, AuditReport, audit
-from naive_kl import build
 
 SAMPLES = 20_000
 
@@ -39,8 +39,20 @@ def test_report_fields(classic_report):
     assert r.verdict == "fail" and not r.passed
     assert r.convention == "prior-std" and r.backend == "numpy" and r.name == "classic"
     assert r.calls == "batched"
-    cols = {"probe", "group", "d", "mean", "std", "candidate", "truth", "error", "tolerance",
-            "relative_error", "status", "message"}
+    cols = {
+        "probe",
+        "group",
+        "d",
+        "mean",
+        "std",
+        "candidate",
+        "truth",
+        "error",
+        "tolerance",
+        "relative_error",
+        "status",
+        "message",
+    }
     assert cols <= set(r.table.columns)
     assert set(r.table["status"]) <= {"ok", "fail", "non-finite", "raised"}
     assert (r.table["tolerance"] > 0).all()
@@ -63,7 +75,7 @@ def test_classic_case_failing_region(classic_report):
     assert scale.passing == [1.0]
     [(lo, hi)] = scale.negative
     assert lo == pytest.approx(s0, rel=1e-8) and hi == pytest.approx(1.0, abs=1e-8)
-    (x, kl_there), = scale.zeros
+    ((x, kl_there),) = scale.zeros
     assert x == pytest.approx(s0, rel=1e-8)
     assert kl_there == pytest.approx(0.5 * (s0**2 - 1 - math.log(s0**2)), rel=1e-12)
     text = classic_report.summary()
@@ -124,8 +136,7 @@ def test_passing_report():
 
 
 def test_textbook_formula_passes_with_an_accuracy_warning():
-    r = audit(lambda m1, s1, m2, s2: np.log(s2 / s1) + (s1**2 + (m1 - m2) ** 2) / (2 * s2**2) - 0.5,
-              "pair-std")
+    r = audit(lambda m1, s1, m2, s2: np.log(s2 / s1) + (s1**2 + (m1 - m2) ** 2) / (2 * s2**2) - 0.5, "pair-std")
     assert r.verdict == "pass"
     [w] = [w for w in r.warnings if "loses relative accuracy" in w]
     assert "p close to q" in w
@@ -171,8 +182,15 @@ def test_exceptions_on_some_probes_fail_with_the_message():
 
 def test_batched_and_fallback_calls_agree():
     batched = audit(build("pair-std", ("log2",)), "pair-std", samples=0)
-    single = audit(lambda a, b, c, d: float(build("pair-std", ("log2",))(a, b, c, d)) if np.ndim(a) == 0
-                   else (_ for _ in ()).throw(TypeError("scalars only")), "pair-std", samples=0)
+    single = audit(
+        lambda a, b, c, d: (
+            float(build("pair-std", ("log2",))(a, b, c, d))
+            if np.ndim(a) == 0
+            else (_ for _ in ()).throw(TypeError("scalars only"))
+        ),
+        "pair-std",
+        samples=0,
+    )
     assert batched.calls == "batched" and single.calls == "one per probe"
     assert np.array_equal(batched.table["candidate"], single.table["candidate"])
     assert single.diagnoses == batched.diagnoses == [["log2"]]
@@ -203,11 +221,14 @@ def test_wrong_arity_is_bad_input():
         audit(lambda m, s: m, "pair-std")
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"convention": "prior-sd"}, "unknown convention"),
-    ({"convention": "prior-std", "backend": "cupy"}, "unknown backend"),
-    ({"convention": "prior-std", "samples": 1}, "samples must be"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"convention": "prior-sd"}, "unknown convention"),
+        ({"convention": "prior-std", "backend": "cupy"}, "unknown backend"),
+        ({"convention": "prior-std", "samples": 1}, "samples must be"),
+    ],
+)
 def test_bad_arguments(kwargs, match):
     with pytest.raises(AuditError, match=match):
         audit(classic, **kwargs)
@@ -233,8 +254,8 @@ def test_failing_region_lists_intervals():
 @pytest.mark.parametrize("name", ["pair-logvar", "diag-pair-std", "mvn"])
 def test_evidence_is_ranked_by_exact_monte_carlo_standard_errors(name):
     from mcverify.auditing.evidence import llr_std
-    from mcverify.sampling.monte_carlo import monte_carlo_kl
     from mcverify.auditing.probes import probe_set
+    from mcverify.sampling.monte_carlo import monte_carlo_kl
 
     for p in probe_set(name).probes[3::11]:
         mc = monte_carlo_kl(*p.gaussians(), 50_000, seed=p.index)

@@ -131,7 +131,7 @@ def test_timeout_argument_is_checked() -> None:
     assert audit(good, "prior-std", samples=0, timeout=0).verdict == "pass"  # no limit
 
 
-CANDIDATES = '''
+CANDIDATES = """
 import os, sys, time
 import numpy as np
 
@@ -143,13 +143,14 @@ def chatty(mean, std):
 
 def hangs(mean, std):
     time.sleep(60)
-'''
+"""
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "mcverify", *args], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "mcverify", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=120
+    )
 
 
 def test_json_stays_parseable_when_the_candidate_prints(tmp_path: Path) -> None:
@@ -217,8 +218,9 @@ HOSTILE_EXPRESSIONS = [
 
 
 @pytest.mark.parametrize("expr", HOSTILE_EXPRESSIONS, ids=range(len(HOSTILE_EXPRESSIONS)))
-def test_expr_accepts_only_arithmetic(expr: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_expr_accepts_only_arithmetic(
+    expr: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.chdir(tmp_path)
     assert main(["audit", f"--expr={expr}", "-c", "prior-std"]) == 2
     captured = capsys.readouterr()
@@ -227,8 +229,9 @@ def test_expr_accepts_only_arithmetic(expr: str, tmp_path: Path, monkeypatch: py
     assert list(tmp_path.iterdir()) == []  # nothing ran
 
 
-def test_audit_output_file_is_never_overwritten_unless_asked(tmp_path: Path,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_audit_output_file_is_never_overwritten_unless_asked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "report.json"
     out.write_text("keep me\n")
     args = ["audit", "--expr", "0.5*(std**2 + mean**2 - 1 - log(std**2))", "-c", "prior-std", "--samples", "0"]

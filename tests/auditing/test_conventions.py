@@ -58,8 +58,9 @@ def test_probe_sets_are_deterministic_and_cover_the_hard_cases(name):
     again = probe_set(name)
     assert [p.label() for p in ps.probes] == [p.label() for p in again.probes]
     assert any(p.same for p in ps.probes)
-    stds = np.concatenate([np.sqrt(p.var_p) if p.var_p is not None else np.sqrt(np.linalg.eigvalsh(p.cov_p))
-                           for p in ps.probes])
+    stds = np.concatenate(
+        [np.sqrt(p.var_p) if p.var_p is not None else np.sqrt(np.linalg.eigvalsh(p.cov_p)) for p in ps.probes]
+    )
     assert stds.min() <= 1.5e-4 and stds.max() >= 0.9e4
     near_one = [p for p in ps.probes if not p.same and 0 < true_kl(p, conv) < 1e-12]
     assert near_one, "probes within 1e-6 of p = q"

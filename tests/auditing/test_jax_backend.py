@@ -44,7 +44,8 @@ def test_mvn_with_jnp_linalg_passes():
         m = jax.scipy.linalg.solve_triangular(lq, lp, lower=True)
         b = jax.scipy.linalg.solve_triangular(lq, (mp - mq)[..., None], lower=True)[..., 0]
         logdet = jnp.sum(jnp.log(jnp.diagonal(lq, axis1=-2, axis2=-1)), -1) - jnp.sum(
-            jnp.log(jnp.diagonal(lp, axis1=-2, axis2=-1)), -1)
+            jnp.log(jnp.diagonal(lp, axis1=-2, axis2=-1)), -1
+        )
         return logdet + 0.5 * (jnp.sum(m * m, (-2, -1)) + jnp.sum(b * b, -1) - mp.shape[-1])
 
     r = audit(kl, "mvn", backend="jax", samples=0)

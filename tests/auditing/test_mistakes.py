@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from naive_kl import build
 from numpy.linalg import det, inv
 
 from mcverify import audit
@@ -13,11 +14,20 @@ from mcverify.auditing.auditor import catalog_predictions
 from mcverify.auditing.conventions import CONVENTIONS, get_convention
 from mcverify.auditing.mistakes import CATALOG, Formula, distinguishable, evaluate, explanations, mistake, probe_terms
 from mcverify.auditing.probes import probe_set, true_kl
-from naive_kl import build
 
 REQUIRED = {
-    "log10", "log2", "reversed", "std-as-var", "var-as-std", "logvar-logstd-swap", "missing-half",
-    "missing-constant", "missing-mean", "sign", "mean-over-dims", "symmetric",
+    "log10",
+    "log2",
+    "reversed",
+    "std-as-var",
+    "var-as-std",
+    "logvar-logstd-swap",
+    "missing-half",
+    "missing-constant",
+    "missing-mean",
+    "sign",
+    "mean-over-dims",
+    "symmetric",
 }
 ALL = list(CONVENTIONS)
 
@@ -40,8 +50,17 @@ def test_mistakes_apply_only_where_they_make_sense():
     assert [n for n in ALL if applies("var-as-std", n)] == [n for n in ALL if n.endswith("-var")]
     assert [n for n in ALL if applies("mean-over-dims", n)] == [n for n in ALL if n.startswith(("diag", "mvn"))]
     assert not applies("mean-scaled-by-p", "prior-std") and applies("mean-scaled-by-p", "mvn")
-    for mid in ("log10", "log2", "reversed", "missing-half", "missing-constant", "missing-mean", "sign",
-                "symmetric", "half-log"):
+    for mid in (
+        "log10",
+        "log2",
+        "reversed",
+        "missing-half",
+        "missing-constant",
+        "missing-mean",
+        "sign",
+        "symmetric",
+        "half-log",
+    ):
         assert all(applies(mid, n) for n in ALL)
 
 
@@ -64,7 +83,7 @@ def test_no_two_explanations_look_alike(name):
     """Otherwise a planted mistake could be listed after an indistinguishable twin."""
     preds = catalog_predictions(name)
     for i, a in enumerate(preds):
-        for b in preds[i + 1:]:
+        for b in preds[i + 1 :]:
             assert distinguishable(a, b), (a.explanation.ids, b.explanation.ids)
 
 
@@ -103,7 +122,9 @@ def test_every_pair_of_mistakes_is_diagnosed_first(name):
 
 # ------------------------------------------------------------ correct ones
 def _var(scale, x):
-    return {"std": lambda: x**2, "var": lambda: x, "logvar": lambda: np.exp(x), "logstd": lambda: np.exp(2 * x)}[scale]()
+    return {"std": lambda: x**2, "var": lambda: x, "logvar": lambda: np.exp(x), "logstd": lambda: np.exp(2 * x)}[
+        scale
+    ]()
 
 
 def _textbook_variants(name):
@@ -125,6 +146,7 @@ def _textbook_variants(name):
         return 0.5 * (lq - lp + np.exp(lp - lq) + (mp - mq) ** 2 * np.exp(-lq) - 1)
 
     if conv.family == "mvn":
+
         def m(mp, cp, mq, cq):
             iq = inv(cq)
             dm = mq - mp

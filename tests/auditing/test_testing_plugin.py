@@ -50,8 +50,9 @@ def _installed_entry_point() -> bool:
 
 
 def test_fixture_in_a_users_test_suite(tmp_path):
-    (tmp_path / "test_user.py").write_text(textwrap.dedent(
-        """
+    (tmp_path / "test_user.py").write_text(
+        textwrap.dedent(
+            """
         import numpy as np
 
         def kl(mean, std):
@@ -66,14 +67,19 @@ def test_fixture_in_a_users_test_suite(tmp_path):
         def test_wrong(assert_kl_correct):
             assert_kl_correct(kl_log10, "prior-std")
         """
-    ))
+        )
+    )
     # Loaded through the pytest11 entry point once mcverify is installed from
     # this checkout; until then, by name.
     plugin = [] if _installed_entry_point() else ["-p", "mcverify.pytest_plugin"]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     out = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *plugin, str(tmp_path)],
-        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
     )
     assert "1 failed, 1 passed" in out.stdout, out.stdout + out.stderr
     assert "Diagnosis: log10 + missing-mean" in out.stdout

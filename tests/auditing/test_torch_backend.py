@@ -83,6 +83,7 @@ def test_float32_loss_fails_as_a_precision_problem():
 
 
 def test_results_back_as_numpy():
-    r = audit(lambda mp, sp, mq, sq: kl_divergence(Normal(mp, sp), Normal(mq, sq)), "pair-std",
-              backend="torch", samples=0)
+    r = audit(
+        lambda mp, sp, mq, sq: kl_divergence(Normal(mp, sp), Normal(mq, sq)), "pair-std", backend="torch", samples=0
+    )
     assert r.table["candidate"].dtype == np.float64

@@ -58,9 +58,28 @@ def test_run_writes_table_and_provenance(tmp_path):
     assert "6 cases: 6 pass, 0 fail" in proc.stdout and proc.stderr == ""
     table = pd.read_csv(out / "cfg.csv")
     assert list(table["name"]) == ["wide", "wide/reverse", "corr", "grid[p.std=0.5]", "grid[p.std=1]", "grid[p.std=3]"]
-    for column in ("name", "dim", "kl_closed", "kl_mc", "mc_stderr", "mc_ci_low", "mc_ci_high", "mc_z",
-                   "kl_quad", "quad_error", "abs_err_mc", "rel_err_mc", "abs_err_quad", "rel_err_quad",
-                   "samples", "seed", "seconds", "verdict", "reason", "param:p.std"):
+    for column in (
+        "name",
+        "dim",
+        "kl_closed",
+        "kl_mc",
+        "mc_stderr",
+        "mc_ci_low",
+        "mc_ci_high",
+        "mc_z",
+        "kl_quad",
+        "quad_error",
+        "abs_err_mc",
+        "rel_err_mc",
+        "abs_err_quad",
+        "rel_err_quad",
+        "samples",
+        "seed",
+        "seconds",
+        "verdict",
+        "reason",
+        "param:p.std",
+    ):
         assert column in table.columns
     assert set(table.columns) - set(COLUMNS) == {"param:p.std"}
     assert (table["verdict"] == "pass").all()
@@ -119,9 +138,21 @@ def test_wrong_formula_in_the_truth_fails_with_exit_1(tmp_path, monkeypatch, cap
 
 BAD = {
     "negative std": ("[[pair]]\nname='a'\np={mean=0.0,std=-1.0}\nq={mean=0.0,std=1.0}\n", "pair[1].p.std", "positive"),
-    "not psd": ("[[pair]]\nname='a'\np={mean=[0.0,0.0],cov=[[1.0,2.0],[2.0,1.0]]}\nq={mean=[0.0,0.0],std=1.0}\n", "pair[1].p.cov", "smallest eigenvalue"),
-    "dims": ("[[pair]]\nname='a'\np={mean=[0.0,0.0],std=[1.0,1.0]}\nq={mean=[0.0,0.0,0.0],std=1.0}\n", "pair[1]", "dimension"),
-    "unknown key": ("[run]\nsampels=10\n[[pair]]\nname='a'\np={mean=0.0,std=1.0}\nq={mean=0.0,std=1.0}\n", "run.sampels", "did you mean 'samples'"),
+    "not psd": (
+        "[[pair]]\nname='a'\np={mean=[0.0,0.0],cov=[[1.0,2.0],[2.0,1.0]]}\nq={mean=[0.0,0.0],std=1.0}\n",
+        "pair[1].p.cov",
+        "smallest eigenvalue",
+    ),
+    "dims": (
+        "[[pair]]\nname='a'\np={mean=[0.0,0.0],std=[1.0,1.0]}\nq={mean=[0.0,0.0,0.0],std=1.0}\n",
+        "pair[1]",
+        "dimension",
+    ),
+    "unknown key": (
+        "[run]\nsampels=10\n[[pair]]\nname='a'\np={mean=0.0,std=1.0}\nq={mean=0.0,std=1.0}\n",
+        "run.sampels",
+        "did you mean 'samples'",
+    ),
     "malformed": ("[[pair]\nname='a'\n", "cfg.toml", "TOML"),
 }
 
@@ -173,7 +204,9 @@ def test_console_script_and_version():
 
 
 def test_classic_config_every_method_agrees_and_zero_only_at_one(tmp_path):
-    assert main(["run", str(ROOT / "configs" / "classic-std.toml"), "-o", str(tmp_path), "-q", "--samples", "20000"]) == 0
+    assert (
+        main(["run", str(ROOT / "configs" / "classic-std.toml"), "-o", str(tmp_path), "-q", "--samples", "20000"]) == 0
+    )
     table = pd.read_csv(tmp_path / "classic-std.csv")
     assert (table["verdict"] == "pass").all()
     x = table["param:p.std"]

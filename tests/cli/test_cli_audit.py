@@ -39,7 +39,11 @@ def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     return subprocess.run(
         [sys.executable, "-m", "mcverify", "audit", *args],
-        capture_output=True, text=True, cwd=cwd, env=env, timeout=120,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=120,
     )
 
 
@@ -95,7 +99,10 @@ BAD_INPUT = [
     (["nosuchpackage.mod:kl", "-c", "prior-std"], "cannot import 'nosuchpackage.mod'"),
     (["losses.py", "-c", "prior-std"], "TARGET must be"),
     (["losses.py:vae_kl", "-c", "prior-sd"], "invalid choice: 'prior-sd'"),
-    (["losses.py:broken", "-c", "diag-prior-logvar"], "raised on every probe (first: RuntimeError: not implemented yet)"),
+    (
+        ["losses.py:broken", "-c", "diag-prior-logvar"],
+        "raised on every probe (first: RuntimeError: not implemented yet)",
+    ),
     (["--expr", "__import__('os').system('echo hi')", "-c", "prior-std"], "attribute access .system"),
     (["--expr", "import os", "-c", "prior-std"], "not an arithmetic expression"),
     (["--expr", "std", "losses.py:vae_kl", "-c", "prior-std"], "give either TARGET"),
@@ -190,7 +197,11 @@ def run_ending(tmp_path: Path, when: str, *extra: str) -> subprocess.CompletedPr
     env = dict(os.environ, PYTHONPATH=str(ROOT), MCV_TEST_END=when)
     return subprocess.run(
         [sys.executable, "-m", "mcverify", "audit", "ends.py:kl", "-c", "diag-prior-logvar", "--samples", "0", *extra],
-        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
     )
 
 
@@ -205,14 +216,18 @@ def test_candidate_ending_the_process_at_import_is_exit_2(tmp_path, when):
     assert ("sys.exit(0)" if "sys.exit" in when else "ended the process (exit status 0)") in line
 
 
-@pytest.mark.parametrize(("when", "how"), [("os._exit in a call", "exit status 0"),
-                                           ("crash in a call", "signal SIGSEGV")])
+@pytest.mark.parametrize(
+    ("when", "how"), [("os._exit in a call", "exit status 0"), ("crash in a call", "signal SIGSEGV")]
+)
 def test_candidate_ending_the_process_in_a_call_fails(tmp_path, when, how):
     """Regression: os._exit(0) in a call ended the audit with exit 0 and no report."""
     out = run_ending(tmp_path, when)
     assert out.returncode == 1, (out.stdout, out.stderr)
     (line,) = out.stderr.splitlines()
-    assert line == f"mcverify: audit: FAIL: ends.py:kl: the candidate ended the audit's process ({how}) before the audit finished"
+    assert (
+        line
+        == f"mcverify: audit: FAIL: ends.py:kl: the candidate ended the audit's process ({how}) before the audit finished"
+    )
     report = json.loads(run_ending(tmp_path, when, "--json").stdout)  # one JSON object, a failing verdict
     assert report["verdict"] == "fail" and how in report["problems"][0]
 

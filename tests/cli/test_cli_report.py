@@ -45,8 +45,7 @@ def test_conversions_read_back_exactly(small_run, tmp_path, fmt):
 def test_latex_with_selected_columns(small_run, tmp_path):
     folder, frame = small_run
     out = tmp_path / "r.tex"
-    assert main(["report", str(folder / "small.csv"), "-o", str(out), "--columns", "name,kl_closed,verdict",
-                 "-q"]) == 0
+    assert main(["report", str(folder / "small.csv"), "-o", str(out), "--columns", "name,kl_closed,verdict", "-q"]) == 0
     spec, header, rows = latex_tabulars(out.read_text())[-1]
     assert spec == "lrl" and header == ["name", r"kl\_closed", "verdict"] and len(rows) == len(frame)
 
@@ -93,14 +92,20 @@ def test_bad_input_as_a_subprocess(tmp_path):
     (tmp_path / "t.xlsx").write_text("x")
     proc = mcverify("report", str(tmp_path / "t.xlsx"))
     assert proc.returncode == 2 and proc.stdout == "" and "Traceback" not in proc.stderr
-    assert proc.stderr == f"mcverify: error: {tmp_path / 't.xlsx'}: unknown table format '.xlsx': use .csv, .json or .parquet\n"
+    assert (
+        proc.stderr
+        == f"mcverify: error: {tmp_path / 't.xlsx'}: unknown table format '.xlsx': use .csv, .json or .parquet\n"
+    )
 
 
-@pytest.mark.parametrize("module, args, extra", [
-    ("tabulate", ["--format", "md"], "markdown"),
-    ("jinja2", ["--format", "latex"], "latex"),
-    ("matplotlib", ["--format", "html", "-o", "r.html"], "plots"),
-])
+@pytest.mark.parametrize(
+    "module, args, extra",
+    [
+        ("tabulate", ["--format", "md"], "markdown"),
+        ("jinja2", ["--format", "latex"], "latex"),
+        ("matplotlib", ["--format", "html", "-o", "r.html"], "plots"),
+    ],
+)
 def test_missing_extra_exit_2_naming_it(small_run, tmp_path, monkeypatch, capsys, module, args, extra):
     folder, _ = small_run
     monkeypatch.setitem(sys.modules, module, None)  # as if it were not installed
@@ -116,12 +121,20 @@ def test_missing_extra_exit_2_naming_it(small_run, tmp_path, monkeypatch, capsys
 
 def test_run_writes_every_format_at_once(small_run, tmp_path):
     folder, frame = small_run
-    proc = mcverify("run", str(folder / "small.toml"), "-o", str(tmp_path), "--format",
-                    "csv,parquet,json,md,latex,html")
+    proc = mcverify(
+        "run", str(folder / "small.toml"), "-o", str(tmp_path), "--format", "csv,parquet,json,md,latex,html"
+    )
     assert proc.returncode == 0, proc.stderr
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == ["small.csv", "small.html", "small.json", "small.md", "small.parquet", "small.provenance.json",
-                     "small.tex"]
+    assert names == [
+        "small.csv",
+        "small.html",
+        "small.json",
+        "small.md",
+        "small.parquet",
+        "small.provenance.json",
+        "small.tex",
+    ]
     assert len(pipe_tables((tmp_path / "small.md").read_text())[0][1]) == len(frame)
     assert len(latex_tabulars((tmp_path / "small.tex").read_text())[0][2]) == len(frame)
     assert json.loads((tmp_path / "small.provenance.json").read_text())["dtypes"]["quad_direct_reliable"] == "boolean"

@@ -7,12 +7,12 @@ import re
 
 import pandas as pd
 import pytest
+from test_cli import ROOT, mcverify, write
 
-from mcverify.studies.calibrate import CELL_COLUMNS, FAMILY_COLUMNS
 from mcverify.cli.main import main
+from mcverify.studies.calibrate import CELL_COLUMNS, FAMILY_COLUMNS
 from mcverify.studies.converge import FIT_COLUMNS, POINT_COLUMNS
 from mcverify.tables.schema import COLUMNS, markdown_columns
-from test_cli import ROOT, mcverify, write
 
 SMALL = """
 [run]
@@ -31,8 +31,22 @@ q = { mean = [0.0, 0.0], var = [1.0, 1.0] }
 
 def test_run_flags_reach_the_table_and_the_provenance(tmp_path):
     cfg = write(tmp_path, SMALL)
-    proc = mcverify("run", str(cfg), "-o", str(tmp_path), "--method", "qmc", "--error-control", "bh",
-                    "--alpha", "0.05", "--estimators", "k3,k1,k2", "--randomizations", "16")
+    proc = mcverify(
+        "run",
+        str(cfg),
+        "-o",
+        str(tmp_path),
+        "--method",
+        "qmc",
+        "--error-control",
+        "bh",
+        "--alpha",
+        "0.05",
+        "--estimators",
+        "k3,k1,k2",
+        "--randomizations",
+        "16",
+    )
     assert proc.returncode == 0, proc.stderr
     assert "Monte Carlo (qmc) at false discovery rate 0.05, Benjamini-Hochberg" in proc.stdout
     table = pd.read_csv(tmp_path / "cfg.csv")
@@ -88,8 +102,9 @@ def test_usage_error_as_a_subprocess(tmp_path):
 def test_calibrate_writes_tables_and_exits_0(tmp_path):
     cfg = write(tmp_path, SMALL)
     out = tmp_path / "out"
-    proc = mcverify("calibrate", str(cfg), "--replicates", "40", "--method", "mc,antithetic", "-o", str(out),
-                    "--format", "csv,json")
+    proc = mcverify(
+        "calibrate", str(cfg), "--replicates", "40", "--method", "mc,antithetic", "-o", str(out), "--format", "csv,json"
+    )
     assert proc.returncode == 0, proc.stderr
     assert "2 cases x 2 methods, 40 replicates of 4,096 samples" in proc.stdout
     assert "every check passes" in proc.stdout
@@ -117,16 +132,29 @@ def test_calibrate_exits_1_when_intervals_are_too_narrow(tmp_path, monkeypatch, 
     monkeypatch.setattr(module, "estimate_kl", overconfident)
     cfg = write(tmp_path, SMALL)
     # one process: the patch lives in this one (spawned workers would not see it)
-    assert main(["calibrate", str(cfg), "--replicates", "60", "--method", "mc", "-o", str(tmp_path),
-                 "--jobs", "1"]) == 1
+    assert (
+        main(["calibrate", str(cfg), "--replicates", "60", "--method", "mc", "-o", str(tmp_path), "--jobs", "1"]) == 1
+    )
     out = capsys.readouterr().out
     assert "FAIL ratio-10 (mc): coverage" in out and "calibration FAILED" in out
 
 
 def test_converge_writes_rates(tmp_path):
     cfg = write(tmp_path, SMALL)
-    proc = mcverify("converge", str(cfg), "--min-samples", "256", "--max-samples", "4096", "--replicates", "4",
-                    "--method", "mc,qmc", "-o", str(tmp_path))
+    proc = mcverify(
+        "converge",
+        str(cfg),
+        "--min-samples",
+        "256",
+        "--max-samples",
+        "4096",
+        "--replicates",
+        "4",
+        "--method",
+        "mc,qmc",
+        "-o",
+        str(tmp_path),
+    )
     assert proc.returncode == 0, proc.stderr
     points = pd.read_csv(tmp_path / "cfg.convergence.csv")
     rates = pd.read_csv(tmp_path / "cfg.convergence-rates.csv")
@@ -138,7 +166,8 @@ def test_converge_writes_rates(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "columns", [COLUMNS, CELL_COLUMNS, FAMILY_COLUMNS, POINT_COLUMNS, FIT_COLUMNS],
+    "columns",
+    [COLUMNS, CELL_COLUMNS, FAMILY_COLUMNS, POINT_COLUMNS, FIT_COLUMNS],
     ids=["run", "calibration", "calibration-family", "convergence", "rates"],
 )
 def test_readme_column_tables_match_the_code(columns):

@@ -12,8 +12,8 @@ import pytest
 import mcverify.engine.run as run_command
 from mcverify.cli.main import main
 from mcverify.config.loader import MAX_PARAMETER_BYTES, load_config
-from mcverify.errors import ConfigError
 from mcverify.config.sweeps import MAX_DIM
+from mcverify.errors import ConfigError
 
 GOOD = """
 [run]
@@ -127,12 +127,15 @@ def test_long_values_are_clipped(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 
 def test_absurd_random_dimension(tmp_path: Path) -> None:
-    cfg = write(tmp_path, f"""
+    cfg = write(
+        tmp_path,
+        f"""
 [[sweep]]
 name = "s"
 p = {{ mean = 0.0, cov = {{ random = "spd", dim = {MAX_DIM + 1}, cond = 2.0 }} }}
 q = {{ mean = 0.0, std = 1.0 }}
-""")
+""",
+    )
     with pytest.raises(ConfigError) as info:
         load_config(cfg, force=True)
     assert info.value.field == "sweep[1].p.cov.dim" and f"at most {MAX_DIM:,}" in info.value.message
@@ -156,8 +159,9 @@ count = 2
     assert f"more than {MAX_PARAMETER_BYTES / 2**30:g} GiB" in err.message and "force" in err.message
 
 
-def test_internal_error_is_one_line_with_exit_3(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_internal_error_is_one_line_with_exit_3(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     def broken(*args: object, **kwargs: object) -> None:
         raise ZeroDivisionError("a bug")
 
@@ -170,8 +174,9 @@ def test_internal_error_is_one_line_with_exit_3(tmp_path: Path, capsys: pytest.C
     assert "Traceback" in capsys.readouterr().err
 
 
-def test_out_of_memory_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_out_of_memory_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     def hungry(*args: object, **kwargs: object) -> None:
         raise MemoryError
 
@@ -181,8 +186,9 @@ def test_out_of_memory_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /dev/full")
-def test_disk_full_while_writing_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_disk_full_while_writing_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import mcverify.tables.atomic as atomic
 
     real = atomic.os.fsync

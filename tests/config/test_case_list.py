@@ -11,9 +11,9 @@ import pytest
 
 from mcverify.config.case_list import CaseList, PairEntry
 from mcverify.config.loader import load_config
+from mcverify.config.sweeps import expand_sweep
 from mcverify.errors import ConfigError
 from mcverify.numerics.gaussian import Gaussian
-from mcverify.config.sweeps import expand_sweep
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -77,7 +77,12 @@ def eager(cases: CaseList):
 def same_case(case, expected) -> bool:
     name, direction, params, p, q = expected
     return (case.name, case.direction, case.params, case.p.to_dict(), case.q.to_dict()) == (
-        name, direction, params, p.to_dict(), q.to_dict())
+        name,
+        direction,
+        params,
+        p.to_dict(),
+        q.to_dict(),
+    )
 
 
 @pytest.fixture
@@ -110,7 +115,9 @@ def test_indexing_slicing_and_pickling(mixed):
     with pytest.raises(IndexError):
         cases[-n - 1]
     again = pickle.loads(pickle.dumps(cases))
-    assert len(again) == n and all(same_case(a, (b.name, b.direction, b.params, b.p, b.q)) for a, b in zip(again, cases))
+    assert len(again) == n and all(
+        same_case(a, (b.name, b.direction, b.params, b.p, b.q)) for a, b in zip(again, cases)
+    )
     assert len(pickle.dumps(cases)) < 20_000
     recs = list(cases.records(2, n - 1))
     assert [r.index for r in recs] == list(range(2, n - 1))

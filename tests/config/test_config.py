@@ -110,7 +110,12 @@ def test_overrides_replace_run_values(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "field"),
-    [({"samples": 1}, "samples"), ({"seed": -3}, "seed"), ({"confidence": 1.0}, "confidence"), ({"max_cases": 0}, "max_cases")],
+    [
+        ({"samples": 1}, "samples"),
+        ({"seed": -3}, "seed"),
+        ({"confidence": 1.0}, "confidence"),
+        ({"max_cases": 0}, "max_cases"),
+    ],
 )
 def test_bad_override(tmp_path: Path, kwargs: dict, field: str) -> None:
     with pytest.raises(ConfigError) as info:
@@ -131,21 +136,32 @@ def test_parse_config_from_dict() -> None:
 
 
 def test_pairs_come_before_sweeps_whatever_the_file_order(tmp_path: Path) -> None:
-    text = """
+    text = (
+        """
 [[sweep]]
 name = "s"
 p = { mean = { values = [0, 1] }, std = 1 }
 q = { mean = 0, std = 1 }
 direction = "both"
-""" + PAIR + """
+"""
+        + PAIR
+        + """
 [[pair]]
 name = "b"
 p = { mean = 0, std = 1 }
 q = { mean = 1, std = 1 }
 direction = "reverse"
 """
+    )
     spec = load_text(tmp_path, text)
-    assert [c.name for c in spec.cases] == ["a", "b", "s[p.mean=0]", "s[p.mean=0]/reverse", "s[p.mean=1]", "s[p.mean=1]/reverse"]
+    assert [c.name for c in spec.cases] == [
+        "a",
+        "b",
+        "s[p.mean=0]",
+        "s[p.mean=0]/reverse",
+        "s[p.mean=1]",
+        "s[p.mean=1]/reverse",
+    ]
     assert [c.index for c in spec.cases] == list(range(6))
     b = spec.cases[1]
     assert b.direction == "reverse" and float(b.p.mean[0]) == 1.0 and float(b.q.mean[0]) == 0.0
@@ -237,9 +253,24 @@ BAD = [
     # (id, text, field, fragment)
     ("negative-std", pair_with("{ mean = 0.0, std = -1.0 }"), "pair[1].p.std", "std must be positive"),
     ("zero-var", pair_with("{ mean = 0.0, var = [1.0, 0.0] }"), "pair[1].p.var[2]", "var must be positive, got 0.0"),
-    ("negative-std-in-sweep-vector", SWEEP_STD.format(gen="[1.0, { values = [1, 2] }, -2.0]"), "sweep[1].p.std[3]", "std must be positive"),
-    ("non-psd-cov", pair_with("{ mean = [0, 0], cov = [[1, 2], [2, 1]] }", "{ mean = [0, 0], std = 1 }"), "pair[1].p.cov", "positive definite"),
-    ("asymmetric-cov", pair_with("{ mean = [0, 0], cov = [[1, 0.5], [0.4, 1]] }", "{ mean = [0, 0], std = 1 }"), "pair[1].p.cov", "symmetric"),
+    (
+        "negative-std-in-sweep-vector",
+        SWEEP_STD.format(gen="[1.0, { values = [1, 2] }, -2.0]"),
+        "sweep[1].p.std[3]",
+        "std must be positive",
+    ),
+    (
+        "non-psd-cov",
+        pair_with("{ mean = [0, 0], cov = [[1, 2], [2, 1]] }", "{ mean = [0, 0], std = 1 }"),
+        "pair[1].p.cov",
+        "positive definite",
+    ),
+    (
+        "asymmetric-cov",
+        pair_with("{ mean = [0, 0], cov = [[1, 0.5], [0.4, 1]] }", "{ mean = [0, 0], std = 1 }"),
+        "pair[1].p.cov",
+        "symmetric",
+    ),
     ("ragged-cov", pair_with("{ mean = [0, 0], cov = [[1, 0], [0]] }"), "pair[1].p.cov[2]", "2 entries in every row"),
     ("dims-within", pair_with("{ mean = [0, 0, 0], std = [1, 1] }"), "pair[1].p.mean", "dimensions must match"),
     ("dims-p-vs-q", pair_with("{ mean = [0, 0], std = 1 }"), "pair[1]", "p has dimension 2 but q has dimension 1"),
@@ -247,14 +278,34 @@ BAD = [
     ("unknown-top-key", "[[pairs]]\nname = 'a'\n", "pairs", "did you mean 'pair'?"),
     ("unknown-pair-key", PAIR + 'directon = "both"\n', "pair[1].directon", "did you mean 'direction'?"),
     ("unknown-dist-key", pair_with("{ mean = 0.0, sdt = 1.0 }"), "pair[1].p.sdt", "did you mean 'std'?"),
-    ("unknown-sweep-key", SWEEP_STD.format(gen="{ values = [1, 2] }") + "cout = 3\n", "sweep[1].cout", "did you mean 'count'?"),
-    ("unknown-generator-key", SWEEP_STD.format(gen="{ linspce = [1, 2, 3] }"), "sweep[1].p.std.linspce", "did you mean 'linspace'?"),
-    ("unknown-random-key", SWEEP_STD.format(gen="{ random = 'loguniform', dim = 2, low = 1, hihg = 2 }"), "sweep[1].p.std.hihg", "did you mean 'high'?"),
+    (
+        "unknown-sweep-key",
+        SWEEP_STD.format(gen="{ values = [1, 2] }") + "cout = 3\n",
+        "sweep[1].cout",
+        "did you mean 'count'?",
+    ),
+    (
+        "unknown-generator-key",
+        SWEEP_STD.format(gen="{ linspce = [1, 2, 3] }"),
+        "sweep[1].p.std.linspce",
+        "did you mean 'linspace'?",
+    ),
+    (
+        "unknown-random-key",
+        SWEEP_STD.format(gen="{ random = 'loguniform', dim = 2, low = 1, hihg = 2 }"),
+        "sweep[1].p.std.hihg",
+        "did you mean 'high'?",
+    ),
     ("malformed-toml", '[[pair]]\nname = "a"\np = { mean = 0.0, std = }\n', "", "invalid TOML"),
     ("unterminated-string", '[[pair]]\nname = "a\n', "", "invalid TOML"),
     ("nan", pair_with("{ mean = 0.0, std = nan }"), "pair[1].p.std", "must be finite, got nan"),
     ("inf-in-vector", pair_with("{ mean = [0.0, inf], std = 1.0 }"), "pair[1].p.mean[2]", "must be finite"),
-    ("wrong-type-number", pair_with("{ mean = 0.0, std = 'abc' }"), "pair[1].p.std", "expected a number, got string 'abc'"),
+    (
+        "wrong-type-number",
+        pair_with("{ mean = 0.0, std = 'abc' }"),
+        "pair[1].p.std",
+        "expected a number, got string 'abc'",
+    ),
     ("wrong-type-samples", '[run]\nsamples = "many"\n' + PAIR, "run.samples", "expected an integer, got string 'many'"),
     ("wrong-type-dist", pair_with("3.0"), "pair[1].p", "expected a table"),
     ("float-seed", "[run]\nseed = 1.5\n" + PAIR, "run.seed", "expected an integer"),
@@ -263,27 +314,77 @@ BAD = [
     ("absurd-samples", "[run]\nsamples = 1e13\n" + PAIR, "run.samples", "between 2"),
     ("confidence-out-of-range", "[run]\nconfidence = 1.5\n" + PAIR, "run.confidence", "between 0 and 1"),
     ("alpha-zero", "[run]\nalpha = 0\n" + PAIR, "run.alpha", "between 0 and 1"),
-    ("missing-name", "[[pair]]\np = { mean = 0, std = 1 }\nq = { mean = 0, std = 1 }\n", "pair[1]", "missing required key 'name'"),
+    (
+        "missing-name",
+        "[[pair]]\np = { mean = 0, std = 1 }\nq = { mean = 0, std = 1 }\n",
+        "pair[1]",
+        "missing required key 'name'",
+    ),
     ("empty-name", PAIR.replace('"a"', '""'), "pair[1].name", "must not be empty"),
     ("bracket-name", PAIR.replace('"a"', '"a[1]"'), "pair[1].name", "'['"),
-    ("duplicate-names", PAIR + SWEEP_STD.format(gen="{ values = [1, 2] }").replace('"s"', '"a"'), "sweep[1].name", "duplicate name 'a' (already used by pair[1])"),
+    (
+        "duplicate-names",
+        PAIR + SWEEP_STD.format(gen="{ values = [1, 2] }").replace('"s"', '"a"'),
+        "sweep[1].name",
+        "duplicate name 'a' (already used by pair[1])",
+    ),
     ("bad-direction", PAIR + 'direction = "backward"\n', "pair[1].direction", "got 'backward'"),
     ("missing-mean", pair_with("{ std = 1.0 }"), "pair[1].p", "missing required key 'mean'"),
     ("missing-q", '[[pair]]\nname = "a"\np = { mean = 0, std = 1 }\n', "pair[1]", "missing required key 'q'"),
     ("two-scales", pair_with("{ mean = 0.0, std = 1.0, var = 1.0 }"), "pair[1].p", "exactly one of std, var or cov"),
     ("no-scale", pair_with("{ mean = 0.0 }"), "pair[1].p", "needs one of std, var or cov"),
-    ("generator-in-pair", pair_with("{ mean = 0.0, std = { values = [1, 2] } }"), "pair[1].p.std", "only allowed in [[sweep]]"),
+    (
+        "generator-in-pair",
+        pair_with("{ mean = 0.0, std = { values = [1, 2] } }"),
+        "pair[1].p.std",
+        "only allowed in [[sweep]]",
+    ),
     ("pair-not-array", '[pair]\nname = "a"\n', "pair", "array of tables [[pair]]"),
     ("linspace-arity", SWEEP_STD.format(gen="{ linspace = [1, 2] }"), "sweep[1].p.std.linspace", "(3 items), got 2"),
     ("linspace-n-zero", SWEEP_STD.format(gen="{ linspace = [1, 2, 0] }"), "sweep[1].p.std.linspace[3]", ">= 1"),
-    ("logspace-n-float", SWEEP_STD.format(gen="{ logspace = [1, 2, 3.5] }"), "sweep[1].p.std.logspace[3]", "expected an integer"),
+    (
+        "logspace-n-float",
+        SWEEP_STD.format(gen="{ logspace = [1, 2, 3.5] }"),
+        "sweep[1].p.std.logspace[3]",
+        "expected an integer",
+    ),
     ("empty-values", SWEEP_STD.format(gen="{ values = [] }"), "sweep[1].p.std.values", "must not be empty"),
-    ("swept-std-zero", SWEEP_STD.format(gen="{ linspace = [0, 3, 4] }"), "sweep[1].p.std.linspace", "std must be positive, got 0.0"),
-    ("count-without-random", SWEEP_STD.format(gen="{ values = [1, 2] }") + "count = 3\n", "sweep[1].count", "no random field"),
-    ("random-needs-dim", SWEEP_STD.format(gen="{ random = 'loguniform', low = 1, high = 2 }"), "sweep[1].p.std", "dim is required"),
-    ("random-wrong-field", SWEEP_STD.format(gen="{ random = 'spd', dim = 2, cond = 3 }"), "sweep[1].p.std.random", "generates cov"),
-    ("sweep-non-psd", '[[sweep]]\nname = "s"\np = { mean = { values = [0, 1] }, cov = [[1, 2], [2, 1]] }\nq = { mean = [0, 0], std = 1 }\n', "sweep[1].p.cov", "in case 's[p.mean=0]'"),
-    ("too-many-cases", "[run]\nmax_cases = 10\n" + SWEEP_STD.format(gen="{ logspace = [-2, 2, 41] }"), "sweep[1]", "expands to 41 cases, more than max_cases = 10"),
+    (
+        "swept-std-zero",
+        SWEEP_STD.format(gen="{ linspace = [0, 3, 4] }"),
+        "sweep[1].p.std.linspace",
+        "std must be positive, got 0.0",
+    ),
+    (
+        "count-without-random",
+        SWEEP_STD.format(gen="{ values = [1, 2] }") + "count = 3\n",
+        "sweep[1].count",
+        "no random field",
+    ),
+    (
+        "random-needs-dim",
+        SWEEP_STD.format(gen="{ random = 'loguniform', low = 1, high = 2 }"),
+        "sweep[1].p.std",
+        "dim is required",
+    ),
+    (
+        "random-wrong-field",
+        SWEEP_STD.format(gen="{ random = 'spd', dim = 2, cond = 3 }"),
+        "sweep[1].p.std.random",
+        "generates cov",
+    ),
+    (
+        "sweep-non-psd",
+        '[[sweep]]\nname = "s"\np = { mean = { values = [0, 1] }, cov = [[1, 2], [2, 1]] }\nq = { mean = [0, 0], std = 1 }\n',
+        "sweep[1].p.cov",
+        "in case 's[p.mean=0]'",
+    ),
+    (
+        "too-many-cases",
+        "[run]\nmax_cases = 10\n" + SWEEP_STD.format(gen="{ logspace = [-2, 2, 41] }"),
+        "sweep[1]",
+        "expands to 41 cases, more than max_cases = 10",
+    ),
     ("nothing-to-verify", "[run]\nsamples = 10\n", "", "no [[pair]] or [[sweep]] entries"),
 ]
 
@@ -312,7 +413,11 @@ def test_sampling_and_error_control_keys(tmp_path: Path) -> None:
     text = '[run]\nmethod = "qmc"\nerror_control = "bh"\nrandomizations = 8\nestimators = ["k3", "k1"]\nalpha = 0.05\n'
     spec = load_text(tmp_path, text + PAIR)
     assert (spec.method, spec.error_control, spec.randomizations, spec.estimators, spec.alpha) == (
-        "qmc", "bh", 8, ("k1", "k3"), 0.05
+        "qmc",
+        "bh",
+        8,
+        ("k1", "k3"),
+        0.05,
     )
     spec = load_text(tmp_path, text + PAIR, method="antithetic", error_control="holm", alpha=0.2, estimators=["k2"])
     assert (spec.method, spec.error_control, spec.alpha, spec.estimators) == ("antithetic", "holm", 0.2, ("k2",))

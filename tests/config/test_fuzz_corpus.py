@@ -43,7 +43,7 @@ def check_error(path: Path, code: int, stdout: str, stderr: str, out: Path) -> N
     prefix = f"mcverify: error: {path}: {field}: " if field else f"mcverify: error: {path}: "
     assert stderr.startswith(prefix), f"{path.name} ({what}): expected {prefix!r}..., got {stderr!r}"
     if not field:  # a file-level problem must not look like a key path
-        assert not stderr[len(prefix):].startswith(("run", "pair", "sweep")), stderr
+        assert not stderr[len(prefix) :].startswith(("run", "pair", "sweep")), stderr
     assert match in stderr, f"{path.name} ({what}): {match!r} not in {stderr!r}"
     assert not out.exists(), f"{path.name}: the output folder was created"
 
@@ -79,7 +79,10 @@ def test_malformed_configs_as_subprocesses(tmp_path: Path) -> None:
         out = tmp_path / path.stem
         proc = subprocess.run(
             [sys.executable, "-m", "mcverify", "run", str(path), "-o", str(out)],
-            capture_output=True, text=True, env=env, timeout=120,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
         )
         return path, proc, out
 

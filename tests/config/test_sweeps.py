@@ -112,7 +112,10 @@ def test_size_is_product_of_axes(sizes: list[int], count: int) -> None:
 
 
 # ----------------------------------------------------------------- random
-RANDOM_P = {"mean": {"random": "normal", "dim": 3, "loc": 1.0, "scale": 2.0}, "std": {"random": "loguniform", "low": 0.1, "high": 10}}
+RANDOM_P = {
+    "mean": {"random": "normal", "dim": 3, "loc": 1.0, "scale": 2.0},
+    "std": {"random": "loguniform", "low": 0.1, "high": 10},
+}
 RANDOM_Q = {"mean": {"random": "uniform", "low": -1, "high": 1}, "cov": {"random": "spd", "cond": 50.0}}
 
 
@@ -161,7 +164,9 @@ def test_fields_have_independent_streams() -> None:
 
 
 def test_draws_innermost_and_shared_across_grid_points() -> None:
-    pts = points({"mean": {"random": "normal", "dim": 2}, "std": {"values": [1, 2]}}, {"mean": 0, "std": [1, 1]}, count=3)
+    pts = points(
+        {"mean": {"random": "normal", "dim": 2}, "std": {"values": [1, 2]}}, {"mean": 0, "std": [1, 1]}, count=3
+    )
     assert [pt.params for pt in pts] == [(("p.std", s), ("draw", k)) for s in (1.0, 2.0) for k in range(3)]
     assert pts[1].label == "p.std=1, draw=1"
     for k in range(3):
@@ -207,7 +212,9 @@ def test_dim_inferred_from_fixed_vector() -> None:
 
 
 def test_dim_inferred_from_other_random_field() -> None:
-    sweep = make_sweep({"mean": {"random": "normal"}, "cov": {"random": "spd", "dim": 4, "cond": 2}}, {"mean": 0, "std": [1] * 4})
+    sweep = make_sweep(
+        {"mean": {"random": "normal"}, "cov": {"random": "spd", "dim": 4, "cond": 2}}, {"mean": 0, "std": [1] * 4}
+    )
     assert sweep.fields[0].spec.dim == 4  # type: ignore[union-attr]
 
 
@@ -216,9 +223,24 @@ def test_dim_inferred_from_other_random_field() -> None:
     [
         ({"mean": {"random": "normal"}, "std": 1}, {"mean": 0, "std": 1}, "sweep[1].p.mean", "dim is required"),
         ({"mean": [0, 0], "std": 1}, {"mean": [0, 0, 0], "std": 1}, "sweep[1].q.mean", "mismatched dimensions"),
-        ({"mean": 0, "cov": {"random": "spd", "dim": 3, "cond": 2}}, {"mean": 0, "std": [1, 1]}, "sweep[1].q.std", "mismatched"),
-        ({"mean": 0, "cov": {"random": "spd", "dim": 1, "cond": 2}}, {"mean": 0, "std": 1}, "sweep[1].p.cov.cond", "condition number 1"),
-        ({"mean": 0, "std": {"linspace": [0, 1, 3]}}, {"mean": 0, "std": 1}, "sweep[1].p.std.linspace", "must be positive"),
+        (
+            {"mean": 0, "cov": {"random": "spd", "dim": 3, "cond": 2}},
+            {"mean": 0, "std": [1, 1]},
+            "sweep[1].q.std",
+            "mismatched",
+        ),
+        (
+            {"mean": 0, "cov": {"random": "spd", "dim": 1, "cond": 2}},
+            {"mean": 0, "std": 1},
+            "sweep[1].p.cov.cond",
+            "condition number 1",
+        ),
+        (
+            {"mean": 0, "std": {"linspace": [0, 1, 3]}},
+            {"mean": 0, "std": 1},
+            "sweep[1].p.std.linspace",
+            "must be positive",
+        ),
         ({"mean": 0, "std": {"values": [1, 2, 1]}}, {"mean": 0, "std": 1}, "sweep[1].p.std.values", "more than once"),
         ({"mean": 0, "std": {"logspace": [0, 400, 3]}}, {"mean": 0, "std": 1}, "sweep[1].p.std.logspace", "finite"),
     ],

@@ -8,15 +8,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mcverify.engine.blocks import Layout, evaluate_block
-from mcverify.tables.columns import to_rows
 from mcverify.config.loader import load_config
+from mcverify.engine.blocks import Layout, evaluate_block
 from mcverify.engine.parallel import run_params
 from mcverify.engine.runner import Settings, evaluate_case
+from mcverify.tables.columns import to_rows
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-QUAD = {"kl_quad", "quad_error", "quad_reliable", "quad_message", "kl_quad_direct", "quad_direct_error",
-        "quad_direct_reliable", "abs_err_quad", "rel_err_quad"}
+QUAD = {
+    "kl_quad",
+    "quad_error",
+    "quad_reliable",
+    "quad_message",
+    "kl_quad_direct",
+    "quad_direct_error",
+    "quad_direct_reliable",
+    "abs_err_quad",
+    "rel_err_quad",
+}
 
 
 @pytest.mark.parametrize("n, samples", [(1, 10**9), (53, 200_000), (2000, 10_000), (10**5, 10_000), (10**6, 100)])

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mcverify.engine.checkpoint import Checkpoint, CheckpointError, Manifest
 from mcverify.cli.main import main
+from mcverify.engine.checkpoint import Checkpoint, CheckpointError, Manifest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,8 +41,17 @@ def table(path: Path) -> pd.DataFrame:
 
 
 def manifest(**changes) -> Manifest:
-    base = dict(config="c.toml", config_hash="a" * 64, seed=1, samples=10, confidence=0.95, quad_rtol=1e-10,
-                cases=5, block_size=2, mcverify="0.1.0")
+    base = dict(
+        config="c.toml",
+        config_hash="a" * 64,
+        seed=1,
+        samples=10,
+        confidence=0.95,
+        quad_rtol=1e-10,
+        cases=5,
+        block_size=2,
+        mcverify="0.1.0",
+    )
     base.update(changes)
     return Manifest(**base)
 
@@ -60,8 +69,12 @@ def test_blocks_round_trip_and_leftovers(tmp_path):
     assert not ck.exists() and ck.manifest() is None and ck.completed() == set()
     ck.start(manifest())
     assert ck.manifest() == manifest()
-    cols = {"index": np.arange(3), "name": ["a", "b,c", ""], "kl_closed": np.array([0.1, np.nan, 3.0]),
-            "quad_direct_reliable": np.array([1, 0, -1], dtype=np.int8)}
+    cols = {
+        "index": np.arange(3),
+        "name": ["a", "b,c", ""],
+        "kl_closed": np.array([0.1, np.nan, 3.0]),
+        "quad_direct_reliable": np.array([1, 0, -1], dtype=np.int8),
+    }
     ck.write(4, cols)
     (ck.directory / ".block-00000005.npz.abc.part").write_bytes(b"half a file")
     assert ck.completed() == {4}
@@ -146,7 +159,10 @@ def start(cfg: Path, out: Path, *extra: str) -> subprocess.Popen[str]:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     return subprocess.Popen(
         [sys.executable, "-m", "mcverify", "run", str(cfg), "-o", str(out), "--jobs", "2", *extra],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -265,8 +281,13 @@ def test_symlinked_checkpoint_folder_is_refused_and_its_target_kept(tmp_path, ex
     (out / ".c.checkpoint").symlink_to(precious, target_is_directory=True)
     cfg = tmp_path / "c.toml"
     cfg.write_text(SMALL)
-    proc = subprocess.run([sys.executable, "-m", "mcverify", "run", str(cfg), "-o", str(out), *extra],
-                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mcverify", "run", str(cfg), "-o", str(out), *extra],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "is a symbolic link" in lines[0] and ".c.checkpoint" in lines[0]

@@ -34,10 +34,10 @@ import pandas as pd
 import pytest
 
 import mcverify.config.loader
-import mcverify.tables.result_files
 import mcverify.engine.runner
-from mcverify.tables.atomic import clean_stale, is_temporary
+import mcverify.tables.result_files
 from mcverify.cli.main import main
+from mcverify.tables.atomic import clean_stale, is_temporary
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -261,8 +261,9 @@ def test_sigkill_at_every_write_step(tmp_path: Path) -> None:
     assert steps is not None and kills == steps >= 12  # 3 files: write, sync, link, unlink, folder sync...
 
 
-def test_sigint_at_every_write_step_leaves_all_or_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_sigint_at_every_write_step_leaves_all_or_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     cfg = tmp_path / "tiny.toml"
     cfg.write_text(TINY_CONFIG)
     rows = {"tiny": TINY_ROWS}
@@ -330,8 +331,23 @@ def test_audit_sigint_and_sigkill_at_random_moments(tmp_path: Path) -> None:
             killed.add(proc.pid)
         check_reports(out, temporaries=killed)
     # the next audit writing there removes what SIGKILL left
-    assert main(["audit", "--expr", WRONG_FORMULA, "-c", "prior-std", "--samples", "0",
-                 "-o", str(out / "report.json"), "--json"]) == 1
+    assert (
+        main(
+            [
+                "audit",
+                "--expr",
+                WRONG_FORMULA,
+                "-c",
+                "prior-std",
+                "--samples",
+                "0",
+                "-o",
+                str(out / "report.json"),
+                "--json",
+            ]
+        )
+        == 1
+    )
     check_reports(out, temporaries=False)
 
 
@@ -341,8 +357,19 @@ def test_audit_sigkill_at_every_write_step(tmp_path: Path) -> None:
     while steps is None:
         out = tmp_path / f"out-{at}"
         out.mkdir()
-        args = ["audit", "--expr", WRONG_FORMULA, "-c", "prior-std", "--samples", "0", "--timeout", "0",
-                "-o", str(out / "report.json")]
+        args = [
+            "audit",
+            "--expr",
+            WRONG_FORMULA,
+            "-c",
+            "prior-std",
+            "--samples",
+            "0",
+            "--timeout",
+            "0",
+            "-o",
+            str(out / "report.json"),
+        ]
         code, counted = killed_child(at, args)
         if code == 1:  # the audit's verdict: finished before step `at`
             steps = counted
@@ -367,8 +394,9 @@ def test_audit_sigint_at_every_write_step_leaves_the_report_or_nothing(
         with monkeypatch.context() as m:
             steps = Steps(at, lambda: signal.raise_signal(signal.SIGINT))
             steps.install(m)
-            code = main(["audit", "--expr", WRONG_FORMULA, "-c", "prior-std", "--samples", "0",
-                         "-o", str(out / "report.json")])
+            code = main(
+                ["audit", "--expr", WRONG_FORMULA, "-c", "prior-std", "--samples", "0", "-o", str(out / "report.json")]
+            )
         reports, _ = check_reports(out, temporaries=False)
         if code == 1:
             assert steps.count < at and reports == 1

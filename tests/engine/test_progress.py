@@ -67,7 +67,10 @@ def run_on_terminal(tmp_path: Path, *extra: str) -> tuple[int, str, str]:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen(
         [sys.executable, "-m", "mcverify", "run", str(cfg), "-o", str(tmp_path / "out"), "--jobs", "1", *extra],
-        stdout=subprocess.PIPE, stderr=slave, env=env, text=True,
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        env=env,
+        text=True,
     )
     os.close(slave)
     chunks = []

@@ -61,7 +61,9 @@ def test_monte_carlo_is_bit_identical_to_monte_carlo_kl(samples):
     rnd = random_pairs(25, seed=samples)
     # and p == q (a zero-variance log ratio), as std and as var
     same = ub.UnivariatePairs.from_values([(0.5, 2.0, False, 0.5, 2.0, False), (0.0, 4.0, True, 0.0, 2.0, False)])
-    pairs = ub.UnivariatePairs(*(np.concatenate([getattr(rnd, f), getattr(same, f)]) for f in ub.UnivariatePairs.__dataclass_fields__))
+    pairs = ub.UnivariatePairs(
+        *(np.concatenate([getattr(rnd, f), getattr(same, f)]) for f in ub.UnivariatePairs.__dataclass_fields__)
+    )
     seeds = case_seeds(5, np.arange(100, 127))
     got = ub.monte_carlo(pairs, samples, seeds, confidence=0.9)
     for i in range(len(pairs)):
@@ -82,10 +84,12 @@ def test_close_pairs_at_the_corners_of_the_close_region():
             corners.append((delta, r, False, 0.0, 1.0, False))
     pairs = ub.UnivariatePairs.from_values(corners)
     with mpmath.workdps(50):
-        truth = np.array([
-            float(-mpmath.log(mpmath.mpf(r)) + (mpmath.mpf(r) ** 2 + mpmath.mpf(d) ** 2) / 2 - mpmath.mpf(1) / 2)
-            for d, r, *_ in corners
-        ])
+        truth = np.array(
+            [
+                float(-mpmath.log(mpmath.mpf(r)) + (mpmath.mpf(r) ** 2 + mpmath.mpf(d) ** 2) / 2 - mpmath.mpf(1) / 2)
+                for d, r, *_ in corners
+            ]
+        )
     for method, res in ub.quadrature(pairs).items():
         assert not res.fallback.any(), method
         # the direct integrand cancels to rounding noise for KL near 1e-14, as quad's does
@@ -115,7 +119,8 @@ def test_quadrature_error_estimates_cover_the_reference(method):
     truth = np.array([float(mpmath.mpf(c["kl"])) for c in UNIVARIATE_REF])
     off = np.abs(res.value - truth)
     assert np.all(off <= res.error + 1e-15 * np.abs(truth)), [
-        (c["id"], o, e) for c, o, e in zip(UNIVARIATE_REF, off, res.error) if not o <= e + 1e-15 * abs(float(c["kl"]))]
+        (c["id"], o, e) for c, o, e in zip(UNIVARIATE_REF, off, res.error) if not o <= e + 1e-15 * abs(float(c["kl"]))
+    ]
     # the reduced integral is trustworthy everywhere on the grid, as quad is
     if method == "reduced":
         assert res.reliable.all()
@@ -156,7 +161,11 @@ def test_panels_too_coarse_fall_back_to_quadrature_kl(monkeypatch, method):
     for i in np.flatnonzero(res.fallback):
         one = quadrature_kl(*pairs.gaussians(int(i)), method=method)
         assert (res.value[i], res.error[i], res.reliable[i], res.message[i]) == (
-            one.value, one.error, one.reliable, one.message)
+            one.value,
+            one.error,
+            one.reliable,
+            one.message,
+        )
 
 
 @pytest.mark.parametrize("delta, r", [(0.0, 0.5), (1.0, 0.5), (-0.7, 0.9), (0.3, 1.0 + 1e-6), (1.0, 2.0)])

@@ -4,8 +4,8 @@ import math
 
 import numpy as np
 import pytest
-
 from conftest import random_spd
+
 from mcverify import Gaussian, kl_divergence
 
 
@@ -49,9 +49,7 @@ def test_near_equal_keeps_relative_accuracy():
 def test_representations_agree():
     a = kl_divergence(Gaussian([0.0, 1.0], std=[2.0, 0.5]), Gaussian([1.0, 0.0], std=[1.0, 3.0]))
     b = kl_divergence(Gaussian([0.0, 1.0], var=[4.0, 0.25]), Gaussian([1.0, 0.0], var=[1.0, 9.0]))
-    c = kl_divergence(
-        Gaussian([0.0, 1.0], cov=np.diag([4.0, 0.25])), Gaussian([1.0, 0.0], cov=np.diag([1.0, 9.0]))
-    )
+    c = kl_divergence(Gaussian([0.0, 1.0], cov=np.diag([4.0, 0.25])), Gaussian([1.0, 0.0], cov=np.diag([1.0, 9.0])))
     assert a == pytest.approx(b, rel=1e-15) and a == pytest.approx(c, rel=1e-14)
 
 

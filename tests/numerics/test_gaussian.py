@@ -27,8 +27,11 @@ def test_values_kept_as_given_and_read_only():
 
 
 def test_round_trips():
-    for g in (Gaussian(0.3, std=2.0), Gaussian([1.0, 2.0], var=[1.0, 3.0]),
-              Gaussian([0.0, 0.0], cov=[[1.0, 0.5], [0.5, 2.0]])):
+    for g in (
+        Gaussian(0.3, std=2.0),
+        Gaussian([1.0, 2.0], var=[1.0, 3.0]),
+        Gaussian([0.0, 0.0], cov=[[1.0, 0.5], [0.5, 2.0]]),
+    ):
         h = pickle.loads(pickle.dumps(g))
         assert h.to_dict() == g.to_dict() and h.kind == g.kind
         assert Gaussian(**g.to_dict()).to_dict() == g.to_dict()

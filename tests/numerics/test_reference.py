@@ -150,9 +150,7 @@ def test_full_path_is_invariant_under_coordinate_permutation() -> None:
     mp_, mq = rng.standard_normal(d), rng.standard_normal(d)
     perm = rng.permutation(d)
     a = kl_mpmath(Gaussian(mp_, cov=sp), Gaussian(mq, cov=sq))
-    b = kl_mpmath(
-        Gaussian(mp_[perm], cov=sp[np.ix_(perm, perm)]), Gaussian(mq[perm], cov=sq[np.ix_(perm, perm)])
-    )
+    b = kl_mpmath(Gaussian(mp_[perm], cov=sp[np.ix_(perm, perm)]), Gaussian(mq[perm], cov=sq[np.ix_(perm, perm)]))
     assert_close(a, b, 65)
 
 
@@ -221,8 +219,8 @@ def test_grid_has_provenance_and_well_formed_cases(grid: dict) -> None:
         p, q = gaussian_from(c["p"]), gaussian_from(c["q"])
         # Floats round-trip: the rebuilt specs give back exactly what is stored.
         assert p.to_dict() == c["p"] and q.to_dict() == c["q"], c["id"]
-        expected_kind = "full" if "full" in {p.kind, q.kind} else (
-            "diagonal" if "diagonal" in {p.kind, q.kind} else "univariate"
+        expected_kind = (
+            "full" if "full" in {p.kind, q.kind} else ("diagonal" if "diagonal" in {p.kind, q.kind} else "univariate")
         )
         assert c["kind"] == expected_kind, c["id"]
         value = mpmath.mpf(c["kl"])

@@ -35,9 +35,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import integrate
 
-from mcverify.quadrature import integration as quadrature
 from mcverify.errors import QuadratureError
 from mcverify.numerics.gaussian import Gaussian
+from mcverify.quadrature import integration as quadrature
 from mcverify.quadrature.integration import QuadratureResult, quadrature_kl
 
 EPS = float(np.finfo(np.float64).eps)
@@ -199,9 +199,7 @@ def test_equal_gives_exact_zero() -> None:
     p_var=st.booleans(),
     q_var=st.booleans(),
 )
-def test_univariate_property(
-    log_scale: float, log_ratio: float, shift: float, p_var: bool, q_var: bool
-) -> None:
+def test_univariate_property(log_scale: float, log_ratio: float, shift: float, p_var: bool, q_var: bool) -> None:
     # Whenever a result is declared reliable, its error estimate covers the
     # true error (derandomized: the same examples on every run).
     s_q = 10.0**log_scale
@@ -236,8 +234,9 @@ def test_diagonal_matches_univariate_sum() -> None:
     q = Gaussian([0.5, 1.0, 0.0], std=[2.0, 1.0, 5.0 * (1 + 1e-12)])
     res = quadrature_kl(p, q)
     parts = [
-        quadrature_kl(Gaussian(float(p.mean[i]), std=float(p.std[i])),
-                      Gaussian(float(q.mean[i]), std=float(q.std[i]))).value
+        quadrature_kl(
+            Gaussian(float(p.mean[i]), std=float(p.std[i])), Gaussian(float(q.mean[i]), std=float(q.std[i]))
+        ).value
         for i in range(3)
     ]
     assert res.value == pytest.approx(math.fsum(parts), rel=1e-14)
@@ -246,9 +245,7 @@ def test_diagonal_matches_univariate_sum() -> None:
 
 # ----------------------------------------------------- full covariance
 @pytest.mark.parametrize("d", [2, 3, 5, 10])
-@pytest.mark.parametrize(
-    "cond_p, cond_q", [(10.0, 10.0), (1e6, 1e3), (1e3, 1e6), (1e8, 1e8), (1.0, 1e8)]
-)
+@pytest.mark.parametrize("cond_p, cond_q", [(10.0, 10.0), (1e6, 1e3), (1e3, 1e6), (1e8, 1e8), (1.0, 1e8)])
 def test_full_covariance(d: int, cond_p: float, cond_q: float) -> None:
     rng = np.random.default_rng([d, int(math.log10(cond_p)), int(math.log10(cond_q))])
     p = Gaussian(rng.normal(size=d), cov=_spd(d, cond_p, rng))
@@ -377,16 +374,20 @@ def _warning_quad(mode: str):  # type: ignore[no-untyped-def]
     def fake(*args, **kwargs):  # type: ignore[no-untyped-def]
         out = real(*args, **kwargs)
         if mode == "warn":
-            warnings.warn("The maximum number of subdivisions (200) has been achieved.",
-                          integrate.IntegrationWarning, stacklevel=2)
+            warnings.warn(
+                "The maximum number of subdivisions (200) has been achieved.",
+                integrate.IntegrationWarning,
+                stacklevel=2,
+            )
             return out
         return (*out[:3], "Extremely bad integrand behavior occurs at some points.")
 
     return fake
 
 
-@pytest.mark.parametrize("mode, text", [("warn", "maximum number of subdivisions"),
-                                        ("message", "Extremely bad integrand")])
+@pytest.mark.parametrize(
+    "mode, text", [("warn", "maximum number of subdivisions"), ("message", "Extremely bad integrand")]
+)
 def test_quad_warning_is_flagged(monkeypatch: pytest.MonkeyPatch, mode: str, text: str) -> None:
     monkeypatch.setattr(integrate, "quad", _warning_quad(mode))
     p, q = Gaussian(0.0, std=1.2), Gaussian(0.5, std=1.0)

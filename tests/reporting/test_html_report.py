@@ -128,9 +128,20 @@ window.addEventListener("load", function () {
 
 
 def run_chromium(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    base = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0"]
+    base = [
+        chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--enable-logging=stderr",
+        "--v=0",
+    ]
     return subprocess.run(base + args, capture_output=True, text=True, timeout=180)
 
 
@@ -140,8 +151,7 @@ def test_report_in_headless_chromium(report, tmp_path, artifacts):
     text = report.read_text()
     n_images = text.count("<img ")
     probe = tmp_path / "probe.html"
-    probe.write_text(text.replace("</body>", PROBE + "</body>")
-                     .replace(CSP, CSP + "; script-src 'unsafe-inline'"))
+    probe.write_text(text.replace("</body>", PROBE + "</body>").replace(CSP, CSP + "; script-src 'unsafe-inline'"))
     proc = run_chromium(["--virtual-time-budget=10000", "--dump-dom", probe.as_uri()], tmp_path)
     title = re.search(r"<title>(.*?)</title>", proc.stdout)
     assert title is not None, proc.stderr[-2000:]
@@ -153,8 +163,9 @@ def test_report_in_headless_chromium(report, tmp_path, artifacts):
     out.mkdir(parents=True, exist_ok=True)
     shot = out / "html-report.png"
     shot.unlink(missing_ok=True)
-    proc = run_chromium(["--window-size=1280,2000", "--hide-scrollbars", f"--screenshot={shot}", report.as_uri()],
-                        tmp_path)
+    proc = run_chromium(
+        ["--window-size=1280,2000", "--hide-scrollbars", f"--screenshot={shot}", report.as_uri()], tmp_path
+    )
     assert shot.is_file(), proc.stderr[-2000:]
     from PIL import Image
 

@@ -14,13 +14,14 @@ import pandas as pd
 import pytest
 
 pytest.importorskip("matplotlib")
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
-from matplotlib.collections import QuadMesh  # noqa: E402
-from matplotlib.container import ErrorbarContainer  # noqa: E402
-from PIL import Image  # noqa: E402
-from scipy.stats import norm  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import QuadMesh
+from matplotlib.container import ErrorbarContainer
+from PIL import Image
+from scipy.stats import norm
+from test_report import audit_table
 
-from mcverify.reporting.plots import (  # noqa: E402
+from mcverify.reporting.plots import (
     figure_bytes,
     plot_audit_errors,
     plot_audit_sweep,
@@ -33,7 +34,6 @@ from mcverify.reporting.plots import (  # noqa: E402
     save_figure,
     standard_figures,
 )
-from test_report import audit_table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,8 +59,15 @@ def test_kl_sweep_with_the_classic_log10_candidate(small_run):
     _, frame = small_run
     fwd = sweep(frame)
     s = fwd["param:p.std"]
-    ax = plot_kl_sweep(fwd, "param:p.std", candidate=0.5 * (s**2 - 1 - np.log10(s**2)), candidate_label="log10",
-                       xlabel="s", title="classic", confidence=0.95)
+    ax = plot_kl_sweep(
+        fwd,
+        "param:p.std",
+        candidate=0.5 * (s**2 - 1 - np.log10(s**2)),
+        candidate_label="log10",
+        xlabel="s",
+        title="classic",
+        confidence=0.95,
+    )
     render(ax)
     assert ax.get_xlabel() == "s" and "KL" in ax.get_ylabel() and ax.get_title() == "classic"
     lines = {line.get_label(): line for line in ax.get_lines()}
@@ -89,8 +96,13 @@ def test_draws_into_a_given_axes_and_never_imports_pyplot():
         "assert figure_bytes(ax.figure, 'svg').lstrip().startswith(b'<?xml')\n"
         "assert 'matplotlib.pyplot' not in sys.modules\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
 
 
@@ -205,8 +217,14 @@ def test_save_png_and_svg(tmp_path, small_run):
 def test_standard_figures_for_run_and_audit_tables(small_run):
     _, frame = small_run
     items = standard_figures(frame, name="small")
-    assert [i.key for i in items] == ["small-std-kl", "small-std-errors", "small-std-reverse-kl",
-                                      "small-std-reverse-errors", "small-grid-heatmap", "small-z-histogram"]
+    assert [i.key for i in items] == [
+        "small-std-kl",
+        "small-std-errors",
+        "small-std-reverse-kl",
+        "small-std-reverse-errors",
+        "small-grid-heatmap",
+        "small-z-histogram",
+    ]
     heat = items[4].figure
     assert len([a for a in heat.axes if a.get_title()]) == 3  # KL, z-score, quadrature error (+ colour bars)
     audit = standard_figures(audit_table(), meta={"regions": []}, name="a")

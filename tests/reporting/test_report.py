@@ -30,10 +30,22 @@ def audit_table() -> pd.DataFrame:
     cand = 0.5 * (std**2 - 1 - np.log10(std**2))
     tol = 1e-15 * (1 + np.abs(truth))
     status = np.where(np.abs(cand - truth) <= tol, "ok", "fail")
-    return pd.DataFrame({"probe": range(len(std)), "group": "scale sweep", "d": 1, "mean": 0.0, "std": std,
-                         "candidate": cand, "truth": truth, "error": cand - truth, "tolerance": tol,
-                         "relative_error": np.abs(cand - truth) / np.where(truth > 0, truth, np.nan),
-                         "status": status, "message": ""})
+    return pd.DataFrame(
+        {
+            "probe": range(len(std)),
+            "group": "scale sweep",
+            "d": 1,
+            "mean": 0.0,
+            "std": std,
+            "candidate": cand,
+            "truth": truth,
+            "error": cand - truth,
+            "tolerance": tol,
+            "relative_error": np.abs(cand - truth) / np.where(truth > 0, truth, np.nan),
+            "status": status,
+            "message": "",
+        }
+    )
 
 
 def test_kinds():
@@ -97,8 +109,9 @@ def test_breakdowns_partition_the_cases(small_run):
 
 def test_log_bins_over_decades():
     x = np.logspace(-4, 4, 81)
-    frame = pd.DataFrame({"param:x": x, "kl_closed": 1.0, "kl_mc": 1.0 + x * 1e-6, "mc_z": np.log10(x),
-                          "verdict": "pass"})
+    frame = pd.DataFrame(
+        {"param:x": x, "kl_closed": 1.0, "kl_mc": 1.0 + x * 1e-6, "mc_z": np.log10(x), "verdict": "pass"}
+    )
     table = breakdown(frame, "param:x")
     assert len(table) == BINS and table["cases"].sum() == 81
     assert sorted(table["cases"]) == [10] * 7 + [11]  # equal widths in log10 (linear bins: 71 in the first)
@@ -108,8 +121,11 @@ def test_log_bins_over_decades():
 def test_sweep_axes_find_lines_and_grids(small_run):
     _, frame = small_run
     found = {(s["group"], s["direction"]): (s["axes"], len(s["rows"])) for s in sweep_axes(frame)}
-    assert found == {("std", "forward"): (["param:p.std"], 12), ("std", "reverse"): (["param:p.std"], 12),
-                     ("grid", "forward"): (["param:p.mean", "param:p.std"], 9)}
+    assert found == {
+        ("std", "forward"): (["param:p.std"], 12),
+        ("std", "reverse"): (["param:p.std"], 12),
+        ("grid", "forward"): (["param:p.mean", "param:p.std"], 9),
+    }
 
 
 def test_audit_summary_and_labels():
@@ -156,8 +172,9 @@ def test_convergence_slope_exact_and_noisy():
     assert fit["slope"] == pytest.approx(-0.5, abs=1e-12) and fit["slope_stderr"] < 1e-12
     rng = np.random.default_rng(11)
     m = 400  # cases per size: errors sigma / sqrt(n) * |Z|
-    noisy = pd.DataFrame({"samples": np.repeat(n, m),
-                          "rel_err_mc": np.abs(rng.standard_normal(4 * m)) / np.sqrt(np.repeat(n, m))})
+    noisy = pd.DataFrame(
+        {"samples": np.repeat(n, m), "rel_err_mc": np.abs(rng.standard_normal(4 * m)) / np.sqrt(np.repeat(n, m))}
+    )
     fit = convergence_slope(noisy)
     # The median of m half-normal draws has sd 1 / (2 f(med) sqrt(m)), f(med) = 2 phi(0.6745) = 0.6356:
     # 0.025 in log10 per size; over these four sizes the slope's sd is 0.025 / sqrt(5).

@@ -7,11 +7,11 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from conftest import random_spd
 
 import mcverify.sampling.antithetic as antithetic_module
 import mcverify.sampling.estimators as estimators_module
 import mcverify.sampling.qmc as qmc_module
-from conftest import random_spd
 from mcverify import Gaussian, kl_divergence, monte_carlo_kl
 from mcverify.sampling.antithetic import antithetic_kl
 from mcverify.sampling.estimators import METHODS, estimate_kl, minimum_samples
@@ -25,9 +25,21 @@ def pairs():
     yield "wide", Gaussian(0.3, std=2.0), Gaussian(0.0, std=1.0)
     yield "ratio-10", Gaussian(0.0, std=10.0), Gaussian(0.0, std=1.0)
     yield "narrow", Gaussian(0.3, std=0.1), Gaussian(0.0, std=1.0)
-    yield "diag-4", Gaussian([0.0, 1.0, 2.0, -1.0], std=[1.0, 2.0, 0.5, 3.0]), Gaussian(np.ones(4), var=[1.0, 3.0, 1.0, 2.0])
-    yield "full-5", Gaussian(rng.normal(size=5), cov=random_spd(rng, 5, 30.0)), Gaussian(np.zeros(5), std=np.full(5, 1.5))
-    yield "full-20", Gaussian(rng.normal(size=20) * 0.3, cov=random_spd(rng, 20, 10.0)), Gaussian(np.zeros(20), cov=random_spd(rng, 20, 5.0))
+    yield (
+        "diag-4",
+        Gaussian([0.0, 1.0, 2.0, -1.0], std=[1.0, 2.0, 0.5, 3.0]),
+        Gaussian(np.ones(4), var=[1.0, 3.0, 1.0, 2.0]),
+    )
+    yield (
+        "full-5",
+        Gaussian(rng.normal(size=5), cov=random_spd(rng, 5, 30.0)),
+        Gaussian(np.zeros(5), std=np.full(5, 1.5)),
+    )
+    yield (
+        "full-20",
+        Gaussian(rng.normal(size=20) * 0.3, cov=random_spd(rng, 20, 10.0)),
+        Gaussian(np.zeros(20), cov=random_spd(rng, 20, 5.0)),
+    )
 
 
 PAIRS = list(pairs())
@@ -103,10 +115,16 @@ def test_qmc_interval_and_test_are_plain_student_t():
     r = qmc_kl(p, q, 4096, seed=3)
     assert not r.skewness_corrected and abs(r.skewness) > 0.1
     t = stats.t.ppf(0.975, r.df) * r.stderr
-    assert r.ci_low == pytest.approx(r.estimate - t, rel=1e-12) and r.ci_high == pytest.approx(r.estimate + t, rel=1e-12)
-    assert r.p_value(r.ci_low) == pytest.approx(0.05, rel=1e-9) and r.p_value(r.ci_high) == pytest.approx(0.05, rel=1e-9)
+    assert r.ci_low == pytest.approx(r.estimate - t, rel=1e-12) and r.ci_high == pytest.approx(
+        r.estimate + t, rel=1e-12
+    )
+    assert r.p_value(r.ci_low) == pytest.approx(0.05, rel=1e-9) and r.p_value(r.ci_high) == pytest.approx(
+        0.05, rel=1e-9
+    )
     mc = monte_carlo_kl(p, q, 4096, seed=3)
-    assert mc.skewness_corrected and mc.ci_high - mc.estimate > mc.estimate - mc.ci_low  # Hall: longer on the skewed side
+    assert (
+        mc.skewness_corrected and mc.ci_high - mc.estimate > mc.estimate - mc.ci_low
+    )  # Hall: longer on the skewed side
 
 
 def test_qmc_beats_monte_carlo_by_far_at_equal_cost_in_points():
@@ -145,8 +163,16 @@ def test_memory_stays_flat(method):
 
 
 @pytest.mark.parametrize(
-    "module", ["mcverify.sampling.antithetic", "mcverify.sampling.qmc", "mcverify.sampling.estimators", "mcverify.sampling.log_ratio",
-               "mcverify.sampling.ratio_estimators", "mcverify.stats.intervals", "mcverify.sampling.moments"]
+    "module",
+    [
+        "mcverify.sampling.antithetic",
+        "mcverify.sampling.qmc",
+        "mcverify.sampling.estimators",
+        "mcverify.sampling.log_ratio",
+        "mcverify.sampling.ratio_estimators",
+        "mcverify.stats.intervals",
+        "mcverify.sampling.moments",
+    ],
 )
 def test_estimators_never_use_the_closed_form(module):
     import importlib

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
+from conftest import random_spd
 from scipy import stats
 
-from conftest import random_spd
 from mcverify import Gaussian
 from mcverify.sampling.log_ratio import LogRatio
 
@@ -11,7 +11,10 @@ def pairs():
     rng = np.random.default_rng(5)
     yield Gaussian(0.3, std=2.0), Gaussian(-1.0, std=0.5)
     yield Gaussian([0.0, 1.0, 2.0], std=[1.0, 2.0, 0.5]), Gaussian([1.0, 1.0, 1.0], var=[1.0, 3.0, 1.0])
-    yield Gaussian(rng.normal(size=4), cov=random_spd(rng, 4, 50.0)), Gaussian(rng.normal(size=4), cov=random_spd(rng, 4, 5.0))
+    yield (
+        Gaussian(rng.normal(size=4), cov=random_spd(rng, 4, 50.0)),
+        Gaussian(rng.normal(size=4), cov=random_spd(rng, 4, 5.0)),
+    )
     yield Gaussian(np.zeros(3), std=[1.0, 2.0, 3.0]), Gaussian(np.ones(3), cov=random_spd(rng, 3, 10.0))
 
 
@@ -21,7 +24,9 @@ def test_matches_scipy_log_densities(p, q):
     z = np.random.default_rng(1).standard_normal((500, p.dim))
     x = p.mean + z @ p.cholesky.T
     if p.dim == 1:
-        direct = stats.norm.logpdf(x[:, 0], p.mean[0], p.stddevs[0]) - stats.norm.logpdf(x[:, 0], q.mean[0], q.stddevs[0])
+        direct = stats.norm.logpdf(x[:, 0], p.mean[0], p.stddevs[0]) - stats.norm.logpdf(
+            x[:, 0], q.mean[0], q.stddevs[0]
+        )
     else:
         direct = stats.multivariate_normal.logpdf(x, p.mean, p.covariance) - stats.multivariate_normal.logpdf(
             x, q.mean, q.covariance

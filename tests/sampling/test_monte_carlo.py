@@ -1,13 +1,13 @@
 import ast
-import math
 import inspect
+import math
 import tracemalloc
 
 import numpy as np
 import pytest
+from conftest import random_spd
 
 import mcverify.sampling.monte_carlo as mc_module
-from conftest import random_spd
 from mcverify import Gaussian, kl_divergence, monte_carlo_kl, monte_carlo_kl_reference
 
 Z_MAX = 5.0  # |z| beyond 5 has probability 5.7e-7 under a correct estimator
@@ -19,10 +19,26 @@ def pairs():
     yield "narrow-shifted", Gaussian(0.3, std=1e-3), Gaussian(0.0, std=1.0)
     yield "var-given", Gaussian(-1.0, var=0.5), Gaussian(2.0, var=3.0)
     yield "diag-3", Gaussian([0.0, 1.0, 2.0], std=[1.0, 2.0, 0.5]), Gaussian([1.0, 1.0, 1.0], var=[1.0, 3.0, 1.0])
-    yield "diag-1000", Gaussian(rng.normal(size=1000) * 0.1, std=np.exp(rng.uniform(-0.2, 0.2, 1000))), Gaussian(np.zeros(1000), std=1.0 * np.ones(1000))
-    yield "full-5", Gaussian(rng.normal(size=5), cov=random_spd(rng, 5, 30.0)), Gaussian(np.zeros(5), std=np.full(5, 1.5))
-    yield "diag-vs-full", Gaussian(np.zeros(5), std=np.full(5, 1.5)), Gaussian(rng.normal(size=5), cov=random_spd(rng, 5, 30.0))
-    yield "full-50", Gaussian(rng.normal(size=50) * 0.2, cov=random_spd(rng, 50, 10.0)), Gaussian(np.zeros(50), cov=random_spd(rng, 50, 10.0))
+    yield (
+        "diag-1000",
+        Gaussian(rng.normal(size=1000) * 0.1, std=np.exp(rng.uniform(-0.2, 0.2, 1000))),
+        Gaussian(np.zeros(1000), std=1.0 * np.ones(1000)),
+    )
+    yield (
+        "full-5",
+        Gaussian(rng.normal(size=5), cov=random_spd(rng, 5, 30.0)),
+        Gaussian(np.zeros(5), std=np.full(5, 1.5)),
+    )
+    yield (
+        "diag-vs-full",
+        Gaussian(np.zeros(5), std=np.full(5, 1.5)),
+        Gaussian(rng.normal(size=5), cov=random_spd(rng, 5, 30.0)),
+    )
+    yield (
+        "full-50",
+        Gaussian(rng.normal(size=50) * 0.2, cov=random_spd(rng, 50, 10.0)),
+        Gaussian(np.zeros(50), cov=random_spd(rng, 50, 10.0)),
+    )
 
 
 PAIRS = list(pairs())
@@ -86,15 +102,26 @@ def test_interval_is_halls_skewness_corrected_interval():
 # product on one BLAS thread (before, the caller's thread count moved them in
 # the last bit; sweeps always ran on one thread, so no table changed).
 GOLDEN = {
-    "univariate": ((Gaussian(0.3, std=2.0), Gaussian(-0.1, std=0.7), 20_001),
-                   ("0x1.58fb8e6c082c6p+1", "0x1.3444632e625dbp-5", "0x1.54994b1835791p+2")),
-    "diagonal-3": ((Gaussian([0.0, 1.0, 2.0], std=[1.0, 2.0, 0.5]), Gaussian([1.0, 1.0, 1.0], var=[1.0, 3.0, 1.0]), 70_001),
-                   ("0x1.570af39e019a2p+0", "0x1.392e74f011749p-8", "0x1.43ac9eee5992ep+0")),
-    "full-3": ((Gaussian([0.0, 1.0, -1.0], cov=[[2.0, 0.3, 0.1], [0.3, 1.0, -0.2], [0.1, -0.2, 0.5]]),
-                Gaussian([0.5, 0.0, 0.0], cov=[[1.0, 0.2, 0.0], [0.2, 1.5, 0.1], [0.0, 0.1, 2.0]]), 70_001),
-               ("0x1.68a1291283bf3p+0", "0x1.81e3fff27e0f8p-8", "0x1.8ed1cab0359e5p+0")),
-    "diag-vs-full-2": ((Gaussian([0.0, 1.0], var=[1.0, 2.0]), Gaussian([0.0, 0.0], cov=[[1.0, 0.5], [0.5, 2.0]]), 30_000),
-                       ("0x1.6ecf90e1c6cc8p-2", "0x1.698d189e11446p-8", "0x1.e93cfea1754b5p-1")),
+    "univariate": (
+        (Gaussian(0.3, std=2.0), Gaussian(-0.1, std=0.7), 20_001),
+        ("0x1.58fb8e6c082c6p+1", "0x1.3444632e625dbp-5", "0x1.54994b1835791p+2"),
+    ),
+    "diagonal-3": (
+        (Gaussian([0.0, 1.0, 2.0], std=[1.0, 2.0, 0.5]), Gaussian([1.0, 1.0, 1.0], var=[1.0, 3.0, 1.0]), 70_001),
+        ("0x1.570af39e019a2p+0", "0x1.392e74f011749p-8", "0x1.43ac9eee5992ep+0"),
+    ),
+    "full-3": (
+        (
+            Gaussian([0.0, 1.0, -1.0], cov=[[2.0, 0.3, 0.1], [0.3, 1.0, -0.2], [0.1, -0.2, 0.5]]),
+            Gaussian([0.5, 0.0, 0.0], cov=[[1.0, 0.2, 0.0], [0.2, 1.5, 0.1], [0.0, 0.1, 2.0]]),
+            70_001,
+        ),
+        ("0x1.68a1291283bf3p+0", "0x1.81e3fff27e0f8p-8", "0x1.8ed1cab0359e5p+0"),
+    ),
+    "diag-vs-full-2": (
+        (Gaussian([0.0, 1.0], var=[1.0, 2.0]), Gaussian([0.0, 0.0], cov=[[1.0, 0.5], [0.5, 2.0]]), 30_000),
+        ("0x1.6ecf90e1c6cc8p-2", "0x1.698d189e11446p-8", "0x1.e93cfea1754b5p-1"),
+    ),
 }
 
 
@@ -195,9 +222,9 @@ def test_memory_stays_flat(p):
 
 def test_monte_carlo_never_uses_the_closed_form():
     tree = ast.parse(inspect.getsource(mc_module))
-    imported = {
-        node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
-    } | {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported = {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)} | {
+        alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+    }
     assert not any("closed_form" in name or "quadrature" in name for name in imported)
     assert "kl_divergence" not in inspect.getsource(mc_module)
 

@@ -2,8 +2,8 @@ import math
 
 import numpy as np
 import pytest
-
 from conftest import random_spd
+
 from mcverify import Gaussian, kl_divergence, monte_carlo_kl
 from mcverify.sampling.ratio_estimators import k3_variance_is_finite, ratio_estimators
 
@@ -44,7 +44,9 @@ def test_k3_variance_condition():
     p2, q2 = Gaussian([0.0, 0.0], std=[2.0, 0.6]), Gaussian([0.0, 0.0], std=[1.0, 1.0])
     assert not k3_variance_is_finite(p2, q2)
     # The same pair written with full covariances gives the same answer.
-    assert not k3_variance_is_finite(Gaussian([0.0, 0.0], cov=np.diag([4.0, 0.36])), Gaussian([0.0, 0.0], cov=np.eye(2)))
+    assert not k3_variance_is_finite(
+        Gaussian([0.0, 0.0], cov=np.diag([4.0, 0.36])), Gaussian([0.0, 0.0], cov=np.eye(2))
+    )
     rng = np.random.default_rng(1)
     c = random_spd(rng, 3, 4.0)
     assert k3_variance_is_finite(Gaussian(np.zeros(3), cov=c), Gaussian(np.zeros(3), cov=c))

@@ -67,4 +67,6 @@ def test_stream_pool_each_resets_a_buffered_half():
     rng = next(steps)
     fresh = np.random.Generator(np.random.SFC64(np.random.SeedSequence(int(case_seeds(3, [1])[0]))))
     assert rng.bit_generator.state["has_uint32"] == 0
-    assert np.array_equal(rng.integers(0, 2**32, size=5, dtype=np.uint32), fresh.integers(0, 2**32, size=5, dtype=np.uint32))
+    assert np.array_equal(
+        rng.integers(0, 2**32, size=5, dtype=np.uint32), fresh.integers(0, 2**32, size=5, dtype=np.uint32)
+    )

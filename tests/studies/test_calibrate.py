@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from mcverify.studies.calibrate import CELL_COLUMNS, FAMILY_COLUMNS, acceptance_band, calibrate, clopper_pearson
 from mcverify.config.loader import parse_config
-from mcverify.sampling.estimators import estimate_kl
 from mcverify.engine.runner import case_seed, run
+from mcverify.sampling.estimators import estimate_kl
+from mcverify.studies.calibrate import CELL_COLUMNS, FAMILY_COLUMNS, acceptance_band, calibrate, clopper_pearson
 
 Z_MAX = 5.0
 
@@ -18,8 +18,11 @@ def spec(text_pairs: list[dict], **run):
 
 SKEWED = [
     {"name": "ratio-10", "p": {"mean": 0.0, "std": 10.0}, "q": {"mean": 0.0, "std": 1.0}},
-    {"name": "full-3", "p": {"mean": [0.5, 0.0, -0.5], "cov": [[2.0, 0.3, 0.1], [0.3, 1.0, -0.2], [0.1, -0.2, 0.5]]},
-     "q": {"mean": [0.0, 0.0, 0.0], "std": 1.0}},
+    {
+        "name": "full-3",
+        "p": {"mean": [0.5, 0.0, -0.5], "cov": [[2.0, 0.3, 0.1], [0.3, 1.0, -0.2], [0.1, -0.2, 0.5]]},
+        "q": {"mean": [0.0, 0.0, 0.0], "std": 1.0},
+    },
 ]
 
 
@@ -99,8 +102,13 @@ def test_family_wise_false_alarms_of_a_sweep_stay_at_alpha(control, reps):
     # case true, does the same.
     data = {
         "run": {"seed": 11, "samples": 1000, "alpha": 0.2, "error_control": control},
-        "sweep": [{"name": "u", "p": {"mean": {"values": [0.0, 1.0]}, "std": {"logspace": [-0.7, 0.7, 50]}},
-                   "q": {"mean": 0.0, "std": 1.0}}],
+        "sweep": [
+            {
+                "name": "u",
+                "p": {"mean": {"values": [0.0, 1.0]}, "std": {"logspace": [-0.7, 0.7, 50]}},
+                "q": {"mean": 0.0, "std": 1.0},
+            }
+        ],
     }
     s = parse_config(data, "fa.toml", "0" * 64)
     result = calibrate(s, replicates=reps, methods=["mc"])

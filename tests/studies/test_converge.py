@@ -51,8 +51,9 @@ def test_rates_of_monte_carlo_and_randomised_qmc():
 
 
 def test_bad_arguments():
-    spec = parse_config({"pair": [{"name": "u", "p": {"mean": 0.0, "std": 2.0}, "q": {"mean": 0.0, "std": 1.0}}]},
-                        "c.toml", "0" * 64)
+    spec = parse_config(
+        {"pair": [{"name": "u", "p": {"mean": 0.0, "std": 2.0}, "q": {"mean": 0.0, "std": 1.0}}]}, "c.toml", "0" * 64
+    )
     with pytest.raises(ValueError, match="replicates"):
         converge(spec, counts=[1024], replicates=1)
     with pytest.raises(ValueError, match="unknown method"):

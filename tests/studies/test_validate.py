@@ -10,8 +10,8 @@ from tabletext import pipe_tables
 from test_cli import GOOD, mcverify, write
 
 from mcverify.cli.main import main
-from mcverify.tables.readers import read_results
 from mcverify.studies.validate import convergence_sizes
+from mcverify.tables.readers import read_results
 
 SWEEP = """
 [run]
@@ -42,8 +42,14 @@ def test_validate_writes_tables_convergence_and_report(tmp_path):
     assert lines[0].endswith("; Monte Carlo again at 200, 2000 samples")
     assert lines[2].startswith("2 configs, 13 cases: 13 pass, 0 fail in ")
     assert sorted(p.name for p in out.iterdir()) == [
-        "convergence.csv", "good.csv", "good.provenance.json", "index.html", "index.md", "sweep.csv",
-        "sweep.provenance.json"]
+        "convergence.csv",
+        "good.csv",
+        "good.provenance.json",
+        "index.html",
+        "index.md",
+        "sweep.csv",
+        "sweep.provenance.json",
+    ]
     good = read_results(out / "good.csv")
     assert good.provenance["seed"] == 7 and len(good.frame) == 6
     conv = pd.read_csv(out / "convergence.csv")

@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mcverify.tables.atomic import stage
 from mcverify.cli.main import main
+from mcverify.tables.atomic import stage
 from mcverify.tables.result_files import write_results
 
 CONFIG = """
@@ -64,7 +64,13 @@ def test_write_results_several_tables_one_set(tmp_path: Path) -> None:
     main, rates = pd.DataFrame({"x": [1.0]}), pd.DataFrame({"rate": [-0.5]})
     (tmp_path / "t-rates.csv").write_text("taken\n")  # one table of the set taken: the whole set moves on
     written = write_results({"": main, "-rates": rates}, tmp_path, "t", ["csv", "json"], {"seed": 3})
-    assert [p.name for p in written] == ["t-2.csv", "t-2.json", "t-2-rates.csv", "t-2-rates.json", "t-2.provenance.json"]
+    assert [p.name for p in written] == [
+        "t-2.csv",
+        "t-2.json",
+        "t-2-rates.csv",
+        "t-2-rates.json",
+        "t-2.provenance.json",
+    ]
     assert pd.read_csv(tmp_path / "t-2-rates.csv")["rate"].tolist() == [-0.5]
     assert list(provenance_matches(tmp_path, "t-2")["outputs"]) == [p.name for p in written[:-1]]
 
@@ -116,8 +122,9 @@ def test_run_cleans_temporary_files_of_killed_runs(tmp_path: Path) -> None:
     cfg.write_text(CONFIG)
     out = tmp_path / "out"
     out.mkdir()
-    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                              capture_output=True, text=True).stdout)
+    dead = int(
+        subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout
+    )
     host = stage(out / "probe", b"").temp.name.split(".")[-3].split("-")[0]
     for f in out.iterdir():
         f.unlink()

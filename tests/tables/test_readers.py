@@ -40,13 +40,15 @@ def test_round_trip_without_the_provenance_sidecar(small_run, tmp_path, fmt):
 
 
 def test_any_table_round_trips_through_each_format(tmp_path):
-    frame = pd.DataFrame({
-        "x": [0.1 + 0.2, np.inf, -np.inf, np.nan, 5e-324, -0.0],
-        "n": np.array([1, 2**62, -3, 0, 7, 9], dtype=np.int64),
-        "ok": [True, False, True, True, False, True],
-        "maybe": pd.array([True, None, False, None, True, False], dtype="boolean"),
-        "text": ["a|b", "", "NA", "x,y", 'quote "q"', "naïve\nline"],
-    })
+    frame = pd.DataFrame(
+        {
+            "x": [0.1 + 0.2, np.inf, -np.inf, np.nan, 5e-324, -0.0],
+            "n": np.array([1, 2**62, -3, 0, 7, 9], dtype=np.int64),
+            "ok": [True, False, True, True, False, True],
+            "maybe": pd.array([True, None, False, None, True, False], dtype="boolean"),
+            "text": ["a|b", "", "NA", "x,y", 'quote "q"', "naïve\nline"],
+        }
+    )
     stem = tmp_path / "t"
     write_table(frame, stem, ["csv", "json", "parquet"])
     (tmp_path / "t.provenance.json").write_text(json.dumps({"dtypes": column_types(frame)}))
@@ -66,13 +68,41 @@ def test_json_is_standard_json_with_exact_floats(small_run):
 
 
 def test_audit_json_and_report_json_hold_a_table(tmp_path):
-    audit = {"verdict": "fail", "convention": "prior-std", "regions": [{"axis": "std", "negative": [[0.37, 1.0]]}],
-             "table": [{"probe": 0, "group": "p = q", "d": 1, "mean": 0.0, "std": 1.0, "candidate": 0.0,
-                        "truth": 0.0, "error": 0.0, "tolerance": 1e-15, "relative_error": None, "status": "ok",
-                        "message": ""},
-                       {"probe": 1, "group": "scale sweep", "d": 1, "mean": 0.0, "std": 0.5, "candidate": -0.07,
-                        "truth": 0.318, "error": -0.388, "tolerance": 3e-13, "relative_error": 1.23,
-                        "status": "fail", "message": ""}]}
+    audit = {
+        "verdict": "fail",
+        "convention": "prior-std",
+        "regions": [{"axis": "std", "negative": [[0.37, 1.0]]}],
+        "table": [
+            {
+                "probe": 0,
+                "group": "p = q",
+                "d": 1,
+                "mean": 0.0,
+                "std": 1.0,
+                "candidate": 0.0,
+                "truth": 0.0,
+                "error": 0.0,
+                "tolerance": 1e-15,
+                "relative_error": None,
+                "status": "ok",
+                "message": "",
+            },
+            {
+                "probe": 1,
+                "group": "scale sweep",
+                "d": 1,
+                "mean": 0.0,
+                "std": 0.5,
+                "candidate": -0.07,
+                "truth": 0.318,
+                "error": -0.388,
+                "tolerance": 3e-13,
+                "relative_error": 1.23,
+                "status": "fail",
+                "message": "",
+            },
+        ],
+    }
     path = tmp_path / "audit.json"
     path.write_text(json.dumps(audit))
     got = read_results(path)
@@ -86,7 +116,7 @@ def test_audit_json_and_report_json_hold_a_table(tmp_path):
     "name, content, words",
     [
         ("t.xlsx", "x", "unknown table format '.xlsx'"),
-        ("t.json", "{\"rows\": []}", "needs a 'table' list"),
+        ("t.json", '{"rows": []}', "needs a 'table' list"),
         ("t.json", "[1, 2]", "list of records"),
         ("t.json", "{not json", "cannot read it as JSON"),
         ("t.parquet", "not parquet", "cannot read it as Parquet"),

@@ -9,8 +9,8 @@ import pytest
 
 from mcverify.config.loader import load_config
 from mcverify.engine.runner import run
-from mcverify.tables.schema import to_frame
 from mcverify.tables.block_writer import TableWriter, block_from_frame
+from mcverify.tables.schema import to_frame
 from mcverify.tables.writers import write_table
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -29,7 +29,7 @@ def test_streamed_files_equal_whole_table(tmp_path, frame, sizes):
     writer = TableWriter(tmp_path / "streamed", formats)
     start = 0
     for size in sizes:
-        writer.add(block_from_frame(frame.iloc[start:start + size].reset_index(drop=True)))
+        writer.add(block_from_frame(frame.iloc[start : start + size].reset_index(drop=True)))
         start += size
     streamed = writer.close()
     assert [p.suffix for p in streamed] == [p.suffix for p in whole]
@@ -49,13 +49,15 @@ def test_abort_publishes_nothing(tmp_path, frame):
 
 
 def test_csv_formatting_is_pandas_formatting(tmp_path):
-    frame = pd.DataFrame({
-        "x": [1.0, float("nan"), float("inf"), 1e-5, -0.0, 1 / 3, 1e22, 5e-324],
-        "ok": [True, False, True, True, False, True, False, True],
-        "maybe": [None, True, False, None, True, None, None, False],
-        "s": ["x", "a,b", 'q"t', "", " sp", "line\nbreak", "é", "plain"],
-        "i": list(range(8)),
-    })
+    frame = pd.DataFrame(
+        {
+            "x": [1.0, float("nan"), float("inf"), 1e-5, -0.0, 1 / 3, 1e22, 5e-324],
+            "ok": [True, False, True, True, False, True, False, True],
+            "maybe": [None, True, False, None, True, None, None, False],
+            "s": ["x", "a,b", 'q"t', "", " sp", "line\nbreak", "é", "plain"],
+            "i": list(range(8)),
+        }
+    )
     writer = TableWriter(tmp_path / "t", ["csv"])
     writer.add(block_from_frame(frame.iloc[:3]))
     writer.add(block_from_frame(frame.iloc[3:]))
@@ -65,23 +67,28 @@ def test_csv_formatting_is_pandas_formatting(tmp_path):
 
 def test_command_output_equals_the_reference_path(tmp_path):
     """mcverify run (blocks, bulk verdicts, streamed writers) against rows + apply_verdicts + write_table."""
-    from mcverify.engine.checkpoint import Checkpoint
     from mcverify.cli.main import main
-    from mcverify.tables.columns import to_rows
+    from mcverify.engine.checkpoint import Checkpoint
     from mcverify.engine.parallel import run_params
     from mcverify.stats.verdicts import apply_verdicts
+    from mcverify.tables.columns import to_rows
 
     cfg = CONFIGS / "example.toml"
     out = tmp_path / "out"
-    assert main(["run", str(cfg), "-o", str(out), "-q", "--samples", "3000", "--keep-checkpoint",
-                 "--format", "csv,json,md"]) == 0
+    assert (
+        main(
+            ["run", str(cfg), "-o", str(out), "-q", "--samples", "3000", "--keep-checkpoint", "--format", "csv,json,md"]
+        )
+        == 0
+    )
     spec = load_config(cfg, samples=3000)
     ck = Checkpoint(out / ".example.checkpoint")
     rows = []
     for b in sorted(ck.completed()):
         rows.extend(to_rows(ck.read(b), run_params(spec)))
-    expected = write_table(to_frame(apply_verdicts(rows, alpha=spec.alpha), "example"), tmp_path / "ref",
-                           ["csv", "json", "md"])
+    expected = write_table(
+        to_frame(apply_verdicts(rows, alpha=spec.alpha), "example"), tmp_path / "ref", ["csv", "json", "md"]
+    )
     for path in expected:
         assert (out / f"example{path.suffix}").read_bytes() == path.read_bytes(), path.suffix
     assert oct((out / "example.csv").stat().st_mode & 0o777) == oct(0o666 & ~_umask())

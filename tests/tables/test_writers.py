@@ -24,12 +24,14 @@ from mcverify.tables.writers import (
     write_table,
 )
 
-AWKWARD = pd.DataFrame({
-    "kl_closed": [0.5, 1e-300, np.nan, np.inf],
-    "index": [0, 1, -2, 3],
-    "quad_reliable": [True, False, True, True],
-    "name": ["a|b", "x_1 & 50% #2", "$\\alpha$ {y} ~^", ""],
-})
+AWKWARD = pd.DataFrame(
+    {
+        "kl_closed": [0.5, 1e-300, np.nan, np.inf],
+        "index": [0, 1, -2, 3],
+        "quad_reliable": [True, False, True, True],
+        "name": ["a|b", "x_1 & 50% #2", "$\\alpha$ {y} ~^", ""],
+    }
+)
 
 
 def test_markdown_is_a_pipe_table_with_every_row_and_column(small_run):
@@ -75,8 +77,10 @@ def test_write_table_is_atomic_and_readable_by_others(tmp_path):
     assert (tmp_path / "t.csv").read_text() == AWKWARD.to_csv(index=False)  # the old file is intact
 
 
-@pytest.mark.parametrize("fmt, module, extra", [("md", "tabulate", "markdown"), ("latex", "jinja2", "latex"),
-                                                ("parquet", "pyarrow", "parquet")])
+@pytest.mark.parametrize(
+    "fmt, module, extra",
+    [("md", "tabulate", "markdown"), ("latex", "jinja2", "latex"), ("parquet", "pyarrow", "parquet")],
+)
 def test_missing_optional_dependency_names_the_extra(monkeypatch, fmt, module, extra):
     real_import = builtins.__import__
 
