@@ -4,8 +4,9 @@ A run's cases are cut into blocks by :class:`Layout`, a function of the
 run alone (never of the workers), and :func:`evaluate_block` computes one
 block into :mod:`columns <mcverify.tables.columns>`.  Inside a block the
 univariate pairs go through :mod:`mcverify.engine.univariate_batch` all at once;
-every other case through :func:`mcverify.engine.runner.evaluate_case` (and every
-case, when the runner's methods have been replaced: see :func:`_bulk_allowed`).  Each
+every other case through :func:`mcverify.engine.case.evaluate_case` (and every
+case, when the settings ask for another sampling method, extra estimators or
+methods of one's own: :attr:`Settings.batched <mcverify.engine.case.Settings.batched>`).  Each
 case's numbers depend only on the case (its seed is keyed by its index),
 and a block's composition only on the run, so a table is the same whether
 one process computes it or a cluster does.
@@ -23,6 +24,7 @@ import numpy as np
 from mcverify.config.case_list import CaseList, CaseRecord, UnivariateSegment
 from mcverify.config.cases import Case
 from mcverify.engine import univariate_batch as _univariate
+from mcverify.engine.case import Settings, evaluate_case
 from mcverify.sampling.seeding import case_seeds
 from mcverify.stats.intervals import two_sided_p_value
 from mcverify.stats.verdicts import rounding_allowance
@@ -114,29 +116,27 @@ class _Bulk:
         self.pairs.append(seg.pairs)
 
 
-def evaluate_block(cases: Sequence[Case], start: int, stop: int, settings: object, params: dict[str, str]) -> Columns:
+def evaluate_block(cases: Sequence[Case], start: int, stop: int, settings: Settings, params: dict[str, str]) -> Columns:
     """Closed form, Monte Carlo and quadrature for cases ``start .. stop-1``.
 
     Parameters
     ----------
     cases : CaseList or sequence of Case
     start, stop : int
-    settings : mcverify.engine.runner.Settings
+    settings : mcverify.engine.case.Settings
     params : dict
         Storage kinds of the ``param:`` columns (:func:`mcverify.tables.columns.param_dtypes`).
 
     Returns
     -------
     Columns
-        One entry per case, the columns of :func:`mcverify.engine.runner.evaluate_case`.
+        One entry per case, the columns of :func:`mcverify.engine.case.evaluate_case`.
         For univariate pairs ``seconds_closed`` and ``seconds_quad`` are the
         bulk computation's time divided among its cases.
     """
-    from mcverify.engine.runner import evaluate_case  # runner imports this module
-
     cols = empty(stop - start, params)
     bulk = _Bulk.new()
-    allowed = _bulk_allowed(settings)
+    allowed = settings.batched
     if isinstance(cases, CaseList):
         pieces: list[tuple[int, int, int]] = list(cases.segments(start, stop))
     else:
@@ -152,7 +152,7 @@ def evaluate_block(cases: Sequence[Case], start: int, stop: int, settings: objec
         for rec in records(cases, first, first + hi - lo):
             v = rec.univariate() if allowed else None
             if v is None:
-                set_row(cols, k, evaluate_case(rec.case(), settings))  # type: ignore[arg-type]
+                set_row(cols, k, evaluate_case(rec.case(), settings))
             else:
                 bulk.add_record(k, rec, v)
             k += 1
@@ -161,32 +161,8 @@ def evaluate_block(cases: Sequence[Case], start: int, stop: int, settings: objec
     return cols
 
 
-def _bulk_allowed(settings: object) -> bool:
-    """Whether the bulk path computes what :func:`mcverify.engine.runner.evaluate_case` would.
-
-    It implements plain Monte Carlo only, without the k1/k2/k3 estimators,
-    and :func:`~mcverify.engine.runner.evaluate_case` calls the runner module's
-    ``kl_divergence``, ``estimate_kl`` and ``quadrature_kl``.  With another
-    method, extra estimators, or one of those functions replaced (a test
-    planting a wrong formula, a user verifying their own), every case goes
-    through :func:`~mcverify.engine.runner.evaluate_case`, one at a time.
-    """
-    from mcverify.engine import runner
-    from mcverify.numerics import closed_form
-    from mcverify.quadrature import integration as quadrature
-    from mcverify.sampling import estimators
-
-    return (
-        getattr(settings, "method", "mc") == "mc"
-        and not getattr(settings, "estimators", ())
-        and runner.kl_divergence is closed_form.kl_divergence
-        and runner.estimate_kl is estimators.estimate_kl
-        and runner.quadrature_kl is quadrature.quadrature_kl
-    )
-
-
-def _univariate_rows(cols: Columns, bulk: _Bulk, settings: object) -> None:
-    samples: int = settings.samples  # type: ignore[attr-defined]
+def _univariate_rows(cols: Columns, bulk: _Bulk, settings: Settings) -> None:
+    samples: int = settings.samples
     at = np.concatenate(bulk.at)
     index = np.concatenate(bulk.index)
     pairs = _univariate.UnivariatePairs(*(np.concatenate([p[j] for p in bulk.pairs]) for j in range(6)))
@@ -195,10 +171,10 @@ def _univariate_rows(cols: Columns, bulk: _Bulk, settings: object) -> None:
     t0 = clock()
     closed = _univariate.closed_form(pairs)
     t1 = clock()
-    seeds = case_seeds(settings.seed, index)  # type: ignore[attr-defined]
-    mc = _univariate.monte_carlo(pairs, samples, seeds, settings.confidence)  # type: ignore[attr-defined]
+    seeds = case_seeds(settings.seed, index)
+    mc = _univariate.monte_carlo(pairs, samples, seeds, settings.confidence)
     t2 = clock()
-    quad = _univariate.quadrature(pairs, settings.quad_rtol)  # type: ignore[attr-defined]
+    quad = _univariate.quadrature(pairs, settings.quad_rtol)
     t3 = clock()
     red, direct = quad["reduced"], quad["direct"]
     # As MonteCarloResult.z_score and .p_value with the verdicts' rounding floor.

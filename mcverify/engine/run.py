@@ -29,12 +29,13 @@ from typing import Any
 
 import numpy as np
 
+from mcverify._version import __version__
 from mcverify.config.cases import RunSpec
 from mcverify.engine.blocks import Layout
+from mcverify.engine.case import Methods, Settings
 from mcverify.engine.checkpoint import Checkpoint, CheckpointError, Manifest
 from mcverify.engine.parallel import BlockTask, map_blocks, ordered_map, run_params, usable_cores
 from mcverify.engine.progress import progress_bar
-from mcverify.engine.runner import Settings
 from mcverify.stats.bulk_verdicts import adjusted_p_values, verdict_columns
 from mcverify.tables.block_writer import TableWriter, block_frame, render_block
 from mcverify.tables.columns import Columns
@@ -233,8 +234,12 @@ def _open_checkpoint(
     return ckpt, None
 
 
-def execute(spec: RunSpec, opts: RunOptions) -> int:
+def execute(spec: RunSpec, opts: RunOptions, methods: Methods | None = None) -> int:
     """Run ``spec`` as ``mcverify run`` does; returns the exit code (0 pass, 1 a verdict failed).
+
+    ``methods`` replaces mcverify's own three methods (a formula of one's own
+    to verify against Monte Carlo and quadrature); with it every case is
+    computed one at a time, and worker processes must be able to import it.
 
     Raises
     ------
@@ -244,17 +249,8 @@ def execute(spec: RunSpec, opts: RunOptions) -> int:
     KeyboardInterrupt
         On Ctrl-C, after saying how much is saved.
     """
-    from mcverify._version import __version__
-
     stem = Path(spec.source).stem
-    settings = Settings(
-        spec.samples,
-        spec.seed,
-        spec.confidence,
-        method=spec.method,
-        randomizations=spec.randomizations,
-        estimators=spec.estimators,
-    )
+    settings = Settings.from_spec(spec) if methods is None else Settings.from_spec(spec, methods=methods)
     n = len(spec.cases)
     layout = Layout.for_run(n, spec.samples)
     params = run_params(spec)

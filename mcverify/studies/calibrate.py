@@ -39,10 +39,12 @@ from numpy.typing import NDArray
 from scipy import stats
 
 from mcverify.config.cases import Case, RunSpec
-from mcverify.engine.runner import Settings, Workers, case_seed
+from mcverify.engine.case import Settings
+from mcverify.engine.parallel import Workers
 from mcverify.numerics.blas import one_blas_thread
 from mcverify.numerics.closed_form import kl_divergence
 from mcverify.sampling.estimators import METHODS, estimate_kl
+from mcverify.sampling.seeding import case_seed
 from mcverify.stats.verdicts import adjust_p_values, rounding_allowance
 
 __all__ = [
@@ -208,7 +210,7 @@ def study_tasks(
             raise ValueError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
     truth = {case.index: kl_divergence(case.p, case.q) for case in spec.cases}
     tasks = [(case, method, truth[case.index]) for case in spec.cases for method in methods]
-    settings = Settings(spec.samples, spec.seed, spec.confidence, randomizations=spec.randomizations)
+    settings = Settings.from_spec(spec)
     return methods, tasks, settings
 
 

@@ -31,8 +31,10 @@ from typing import Any
 import numpy as np
 
 from mcverify.config.cases import Case, RunSpec
-from mcverify.engine.runner import Settings, Workers, case_seed
+from mcverify.engine.case import Settings
+from mcverify.engine.parallel import Workers
 from mcverify.sampling.estimators import METHODS, estimate_kl
+from mcverify.sampling.seeding import case_seed
 from mcverify.studies.calibrate import study_map, study_tasks
 
 __all__ = ["FIT_COLUMNS", "POINT_COLUMNS", "Convergence", "converge", "fit_rate", "sample_counts"]

@@ -20,6 +20,11 @@ from typing import Any
 import pandas as pd
 
 from mcverify.config.cases import RunSpec
+from mcverify.config.loader import load_config
+from mcverify.engine.case import Methods
+from mcverify.engine.run import RunOptions, execute
+from mcverify.tables.readers import provenance_path, read_results
+from mcverify.tables.writers import write_table
 
 __all__ = ["ConfigResult", "convergence_rows", "convergence_sizes", "convergence_table", "validate"]
 
@@ -45,9 +50,9 @@ def convergence_rows(spec: RunSpec, sizes: Sequence[int]) -> list[dict[str, Any]
     draws (replicate 0) and of the other sizes, so that the errors at
     different sizes are independent.
     """
-    from mcverify.engine.runner import case_seed
     from mcverify.numerics.closed_form import kl_divergence
     from mcverify.sampling.monte_carlo import monte_carlo_kl
+    from mcverify.sampling.seeding import case_seed
 
     rows = []
     for case in spec.cases:
@@ -152,10 +157,11 @@ def validate(
     configs: Sequence[str | Path],
     out: Path,
     *,
-    jobs: int = 1,
+    jobs: int | None = 1,
     levels: int = 3,
     plots: bool = True,
     progress: Callable[[str], None] | None = None,
+    methods: Methods | None = None,
 ) -> tuple[list[ConfigResult], list[Path]]:
     """Run every config and write the tables, ``index.html`` and ``index.md`` into ``out``.
 
@@ -174,6 +180,8 @@ def validate(
         Embed plots in ``index.html`` (needs matplotlib).
     progress : callable, optional
         Called with a line of text after each step.
+    methods : Methods, optional
+        The three methods to compute each case with; mcverify's own by default.
 
     Returns
     -------
@@ -185,11 +193,6 @@ def validate(
     mcverify.errors.ConfigError
         A config is invalid (checked for all configs before anything runs).
     """
-    from mcverify.config.loader import load_config
-    from mcverify.engine.runner import run
-    from mcverify.tables.schema import to_frame
-    from mcverify.tables.writers import column_types, provenance, write_provenance, write_table
-
     specs = [load_config(c) for c in configs]  # every config checked before any work
     out.mkdir(parents=True, exist_ok=True)
     results: list[ConfigResult] = []
@@ -197,23 +200,14 @@ def validate(
     for spec in specs:
         stem = Path(spec.source).stem
         t0 = time.perf_counter()
-        frame = to_frame(run(spec, workers=jobs), stem)
+        # The run is computed and written exactly as `mcverify run` does it.
+        options = RunOptions(output=out, formats=["csv"], jobs=jobs or 1, quiet=True, overwrite=True)
+        execute(spec, options, methods=methods)
         elapsed = time.perf_counter() - t0
+        table = read_results(out / f"{stem}.csv")
+        frame, record = table.frame, table.provenance or {}
+        files = [table.path, provenance_path(table.path)]
         conv = convergence_table(spec, frame, levels)
-        record = provenance(
-            config=str(spec.source),
-            config_hash=spec.config_hash,
-            seed=spec.seed,
-            samples=spec.samples,
-            confidence=spec.confidence,
-            alpha=spec.alpha,
-            error_control="holm",
-            cases=len(frame),
-            seconds=round(elapsed, 3),
-            dtypes=column_types(frame),
-        )
-        files = write_table(frame, out / stem, ["csv"])
-        files.append(write_provenance(out / f"{stem}.provenance.json", record))
         results.append(ConfigResult(stem, spec, frame, conv, record, tuple(files), time.perf_counter() - t0))
         written += files
         if progress is not None:

@@ -103,7 +103,7 @@ def length(cols: Columns) -> int:
 
 
 def set_row(cols: Columns, i: int, row: Mapping[str, Any]) -> None:
-    """Store a row dict (as :func:`mcverify.engine.runner.evaluate_case` returns it) at position ``i``."""
+    """Store a row dict (as :func:`mcverify.engine.case.evaluate_case` returns it) at position ``i``."""
     for key, value in row.items():
         col = cols[key]
         if isinstance(col, list):
@@ -129,7 +129,7 @@ def _py(value: Any, kind: str) -> Any:
 
 
 def to_rows(cols: Columns, params: Mapping[str, str]) -> list[dict[str, Any]]:
-    """Row dicts, as :func:`mcverify.engine.runner.evaluate_case` returns them.
+    """Row dicts, as :func:`mcverify.engine.case.evaluate_case` returns them.
 
     A ``param:`` value is left out of rows that have none (NaN), as the
     row of a case outside that sweep has no such key.

@@ -115,20 +115,22 @@ def test_row_seed_reproduces_monte_carlo(tmp_path):
     assert again.estimate == row["kl_mc"]
 
 
-def test_wrong_formula_in_the_truth_fails_with_exit_1(tmp_path, monkeypatch, capsys):
+def test_wrong_formula_in_the_truth_fails_with_exit_1(tmp_path, capsys):
     # If the closed form were wrong (here: log10 for log), Monte Carlo and quadrature expose it.
     import math
 
-    import mcverify.engine.runner as runner
     from mcverify import kl_divergence
+    from mcverify.config.loader import load_config
+    from mcverify.engine.case import Methods
+    from mcverify.engine.run import RunOptions, execute
 
     def broken(p, q):
         return kl_divergence(p, q) - math.log(2.0) + math.log10(2.0) if p.dim == 1 else kl_divergence(p, q)
 
-    monkeypatch.setattr(runner, "kl_divergence", broken)
     cfg = write(tmp_path, GOOD)
-    # one process: the patch lives in this one (spawned workers would not see it)
-    assert main(["run", str(cfg), "-o", str(tmp_path), "--jobs", "1"]) == 1
+    # one process: the planted formula lives in this one
+    options = RunOptions(output=tmp_path, formats=["csv"], jobs=1)
+    assert execute(load_config(cfg), options, methods=Methods(closed_form=broken)) == 1
     out = capsys.readouterr().out
     assert "fail" in out and "FAIL wide" in out and "quadrature differs" in out
     table = pd.read_csv(tmp_path / "cfg.csv")

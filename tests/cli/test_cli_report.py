@@ -8,10 +8,10 @@ import sys
 import pandas as pd
 import pytest
 from tabletext import latex_tabulars, pipe_tables
-from test_cli import mcverify
 
 from mcverify.cli.main import main
 from mcverify.tables.readers import read_results
+from tests.cli.test_cli import mcverify
 
 TIMING = ["seconds_closed", "seconds_mc", "seconds_quad", "seconds"]
 

@@ -7,12 +7,12 @@ import re
 
 import pandas as pd
 import pytest
-from test_cli import ROOT, mcverify, write
 
 from mcverify.cli.main import main
 from mcverify.studies.calibrate import CELL_COLUMNS, FAMILY_COLUMNS
 from mcverify.studies.converge import FIT_COLUMNS, POINT_COLUMNS
 from mcverify.tables.schema import COLUMNS, markdown_columns
+from tests.cli.test_cli import ROOT, mcverify, write
 
 SMALL = """
 [run]

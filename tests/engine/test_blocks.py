@@ -10,8 +10,8 @@ import pytest
 
 from mcverify.config.loader import load_config
 from mcverify.engine.blocks import Layout, evaluate_block
+from mcverify.engine.case import Methods, Settings, evaluate_case
 from mcverify.engine.parallel import run_params
-from mcverify.engine.runner import Settings, evaluate_case
 from mcverify.tables.columns import to_rows
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -88,13 +88,12 @@ def test_blocks_do_not_depend_on_where_they_are_cut():
             assert (a == b) if isinstance(a, list) else np.array_equal(a, b, equal_nan=True), key
 
 
-def test_a_replaced_method_is_used_for_every_case(monkeypatch):
-    import mcverify.engine.runner as runner
+def test_a_replaced_method_is_used_for_every_case():
     from mcverify import kl_divergence
 
-    monkeypatch.setattr(runner, "kl_divergence", lambda p, q: kl_divergence(p, q) + 0.25)
     spec = load_config(CONFIGS / "classic-std.toml", samples=500)
-    settings = Settings(spec.samples, spec.seed, spec.confidence)
+    settings = Settings.from_spec(spec, methods=Methods(closed_form=lambda p, q: kl_divergence(p, q) + 0.25))
+    assert not settings.batched and Settings.from_spec(spec).batched
     cols = evaluate_block(spec.cases, 0, 10, settings, run_params(spec))
     expected = [kl_divergence(c.p, c.q) + 0.25 for c in spec.cases[:10]]
     assert cols["kl_closed"].tolist() == expected

@@ -34,7 +34,6 @@ import pandas as pd
 import pytest
 
 import mcverify.config.loader
-import mcverify.engine.runner
 import mcverify.tables.result_files
 from mcverify.cli.main import main
 from mcverify.tables.atomic import clean_stale, is_temporary

@@ -6,11 +6,11 @@ import re
 
 import pytest
 from tabletext import latex_tabulars, pipe_tables
-from test_report import audit_table
 
 from mcverify.reporting.documents import methods_table, report_blocks, to_latex, to_markdown
 from mcverify.reporting.summary import summarize
 from mcverify.tables.readers import read_results
+from tests.reporting.test_report import audit_table
 
 
 def blocks(folder, **kwargs):  # type: ignore[no-untyped-def]

@@ -19,7 +19,6 @@ from matplotlib.collections import QuadMesh
 from matplotlib.container import ErrorbarContainer
 from PIL import Image
 from scipy.stats import norm
-from test_report import audit_table
 
 from mcverify.reporting.plots import (
     figure_bytes,
@@ -34,6 +33,7 @@ from mcverify.reporting.plots import (
     save_figure,
     standard_figures,
 )
+from tests.reporting.test_report import audit_table
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mcverify.engine.runner import case_seed
-from mcverify.sampling.seeding import StreamPool, case_seeds, sfc64_states
+from mcverify.sampling.seeding import StreamPool, case_seed, case_seeds, sfc64_states
 
 INDICES = [0, 1, 2, 7, 1000, 123_456_789, 2**32 - 1, 2**32, 2**40 + 3]
 

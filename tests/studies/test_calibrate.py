@@ -5,8 +5,9 @@ import pytest
 from scipy import stats
 
 from mcverify.config.loader import parse_config
-from mcverify.engine.runner import case_seed, run
+from mcverify.engine.runner import run
 from mcverify.sampling.estimators import estimate_kl
+from mcverify.sampling.seeding import case_seed
 from mcverify.studies.calibrate import CELL_COLUMNS, FAMILY_COLUMNS, acceptance_band, calibrate, clopper_pearson
 
 Z_MAX = 5.0

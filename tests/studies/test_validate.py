@@ -7,11 +7,11 @@ import math
 import pandas as pd
 import pytest
 from tabletext import pipe_tables
-from test_cli import GOOD, mcverify, write
 
 from mcverify.cli.main import main
-from mcverify.studies.validate import convergence_sizes
+from mcverify.studies.validate import convergence_sizes, validate
 from mcverify.tables.readers import read_results
+from tests.cli.test_cli import GOOD, mcverify, write
 
 SWEEP = """
 [run]
@@ -66,17 +66,30 @@ def test_validate_writes_tables_convergence_and_report(tmp_path):
     assert html.count("<img ") >= 4 and 'href="#good"' in html and 'id="sweep"' in html
 
 
-def test_validate_exit_1_on_failure_and_2_on_bad_config(tmp_path, monkeypatch, capsys):
-    import mcverify.engine.runner as runner
+def test_validate_exit_1_on_failure_and_2_on_bad_config(tmp_path, capsys):
     from mcverify import kl_divergence
+    from mcverify.engine.case import Methods
 
     good = write(tmp_path, SWEEP, "sweep.toml")
     bad = write(tmp_path, "[[pair]]\nname='a'\np={mean=0.0,std=-1.0}\nq={mean=0.0,std=1.0}\n", "bad.toml")
     assert main(["validate", str(good), str(bad), "-o", str(tmp_path / "r"), "--no-plots"]) == 2
     assert "bad.toml: pair[1].p.std" in capsys.readouterr().err and not (tmp_path / "r").exists()
 
-    monkeypatch.setattr(runner, "kl_divergence", lambda p, q: kl_divergence(p, q) + 0.01)
-    assert main(["validate", str(good), "-o", str(tmp_path / "r"), "--no-plots", "--convergence", "0", "-q"]) == 1
+    assert main(["validate", str(good), "-o", str(tmp_path / "ok"), "--no-plots", "--convergence", "0", "-q"]) == 0
+    planted = Methods(closed_form=lambda p, q: kl_divergence(p, q) + 0.01)
+    results, _ = validate([good], tmp_path / "r", levels=0, plots=False, methods=planted)
+    assert sum(r.failed for r in results) == 7
     md = (tmp_path / "r" / "index.md").read_text()
     assert "**1 config, 7 cases: 0 pass, 7 fail.**" in md and "\n## Failures" not in md
     assert "### Failures (7)" in md
+
+
+def test_validate_records_the_configs_own_settings_in_the_provenance(tmp_path):
+    """Regression: validate wrote "holm" (and no method) into the provenance of a config that asked for "bh"."""
+    cfg = write(tmp_path, SWEEP.replace("[run]", '[run]\nerror_control = "bh"\nmethod = "antithetic"'), "bh.toml")
+    results, _ = validate([cfg], tmp_path / "r", levels=0, plots=False)
+    (result,) = results
+    record = read_results(tmp_path / "r" / "bh.csv").provenance
+    assert record["error_control"] == "bh" == result.provenance["error_control"]
+    assert record["method"] == "antithetic" and set(result.frame["error_control"]) == {"bh"}
+    assert set(result.frame["method"]) == {"antithetic"}
