@@ -1,4 +1,11 @@
 """The ``mcverify`` command line: one module per subcommand family over :mod:`mcverify.cli.options`.
 
-The only layer that reads argv, prints to the terminal and chooses exit codes.
+:mod:`~mcverify.cli.run` (``run``), :mod:`~mcverify.cli.audit` (``audit``),
+:mod:`~mcverify.cli.studies` (``calibrate``, ``converge``),
+:mod:`~mcverify.cli.report` (``report``, ``validate``); :mod:`~mcverify.cli.main`
+assembles them and holds :func:`~mcverify.cli.main.main`.
+
+Layer rule: the top of the package; may import every layer below it and is
+imported by none. The only layer that reads argv, prints to the terminal and
+chooses exit codes.
 """

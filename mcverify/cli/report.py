@@ -3,7 +3,7 @@
 ``report`` turns a results table into a document or another table format
 (:mod:`mcverify.reporting.publish`); ``validate`` runs several configs and writes
 their tables and one validation report (:mod:`mcverify.studies.validate`). Errors
-are :class:`mcverify.cli.main.UsageError`: one line on stderr, exit 2.
+are :class:`mcverify.cli.options.UsageError`: one line on stderr, exit 2.
 """
 
 from __future__ import annotations
@@ -14,7 +14,12 @@ import sys
 import time
 from pathlib import Path
 
-from mcverify.cli.main import EXIT_FAIL, EXIT_PASS, UsageError, _nonnegative_int, _positive_int
+from mcverify.cli.options import EXIT_FAIL, EXIT_PASS, UsageError, nonnegative_int, positive_int
+from mcverify.reporting.publish import build_report, check_extras, format_for, render_report, save_plots
+from mcverify.studies.validate import validate
+from mcverify.tables.atomic import clean_stale, write_new
+from mcverify.tables.readers import ResultsError, read_results
+from mcverify.tables.writers import require_extra
 
 __all__ = ["add_report_commands"]
 
@@ -53,7 +58,7 @@ def _add_report(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     report.add_argument("--title", help="report title")
     report.add_argument(
         "--max-rows",
-        type=_nonnegative_int,
+        type=nonnegative_int,
         default=2000,
         metavar="N",
         help="rows of the full table in md, latex and html (default 2000; 0: all)",
@@ -75,10 +80,10 @@ def _add_validate(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     val.add_argument(
         "--overwrite", action="store_true", help="replace the files of an earlier validation in the output folder"
     )
-    val.add_argument("--jobs", type=_positive_int, default=1, help="local worker processes per run")
+    val.add_argument("--jobs", type=positive_int, default=1, help="local worker processes per run")
     val.add_argument(
         "--convergence",
-        type=_nonnegative_int,
+        type=nonnegative_int,
         default=3,
         metavar="K",
         help="Monte Carlo sample sizes below each config's own, a decade apart (default 3; 0: none)",
@@ -89,8 +94,6 @@ def _add_validate(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from mcverify.studies.validate import validate
-    from mcverify.tables.writers import require_extra
 
     try:
         require_extra("markdown", "index.md")
@@ -110,8 +113,6 @@ def _cmd_validate(args: argparse.Namespace) -> int:
                 f"{out}: {existing[0]} exists{more}; pass --overwrite to replace them, or choose another -o"
             )
     if out.is_dir():
-        from mcverify.tables.atomic import clean_stale
-
         clean_stale(out)  # temporary files of killed runs
     progress = None if args.quiet else (lambda line: print(line, flush=True))
     t0 = time.perf_counter()
@@ -130,9 +131,6 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from mcverify.reporting.publish import build_report, check_extras, format_for, render_report, save_plots
-    from mcverify.tables.atomic import clean_stale, write_new
-    from mcverify.tables.readers import ResultsError, read_results
 
     out = Path(args.output) if args.output else None
     try:

@@ -6,7 +6,7 @@ the intervals and the false-alarm rates (:mod:`mcverify.studies.calibrate`);
 fits its rate (:mod:`mcverify.studies.converge`). Both write their tables and one
 provenance record as a set (:func:`mcverify.tables.result_files.commit_results`: never
 replacing earlier files without ``--overwrite``). Errors are
-:class:`mcverify.cli.main.UsageError`: one line on stderr, exit 2.
+:class:`mcverify.cli.options.UsageError`: one line on stderr, exit 2.
 """
 
 from __future__ import annotations
@@ -18,21 +18,28 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mcverify.cli.main import (
+from mcverify.cli.options import (
     EXIT_FAIL,
     EXIT_PASS,
     UsageError,
-    _names,
-    _positive_int,
     add_config_options,
+    names,
+    positive_int,
     prepare_output,
 )
+from mcverify.config.loader import load_config
+from mcverify.engine.parallel import usable_cores
+from mcverify.sampling.estimators import METHODS, minimum_samples
+from mcverify.studies.calibrate import CELL_COLUMNS, FAMILY_COLUMNS, calibrate
+from mcverify.studies.converge import FIT_COLUMNS, POINT_COLUMNS, converge, sample_counts
+from mcverify.tables.result_files import write_results
+from mcverify.tables.writers import check_formats, provenance
 
 __all__ = ["add_study_commands"]
 
 
 def _power_of_two(text: str) -> int:
-    value = _positive_int(text)
+    value = positive_int(text)
     if value < 2 or value & (value - 1):
         raise argparse.ArgumentTypeError(f"expected a power of two >= 2, got {text!r}")
     return value
@@ -40,7 +47,6 @@ def _power_of_two(text: str) -> int:
 
 def add_study_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add ``calibrate`` and ``converge`` to the ``mcverify`` subcommands."""
-    from mcverify.sampling.estimators import METHODS
 
     cal = sub.add_parser(
         "calibrate",
@@ -50,11 +56,11 @@ def add_study_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
         "their binomial bands. Exit 0 when every check passes, 1 when one fails, 2 on bad input.",
     )
     add_config_options(cal)
-    cal.add_argument("--samples", type=_positive_int, help="samples per estimate (default: [run] samples)")
-    cal.add_argument("--replicates", type=_positive_int, default=200, help="replicates per case (default 200)")
+    cal.add_argument("--samples", type=positive_int, help="samples per estimate (default: [run] samples)")
+    cal.add_argument("--replicates", type=positive_int, default=200, help="replicates per case (default 200)")
     cal.add_argument(
         "--method",
-        type=_names(METHODS),
+        type=names(METHODS),
         default=METHODS,
         help="comma-separated estimators to calibrate (default: mc,antithetic,qmc)",
     )
@@ -69,10 +75,10 @@ def add_study_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
     add_config_options(conv)
     conv.add_argument("--min-samples", type=_power_of_two, default=1 << 10, help="smallest count (default 1024)")
     conv.add_argument("--max-samples", type=_power_of_two, default=1 << 20, help="largest count (default 2^20)")
-    conv.add_argument("--replicates", type=_positive_int, default=16, help="estimates per count (default 16)")
+    conv.add_argument("--replicates", type=positive_int, default=16, help="estimates per count (default 16)")
     conv.add_argument(
         "--method",
-        type=_names(METHODS),
+        type=names(METHODS),
         default=METHODS,
         help="comma-separated estimators (default: mc,antithetic,qmc)",
     )
@@ -81,10 +87,6 @@ def add_study_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
 
 def _prepare(args: argparse.Namespace, samples: Sequence[int]) -> tuple[Any, Path, list[str], int]:
     """Check formats, config, methods and output folder before any work; return (spec, out, formats, jobs)."""
-    from mcverify.config.loader import load_config
-    from mcverify.engine.parallel import usable_cores
-    from mcverify.sampling.estimators import minimum_samples
-    from mcverify.tables.writers import check_formats
 
     try:
         formats = check_formats(f.strip() for f in args.format.split(",") if f.strip())
@@ -132,9 +134,6 @@ def _frame(rows: list[dict[str, Any]], columns: dict[str, str]):  # type: ignore
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
-    from mcverify.studies.calibrate import CELL_COLUMNS, FAMILY_COLUMNS, calibrate
-    from mcverify.tables.result_files import write_results
-    from mcverify.tables.writers import provenance
 
     spec, out, formats, jobs = _prepare(args, ())
     t0 = time.perf_counter()
@@ -210,9 +209,6 @@ def _calibration_summary(result, spec, args, elapsed: float, written: list[Path]
 
 
 def _cmd_converge(args: argparse.Namespace) -> int:
-    from mcverify.studies.converge import FIT_COLUMNS, POINT_COLUMNS, converge, sample_counts
-    from mcverify.tables.result_files import write_results
-    from mcverify.tables.writers import provenance
 
     try:
         counts = sample_counts(args.min_samples, args.max_samples)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import mcverify.engine.run as run_command
+import mcverify.cli.run as run_command  # the execute the command line calls
 from mcverify.cli.main import main
 from mcverify.config.loader import MAX_PARAMETER_BYTES, load_config
 from mcverify.config.sweeps import MAX_DIM

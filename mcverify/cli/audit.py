@@ -1,0 +1,252 @@
+"""``mcverify audit``: audit a KL function from a file, a module or an expression."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from mcverify.auditing.auditor import DEFAULT_SAMPLES, DEFAULT_SEED, DEFAULT_TIMEOUT, audit
+from mcverify.auditing.backends import BACKENDS, BackendUnavailable
+from mcverify.auditing.conventions import CONVENTIONS
+from mcverify.auditing.expressions import ExprError, compile_expr
+from mcverify.auditing.report import AuditReport
+from mcverify.auditing.sandbox import CandidateEnded, in_child
+from mcverify.cli.options import EXIT_FAIL, EXIT_PASS, UsageError, first_line, nonnegative_int, seconds
+from mcverify.config.loader import MAX_SAMPLES
+from mcverify.errors import AuditError
+from mcverify.tables.atomic import clean_stale, write_new
+
+__all__ = ["add_audit_command"]
+
+
+def add_audit_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    audit = sub.add_parser(
+        "audit",
+        help="audit your own KL function: verdict, failing region, diagnosis, evidence",
+        description=(
+            "Evaluate a KL implementation on probe pairs, compare it with the true KL within "
+            "floating-point tolerance, and report where it goes wrong, which classic mistake it "
+            "matches, and Monte Carlo evidence. Exit 0 pass, 1 fail, 2 bad input."
+        ),
+    )
+    audit.add_argument(
+        "target",
+        nargs="?",
+        help="the function: path/to/file.py:function or package.module:function",
+    )
+    audit.add_argument(
+        "--convention",
+        "-c",
+        required=True,
+        choices=list(CONVENTIONS),
+        metavar="C",
+        help="calling convention: " + ", ".join(CONVENTIONS),
+    )
+    audit.add_argument(
+        "--expr",
+        help='a formula as text instead of TARGET, e.g. "0.5*(std**2 + mean**2 - 1 - log(std**2))"',
+    )
+    audit.add_argument(
+        "--backend", default="numpy", choices=list(BACKENDS), help="array type the function receives (default: numpy)"
+    )
+    audit.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    audit.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="also write the report: JSON for .json, the probe table for .csv, text otherwise",
+    )
+    audit.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace FILE if it exists (default: write beside it as <stem>-2<suffix>, ...)",
+    )
+    audit.add_argument(
+        "--samples",
+        type=nonnegative_int,
+        default=DEFAULT_SAMPLES,
+        help=f"Monte Carlo draws per evidence point, 0 for none (default: {DEFAULT_SAMPLES})",
+    )
+    audit.add_argument(
+        "--seed",
+        type=nonnegative_int,
+        default=DEFAULT_SEED,
+        help=f"root seed of the evidence (default: {DEFAULT_SEED})",
+    )
+    audit.add_argument(
+        "--timeout",
+        type=seconds,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"time each call of the function may take, 0 for no limit (default: {DEFAULT_TIMEOUT:g})",
+    )
+    audit.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show the traceback of an error")
+    audit.set_defaults(handler=_cmd_audit)
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    if (args.target is None) == (args.expr is None):
+        raise UsageError("audit: give either TARGET (path/to/file.py:function or package.module:function) or --expr")
+    if args.samples == 1:
+        raise UsageError("audit: --samples must be 0 (no evidence) or at least 2")
+
+    if args.samples > MAX_SAMPLES:
+        raise UsageError(f"audit: --samples must be at most {MAX_SAMPLES:.0e}, got {args.samples:,}")
+    out = Path(args.output) if args.output else None
+    if out is not None and not out.parent.is_dir():
+        raise UsageError(f"{out}: the folder {out.parent} does not exist")
+    if out is not None and out.is_dir():
+        raise UsageError(f"{out}: is a folder; -o takes a file name")
+    if out is not None:
+        if not os.access(out.parent, os.W_OK | os.X_OK):
+            raise UsageError(f"{out}: the folder {out.parent} is not writable")
+        clean_stale(out.parent)  # temporary files of killed runs
+    if args.expr is not None:
+        if args.backend != "numpy":
+            raise UsageError("audit: --expr is evaluated with numpy; --backend does not apply")
+        try:
+            compile_expr(args.expr, args.convention)  # refused here, before any process starts
+        except ExprError as exc:
+            raise UsageError(f"--expr: {exc}") from None
+        name = f"expr {args.expr.strip()!r}"
+    else:
+        name = args.target
+
+    def job(mark: Callable[[str], None]) -> AuditReport:
+        mark("import")
+        func = compile_expr(args.expr, args.convention) if args.expr is not None else _load_target(args.target)
+        mark("audit")
+        try:
+            with _c_level_stdout_to_stderr():  # the function's own output never mixes with the report
+                return audit(
+                    func,
+                    args.convention,
+                    backend=args.backend,
+                    samples=args.samples,
+                    seed=args.seed,
+                    name=name,
+                    timeout=args.timeout or None,
+                )
+        except (AuditError, BackendUnavailable) as exc:
+            raise UsageError(f"audit: {exc}") from None
+
+    # The candidate is imported and called in a child process: whatever it does to
+    # that process (os._exit, a crash, patching mcverify), this one reports.
+    try:
+        report = in_child(job)
+    except CandidateEnded as exc:
+        if exc.phase in ("", "import"):
+            raise UsageError(f"{name}: importing it ended the process ({exc.how}); no audit was made") from None
+        problem = f"the candidate ended the audit's process ({exc.how}) before the audit finished"
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        "name": name,
+                        "convention": args.convention,
+                        "backend": args.backend,
+                        "verdict": "fail",
+                        "problems": [problem],
+                    },
+                    indent=2,
+                )
+            )
+        print(f"mcverify: audit: FAIL: {name}: {problem}", file=sys.stderr)
+        return EXIT_FAIL
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2, allow_nan=False))
+    else:
+        print(report.summary())
+    if out is not None:
+        written = _write_report(report, out, args.overwrite)
+        if written != out:
+            print(f"mcverify: {out} exists: wrote {written} (--overwrite replaces it)", file=sys.stderr)
+    return EXIT_PASS if report.passed else EXIT_FAIL
+
+
+@contextmanager
+def _c_level_stdout_to_stderr() -> Iterator[None]:
+    """Point file descriptor 1 at stderr for the duration (Python-level output is captured by the sandbox)."""
+    try:
+        out_fd, err_fd = sys.stdout.fileno(), sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # not real files (captured in a test, a notebook)
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(out_fd)
+    os.dup2(err_fd, out_fd)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, out_fd)
+        os.close(saved)
+
+
+def _write_report(report, out: Path, overwrite: bool = False) -> Path:  # type: ignore[no-untyped-def]
+    """Write the report atomically to ``out``, or beside it when it exists; return where it went."""
+
+    if out.suffix.lower() == ".json":
+        text = json.dumps(report.as_dict(table=True), indent=2, allow_nan=False) + "\n"
+    elif out.suffix.lower() == ".csv":
+        text = report.table.to_csv(index=False)
+    else:
+        text = report.summary() + "\n"
+    try:
+        return write_new(out, text, overwrite=overwrite)
+    except OSError as exc:
+        raise UsageError(f"{out}: cannot write the report ({exc.strerror})") from None
+
+
+def _load_target(target: str):  # type: ignore[no-untyped-def]
+    """The callable named by ``path/to/file.py:function`` or ``package.module:function``."""
+
+    where, sep, attr = target.rpartition(":")
+    if not sep or not where or not attr:
+        raise UsageError(f"{target!r}: TARGET must be path/to/file.py:function or package.module:function")
+    if where.endswith(".py") or "/" in where or os.sep in where:
+        path = Path(where)
+        if not path.is_file():
+            raise UsageError(f"{where}: no such file")
+        folder = str(path.resolve().parent)
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+        spec = importlib.util.spec_from_file_location(f"_mcverify_target_{path.stem}", path)
+        if spec is None or spec.loader is None:
+            raise UsageError(f"{where}: cannot load it as Python")
+        module = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(module)
+        except SystemExit as exc:
+            raise UsageError(f"{where}: importing it called sys.exit({exc.code!r}); no audit was made") from None
+        except Exception as exc:
+            raise UsageError(f"{where}: importing it raised {type(exc).__name__}: {first_line(exc)}") from None
+        what = where
+    else:
+        if os.getcwd() not in sys.path and "" not in sys.path:
+            sys.path.insert(0, os.getcwd())
+        try:
+            module = importlib.import_module(where)
+        except ImportError as exc:
+            raise UsageError(f"cannot import {where!r}: {first_line(exc)}") from None
+        except SystemExit as exc:
+            raise UsageError(f"{where}: importing it called sys.exit({exc.code!r}); no audit was made") from None
+        except Exception as exc:
+            raise UsageError(f"{where}: importing it raised {type(exc).__name__}: {first_line(exc)}") from None
+        what = f"module {where}"
+    obj = module
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise UsageError(f"{what} has no function {attr!r}") from None
+    if not callable(obj):
+        raise UsageError(f"{what}: {attr!r} is not callable (it is {type(obj).__name__})")
+    return obj

@@ -1,0 +1,172 @@
+"""What every subcommand shares: exit codes, the one-line error, argument types, common options.
+
+Exit codes: 0 every verdict passes, 1 a verification failed, 2 bad input or
+usage (one line on stderr, no traceback unless ``--debug``, nothing
+written), 3 an internal error (a bug; one line, the traceback with
+``--debug``), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from pathlib import Path
+from typing import NoReturn
+
+from mcverify.config.loader import ERROR_CONTROLS
+from mcverify.tables.atomic import clean_stale
+
+__all__ = [
+    "EXIT_FAIL",
+    "EXIT_INTERNAL",
+    "EXIT_PASS",
+    "EXIT_USAGE",
+    "Parser",
+    "UsageError",
+    "add_config_options",
+    "add_sampling_options",
+    "first_line",
+    "level",
+    "names",
+    "nonnegative_int",
+    "one_line",
+    "positive_int",
+    "prepare_output",
+    "seconds",
+]
+
+EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+class UsageError(Exception):
+    """Bad input from the command line or a file: reported in one line, exit 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def nonnegative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def level(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number strictly between 0 and 1, got {text!r}") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number strictly between 0 and 1, got {text!r}")
+    return value
+
+
+def seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
+    return value
+
+
+def names(allowed: tuple[str, ...]):  # type: ignore[no-untyped-def]
+    """An argparse type: a comma-separated list of ``allowed`` names, returned in ``allowed``'s order."""
+
+    def parse(text: str) -> tuple[str, ...]:
+        names = tuple(n.strip() for n in text.split(",") if n.strip())
+        bad = [n for n in names if n not in allowed]
+        if bad or not names:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list of {', '.join(allowed)}, got {text!r}")
+        return tuple(a for a in allowed if a in names)
+
+    return parse
+
+
+def add_sampling_options(p: argparse.ArgumentParser) -> None:
+    """``--alpha``, ``--error-control`` and ``--randomizations``: [run] keys every command that samples takes."""
+    p.add_argument("--alpha", type=level, help="level of the verdicts (default: [run] alpha, else 0.01)")
+    p.add_argument(
+        "--error-control",
+        choices=ERROR_CONTROLS,
+        help="holm: family-wise error rate (default); bh: false discovery rate (Benjamini-Hochberg)",
+    )
+    p.add_argument("--randomizations", type=positive_int, help="independent scramblings for qmc (default 64)")
+
+
+def add_config_options(p: argparse.ArgumentParser) -> None:
+    """What every command that computes a config's cases takes (run, calibrate, converge).
+
+    CONFIG, ``-o``, ``--seed``, the sampling options, ``--format``,
+    ``--jobs``, ``--force``, ``--overwrite``, ``-q`` and ``--debug``.
+    """
+    p.add_argument("config", help="TOML config file (see configs/)")
+    p.add_argument("-o", "--output", default="results", help="output folder (default: results)")
+    p.add_argument("--seed", type=nonnegative_int, help="root seed")
+    add_sampling_options(p)
+    p.add_argument("--format", default="csv", help="comma-separated: csv,json,parquet,md,latex,html (default: csv)")
+    p.add_argument(
+        "--jobs",
+        type=positive_int,
+        default=None,
+        help="worker processes (default: every core this process may use)",
+    )
+    p.add_argument("--force", action="store_true", help="allow sweeps beyond the case limit")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace existing result files (default: write beside them as <stem>-2, <stem>-3, ...)",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show the traceback of an error")
+
+
+def prepare_output(folder: str | os.PathLike[str]) -> Path:
+    """Create the output folder if needed and check it is a writable folder, before any work.
+
+    Removes the temporary files that killed runs left there.
+
+    Raises
+    ------
+    UsageError
+        If it is not a folder, cannot be created or is not writable.
+    """
+    out = Path(folder)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out}: the output folder is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{out}: cannot create the output folder ({exc.strerror})") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise UsageError(f"{out}: the output folder is not writable")
+    clean_stale(out)  # temporary files of killed runs
+    return out
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def one_line(text: str) -> str:
+    """``text`` with every line break or other unprintable character escaped: one line, always."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
