@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
+from mcverify.testing import assert_kl_correct as _assert_kl_correct
+
 
 @pytest.fixture
 def assert_kl_correct() -> Callable[..., Any]:
     """:func:`mcverify.testing.assert_kl_correct`: audit a KL function, fail the test if it is wrong."""
-    from mcverify.testing import assert_kl_correct as check
-
-    return check
+    return _assert_kl_correct

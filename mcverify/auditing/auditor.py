@@ -334,6 +334,12 @@ def _regions(
             params[sw.axis] = sw.value(x)
             return params
 
+        def candidate_on_axis(x: float, pa: Callable[[float], dict[str, Any]] = params_at) -> float:
+            return evaluate_at(pa(x))
+
+        def truth_on_axis(x: float, pa: Callable[[float], dict[str, Any]] = params_at) -> float:
+            return true_kl(make_probe(conv, pa(x)), conv)
+
         finding = describe_sweep(
             key,
             axis,
@@ -343,8 +349,8 @@ def _regions(
             values[idx],
             ctx.truth[idx],
             ctx.tol[idx],
-            evaluate=lambda x, pa=params_at: evaluate_at(pa(x)),
-            truth_at=lambda x, pa=params_at: true_kl(make_probe(conv, pa(x)), conv),
+            evaluate=candidate_on_axis,
+            truth_at=truth_on_axis,
         )
         if finding is not None:
             out.append(finding)
@@ -405,9 +411,11 @@ def _problems(
         )
     if properties.get("timed_out"):
         idx = [i for i in range(len(ps)) if status[i] == "timeout"]
+        first = errors[idx[0]]
+        assert first is not None  # status "timeout" comes from the error's text
         out.append(
             f"no result in time at {_count(len(idx), 'probe')} (first at {ps.probes[idx[0]].label()}: "
-            f"{errors[idx[0]].split(': ', 1)[-1]})"
+            f"{first.split(': ', 1)[-1]})"
         )
     return out
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ContextManager
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -48,7 +48,7 @@ class Backend:
     name: str
     to_native: Callable[[Any], Any]
     to_numpy: Callable[[Any], NDArray[np.float64]]
-    scope: Callable[[], ContextManager[Any]] = field(default=contextlib.nullcontext)
+    scope: Callable[[], contextlib.AbstractContextManager[Any]] = field(default=contextlib.nullcontext)
 
 
 def _numpy_to_numpy(value: Any) -> NDArray[np.float64]:
@@ -90,12 +90,17 @@ def _jax_backend() -> Backend:
         import jax.numpy as jnp
     except ImportError:
         raise BackendUnavailable("the jax backend needs JAX: pip install 'mcverify[jax]'") from None
+    scope: Callable[[], contextlib.AbstractContextManager[Any]]
     if hasattr(jax, "enable_x64"):  # jax >= 0.5: a config context manager
 
-        def scope() -> ContextManager[Any]:
+        def config_scope() -> contextlib.AbstractContextManager[Any]:
             return jax.enable_x64(True)
+
+        scope = config_scope
     else:  # pragma: no cover - older jax
-        from jax.experimental import enable_x64 as scope
+        from jax.experimental import enable_x64
+
+        scope = enable_x64
 
     def native(a: Any) -> Any:
         return jnp.asarray(np.asarray(a, dtype=np.float64), dtype=jnp.float64)

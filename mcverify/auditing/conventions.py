@@ -114,12 +114,13 @@ class Convention:
 
 def _build() -> dict[str, Convention]:
     out: dict[str, Convention] = {}
+    family: Family
     for family in ("pair", "prior"):
         for scale in SCALES:
-            out[f"{family}-{scale}"] = Convention(f"{family}-{scale}", family, scale)  # type: ignore[arg-type]
+            out[f"{family}-{scale}"] = Convention(f"{family}-{scale}", family, scale)
     for family in ("diag-pair", "diag-prior"):
         for scale in SCALES:
-            out[f"{family}-{scale}"] = Convention(f"{family}-{scale}", family, scale)  # type: ignore[arg-type]
+            out[f"{family}-{scale}"] = Convention(f"{family}-{scale}", family, scale)
     out["mvn"] = Convention("mvn", "mvn", "cov")
     return out
 

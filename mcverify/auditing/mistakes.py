@@ -29,7 +29,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from itertools import combinations
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -146,8 +146,8 @@ class Mistake:
     mutate: Callable[[Formula, Convention], Formula]
 
 
-def _set(**changes: object) -> Callable[[Formula, Convention], Formula]:
-    return lambda f, c: replace(f, **changes)  # type: ignore[arg-type]
+def _set(**changes: Any) -> Callable[[Formula, Convention], Formula]:
+    return lambda f, c: replace(f, **changes)
 
 
 def _swap_logs(f: Formula, c: Convention) -> Formula:
@@ -339,7 +339,20 @@ def probe_terms(probes: Sequence[Probe], variance: Variance = "as-is") -> Terms:
     rows = [_diag_terms(p, variance) if p.cov_p is None else _full_terms(p) for p in probes]
     cols = np.array(rows, dtype=np.float64).reshape(len(rows), 11)
     full = bool(probes) and probes[0].cov_p is not None
-    return Terms(*(cols[:, k] for k in range(11)), full=full)  # type: ignore[arg-type]
+    return Terms(
+        d=cols[:, 0],
+        tr_f=cols[:, 1],
+        tr_r=cols[:, 2],
+        maha_q=cols[:, 3],
+        maha_p=cols[:, 4],
+        ld_p=cols[:, 5],
+        ld_q=cols[:, 6],
+        abs_ld=cols[:, 7],
+        kappa=cols[:, 8],
+        exp_f=cols[:, 9],
+        exp_r=cols[:, 10],
+        full=full,
+    )
 
 
 def _diag_terms(p: Probe, variance: Variance) -> tuple[float, ...]:
@@ -348,7 +361,12 @@ def _diag_terms(p: Probe, variance: Variance) -> tuple[float, ...]:
     k = {"as-is": 1.0, "sqrt": 0.5, "square": 2.0}[variance]
     # Variances as read, from the variances themselves (a few ulps), never
     # as exp of a rounded log: exp amplifies the log's rounding by |log|.
-    read = {"as-is": lambda v: v, "sqrt": np.sqrt, "square": np.square}[variance]
+    readers: dict[str, Callable[[NDArray[np.float64]], NDArray[np.float64]]] = {
+        "as-is": lambda v: v,
+        "sqrt": np.sqrt,
+        "square": np.square,
+    }
+    read = readers[variance]
     lp, lq = k * p.logvar_p, k * p.logvar_q
     with np.errstate(over="ignore"):
         vp, vq = read(p.var_p), read(p.var_q)
@@ -370,6 +388,7 @@ def _diag_terms(p: Probe, variance: Variance) -> tuple[float, ...]:
 
 
 def _full_terms(p: Probe) -> tuple[float, ...]:
+    assert p.cov_p is not None and p.cov_q is not None
     lp = refined_cholesky(np.asarray(p.cov_p, dtype=np.float64))[0]  # as the closed form does
     lq = refined_cholesky(np.asarray(p.cov_q, dtype=np.float64))[0]
     delta = p.mean_p - p.mean_q

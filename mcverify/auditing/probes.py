@@ -318,7 +318,7 @@ def make_probe(
         return Probe(index, group, ordered, d, same, mean_p, mean_q, cov_p=cov_p, cov_q=cov_q, sweeps=sweeps)
     sp = np.atleast_1d(np.asarray(sp, dtype=np.float64))
     sq = np.broadcast_to(np.atleast_1d(np.asarray(sq, dtype=np.float64)), sp.shape).copy()
-    scales_ok = np.all(np.isfinite(sp)) and np.all(np.isfinite(sq))
+    scales_ok: bool | np.bool_ = np.all(np.isfinite(sp)) and np.all(np.isfinite(sq))
     if conv.scale in ("std", "var"):
         scales_ok = scales_ok and bool(np.all(sp > 0) and np.all(sq > 0))
     if not scales_ok or not (np.all(np.isfinite(mean_p)) and np.all(np.isfinite(mean_q))):

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from scipy.optimize import brentq
 
 from mcverify.auditing.probes import show_number as show
@@ -117,9 +118,9 @@ def describe_sweep(
     where: str,
     coords: Sequence[float],
     bad: Sequence[bool],
-    candidate: Sequence[float],
-    truth: Sequence[float],
-    tol: Sequence[float],
+    candidate: Sequence[float] | NDArray[np.float64],
+    truth: Sequence[float] | NDArray[np.float64],
+    tol: Sequence[float] | NDArray[np.float64],
     *,
     evaluate: Callable[[float], float] | None = None,
     truth_at: Callable[[float], float] | None = None,
@@ -134,7 +135,7 @@ def describe_sweep(
         Probe coordinates, increasing.
     bad : sequence of bool
         Whether the candidate fails at each probe.
-    candidate, truth, tol : sequence of float
+    candidate, truth, tol : sequence of float or ndarray
         Candidate values, true KL and tolerances at each probe.
     evaluate : callable, optional
         The candidate as a function of the coordinate, to locate zero

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mcverify._version import __version__
 from mcverify.auditing.conventions import get_convention
 from mcverify.auditing.mistakes import mistake
 from mcverify.auditing.regions import SweepFinding, fmt
@@ -193,8 +194,6 @@ class AuditReport:
 
     def as_dict(self, *, table: bool = False) -> dict[str, Any]:
         """A JSON-ready dict; ``table=True`` adds every probe as a record."""
-        from mcverify._version import __version__
-
         out: dict[str, Any] = {
             "verdict": self.verdict,
             "convention": self.convention,

@@ -104,7 +104,9 @@ class _Worker:
         self.thread = threading.Thread(target=self._loop, name="mcverify-candidate", daemon=True)
         self.session = session
         self.thread.start()
-        session._candidate_threads.add(self.thread.ident)  # type: ignore[arg-type]
+        ident = self.thread.ident
+        assert ident is not None  # set by start()
+        session._candidate_threads.add(ident)
 
     def _loop(self) -> None:
         while True:
@@ -190,6 +192,8 @@ class Session:
             raise CandidateTimeout(f"not called: the candidate already timed out {self.timeouts} times")
         self.calls += 1
         self._wrote = False
+        ok: bool
+        value: Any  # the call's result (a T) or, when not ok, the exception it raised
         try:
             if self.timeout is None:
                 ident = threading.get_ident()
@@ -215,7 +219,7 @@ class Session:
                 self.output_calls += 1
         self.results += 1
         if ok:
-            return value  # type: ignore[no-any-return]
+            return value
         if isinstance(value, SystemExit):
             raise CandidateExit(f"called sys.exit({value.code!r})") from None
         raise value
@@ -243,7 +247,7 @@ class _Capture(io.TextIOBase):
         if s is not None and threading.get_ident() in s._candidate_threads:
             s._capture(text)
             return len(text)
-        return self.real.write(text)  # type: ignore[no-any-return]
+        return self.real.write(text)
 
     def writelines(self, lines: Any) -> None:
         for line in lines:
@@ -259,7 +263,7 @@ class _Capture(io.TextIOBase):
         return int(self.real.fileno())
 
     @property
-    def encoding(self) -> str:  # type: ignore[override]
+    def encoding(self) -> str:  # type: ignore[override]  # a plain attribute in typeshed; read-only here: the wrapped stream's
         return str(getattr(self.real, "encoding", "utf-8"))
 
     def __getattr__(self, name: str) -> Any:

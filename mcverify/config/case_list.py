@@ -29,7 +29,7 @@ from typing import Any, overload
 import numpy as np
 from numpy.typing import NDArray
 
-from mcverify.config.cases import Case
+from mcverify.config.cases import Case, Direction
 from mcverify.config.sweeps import (
     Fixed,
     Grid,
@@ -93,7 +93,7 @@ class CaseRecord:
     index: int
     name: str
     group: str
-    direction: str
+    direction: Direction
     params: tuple[tuple[str, float], ...]
     p: Gaussian | Mapping[str, Any]
     q: Gaussian | Mapping[str, Any]
@@ -102,7 +102,7 @@ class CaseRecord:
         """The :class:`~mcverify.config.cases.Case`, Gaussians built."""
         return Case(
             self.index, self.name, self.group, _gaussian(self.p), _gaussian(self.q), self.direction, self.params
-        )  # type: ignore[arg-type]
+        )
 
     def univariate(self) -> Univariate | None:
         """``(mean_p, scale_p, p_is_var, mean_q, scale_q, q_is_var)`` for a univariate pair, else None."""
@@ -121,11 +121,10 @@ def _scalar(g: Gaussian | Mapping[str, Any]) -> tuple[float, float, bool] | None
     if isinstance(g, Gaussian):
         if g.kind != "univariate":
             return None
-        return (
-            (float(g.mean[0]), float(g.var[0]), True)
-            if g.var is not None
-            else (float(g.mean[0]), float(g.std[0]), False)
-        )  # type: ignore[index]
+        if g.var is not None:
+            return (float(g.mean[0]), float(g.var[0]), True)
+        assert g.std is not None  # a univariate Gaussian has std or var
+        return (float(g.mean[0]), float(g.std[0]), False)
     mean: Any = g.get("mean")
     if "cov" in g or not _is_scalar(mean):
         return None
@@ -225,7 +224,7 @@ class CaseList(Sequence[Case]):
         return {"entries": self.entries}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["entries"])  # type: ignore[misc]
+        self.__init__(state["entries"])  # type: ignore[misc]  # unpickling: rebuild from the entries, as the constructor does
 
     # ------------------------------------------------------------- records
     def record(self, i: int) -> CaseRecord:
@@ -257,7 +256,7 @@ class CaseList(Sequence[Case]):
         entry = self.entries[e]
         both = entry.direction == "both"
         point, rev = divmod(local, 2) if both else (local, entry.direction == "reverse")
-        direction = "reverse" if rev else "forward"
+        direction: Direction = "reverse" if rev else "forward"
         p: Gaussian | Mapping[str, Any]
         q: Gaussian | Mapping[str, Any]
         params: tuple[tuple[str, float], ...]
@@ -387,7 +386,8 @@ class CaseList(Sequence[Case]):
                 a = axis_of[f.path]
                 v = idx.grids[a][pos[a]]
             else:
-                v = np.full(local.shape, float(f.spec.value))  # type: ignore[union-attr, arg-type]
+                assert isinstance(f.spec, Fixed)  # checked above: grids and scalar fixed values only
+                v = np.full(local.shape, float(f.spec.value))
             side_values[f.side][f.key] = v
 
         def side(name: str) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]]:

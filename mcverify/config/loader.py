@@ -69,6 +69,7 @@ from mcverify.config.case_list import CaseList, PairEntry, SweepEntry
 from mcverify.config.cases import RunSpec
 from mcverify.config.sweeps import (
     FIELD_KEYS,
+    Field,
     SpecError,
     Sweep,
     clip,
@@ -588,7 +589,7 @@ class _Parser:
         self.check_keys(entry, _SWEEP_KEYS, where)
         name = self.name(entry, where, names)
         direction = self.direction(entry, where)
-        fields = []
+        fields: list[Field] = []
         for side in ("p", "q"):
             table = self.distribution(entry, side, where)
             with self.spec_errors():

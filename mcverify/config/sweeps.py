@@ -66,7 +66,7 @@ import itertools
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -107,7 +107,8 @@ SEED_TAG = 0x5EED
 #: The fields of a distribution table, in the order used for seed codes.
 FIELD_KEYS = ("mean", "std", "var", "cov")
 SIDES = ("p", "q")
-GRID_KINDS = ("values", "linspace", "logspace")
+GridKind = Literal["values", "linspace", "logspace"]
+GRID_KINDS: tuple[GridKind, ...] = ("values", "linspace", "logspace")
 FAMILIES = ("normal", "uniform", "loguniform", "spd")
 
 #: Keys a random family accepts (besides ``random``), with their defaults;
@@ -168,7 +169,7 @@ class Grid:
     has been checked.
     """
 
-    kind: Literal["values", "linspace", "logspace"]
+    kind: GridKind
     args: tuple[float, ...]
 
     @property
@@ -207,7 +208,7 @@ class Vector:
     items: tuple[float | Grid, ...]
 
 
-FieldSpec = Union[Fixed, Grid, Random, Vector]
+FieldSpec = Fixed | Grid | Random | Vector
 
 
 @dataclass(frozen=True)
@@ -424,7 +425,8 @@ def parse_field(side: str, key: str, raw: Any, where: str) -> Field:
 
 
 def _parse_generator(key: str, table: Mapping[str, Any], where: str) -> Grid | Random:
-    kinds = [k for k in (*GRID_KINDS, "random") if k in table]
+    choices: tuple[GridKind | Literal["random"], ...] = (*GRID_KINDS, "random")
+    kinds = [k for k in choices if k in table]
     if not kinds:
         for k in table:
             close = difflib.get_close_matches(k, [*GRID_KINDS, "random"], n=1, cutoff=0.6)
@@ -463,7 +465,7 @@ def _parse_generator(key: str, table: Mapping[str, Any], where: str) -> Grid | R
     start = _number(raw[0], f"{w}[1]")
     stop = _number(raw[1], f"{w}[2]")
     n = _integer(raw[2], f"{w}[3]", minimum=1)
-    return Grid(kind, (start, stop, n))  # type: ignore[arg-type]
+    return Grid(kind, (start, stop, n))
 
 
 def _parse_random(key: str, table: Mapping[str, Any], where: str) -> Random:
@@ -553,7 +555,7 @@ def resolve_dims(sweep: Sweep, where: str) -> Sweep:
     """
     implied = [(f, r) for f in sweep.fields if (r := _implied_dim(f)) is not None]
     if implied:
-        f0, (d0, why0) = implied[0]
+        _f0, (d0, why0) = implied[0]
         for f, (d, why) in implied[1:]:
             if d != d0:
                 raise SpecError(f"{where}.{f.path}", f"mismatched dimensions: {why0} but {why}")

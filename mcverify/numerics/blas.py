@@ -16,14 +16,14 @@ from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
+from threadpoolctl import ThreadpoolController
+
 __all__ = ["limit_process_blas", "one_blas_thread"]
 
 
 @cache
 def _controller() -> Any:
     """threadpoolctl's view of the loaded BLAS and OpenMP libraries (scanned once: ~1 ms)."""
-    from threadpoolctl import ThreadpoolController
-
     return ThreadpoolController()
 
 

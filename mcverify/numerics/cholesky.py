@@ -8,6 +8,8 @@ the given matrix. Private: shared by the closed form and the quadrature.
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 from numpy.typing import NDArray
 from scipy import linalg
@@ -66,7 +68,8 @@ def refined_cholesky(cov: NDArray[np.float64]) -> tuple[NDArray[np.float64], boo
     triangle (half diagonal) and ``R = cov - L L^T`` from
     :func:`cholesky_residual`: Newton's method for ``L L^T = cov``.
     """
-    chol = np.linalg.cholesky(cov)
+    # numpy's stubs type cholesky's result as floating[Any]; it is float64 for float64 input.
+    chol = cast("NDArray[np.float64]", np.linalg.cholesky(cov))
     row = np.sqrt(np.diag(cov))[:, None]  # ||L_i,:|| = sqrt(cov_ii)
     for _ in range(_REFINE_STEPS):
         with np.errstate(over="ignore", invalid="ignore", under="ignore"):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -181,7 +181,8 @@ class Gaussian:
         """Lower Cholesky factor ``L`` of the covariance, ``L @ L.T = cov``."""
         if self.cov is None:
             return _frozen(np.diag(self.stddevs))
-        return _frozen(np.linalg.cholesky(self.cov))
+        # numpy's stubs type cholesky's result as floating[Any]; it is float64 for float64 input.
+        return _frozen(cast("NDArray[np.float64]", np.linalg.cholesky(self.cov)))
 
     @cached_property
     def log_det(self) -> float:
@@ -246,8 +247,8 @@ def _validated_cov(cov: ArrayLike, mean: NDArray[np.float64]) -> NDArray[np.floa
         )
     c = 0.5 * (c + c.T)
     if np.any(np.diag(c) <= 0):
-        i = int(np.flatnonzero(np.diag(c) <= 0)[0])
-        raise ValueError(f"cov must be positive definite: diagonal entry cov[{i},{i}] = {float(c[i, i])!r}")
+        k = int(np.flatnonzero(np.diag(c) <= 0)[0])
+        raise ValueError(f"cov must be positive definite: diagonal entry cov[{k},{k}] = {float(c[k, k])!r}")
     try:
         np.linalg.cholesky(c)
     except np.linalg.LinAlgError:

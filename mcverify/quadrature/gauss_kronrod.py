@@ -72,7 +72,7 @@ _WG = (
 #: The 21 nodes on [-1, 1], ascending.
 NODES: NDArray[np.float64] = np.array([-x for x in _XGK] + [0.0] + list(reversed(_XGK)))
 #: Kronrod weights of :data:`NODES` (they sum to 2).
-WEIGHTS_KRONROD: NDArray[np.float64] = np.array(list(_WGK) + [_WGK_CENTRE] + list(reversed(_WGK)))
+WEIGHTS_KRONROD: NDArray[np.float64] = np.array([*_WGK, _WGK_CENTRE, *reversed(_WGK)])
 #: 10-point Gauss weights on :data:`NODES` (zero at the Kronrod-only nodes and the centre).
 WEIGHTS_GAUSS: NDArray[np.float64] = np.zeros(21)
 for _k, _w in enumerate(_WG):

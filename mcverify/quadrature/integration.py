@@ -19,7 +19,7 @@ import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -719,7 +719,10 @@ def _factor(g: Gaussian) -> _Factor:
         log_det = 2.0 * math.fsum(np.log(s).tolist()) if g.std is not None else math.fsum(np.log(g.variances).tolist())
         return _Factor(np.diag(s), log_det, 0.0 if g.std is not None else 0.5)
     cov = np.asarray(g.cov, dtype=np.float64)
-    chol, refined = refined_cholesky(cov) if d <= _REFINE_MAX_DIM else (np.linalg.cholesky(cov), False)
+    # numpy's stubs type cholesky's result as floating[Any]; it is float64 for float64 input.
+    chol, refined = (
+        refined_cholesky(cov) if d <= _REFINE_MAX_DIM else (cast("NDArray[np.float64]", np.linalg.cholesky(cov)), False)
+    )
     if refined:
         return _Factor(chol, _log_det(chol), 4.0)
     al = np.abs(chol)

@@ -94,6 +94,7 @@ class LogRatio:
             np.dot(np.multiply(z, z, out=scratch), self.half_alpha, out=out)
             out += z @ self.half_beta
             return out
+        assert self.b is not None
         np.einsum("ij,ij->i", z, z, out=out)
         wt = self._times_m(z)
         out *= -0.5

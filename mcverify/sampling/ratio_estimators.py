@@ -164,5 +164,5 @@ def ratio_estimators(
             for a, values in zip(acc, (lc, k2c, k3c)):
                 a.add(values)
             done += m
-        results = [mean_result(*a.result(0.0), samples, confidence) for a in acc]
-    return RatioEstimates(*results, k3_finite_variance=k3_variance_is_finite(p, q))
+        res_k1, res_k2, res_k3 = [mean_result(*a.result(0.0), samples, confidence) for a in acc]
+    return RatioEstimates(res_k1, res_k2, res_k3, k3_finite_variance=k3_variance_is_finite(p, q))

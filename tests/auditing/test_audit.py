@@ -217,7 +217,7 @@ def test_candidate_raising_everywhere_is_bad_input():
 
 
 def test_wrong_arity_is_bad_input():
-    with pytest.raises(AuditError, match="raised on every probe.*TypeError"):
+    with pytest.raises(AuditError, match=r"raised on every probe.*TypeError"):
         audit(lambda m, s: m, "pair-std")
 
 

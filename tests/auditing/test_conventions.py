@@ -38,7 +38,7 @@ def test_argument_names():
 
 
 def test_unknown_convention_names_the_valid_ones():
-    with pytest.raises(ValueError, match="unknown convention 'pair-sd'.*pair-std"):
+    with pytest.raises(ValueError, match=r"unknown convention 'pair-sd'.*pair-std"):
         get_convention("pair-sd")
 
 
@@ -144,7 +144,7 @@ def test_falls_back_to_one_call_per_probe():
 
 
 def test_falls_back_on_a_result_of_the_wrong_shape():
-    ps, groups = _groups("diag-prior-std")
+    _ps, groups = _groups("diag-prior-std")
     out = call_candidate(lambda m, s: np.sum(0.5 * (s**2 + m**2 - 1 - np.log(s**2))), groups, NUMPY)
     assert out.mode == "one per probe"
     assert "returned shape ()" in out.notes[0]
@@ -170,7 +170,7 @@ def test_exceptions_are_recorded_per_probe():
             raise FloatingPointError("too small")
         return 0.5 * (std**2 + mean**2 - 1 - math.log(std**2))
 
-    ps, groups = _groups("prior-std")
+    _ps, groups = _groups("prior-std")
     out = call_candidate(picky, groups, NUMPY)
     bad = [i for i, e in enumerate(out.errors) if e]
     assert bad and all(out.errors[i] == "FloatingPointError: too small" for i in bad)

@@ -153,8 +153,8 @@ def _textbook_variants(name):
             return 0.5 * (np.log(det(cq) / det(cp)) + np.trace(iq @ cp) + dm @ iq @ dm - len(mp))
 
         def m2(mp, cp, mq, cq):
-            sign_p, ld_p = np.linalg.slogdet(cp)
-            sign_q, ld_q = np.linalg.slogdet(cq)
+            _sign_p, ld_p = np.linalg.slogdet(cp)
+            _sign_q, ld_q = np.linalg.slogdet(cq)
             dm = mq - mp
             return 0.5 * (ld_q - ld_p + np.trace(np.linalg.solve(cq, cp)) + dm @ np.linalg.solve(cq, dm) - len(mp))
 

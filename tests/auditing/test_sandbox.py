@@ -34,7 +34,7 @@ def test_timeout_abandons_the_call_and_moves_on() -> None:
     release = threading.Event()
     t0 = time.monotonic()
     with session(timeout=0.2) as s:
-        with pytest.raises(CandidateTimeout, match="no result within 0.2 s"):
+        with pytest.raises(CandidateTimeout, match=r"no result within 0\.2 s"):
             guarded_call(lambda: release.wait(30))
         assert guarded_call(lambda: "next") == "next"  # a fresh worker
         assert s.stragglers == 1

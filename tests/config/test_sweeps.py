@@ -79,7 +79,7 @@ def test_cartesian_order_last_field_fastest() -> None:
 def test_field_order_follows_the_table() -> None:
     # std written before mean: std is the outer axis
     pts = points({"std": {"values": [1, 2]}, "mean": {"values": [0, 1]}}, {"mean": 0, "std": 1})
-    assert [tuple(k for k, _ in pt.params) for pt in pts][0] == ("p.std", "p.mean")
+    assert tuple(k for k, _ in pts[0].params) == ("p.std", "p.mean")
     assert [pt.params[0][1] for pt in pts] == [1.0, 1.0, 2.0, 2.0]
 
 

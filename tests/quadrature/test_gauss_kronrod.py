@@ -63,5 +63,5 @@ def test_normal_tail_moments_against_mpmath(t):
     mpmath.mp.dps = 40
     moments = normal_tail_moments(np.array([t]), 4)
     for k in range(5):
-        exact = mpmath.quad(lambda x: x**k * mpmath.npdf(x), [t, mpmath.inf])
+        exact = mpmath.quad(lambda x, k=k: x**k * mpmath.npdf(x), [t, mpmath.inf])
         assert float(moments[k][0]) == pytest.approx(float(exact), rel=1e-13)
