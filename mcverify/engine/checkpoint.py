@@ -26,6 +26,7 @@ This module does file I/O only; what a block holds is
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -218,7 +219,6 @@ class Checkpoint:
         damaged; :meth:`valid` finds such files on resume and they are
         computed again.
         """
-        import io
 
         buf = io.BytesIO()
         np.savez(buf, **npz_arrays(cols))  # type: ignore[arg-type]

@@ -15,9 +15,11 @@ Orchestration only: no files, no terminal.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import sys
+import threading
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
@@ -28,6 +30,7 @@ from mcverify.config.case_list import CaseList
 from mcverify.config.cases import RunSpec
 from mcverify.engine.blocks import Layout, evaluate_block
 from mcverify.numerics.blas import limit_process_blas, one_blas_thread
+from mcverify.sampling.ratio_estimators import estimator_columns
 from mcverify.tables.columns import Columns, param_dtypes
 
 __all__ = [
@@ -99,7 +102,6 @@ class BlockTask:
 
 def run_params(spec: RunSpec) -> dict[str, str]:
     """Storage kinds of the run's ``param:`` columns, and of the extra estimators' columns if any."""
-    from mcverify.sampling.ratio_estimators import estimator_columns
 
     return {**_param_columns(spec), **estimator_columns(tuple(getattr(spec, "estimators", ())))}
 
@@ -145,8 +147,6 @@ def _process_context() -> Any:
     (an audit's candidate threads, a Dask client, a GUI, a notebook) gets
     freshly started interpreters instead, which cost about a second each.
     """
-    import multiprocessing
-    import threading
 
     if threading.active_count() > 1:
         return multiprocessing.get_context("spawn")

@@ -7,7 +7,7 @@
    (:mod:`mcverify.engine.checkpoint`), and the progress bar moves.
 3. When all blocks are saved, the Monte Carlo z column of the whole run is
    read back and Holm-adjusted; then block by block, in case order, the
-   rows are judged (:mod:`mcverify.stats.bulk_verdicts`) and appended to the
+   rows are judged (:func:`mcverify.stats.verdicts.verdict_columns`) and appended to the
    tables (:mod:`mcverify.tables.block_writer`), which are moved into place at
    the end together with the provenance record.
 4. The checkpoint is removed (unless asked to keep it).
@@ -34,9 +34,10 @@ from mcverify.config.cases import RunSpec
 from mcverify.engine.blocks import Layout
 from mcverify.engine.case import Methods, Settings
 from mcverify.engine.checkpoint import Checkpoint, CheckpointError, Manifest
+from mcverify.engine.dask_executor import dask_executor
 from mcverify.engine.parallel import BlockTask, map_blocks, ordered_map, run_params, usable_cores
 from mcverify.engine.progress import progress_bar
-from mcverify.stats.bulk_verdicts import adjusted_p_values, verdict_columns
+from mcverify.stats.verdicts import adjusted_p_values, verdict_columns
 from mcverify.tables.block_writer import TableWriter, block_frame, render_block
 from mcverify.tables.columns import Columns
 from mcverify.tables.result_files import commit_results
@@ -276,8 +277,6 @@ def execute(spec: RunSpec, opts: RunOptions, methods: Methods | None = None) -> 
     t0 = time.perf_counter()
     with ExitStack() as stack:
         if opts.dask is not None and todo:
-            from mcverify.engine.dask_executor import dask_executor
-
             try:
                 workers: Any = stack.enter_context(dask_executor(opts.dask, jobs))
             except (ImportError, OSError) as exc:

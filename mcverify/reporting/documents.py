@@ -20,6 +20,8 @@ import pandas as pd
 
 from mcverify.reporting.summary import Summary, parameter_label
 from mcverify.tables.schema import COLUMNS
+from mcverify.tables.textformats import latex_table, latex_text, markdown_table, md_text
+from mcverify.tables.writers import require_extra
 
 __all__ = [
     "Figure",
@@ -305,8 +307,6 @@ def _shift(block: Block, by: int) -> Block:
 # ---------------------------------------------------------------- Markdown
 def to_markdown(blocks: Sequence[Block]) -> str:
     """The blocks as GitHub-flavoured Markdown (pipe tables; figures as links to their PNG files)."""
-    from mcverify.tables.textformats import markdown_table, md_text
-    from mcverify.tables.writers import require_extra
 
     require_extra("markdown", "a Markdown report")
     parts: list[str] = []
@@ -347,8 +347,6 @@ def to_latex(blocks: Sequence[Block]) -> str:
     a ``longtable``); figures are ``\includegraphics`` of their saved files.
     The preamble needs ``booktabs``, ``longtable`` and ``graphicx``.
     """
-    from mcverify.tables.textformats import latex_table, latex_text
-    from mcverify.tables.writers import require_extra
 
     require_extra("latex", "a LaTeX report")
     parts = [r"% mcverify report: \input{} this file; needs \usepackage{booktabs,longtable,graphicx}"]

@@ -18,7 +18,9 @@ from typing import Any
 
 import pandas as pd
 
+from mcverify._version import __version__
 from mcverify.reporting.documents import Block, Figure, Heading, Items, KeyValues, Paragraph, Table
+from mcverify.reporting.plots import figure_bytes
 
 __all__ = ["CSP", "render_html"]
 
@@ -110,7 +112,6 @@ def _table(t: Table) -> str:
 
 
 def _figure(f: Figure, dpi: float) -> str:
-    from mcverify.reporting.plots import figure_bytes
 
     png = figure_bytes(f.item.figure, "png", dpi=dpi, compact=True)
     width, height = (int(round(v * dpi)) for v in f.item.figure.get_size_inches())
@@ -161,7 +162,6 @@ def render_html(blocks: Sequence[Block], *, title: str, dpi: float = 100, nav: b
     str
         The page: no external references, no scripts.
     """
-    from mcverify._version import __version__
 
     parts = [_block(b, dpi) for b in blocks]
     toc = ""

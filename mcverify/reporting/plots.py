@@ -30,6 +30,7 @@ from mcverify.reporting.summary import (
     table_kind,
     zero_crossings,
 )
+from mcverify.tables.writers import atomic_write, require_extra
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -66,7 +67,6 @@ KL_LABEL = r"$\mathrm{KL}(p\,\|\,q)$ [nats]"
 
 
 def _require() -> None:
-    from mcverify.tables.writers import require_extra
 
     require_extra("plots", "plotting")
 
@@ -684,7 +684,6 @@ def save_figure(
     fig: Figure, stem: str | os.PathLike[str], formats: Sequence[str] = ("png", "svg"), *, dpi: float = 150
 ) -> list[Path]:
     """Write ``<stem>.png`` and ``<stem>.svg`` (or ``formats``), each atomically."""
-    from mcverify.tables.writers import atomic_write
 
     out = []
     for fmt in formats:

@@ -25,6 +25,9 @@ from typing import Any
 
 import pandas as pd
 
+from mcverify.reporting.documents import Figure, report_blocks, to_latex, to_markdown
+from mcverify.reporting.html import render_html
+from mcverify.reporting.plots import save_figure, standard_figures
 from mcverify.reporting.summary import Summary, summarize
 from mcverify.tables.readers import Results
 from mcverify.tables.textformats import jsonable
@@ -102,8 +105,6 @@ def build_report(
     summary = summarize(results.frame, alpha=alpha)
     figures: list[Any] = []
     if plots:
-        from mcverify.reporting.plots import standard_figures
-
         figures = standard_figures(
             results.frame,
             meta=results.meta,
@@ -119,7 +120,6 @@ def save_plots(
     figures: Sequence[Any], folder: Path, *, formats: Sequence[str] = ("png", "svg")
 ) -> dict[str, list[Path]]:
     """Write every figure as ``<folder>/<key>.png`` and ``.svg``; returns the files per key."""
-    from mcverify.reporting.plots import save_figure
 
     folder.mkdir(parents=True, exist_ok=True)
     return {f.key: save_figure(f.figure, folder / f.key, formats) for f in figures}
@@ -135,7 +135,6 @@ def blocks_for(
     max_rows: int | None = None,
 ) -> list[Any]:
     """The document blocks of a report; figures link to ``plot_files`` (relative to ``relative_to``)."""
-    from mcverify.reporting.documents import Figure, report_blocks
 
     figs = []
     for item in report.figures:
@@ -183,15 +182,9 @@ def render_report(
         return json.dumps(jsonable(out), indent=1, allow_nan=False) + "\n"
     blocks = blocks_for(report, columns=columns, plot_files=plot_files, relative_to=relative_to, max_rows=max_rows)
     if fmt == "md":
-        from mcverify.reporting.documents import to_markdown
-
         return to_markdown(blocks)
     if fmt == "latex":
-        from mcverify.reporting.documents import to_latex
-
         return to_latex(blocks)
     if fmt == "html":
-        from mcverify.reporting.html import render_html
-
         return render_html(blocks, title=report.title, dpi=dpi)
     raise ValueError(f"unknown report format {fmt!r}")

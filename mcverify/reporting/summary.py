@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mcverify.tables.textformats import jsonable
+
 __all__ = [
     "Method",
     "Summary",
@@ -329,7 +331,6 @@ class Summary:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: frames become lists of records (see :func:`mcverify.tables.writers.jsonable`)."""
-        from mcverify.tables.textformats import jsonable
 
         def records(f: pd.DataFrame | None) -> list[dict[str, Any]] | None:
             return None if f is None else f.to_dict(orient="records")

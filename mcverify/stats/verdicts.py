@@ -8,18 +8,37 @@ step-down procedure by default, which keeps the family-wise error rate at
 rate instead). Each row also gets the smallest error the test would detect
 with 80% power (:mod:`mcverify.stats.power`). Quadrature is judged against its
 own error estimate plus the documented accuracy of the closed form.
+
+Two forms of the same judgement, side by side: :func:`apply_verdicts` for a
+list of row dicts (an in-memory run), and :func:`verdict_columns` for whole
+columns at once, given the run's :func:`adjusted_p_values` (a run of 10^6
+cases cannot afford a dict per row just to judge it; it formats text only for
+the rows that fail or carry a caveat).  They agree string for string, which
+the tests check.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.special import erfc
 
-__all__ = ["adjust_p_values", "apply_verdicts", "closed_form_tolerance", "rounding_allowance", "two_sided_p"]
+from mcverify.stats.intervals import minimum_terms
+from mcverify.stats.power import detectable_difference, per_case_level
+
+__all__ = [
+    "adjust_p_values",
+    "adjusted_p_values",
+    "apply_verdicts",
+    "closed_form_tolerance",
+    "rounding_allowance",
+    "two_sided_p",
+    "verdict_columns",
+]
 
 Control = Literal["holm", "bh", "none"]
 
@@ -32,7 +51,6 @@ CLOSED_RTOL_FULL = 1e-9
 
 def two_sided_p(z: NDArray[np.float64]) -> NDArray[np.float64]:
     """Two-sided normal p-value ``P(|Z| >= |z|)``; NaN stays NaN."""
-    from scipy.special import erfc
 
     return erfc(np.abs(z) / math.sqrt(2.0))
 
@@ -101,7 +119,6 @@ def rounding_allowance(closed: Any, estimate: Any, full: bool) -> Any:
 
 def _calibration_caveat(row: dict[str, Any], level: float) -> str:
     """Set ``mc_min_samples``; say when the test's tails at ``level`` are not yet trustworthy."""
-    from mcverify.stats.intervals import minimum_terms
 
     if "mc_skewness" not in row:
         return ""
@@ -148,7 +165,6 @@ def apply_verdicts(
     ``mc_detectable`` (:func:`mcverify.stats.power.detectable_difference` at that
     level, from ``mc_stderr`` and ``mc_df`` when present).
     """
-    from mcverify.stats.power import detectable_difference, per_case_level
 
     raw = np.array(
         [r["mc_p_value"] if "mc_p_value" in r else float(two_sided_p(np.float64(r["mc_z"]))) for r in rows],
@@ -194,3 +210,120 @@ def apply_verdicts(
         row["verdict"] = "fail" if problems else "pass"
         row["reason"] = "; ".join(problems + notes)
     return rows
+
+
+# ------------------------------------------------------------------ column form
+def adjusted_p_values(p: NDArray[np.float64], control: Control = "holm") -> NDArray[np.float64]:
+    """The run's ``mc_p_value`` column (skewness-corrected p-values), adjusted for the whole run."""
+    return adjust_p_values(np.asarray(p, dtype=np.float64), control)
+
+
+def verdict_columns(
+    cols: Mapping[str, Any],
+    p_adjusted: NDArray[np.float64],
+    *,
+    alpha: float = 0.01,
+    control: Control = "holm",
+    tested: int | None = None,
+) -> dict[str, Any]:
+    """The verdict columns of a block, as :func:`apply_verdicts` adds them.
+
+    ``mc_p_adjusted``, ``error_control``, ``alpha``, ``mc_level``,
+    ``mc_detectable``, ``mc_min_samples``, ``quad_tolerance``, ``verdict``
+    and ``reason`` (``mc_p_value`` is a raw column already).
+
+    Parameters
+    ----------
+    cols : mapping of str to array
+        Raw columns of the block, one array (or list of str) per column
+        (:mod:`mcverify.tables.columns` holds them so).
+    p_adjusted : numpy.ndarray
+        The block's entries of :func:`adjusted_p_values` over the whole run.
+    alpha, control
+        As for :func:`apply_verdicts`.
+    tested : int, optional
+        Cases of the whole run with a Monte Carlo p-value (for ``mc_level``);
+        by default those of this block.
+    """
+    z = np.asarray(cols["mc_z"], dtype=np.float64)
+    p_raw = np.asarray(cols["mc_p_value"], dtype=np.float64)
+    p_adj = np.asarray(p_adjusted, dtype=np.float64)
+    if tested is None:
+        tested = int(np.count_nonzero(~np.isnan(p_raw)))
+    level = per_case_level(alpha, max(tested, 1), control)
+    df = np.asarray(cols["mc_df"], dtype=np.float64)
+    skew = np.asarray(cols["mc_skewness"], dtype=np.float64)
+    detectable = np.full(len(z), np.nan)
+    least = np.full(len(z), np.nan)
+    needed = np.zeros(len(z), dtype=np.int64)
+    for d in np.unique(df[~np.isnan(df)]).tolist():
+        sel = df == d
+        detectable[sel] = detectable_difference(cols["mc_stderr"][sel], level, df=d)
+        needed[sel] = minimum_terms(skew[sel], level, df=d)
+        if math.isinf(d):
+            anti = np.array([m == "antithetic" for m in np.asarray(cols["method"], dtype=object)[sel]], dtype=bool)
+            least[sel] = needed[sel] * np.where(anti, 2, 1)
+    with np.errstate(invalid="ignore"):
+        few_samples = np.isinf(df) & (cols["samples"] < least)
+        few_randomizations = np.isfinite(df) & (df + 1 < needed)
+    closed = cols["kl_closed"]
+    full = np.array([a == "full" or b == "full" for a, b in zip(cols["p_kind"], cols["q_kind"])], dtype=bool)
+    tol = np.where(full, CLOSED_RTOL_FULL, CLOSED_RTOL_DIAGONAL) * np.abs(closed)
+    quad_tol = cols["quad_error"] + tol
+    with np.errstate(invalid="ignore"):
+        bad_closed = ~(np.isfinite(closed) & (closed >= 0))
+        bad_mc = p_adj <= alpha
+        d_quad = np.abs(cols["kl_quad"] - closed)
+        bad_quad = ~(d_quad <= quad_tol)
+        has_direct = cols["quad_direct_reliable"] >= 0
+        d_direct = np.abs(cols["kl_quad_direct"] - closed)
+        direct_tol = cols["quad_direct_error"] + tol
+        bad_direct = has_direct & ~(d_direct <= direct_tol)
+    note_quad = ~bad_quad & ~cols["quad_reliable"]
+    note_direct = has_direct & ~bad_direct & (cols["quad_direct_reliable"] == 0)
+    failed = bad_closed | bad_mc | bad_quad | bad_direct
+    n = len(z)
+    verdict = ["fail" if f else "pass" for f in failed.tolist()]
+    reason = [""] * n
+    for i in np.flatnonzero(failed | note_quad | note_direct | few_samples | few_randomizations).tolist():
+        problems: list[str] = []
+        notes: list[str] = []
+        c = float(closed[i])
+        if bad_closed[i]:
+            problems.append(f"closed form is {c!r}, not a finite non-negative number")
+        if bad_mc[i]:
+            problems.append(
+                f"Monte Carlo disagrees: z = {float(z[i]):.3g}, "
+                f"{control}-adjusted p = {float(p_adj[i]):.3g} <= alpha {alpha:g}"
+            )
+        for tag, bad, note, diff, allowed in (
+            ("quadrature", bad_quad, note_quad, d_quad, quad_tol),
+            ("direct quadrature", bad_direct, note_direct, d_direct, direct_tol),
+        ):
+            if bad[i]:
+                problems.append(f"{tag} differs by {float(diff[i]):.3g} > tolerance {float(allowed[i]):.3g}")
+            elif note[i]:
+                why = cols["quad_message"][i] if tag == "quadrature" else "see its error"
+                notes.append(f"{tag} unreliable ({why})")
+        if few_samples[i]:
+            notes.append(
+                f"few samples for skewness {float(skew[i]):.2g}: the Monte Carlo test is calibrated "
+                f"at level {level:.2g} from {int(least[i]):,} samples"
+            )
+        elif few_randomizations[i]:
+            notes.append(
+                f"few randomisations for their skewness {float(skew[i]):.2g}: the qmc test is calibrated "
+                f"at level {level:.2g} from {int(needed[i]):,} randomisations"
+            )
+        reason[i] = "; ".join(problems + notes)
+    return {
+        "mc_p_adjusted": p_adj,
+        "error_control": [control] * n,
+        "alpha": np.full(n, alpha),
+        "mc_level": np.full(n, level),
+        "mc_detectable": detectable,
+        "mc_min_samples": least,
+        "quad_tolerance": quad_tol,
+        "verdict": verdict,
+        "reason": reason,
+    }

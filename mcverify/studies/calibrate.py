@@ -40,7 +40,7 @@ from scipy import stats
 
 from mcverify.config.cases import Case, RunSpec
 from mcverify.engine.case import Settings
-from mcverify.engine.parallel import Workers
+from mcverify.engine.parallel import Workers, ordered_map, resolve_workers
 from mcverify.numerics.blas import one_blas_thread
 from mcverify.numerics.closed_form import kl_divergence
 from mcverify.sampling.estimators import METHODS, estimate_kl
@@ -222,7 +222,6 @@ def study_map(fn: Callable[[Any], Any], items: Sequence[Any], workers: Workers) 
     :mod:`mcverify.engine.parallel`). Results never depend on ``workers``: every
     task seeds itself.
     """
-    from mcverify.engine.parallel import ordered_map, resolve_workers
 
     resolved = resolve_workers(workers)
     if isinstance(resolved, Executor):

@@ -23,8 +23,15 @@ from mcverify.config.cases import RunSpec
 from mcverify.config.loader import load_config
 from mcverify.engine.case import Methods
 from mcverify.engine.run import RunOptions, execute
-from mcverify.tables.readers import provenance_path, read_results
-from mcverify.tables.writers import write_table
+from mcverify.numerics.closed_form import kl_divergence
+from mcverify.reporting.documents import Heading, Items, Paragraph, Table, to_markdown
+from mcverify.reporting.html import render_html
+from mcverify.reporting.publish import Report, blocks_for, build_report
+from mcverify.reporting.summary import convergence_slope, summarize
+from mcverify.sampling.monte_carlo import monte_carlo_kl
+from mcverify.sampling.seeding import case_seed
+from mcverify.tables.readers import Results, provenance_path, read_results
+from mcverify.tables.writers import atomic_write, write_table
 
 __all__ = ["ConfigResult", "convergence_rows", "convergence_sizes", "convergence_table", "validate"]
 
@@ -50,9 +57,6 @@ def convergence_rows(spec: RunSpec, sizes: Sequence[int]) -> list[dict[str, Any]
     draws (replicate 0) and of the other sizes, so that the errors at
     different sizes are independent.
     """
-    from mcverify.numerics.closed_form import kl_divergence
-    from mcverify.sampling.monte_carlo import monte_carlo_kl
-    from mcverify.sampling.seeding import case_seed
 
     rows = []
     for case in spec.cases:
@@ -230,7 +234,6 @@ def validate(
 
 
 def _overview(results: Sequence[ConfigResult]) -> pd.DataFrame:
-    from mcverify.reporting.summary import convergence_slope, summarize
 
     rows = []
     for r in results:
@@ -258,11 +261,6 @@ def _overview(results: Sequence[ConfigResult]) -> pd.DataFrame:
 
 
 def _write_index(results: Sequence[ConfigResult], out: Path, *, plots: bool) -> list[Path]:
-    from mcverify.reporting.documents import Heading, Items, Paragraph, Table, to_markdown
-    from mcverify.reporting.html import render_html
-    from mcverify.reporting.publish import Report, blocks_for, build_report
-    from mcverify.tables.readers import Results
-    from mcverify.tables.writers import atomic_write
 
     overview = _overview(results)
     n_fail = int(overview["fail"].sum())

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from mcverify.tables.atomic import Staged, _temp_path, stage
+from mcverify.tables.textformats import jsonable
 from mcverify.tables.writers import FORMATS, check_formats, render_table
 
 __all__ = ["STREAMED", "TableWriter", "block_frame", "block_from_frame", "csv_fields", "render_block"]
@@ -77,8 +78,6 @@ def render_block(block: Block, formats: list[str]) -> dict[str, str]:
         writer.writerows(zip(*(csv_fields(col) for col in block.values())))
         out["csv"] = buf.getvalue()
     if "json" in formats:
-        from mcverify.tables.textformats import jsonable
-
         frame = block_frame(block)
         records = [dict(zip(frame.columns, row)) for row in frame.itertuples(index=False, name=None)]
         text = json.dumps(jsonable(records), indent=1, allow_nan=False)

@@ -22,6 +22,8 @@ from typing import Any
 
 import pandas as pd
 
+from mcverify.tables.writers import require_extra
+
 __all__ = ["SUFFIXES", "Results", "ResultsError", "provenance_path", "read_results", "restore_dtypes"]
 
 #: File suffix -> table format.
@@ -125,8 +127,6 @@ def read_results(path: str | os.PathLike[str]) -> Results:
         if fmt == "csv":
             frame = _read_csv(path, dtypes)
         elif fmt == "parquet":
-            from mcverify.tables.writers import require_extra
-
             require_extra("parquet", "reading Parquet")
             frame = pd.read_parquet(path)
         else:

@@ -13,9 +13,13 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy
 import pandas as pd
+import scipy
 
+from mcverify._version import __version__
 from mcverify.tables.atomic import atomic_write
+from mcverify.tables.textformats import jsonable, latex_table, markdown_table
 
 __all__ = [
     "FORMATS",
@@ -78,7 +82,6 @@ def check_formats(formats: Iterable[str]) -> list[str]:
 
 def render_table(frame: pd.DataFrame, fmt: str) -> str | bytes:
     """The whole table in one format: exact for csv, json and parquet; readable for md, latex, html."""
-    from mcverify.tables.textformats import jsonable, latex_table, markdown_table
 
     if fmt == "csv":
         return frame.to_csv(index=False)
@@ -140,10 +143,6 @@ def _command(argv: list[str]) -> list[str]:
 
 def provenance(**fields: Any) -> dict[str, Any]:
     """A provenance record: package versions, platform, git commit, time, and ``fields``."""
-    import numpy
-    import scipy
-
-    from mcverify._version import __version__
 
     record: dict[str, Any] = dict(fields)
     record["versions"] = {

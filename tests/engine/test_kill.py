@@ -213,7 +213,9 @@ def _kill_at(at: int, args: list[str], conn: Any) -> None:  # pragma: no cover -
 # process: forking a process that runs threads (JAX and PyTorch start pools
 # when other tests import them) can deadlock the child.
 _SERVER = multiprocessing.get_context("forkserver")
-_SERVER.set_forkserver_preload(["mcverify.cli.main", "mcverify.tables.schema", "mcverify.engine.run", "mcverify.auditing.auditor"])
+_SERVER.set_forkserver_preload(
+    ["mcverify.cli.main", "mcverify.tables.schema", "mcverify.engine.run", "mcverify.auditing.auditor"]
+)
 
 
 def killed_child(at: int, args: list[str]) -> tuple[int, int]:

@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from mcverify.tables.columns import concat, from_rows, load_npz_arrays, npz_arrays, param_dtypes, to_rows
-from tests.stats.test_bulk_verdicts import rows_with_every_outcome
+from tests.stats.test_verdict_columns import rows_with_every_outcome
 
 
 def same(a, b):

@@ -1,4 +1,4 @@
-"""mcverify.stats.bulk_verdicts must judge exactly as mcverify.stats.verdicts.apply_verdicts."""
+"""mcverify.stats.verdicts.verdict_columns must judge exactly as mcverify.stats.verdicts.apply_verdicts."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from mcverify.stats.bulk_verdicts import adjusted_p_values, verdict_columns
+from mcverify.stats.verdicts import adjusted_p_values, verdict_columns
 from mcverify.stats.intervals import two_sided_p_value
 from mcverify.stats.verdicts import apply_verdicts
 from mcverify.tables.columns import from_rows, param_dtypes
