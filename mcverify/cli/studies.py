@@ -3,7 +3,7 @@
 ``calibrate`` replicates every case of a config and reports the coverage of
 the intervals and the false-alarm rates (:mod:`mcverify.studies.calibrate`);
 ``converge`` measures each estimator's error against the sample count and
-fits its rate (:mod:`mcverify.studies.converge`). Both write their tables and one
+fits its rate (:mod:`mcverify.studies.convergence`). Both write their tables and one
 provenance record as a set (:func:`mcverify.tables.result_files.commit_results`: never
 replacing earlier files without ``--overwrite``). Errors are
 :class:`mcverify.cli.options.UsageError`: one line on stderr, exit 2.
@@ -31,7 +31,7 @@ from mcverify.config.loader import load_config
 from mcverify.engine.parallel import usable_cores
 from mcverify.sampling.estimators import METHODS, minimum_samples
 from mcverify.studies.calibrate import CELL_COLUMNS, FAMILY_COLUMNS, calibrate
-from mcverify.studies.converge import FIT_COLUMNS, POINT_COLUMNS, converge, sample_counts
+from mcverify.studies.convergence import FIT_COLUMNS, POINT_COLUMNS, converge, sample_counts
 from mcverify.tables.result_files import write_results
 from mcverify.tables.writers import check_formats, provenance
 

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mcverify.stats.rates import fit_rate
 from mcverify.tables.textformats import jsonable
 
 __all__ = [
@@ -640,7 +641,7 @@ def convergence_slope(
         ``x`` and ``y`` (the sample sizes and the statistic at each),
         ``slope`` :math:`b`, ``intercept`` :math:`a`, and ``slope_stderr``,
         the ordinary least-squares standard error of :math:`b` (NaN with
-        fewer than three sizes).
+        fewer than three sizes), from :func:`mcverify.stats.rates.fit_rate`.
 
     Notes
     -----
@@ -658,20 +659,12 @@ def convergence_slope(
     groups = [(float(n), stat(g[y])) for n, g in f.groupby(x, sort=True)]
     xs = np.array([g[0] for g in groups])
     ys = np.array([g[1] for g in groups])
-    out: dict[str, Any] = {
+    fit = fit_rate(xs, ys)
+    return {
         "x": xs.tolist(),
         "y": ys.tolist(),
-        "slope": math.nan,
-        "intercept": math.nan,
-        "slope_stderr": math.nan,
+        "slope": fit.slope,
+        "intercept": fit.intercept / math.log(10.0),  # log10 of the error at n = 1
+        "slope_stderr": fit.stderr,
         "statistic": statistic,
     }
-    if len(xs) >= 2:
-        lx, ly = np.log10(xs), np.log10(ys)
-        b, a = np.polyfit(lx, ly, 1)
-        out["slope"], out["intercept"] = float(b), float(a)
-        if len(xs) >= 3:
-            resid = ly - (a + b * lx)
-            s2 = float(resid @ resid) / (len(xs) - 2)
-            out["slope_stderr"] = math.sqrt(s2 / float(((lx - lx.mean()) ** 2).sum()))
-    return out

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,121 +24,15 @@ from mcverify.config.cases import RunSpec
 from mcverify.config.loader import load_config
 from mcverify.engine.case import Methods
 from mcverify.engine.run import RunOptions, execute
-from mcverify.numerics.closed_form import kl_divergence
 from mcverify.reporting.documents import Heading, Items, Paragraph, Table, to_markdown
 from mcverify.reporting.html import render_html
 from mcverify.reporting.publish import Report, blocks_for, build_report
 from mcverify.reporting.summary import convergence_slope, summarize
-from mcverify.sampling.monte_carlo import monte_carlo_kl
-from mcverify.sampling.seeding import case_seed
+from mcverify.studies.convergence import convergence_table
 from mcverify.tables.readers import Results, provenance_path, read_results
 from mcverify.tables.writers import atomic_write, write_table
 
-__all__ = ["ConfigResult", "convergence_rows", "convergence_sizes", "convergence_table", "validate"]
-
-#: Smallest Monte Carlo sample size of a convergence study.
-MIN_SAMPLES = 100
-
-
-def convergence_sizes(samples: int, levels: int) -> list[int]:
-    """``samples`` and up to ``levels`` sizes below it, a decade apart, none under :data:`MIN_SAMPLES`."""
-    sizes = {samples}
-    for k in range(1, levels + 1):
-        n = samples // 10**k
-        if n >= MIN_SAMPLES:
-            sizes.add(n)
-    return sorted(sizes)
-
-
-def convergence_rows(spec: RunSpec, sizes: Sequence[int]) -> list[dict[str, Any]]:
-    """Monte Carlo alone for every case at each sample size.
-
-    Size number ``k`` (from 1, smallest first) of case ``i`` draws from
-    ``SeedSequence(seed, spawn_key=(i, k))``, independent of the run's own
-    draws (replicate 0) and of the other sizes, so that the errors at
-    different sizes are independent.
-    """
-
-    rows = []
-    for case in spec.cases:
-        closed = kl_divergence(case.p, case.q)
-        for k, n in enumerate(sizes, start=1):
-            seed = case_seed(spec.seed, case.index, k)
-            mc = monte_carlo_kl(case.p, case.q, n, seed=seed, confidence=spec.confidence)
-            rows.append(
-                _convergence_row(
-                    case.index,
-                    case.name,
-                    case.group,
-                    case.direction,
-                    case.dim,
-                    n,
-                    seed,
-                    closed,
-                    mc.estimate,
-                    mc.stderr,
-                    mc.z_score(closed),
-                )
-            )
-    return rows
-
-
-def _convergence_row(
-    index: int,
-    name: str,
-    group: str,
-    direction: str,
-    dim: int,
-    samples: int,
-    seed: int,
-    closed: float,
-    estimate: float,
-    stderr: float,
-    z: float,
-) -> dict[str, Any]:
-    err = abs(estimate - closed)
-    return {
-        "index": index,
-        "name": name,
-        "group": group,
-        "direction": direction,
-        "dim": dim,
-        "samples": samples,
-        "seed": seed,
-        "kl_closed": closed,
-        "kl_mc": estimate,
-        "mc_stderr": stderr,
-        "mc_z": z,
-        "abs_err_mc": err,
-        "rel_err_mc": err / abs(closed) if closed != 0 else float("nan"),
-    }
-
-
-def convergence_table(spec: RunSpec, frame: pd.DataFrame, levels: int) -> pd.DataFrame:
-    """The run's own Monte Carlo (``frame``) and reruns at ``levels`` smaller sizes, one row per case and size."""
-    sizes = convergence_sizes(spec.samples, levels)[:-1]
-    if not sizes:
-        return pd.DataFrame()
-    rows = convergence_rows(spec, sizes)
-    for r in frame.itertuples(index=False):
-        rows.append(
-            _convergence_row(
-                r.index,
-                r.name,
-                r.group,
-                r.direction,
-                r.dim,
-                r.samples,
-                r.seed,
-                r.kl_closed,
-                r.kl_mc,
-                r.mc_stderr,
-                r.mc_z,
-            )
-        )
-    out = pd.DataFrame(rows).sort_values(["index", "samples"], kind="stable", ignore_index=True)
-    out.insert(0, "config", Path(spec.source).stem)
-    return out
+__all__ = ["ConfigResult", "validate"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -233,15 +128,17 @@ def validate(
     return results, written
 
 
+def _cell(methods: pd.DataFrame, method: str, col: str) -> float:
+    return float(methods.at[method, col]) if method in methods.index else float("nan")
+
+
 def _overview(results: Sequence[ConfigResult]) -> pd.DataFrame:
 
     rows = []
     for r in results:
         s = summarize(r.frame, alpha=r.spec.alpha)
         m = s.methods.set_index("method")
-
-        def get(method: str, col: str) -> float:
-            return float(m.at[method, col]) if method in m.index else float("nan")
+        get = partial(_cell, m)
 
         slope = convergence_slope(r.convergence)["slope"] if len(r.convergence) else float("nan")
         rows.append(

@@ -10,7 +10,7 @@ import pytest
 
 from mcverify.cli.main import main
 from mcverify.studies.calibrate import CELL_COLUMNS, FAMILY_COLUMNS
-from mcverify.studies.converge import FIT_COLUMNS, POINT_COLUMNS
+from mcverify.studies.convergence import FIT_COLUMNS, POINT_COLUMNS
 from mcverify.tables.schema import COLUMNS, markdown_columns
 from tests.cli.test_cli import ROOT, mcverify, write
 

@@ -8,9 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from mcverify.stats.verdicts import adjusted_p_values, verdict_columns
 from mcverify.stats.intervals import two_sided_p_value
-from mcverify.stats.verdicts import apply_verdicts
+from mcverify.stats.verdicts import adjusted_p_values, apply_verdicts, verdict_columns
 from mcverify.tables.columns import from_rows, param_dtypes
 
 

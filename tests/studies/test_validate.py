@@ -9,7 +9,8 @@ import pytest
 from tabletext import pipe_tables
 
 from mcverify.cli.main import main
-from mcverify.studies.validate import convergence_sizes, validate
+from mcverify.studies.convergence import convergence_sizes
+from mcverify.studies.validate import validate
 from mcverify.tables.readers import read_results
 from tests.cli.test_cli import GOOD, mcverify, write
 

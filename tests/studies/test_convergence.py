@@ -1,10 +1,9 @@
 import math
 
-import numpy as np
 import pytest
 
 from mcverify.config.loader import parse_config
-from mcverify.studies.converge import FIT_COLUMNS, POINT_COLUMNS, converge, fit_rate, sample_counts
+from mcverify.studies.convergence import FIT_COLUMNS, POINT_COLUMNS, converge, sample_counts
 
 Z_MAX = 5.0
 
@@ -15,20 +14,6 @@ def test_sample_counts():
     for bad in [(1000, 4096), (64, 2), (1, 64)]:
         with pytest.raises(ValueError):
             sample_counts(*bad)
-
-
-def test_fit_rate_recovers_a_power_law():
-    n = 2.0 ** np.arange(10, 21)
-    slope, se, k = fit_rate(n, 3.0 * n**-0.5)
-    assert slope == pytest.approx(-0.5, abs=1e-12) and se == pytest.approx(0.0, abs=1e-12) and k == 11
-    noisy = 3.0 * n**-1.0 * np.exp(np.random.default_rng(0).normal(0, 0.1, n.size))
-    slope, se, _ = fit_rate(n, noisy)
-    # Independent check against numpy's least squares with its covariance.
-    coef, cov = np.polyfit(np.log(n), np.log(noisy), 1, cov="unscaled")
-    resid = np.log(noisy) - np.polyval(coef, np.log(n))
-    assert slope == pytest.approx(coef[0], rel=1e-12)
-    assert se == pytest.approx(math.sqrt(cov[0, 0] * (resid @ resid) / (n.size - 2)), rel=1e-9)
-    assert fit_rate(n, np.zeros(n.size))[2] == 0 and math.isnan(fit_rate(n[:2], n[:2])[1])
 
 
 def test_rates_of_monte_carlo_and_randomised_qmc():
