@@ -41,10 +41,11 @@ from mcverify.auditing.mistakes import (
 )
 from mcverify.auditing.probes import ProbeSet, Sweep, make_probe, probe_set, true_kl
 from mcverify.auditing.probes import show_number as show
-from mcverify.auditing.regions import SweepFinding, describe_sweep, fmt, fmt_pair
+from mcverify.auditing.regions import SweepFinding, describe_sweep
 from mcverify.auditing.report import DEFAULT_SAMPLES, DEFAULT_SEED, AuditReport, Evidence, _count
 from mcverify.auditing.sandbox import DEFAULT_TIMEOUT
 from mcverify.errors import AuditError
+from mcverify.formatting import significant, significant_pair
 from mcverify.stats.verdicts import closed_form_tolerance
 
 if TYPE_CHECKING:
@@ -375,16 +376,16 @@ def _problems(
     head = f"fails at {int(bad.sum())} of {len(ps)} probes"
     if finite_bad.any():
         i = int(np.argmax(np.where(finite_bad, err, -1.0)))
-        fc, ft = fmt_pair(float(values[i]), float(truth[i]))
-        head += f"; wrong by up to {fmt(err[i], 3)} at {ps.probes[i].label()} (candidate {fc}, true KL {ft})"
+        fc, ft = significant_pair(float(values[i]), float(truth[i]))
+        head += f"; wrong by up to {significant(err[i], 3)} at {ps.probes[i].label()} (candidate {fc}, true KL {ft})"
     out.append(head)
     out += [r.text for r in regions]
     if properties["negative"]:
         neg = np.isfinite(values) & (values < -tol)
         i = int(np.argmin(np.where(neg, values, np.inf)))
         out.append(
-            f"negative values at {_count(properties['negative'], 'probe')} (down to {fmt(values[i])} at "
-            f"{ps.probes[i].label()}, true KL {fmt(truth[i])}); a KL divergence is never negative"
+            f"negative values at {_count(properties['negative'], 'probe')} (down to {significant(values[i], 4)} at "
+            f"{ps.probes[i].label()}, true KL {significant(truth[i], 4)}); a KL divergence is never negative"
         )
     if properties["nonzero_at_equal"]:
         same = [
@@ -394,7 +395,7 @@ def _problems(
         ]
         i = same[0]
         out.append(
-            f"not zero at p = q: {fmt(values[i])} at {ps.probes[i].label()} "
+            f"not zero at p = q: {significant(values[i], 4)} at {ps.probes[i].label()} "
             f"({len(same)} of {sum(p.same for p in ps.probes)} such probes)"
         )
     if properties["nonfinite"]:
@@ -482,7 +483,7 @@ def _diagnose(
     size = np.abs(values[finite] - ctx.truth[finite]) / ctx.magnitude[finite]
     if size.size and float(np.max(size)) < 1e-4:
         notes.append(
-            f"its errors are tiny next to the terms of the formula (at most {fmt(float(np.max(size)), 2)} "
+            f"its errors are tiny next to the terms of the formula (at most {significant(float(np.max(size)), 2)} "
             "of their magnitude): a precision problem (float32 arithmetic? an approximation?) "
             "rather than a wrong formula"
         )
@@ -501,7 +502,7 @@ def _warnings(ps: ProbeSet, values: NDArray[np.float64], ctx: _Context, status: 
     if lossy.any() and not np.any(status == "fail"):
         i = int(np.argmax(rel))
         below = float(np.max(truth[lossy]))
-        fc, ft = fmt_pair(float(values[i]), float(truth[i]))
+        fc, ft = significant_pair(float(values[i]), float(truth[i]))
         along = []
         for key, sw in ps.sweeps.items():
             coords = [c for c, p in ps.on_sweep(key) if lossy[p.index]]
@@ -515,9 +516,9 @@ def _warnings(ps: ProbeSet, values: NDArray[np.float64], ctx: _Context, status: 
                 along.append(f"{span} ({where})")
         out.append(
             f"correct within rounding, but loses relative accuracy where the KL is small: "
-            f"relative error up to {fmt(rel[i], 2)} at {ps.probes[i].label()} "
+            f"relative error up to {significant(rel[i], 2)} at {ps.probes[i].label()} "
             f"(true KL {ft}, candidate {fc}); {_count(int(lossy.sum()), 'probe')}, "
-            f"all with true KL at most {fmt(below, 2)} (p close to q)"
+            f"all with true KL at most {significant(below, 2)} (p close to q)"
             + (": " + "; ".join(along) if along else "")
             + ". Cancellation in log(ratio) + ratio - 1; mcverify.kl_divergence shows a form that keeps the digits"
         )
@@ -526,6 +527,6 @@ def _warnings(ps: ProbeSet, values: NDArray[np.float64], ctx: _Context, status: 
         i = int(np.argmin(np.where(tiny_neg, values, np.inf)))
         out.append(
             f"tiny negative values within rounding at {_count(int(tiny_neg.sum()), 'probe')} (down to "
-            f"{fmt(values[i], 3)} at {ps.probes[i].label()}); clamp at 0 if a caller needs KL >= 0"
+            f"{significant(values[i], 3)} at {ps.probes[i].label()}); clamp at 0 if a caller needs KL >= 0"
         )
     return out

@@ -25,6 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mcverify.auditing.conventions import Convention, get_convention, log_var, std_to_scale, to_var
+from mcverify.formatting import exact_or_more, significant
 from mcverify.numerics.closed_form import kl_divergence
 from mcverify.numerics.gaussian import Gaussian
 from mcverify.numerics.stable import expm1_minus
@@ -175,11 +176,8 @@ class Probe:
 
 
 def show_number(x: float) -> str:
-    """6 significant digits, or 12 when a probe value needs them (``1.00000001``)."""
-    short = f"{x:.6g}"
-    if float(short) != x and nice(x) == x:
-        return f"{x:.12g}"
-    return short
+    """6 significant digits, or 12 when a probe value (a round number) needs them (``1.00000001``)."""
+    return exact_or_more(x) if nice(x) == x else significant(x)
 
 
 def show_value(v: Any) -> str:

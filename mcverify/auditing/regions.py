@@ -20,24 +20,9 @@ from numpy.typing import NDArray
 from scipy.optimize import brentq
 
 from mcverify.auditing.probes import show_number as show
+from mcverify.formatting import significant, significant_pair
 
-__all__ = ["SweepFinding", "describe_sweep", "fmt", "fmt_pair", "intervals"]
-
-
-def fmt(x: float, digits: int = 4) -> str:
-    """A short number: ``0.3696``, ``1e+04``, ``-0.1024``."""
-    if x == 0 or not math.isfinite(x):
-        return f"{x:g}"
-    return f"{x:.{digits}g}"
-
-
-def fmt_pair(a: float, b: float) -> tuple[str, str]:
-    """Two numbers with enough digits to show that they differ."""
-    digits = 4
-    if math.isfinite(a) and math.isfinite(b) and a != b:
-        scale = max(abs(a), abs(b))
-        digits = min(12, max(4, math.ceil(math.log10(scale / abs(a - b))) + 2))
-    return fmt(a, digits), fmt(b, digits)
+__all__ = ["SweepFinding", "describe_sweep", "intervals"]
 
 
 @dataclass(frozen=True)
@@ -186,18 +171,22 @@ def describe_sweep(
                 _add_zero(zeros, r, truth_at, float(t[j]), float(t[j + 1]), float(tl[j]))
         negative.append([lo, hi])
     if negative:
-        spans = [f"({fmt(lo)}, {fmt(hi)})" for lo, hi in negative]
+        spans = [f"({significant(lo, 4)}, {significant(hi, 4)})" for lo, hi in negative]
         parts.append(f"negative for {axis} in " + " and ".join(spans) + ", where the true KL is positive")
     if zeros:
-        parts.append("; ".join(f"zero at {axis} = {fmt(x)}, where the true KL is {fmt(kl)}" for x, kl in zeros))
+        parts.append(
+            "; ".join(
+                f"zero at {axis} = {significant(x, 4)}, where the true KL is {significant(kl, 4)}" for x, kl in zeros
+            )
+        )
 
     err = np.where(np.isfinite(f), np.abs(f - t), np.inf)
     k = int(np.argmax(np.where(b, err, -1.0)))
     worst = {"coord": float(c[k]), "error": float(f[k] - t[k]), "candidate": float(f[k]), "truth": float(t[k])}
     if math.isfinite(f[k]):
-        fc, ft = fmt_pair(float(f[k]), float(t[k]))
+        fc, ft = significant_pair(float(f[k]), float(t[k]))
         parts.append(
-            f"wrong by up to {fmt(abs(f[k] - t[k]), 3)} at {axis} = {show(c[k])} (candidate {fc}, true KL {ft})"
+            f"wrong by up to {significant(abs(f[k] - t[k]), 3)} at {axis} = {show(c[k])} (candidate {fc}, true KL {ft})"
         )
     else:
         parts.append(f"returns {f[k]} at {axis} = {show(c[k])}")

@@ -16,7 +16,8 @@ import numpy as np
 from mcverify._version import __version__
 from mcverify.auditing.conventions import get_convention
 from mcverify.auditing.mistakes import mistake
-from mcverify.auditing.regions import SweepFinding, fmt
+from mcverify.auditing.regions import SweepFinding
+from mcverify.formatting import significant
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -93,17 +94,17 @@ class Evidence:
     def line(self, quad_notes: bool = True) -> str:
         """One line of text; ``quad_notes=False`` omits why quadrature is missing."""
         quad = (
-            f", quadrature {fmt(self.quad_value, 6)}"
+            f", quadrature {significant(self.quad_value, 6)}"
             if self.quad_value is not None
             else f", no quadrature ({self.quad_message})"
             if self.quad_message and quad_notes
             else ""
         )
         return (
-            f"{self.reason} at {self.label}: candidate {fmt(self.candidate, 6)}, "
-            f"true KL {fmt(self.truth, 6)}, Monte Carlo {fmt(self.mc_estimate, 6)} "
-            f"+- {fmt(self.mc_stderr, 2)} (candidate z = {fmt(self.z_candidate, 3)}, "
-            f"true KL z = {fmt(self.z_truth, 2)}; detects errors >= {fmt(self.mc_detectable, 2)} "
+            f"{self.reason} at {self.label}: candidate {significant(self.candidate, 6)}, "
+            f"true KL {significant(self.truth, 6)}, Monte Carlo {significant(self.mc_estimate, 6)} "
+            f"+- {significant(self.mc_stderr, 2)} (candidate z = {significant(self.z_candidate, 3)}, "
+            f"true KL z = {significant(self.z_truth, 2)}; detects errors >= {significant(self.mc_detectable, 2)} "
             f"with 80% power){quad}"
         )
 

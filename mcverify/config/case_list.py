@@ -38,10 +38,10 @@ from mcverify.config.sweeps import (
     Vector,
     draw_random,
     draw_seed,
-    format_values,
     sweep_axes,
     sweep_size,
 )
+from mcverify.formatting import format_values
 from mcverify.numerics.gaussian import Gaussian
 
 __all__ = ["CaseList", "CaseRecord", "PairEntry", "SweepEntry", "UnivariateSegment"]

@@ -71,6 +71,8 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from mcverify.formatting import format_values
+
 __all__ = [
     "FAMILIES",
     "GRID_KINDS",
@@ -89,7 +91,6 @@ __all__ = [
     "draw_random",
     "draw_seed",
     "expand_sweep",
-    "format_values",
     "parse_field",
     "parse_fixed",
     "random_spd",
@@ -634,32 +635,6 @@ def validate_sweep(sweep: Sweep, where: str) -> None:
             if uniq.size != vals.size:
                 dup = float(uniq[np.argmax(counts > 1)])
                 raise SpecError(w, f"the value {dup!r} occurs more than once; case names would clash")
-
-
-def format_values(values: Sequence[float] | NDArray[np.float64]) -> list[str]:
-    """Short labels that tell distinct values apart.
-
-    Uses ``%.6g`` and adds digits (up to the 17 that identify any double)
-    until the labels of distinct values differ, never printing more digits
-    than a value needs: ``0.1``, ``1e-08``, ``0.30000000000000004`` only
-    when ``0.3`` is also present.
-    """
-    vals = [float(v) for v in values]
-    distinct = len(set(vals))
-    for prec in range(6, 18):
-        labels = [_label(v, prec) for v in vals]
-        if len(set(labels)) == distinct:
-            return labels
-    return [repr(v) for v in vals]  # pragma: no cover - 17 digits always suffice
-
-
-def _label(value: float, digits: int) -> str:
-    """``%.{digits}g``, or fewer digits when they already give ``value`` exactly."""
-    text = f"{value:.{digits}g}"
-    if float(text) != value:
-        return text
-    exact = (f"{value:.{k}g}" for k in range(1, digits + 1))
-    return min((t for t in exact if float(t) == value), key=len)  # 100 rather than 1e+02
 
 
 def draw_seed(run_seed: int, sweep_number: int, draw: int, field_code: int) -> np.random.SeedSequence:

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mcverify.formatting import exact_or_more
 from mcverify.stats.rates import fit_rate
 from mcverify.tables.textformats import jsonable
 
@@ -238,8 +239,7 @@ def _num(x: Any) -> str:
         v = float(x)
     except (TypeError, ValueError):
         return str(x)
-    short = f"{v:.6g}"
-    return short if float(short) == v or not math.isfinite(v) else f"{v:.12g}"
+    return exact_or_more(v)
 
 
 def _status(frame: pd.DataFrame) -> tuple[str | None, pd.Series | None]:

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mcverify.formatting import significant
+
 __all__ = ["jsonable", "latex_table", "latex_text", "markdown_table", "md_text"]
 
 
@@ -72,12 +74,6 @@ def _cells(
     return out
 
 
-def _short(x: float, digits: int = 6) -> str:
-    if x == math.inf or x == -math.inf:
-        return "inf" if x > 0 else "-inf"
-    return f"{x:.{digits}g}"
-
-
 def md_text(s: str) -> str:
     """``s`` safe inside a Markdown table cell: a pipe would end the cell, a newline the row."""
     return s.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
@@ -91,7 +87,7 @@ def markdown_table(frame: pd.DataFrame, digits: int = 6) -> str:
     from tabulate import tabulate
 
     header = [md_text(str(c)) for c in frame.columns]
-    cells = _cells(frame, lambda x: _short(x, digits), md_text)
+    cells = _cells(frame, lambda x: significant(x, digits), md_text)
     align = [
         "right" if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c]) else "left"
         for c in frame.columns
@@ -133,7 +129,7 @@ def _latex_number(x: float, digits: int = 6) -> str:
         return ""
     if math.isinf(x):
         return r"$\infty$" if x > 0 else r"$-\infty$"
-    text = f"{x:.{digits}g}"
+    text = significant(x, digits)
     mant, _, exp = text.partition("e")
     if exp:
         return f"${mant}\\times 10^{{{int(exp)}}}$"

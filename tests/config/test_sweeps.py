@@ -18,13 +18,13 @@ from mcverify.config.sweeps import (
     Vector,
     draw_seed,
     expand_sweep,
-    format_values,
     parse_field,
     random_spd,
     resolve_dims,
     sweep_size,
     validate_sweep,
 )
+from mcverify.formatting import format_values
 
 
 def make_sweep(p: dict, q: dict, count: int = 1) -> Sweep:
