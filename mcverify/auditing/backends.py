@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from mcverify.extras import require_extra
+
 __all__ = ["BACKENDS", "Backend", "BackendUnavailable", "get_backend"]
 
 #: Names accepted by :func:`get_backend`.
@@ -66,10 +68,8 @@ def _numpy_backend() -> Backend:
 
 
 def _torch_backend() -> Backend:
-    try:
-        import torch
-    except ImportError:
-        raise BackendUnavailable("the torch backend needs PyTorch: pip install 'mcverify[torch]'") from None
+    require_extra("torch", "the torch backend", BackendUnavailable)
+    import torch
 
     def native(a: Any) -> Any:
         return torch.tensor(np.asarray(a, dtype=np.float64), dtype=torch.float64)
@@ -85,11 +85,10 @@ def _torch_backend() -> Backend:
 
 
 def _jax_backend() -> Backend:
-    try:
-        import jax
-        import jax.numpy as jnp
-    except ImportError:
-        raise BackendUnavailable("the jax backend needs JAX: pip install 'mcverify[jax]'") from None
+    require_extra("jax", "the jax backend", BackendUnavailable)
+    import jax
+    import jax.numpy as jnp
+
     scope: Callable[[], contextlib.AbstractContextManager[Any]]
     if hasattr(jax, "enable_x64"):  # jax >= 0.5: a config context manager
 

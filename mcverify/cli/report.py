@@ -15,11 +15,11 @@ import time
 from pathlib import Path
 
 from mcverify.cli.options import EXIT_FAIL, EXIT_PASS, UsageError, nonnegative_int, positive_int
+from mcverify.extras import require_extra
 from mcverify.reporting.publish import build_report, check_extras, format_for, render_report, save_plots
 from mcverify.studies.validate import validate
 from mcverify.tables.atomic import clean_stale, write_new
 from mcverify.tables.readers import ResultsError, read_results
-from mcverify.tables.writers import require_extra
 
 __all__ = ["add_report_commands"]
 

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from concurrent.futures import Executor
 from contextlib import contextmanager
 
+from mcverify.extras import require_extra
+
 __all__ = ["DaskUnavailable", "dask_executor"]
 
 
@@ -44,10 +46,9 @@ def dask_executor(address: str, n_workers: int, *, timeout: float = 20.0) -> Ite
     OSError
         If the scheduler cannot be reached.
     """
-    try:
-        from distributed import Client, LocalCluster
-    except ImportError:
-        raise DaskUnavailable("--dask needs dask.distributed: pip install 'mcverify[dask]'") from None
+    require_extra("dask", "--dask", DaskUnavailable)
+    from distributed import Client, LocalCluster
+
     cluster = None
     if address == "local":
         cluster = LocalCluster(

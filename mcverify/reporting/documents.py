@@ -18,10 +18,10 @@ from typing import Any
 
 import pandas as pd
 
+from mcverify.extras import require_extra
 from mcverify.reporting.summary import Summary, parameter_label
 from mcverify.tables.schema import COLUMNS
 from mcverify.tables.textformats import latex_table, latex_text, markdown_table, md_text
-from mcverify.tables.writers import require_extra
 
 __all__ = [
     "Figure",

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from mcverify.extras import require_extra
 from mcverify.reporting.summary import (
     DEFAULT_ALPHA,
     convergence_slope,
@@ -30,7 +31,7 @@ from mcverify.reporting.summary import (
     table_kind,
     zero_crossings,
 )
-from mcverify.tables.writers import atomic_write, require_extra
+from mcverify.tables.writers import atomic_write
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -25,13 +25,14 @@ from typing import Any
 
 import pandas as pd
 
+from mcverify.extras import require_extra
 from mcverify.reporting.documents import Figure, report_blocks, to_latex, to_markdown
 from mcverify.reporting.html import render_html
 from mcverify.reporting.plots import save_figure, standard_figures
 from mcverify.reporting.summary import Summary, summarize
 from mcverify.tables.readers import Results
 from mcverify.tables.textformats import jsonable
-from mcverify.tables.writers import FORMATS, column_types, render_table, require_extra
+from mcverify.tables.writers import FORMATS, column_types, render_table
 
 __all__ = ["REPORT_FORMATS", "Report", "build_report", "format_for", "render_report", "save_plots"]
 
@@ -67,7 +68,7 @@ def format_for(fmt: str | None, out: Path | None) -> str:
 
 
 def check_extras(fmt: str, *, plots: bool) -> None:
-    """Raise :class:`mcverify.tables.writers.MissingExtraError` before any work if a dependency is missing."""
+    """Raise :class:`mcverify.extras.MissingExtraError` before any work if a dependency is missing."""
     extra = FORMATS[fmt][1] if fmt in FORMATS else None
     if extra is not None:
         require_extra(extra, f"format {fmt!r}")

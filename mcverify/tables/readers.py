@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from mcverify.tables.writers import require_extra
+from mcverify.extras import require_extra
 
 __all__ = ["SUFFIXES", "Results", "ResultsError", "provenance_path", "read_results", "restore_dtypes"]
 

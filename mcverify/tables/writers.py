@@ -18,18 +18,17 @@ import pandas as pd
 import scipy
 
 from mcverify._version import __version__
+from mcverify.extras import require_extra
 from mcverify.tables.atomic import atomic_write
 from mcverify.tables.textformats import jsonable, latex_table, markdown_table
 
 __all__ = [
     "FORMATS",
-    "MissingExtraError",
     "atomic_write",
     "check_formats",
     "column_types",
     "provenance",
     "render_table",
-    "require_extra",
     "write_table",
 ]
 
@@ -42,29 +41,6 @@ FORMATS: dict[str, tuple[str, str | None]] = {
     "latex": (".tex", "latex"),
     "html": (".html", None),
 }
-#: Extra -> the module it installs (``pip install 'mcverify[extra]'``).
-_EXTRA_MODULE = {"parquet": "pyarrow", "markdown": "tabulate", "latex": "jinja2", "plots": "matplotlib"}
-
-
-class MissingExtraError(ImportError):
-    """An optional dependency needed for a format or a plot is not installed."""
-
-
-def require_extra(extra: str, what: str | None = None) -> None:
-    """Import the module behind ``extra`` or raise :class:`MissingExtraError` naming it.
-
-    Parameters
-    ----------
-    extra : str
-        A key of the package's optional dependencies (``"plots"``, ``"parquet"``...).
-    what : str, optional
-        What needs it, for the message (default: the extra's name).
-    """
-    module = _EXTRA_MODULE[extra]
-    try:
-        __import__(module)
-    except ImportError:
-        raise MissingExtraError(f"{what or extra} needs {module}: pip install 'mcverify[{extra}]'") from None
 
 
 def check_formats(formats: Iterable[str]) -> list[str]:

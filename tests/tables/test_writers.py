@@ -13,14 +13,13 @@ import pandas as pd
 import pytest
 from tabletext import latex_tabulars, pipe_tables
 
+from mcverify.extras import MissingExtraError, require_extra
 from mcverify.tables.textformats import latex_text
 from mcverify.tables.writers import (
-    MissingExtraError,
     atomic_write,
     check_formats,
     provenance,
     render_table,
-    require_extra,
     write_table,
 )
 
