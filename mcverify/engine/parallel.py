@@ -30,8 +30,8 @@ from mcverify.config.case_list import CaseList
 from mcverify.config.cases import RunSpec
 from mcverify.engine.blocks import Layout, evaluate_block
 from mcverify.numerics.blas import limit_process_blas, one_blas_thread
-from mcverify.sampling.ratio_estimators import estimator_columns
 from mcverify.tables.columns import Columns, param_dtypes
+from mcverify.tables.schema import estimator_columns
 
 __all__ = [
     "BlockTask",

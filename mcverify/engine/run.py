@@ -41,7 +41,7 @@ from mcverify.stats.verdicts import adjusted_p_values, verdict_columns
 from mcverify.tables.block_writer import TableWriter, block_frame, render_block
 from mcverify.tables.columns import Columns
 from mcverify.tables.result_files import commit_results
-from mcverify.tables.schema import COLUMNS
+from mcverify.tables.schema import table_order
 from mcverify.tables.writers import column_types, provenance
 
 __all__ = ["RunOptions", "RunProblem", "execute"]
@@ -152,9 +152,7 @@ def table_block(cols: Columns, verdicts: dict[str, Any], stem: str) -> dict[str,
     for name in ("quad_direct_reliable", "k3_finite_variance"):  # optional booleans, stored as int8
         if name in cols:
             data[name] = [None if v < 0 else bool(v) for v in np.asarray(cols[name]).tolist()]
-    params = [c for c in data if c.startswith("param:")]
-    known = [c for c in COLUMNS if c in data]
-    return {c: data[c] for c in known[:8] + params + known[8:]}
+    return {c: data[c] for c in table_order(data)}
 
 
 @dataclass(frozen=True)

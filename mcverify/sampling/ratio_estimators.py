@@ -40,29 +40,10 @@ from mcverify.sampling.monte_carlo import (
     mean_result,
 )
 
-__all__ = ["ESTIMATORS", "RatioEstimates", "estimator_columns", "k3_variance_is_finite", "ratio_estimators"]
+__all__ = ["ESTIMATORS", "RatioEstimates", "k3_variance_is_finite", "ratio_estimators"]
 
 #: The estimator names, in table order.
 ESTIMATORS: tuple[str, ...] = ("k1", "k2", "k3")
-
-
-def estimator_columns(names: tuple[str, ...]) -> dict[str, str]:
-    """Table columns of the requested estimators and their storage kinds (:mod:`mcverify.tables.columns`).
-
-    ``f`` float64; ``k3_finite_variance`` is ``o``, an optional bool.
-    """
-    out: dict[str, str] = {}
-    for name in ESTIMATORS:
-        if name in names:
-            out[f"kl_{name}"] = "f"
-            out[f"{name}_stderr"] = "f"
-            if name == "k2":
-                out["k2_bias"] = "f"
-            if name == "k3":
-                out["k3_finite_variance"] = "o"
-    if out:
-        out["seconds_estimators"] = "f"
-    return out
 
 
 @dataclass(frozen=True)

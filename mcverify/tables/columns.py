@@ -3,7 +3,7 @@
 A block of cases comes back from a worker as a :class:`Columns` (a dict of
 equal-length numpy arrays), travels to the checkpoint as ``.npz`` without
 pickling, and becomes table rows or a DataFrame only at the edges.  The
-dtypes are fixed by :data:`RAW_COLUMNS` (and :func:`param_dtypes` for the
+dtypes are fixed by the row schema (:data:`mcverify.tables.schema.RAW_COLUMNS`, and :func:`param_dtypes` for the
 swept parameters), so that tables written block by block are the same,
 byte for byte, as a table written at once.
 """
@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from mcverify.tables.schema import RAW_COLUMNS
+
 __all__ = [
-    "RAW_COLUMNS",
     "Columns",
     "concat",
     "empty",
@@ -31,45 +32,6 @@ __all__ = [
 
 Columns = dict[str, Any]
 
-#: The columns of a raw row (before verdicts) and their storage kind:
-#: ``i`` int64, ``f`` float64, ``b`` bool, ``o`` optional bool (int8: 1, 0,
-#: -1 for missing), ``s`` string (a list of str).
-RAW_COLUMNS: dict[str, str] = {
-    "index": "i",
-    "name": "s",
-    "group": "s",
-    "direction": "s",
-    "dim": "i",
-    "p_kind": "s",
-    "q_kind": "s",
-    "kl_closed": "f",
-    "method": "s",
-    "kl_mc": "f",
-    "mc_stderr": "f",
-    "mc_skewness": "f",
-    "mc_df": "f",
-    "mc_ci_low": "f",
-    "mc_ci_high": "f",
-    "mc_z": "f",
-    "mc_p_value": "f",
-    "kl_quad": "f",
-    "quad_error": "f",
-    "quad_reliable": "b",
-    "quad_message": "s",
-    "kl_quad_direct": "f",
-    "quad_direct_error": "f",
-    "quad_direct_reliable": "o",
-    "samples": "i",
-    "seed": "i",
-    "seconds_closed": "f",
-    "seconds_mc": "f",
-    "seconds_quad": "f",
-    "seconds": "f",
-    "abs_err_mc": "f",
-    "rel_err_mc": "f",
-    "abs_err_quad": "f",
-    "rel_err_quad": "f",
-}
 _NUMPY = {"i": np.int64, "f": np.float64, "b": np.bool_, "o": np.int8}
 
 
