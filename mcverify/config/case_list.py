@@ -318,7 +318,7 @@ class CaseList(Sequence[Case]):
     def point(self, e: int, point: int) -> tuple[dict[str, dict[str, Any]], tuple[tuple[str, float], ...], str]:
         """Values, params and label of point ``point`` of sweep entry ``e``.
 
-        The same as the ``point``-th item of :func:`mcverify.config.sweeps.expand_sweep`.
+        The same as the ``point``-th item of the eager expansion of the tests (``tests/sweep_oracle.py``).
         """
         entry = self.entries[e]
         assert isinstance(entry, SweepEntry)

@@ -33,7 +33,7 @@ Case order
     All ``[[pair]]`` entries first, in file order, then all ``[[sweep]]``
     entries in file order (``tomllib`` keeps each array's order but not how
     the two arrays interleave in the file).  A sweep's points follow
-    :func:`mcverify.config.sweeps.expand_sweep`.  With ``direction = "both"`` each
+    the eager expansion of the tests (``tests/sweep_oracle.py``).  With ``direction = "both"`` each
     forward case is followed by its reverse, named ``name + "/reverse"``
     with ``p`` and ``q`` swapped.
 

@@ -62,16 +62,13 @@ Seeds
 from __future__ import annotations
 
 import difflib
-import itertools
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
-
-from mcverify.formatting import format_values
 
 __all__ = [
     "FAMILIES",
@@ -81,7 +78,6 @@ __all__ = [
     "Field",
     "Fixed",
     "Grid",
-    "Point",
     "Random",
     "SpecError",
     "Sweep",
@@ -90,7 +86,6 @@ __all__ = [
     "describe",
     "draw_random",
     "draw_seed",
-    "expand_sweep",
     "parse_field",
     "parse_fixed",
     "random_spd",
@@ -244,29 +239,6 @@ class Sweep:
         return any(isinstance(f.spec, Random) for f in self.fields)
 
 
-@dataclass(frozen=True)
-class Point:
-    """One expanded point of a sweep.
-
-    Attributes
-    ----------
-    values : mapping
-        ``{"p": {"mean": ..., "std": ...}, "q": {...}}``: keyword arguments
-        for :class:`~mcverify.numerics.gaussian.Gaussian`.
-    params : tuple of (str, float)
-        The swept scalar values by axis path, then ``("draw", k)`` when the
-        sweep has random fields.
-    label : str
-        ``"p.std=0.01, draw=3"``: what goes between the brackets of a case
-        name (empty when nothing varies).
-    """
-
-    values: Mapping[str, Mapping[str, Any]]
-    params: tuple[tuple[str, float], ...]
-    label: str
-
-
-# ------------------------------------------------------- small helpers
 def clip(text: str, limit: int = 60) -> str:
     """``text``, cut short with its length when longer than ``limit`` (error messages stay readable)."""
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
@@ -603,7 +575,7 @@ def sweep_axes(sweep: Sweep) -> list[tuple[str, Grid]]:
 
 
 def sweep_size(sweep: Sweep) -> int:
-    """Number of points :func:`expand_sweep` yields (without computing them)."""
+    """Number of points the eager expansion of the tests (``tests/sweep_oracle.py``) yields (without computing them)."""
     return math.prod(g.size for _, g in sweep_axes(sweep)) * sweep.count
 
 
@@ -681,64 +653,3 @@ def draw_random(spec: Random, rng: np.random.Generator) -> NDArray[np.float64]:
     if spec.family == "loguniform":
         return np.exp(rng.uniform(math.log(spec.low), math.log(spec.high), d))
     return random_spd(d, spec.cond, spec.scale, rng)
-
-
-def expand_sweep(sweep: Sweep, run_seed: int, sweep_number: int) -> Iterator[Point]:
-    """Expand a sweep into its points, in the stable order described above.
-
-    Parameters
-    ----------
-    sweep : Sweep
-        With dimensions resolved (:func:`resolve_dims`).
-    run_seed : int
-        The run's root seed.
-    sweep_number : int
-        Position of the sweep among the config's sweeps, from 0.
-
-    Yields
-    ------
-    Point
-        ``sweep_size(sweep)`` points: grid points in Cartesian order (last
-        axis fastest), and for each of them draws ``0 .. count-1``.
-    """
-    axes = sweep_axes(sweep)
-    grids = [g.values() for _, g in axes]
-    labels = [format_values(v) for v in grids]
-    randoms = [f for f in sweep.fields if isinstance(f.spec, Random)]
-    n_draws = sweep.count if randoms else 1
-    draws: list[dict[str, NDArray[np.float64]]] = []
-    if randoms:
-        for k in range(n_draws):
-            drawn = {}
-            for f in randoms:
-                assert isinstance(f.spec, Random)
-                rng = np.random.default_rng(draw_seed(run_seed, sweep_number, k, f.code))
-                drawn[f.path] = draw_random(f.spec, rng)
-            draws.append(drawn)
-    for idx in itertools.product(*(range(v.size) for v in grids)):
-        at = {path: float(grids[a][i]) for a, ((path, _), i) in enumerate(zip(axes, idx))}
-        params = tuple((path, at[path]) for path, _ in axes)
-        label = [f"{path}={labels[a][i]}" for a, ((path, _), i) in enumerate(zip(axes, idx))]
-        for k in range(n_draws):
-            values: dict[str, dict[str, Any]] = {"p": {}, "q": {}}
-            for f in sweep.fields:
-                spec = f.spec
-                if isinstance(spec, Fixed):
-                    v: Any = spec.value
-                elif isinstance(spec, Grid):
-                    v = at[f.path]
-                elif isinstance(spec, Vector):
-                    v = np.array(
-                        [
-                            at[f"{f.path}[{i}]"] if isinstance(item, Grid) else item
-                            for i, item in enumerate(spec.items, 1)
-                        ],
-                        dtype=np.float64,
-                    )
-                else:
-                    v = draws[k][f.path]
-                values[f.side][f.key] = v
-            if randoms:
-                yield Point(values, (*params, ("draw", k)), ", ".join([*label, f"draw={k}"]))
-            else:
-                yield Point(values, params, ", ".join(label))

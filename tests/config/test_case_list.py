@@ -8,10 +8,10 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
+from sweep_oracle import expand_sweep
 
 from mcverify.config.case_list import CaseList, PairEntry
 from mcverify.config.loader import load_config
-from mcverify.config.sweeps import expand_sweep
 from mcverify.errors import ConfigError
 from mcverify.numerics.gaussian import Gaussian
 

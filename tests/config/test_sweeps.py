@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sweep_oracle import expand_sweep
 
 from mcverify.config.sweeps import (
     SEED_TAG,
@@ -17,7 +18,6 @@ from mcverify.config.sweeps import (
     Sweep,
     Vector,
     draw_seed,
-    expand_sweep,
     parse_field,
     random_spd,
     resolve_dims,
