@@ -26,7 +26,7 @@ from mcverify.tables.atomic import clean_stale, write_new
 __all__ = ["add_audit_command"]
 
 
-def add_audit_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_audit_command(sub: argparse._SubParsersAction) -> None:
     audit = sub.add_parser(
         "audit",
         help="audit your own KL function: verdict, failing region, diagnosis, evidence",

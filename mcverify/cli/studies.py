@@ -45,7 +45,7 @@ def _power_of_two(text: str) -> int:
     return value
 
 
-def add_study_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_study_commands(sub: argparse._SubParsersAction) -> None:
     """Add ``calibrate`` and ``converge`` to the ``mcverify`` subcommands."""
 
     cal = sub.add_parser(
