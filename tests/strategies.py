@@ -188,7 +188,7 @@ def paths(data: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ...]
                 out.extend(paths(x, (*prefix, i)))
         elif data and all(isinstance(x, list) for x in data):  # a matrix: its entries
             for i, row in enumerate(data):
-                for j, x in enumerate(row):
+                for j, _x in enumerate(row):
                     out.append(((*prefix, i, j), "number"))
         else:
             out.append((prefix, "vector"))

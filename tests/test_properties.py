@@ -172,8 +172,8 @@ def affine_tolerance(
     def factor_error(g: Gaussian) -> float:
         if g.kind != "full":
             return 0.0  # diagonal covariances never form a matrix: covered by the documented accuracy
-        l = np.linalg.cholesky(g.covariance)
-        return (gamma(d + 1) + 2 * gamma(d)) * _abs_norm(l, l.T) / float(np.linalg.eigvalsh(g.covariance)[0])
+        low = np.linalg.cholesky(g.covariance)
+        return (gamma(d + 1) + 2 * gamma(d)) * _abs_norm(low, low.T) / float(np.linalg.eigvalsh(g.covariance)[0])
 
     def image_error(g: Gaussian, g2: Gaussian) -> float:
         lam_min = float(np.linalg.eigvalsh(g2.covariance)[0])

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from mcverify.auditing.auditor import DEFAULT_SAMPLES, DEFAULT_SEED, DEFAULT_TIMEOUT, audit
 from mcverify.auditing.backends import BACKENDS, BackendUnavailable
@@ -26,7 +27,7 @@ from mcverify.tables.atomic import clean_stale, write_new
 __all__ = ["add_audit_command"]
 
 
-def add_audit_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_audit_command(sub: argparse._SubParsersAction) -> None:
     audit = sub.add_parser(
         "audit",
         help="audit your own KL function: verdict, failing region, diagnosis, evidence",
@@ -190,7 +191,7 @@ def _c_level_stdout_to_stderr() -> Iterator[None]:
         os.close(saved)
 
 
-def _write_report(report, out: Path, overwrite: bool = False) -> Path:  # type: ignore[no-untyped-def]
+def _write_report(report: AuditReport, out: Path, overwrite: bool = False) -> Path:
     """Write the report atomically to ``out``, or beside it when it exists; return where it went."""
 
     if out.suffix.lower() == ".json":
@@ -205,7 +206,7 @@ def _write_report(report, out: Path, overwrite: bool = False) -> Path:  # type: 
         raise UsageError(f"{out}: cannot write the report ({exc.strerror})") from None
 
 
-def _load_target(target: str):  # type: ignore[no-untyped-def]
+def _load_target(target: str) -> Callable[..., Any]:
     """The callable named by ``path/to/file.py:function`` or ``package.module:function``."""
 
     where, sep, attr = target.rpartition(":")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
@@ -88,7 +89,7 @@ def seconds(text: str) -> float:
     return value
 
 
-def names(allowed: tuple[str, ...]):  # type: ignore[no-untyped-def]
+def names(allowed: tuple[str, ...]) -> Callable[[str], tuple[str, ...]]:
     """An argparse type: a comma-separated list of ``allowed`` names, returned in ``allowed``'s order."""
 
     def parse(text: str) -> tuple[str, ...]:

@@ -24,13 +24,13 @@ from mcverify.tables.readers import ResultsError, read_results
 __all__ = ["add_report_commands"]
 
 
-def add_report_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_report_commands(sub: argparse._SubParsersAction) -> None:
     """Add ``report`` and ``validate`` to the ``mcverify`` subcommands."""
     _add_report(sub)
     _add_validate(sub)
 
 
-def _add_report(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _add_report(sub: argparse._SubParsersAction) -> None:
     report = sub.add_parser(
         "report",
         help="turn a results table into a report: md, latex, html (with plots), csv, parquet, json",
@@ -67,7 +67,7 @@ def _add_report(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     report.set_defaults(handler=_cmd_report)
 
 
-def _add_validate(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _add_validate(sub: argparse._SubParsersAction) -> None:
     val = sub.add_parser(
         "validate",
         help="run several configs and write their tables and one validation report (index.html, index.md)",

@@ -13,7 +13,7 @@ from mcverify.tables.writers import check_formats
 __all__ = ["add_run_command"]
 
 
-def add_run_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_run_command(sub: argparse._SubParsersAction) -> None:
     """Add ``run`` to the ``mcverify`` subcommands."""
     run = sub.add_parser("run", help="compute all methods for every case of a config file")
     add_config_options(run)

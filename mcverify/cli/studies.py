@@ -16,7 +16,7 @@ import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mcverify.cli.options import (
     EXIT_FAIL,
@@ -27,13 +27,17 @@ from mcverify.cli.options import (
     positive_int,
     prepare_output,
 )
+from mcverify.config.cases import RunSpec
 from mcverify.config.loader import load_config
 from mcverify.engine.parallel import usable_cores
 from mcverify.sampling.estimators import METHODS, minimum_samples
-from mcverify.studies.calibrate import CELL_COLUMNS, FAMILY_COLUMNS, calibrate
+from mcverify.studies.calibrate import CELL_COLUMNS, FAMILY_COLUMNS, Calibration, calibrate
 from mcverify.studies.convergence import FIT_COLUMNS, POINT_COLUMNS, converge, sample_counts
 from mcverify.tables.result_files import write_results
 from mcverify.tables.writers import check_formats, provenance
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["add_study_commands"]
 
@@ -45,7 +49,7 @@ def _power_of_two(text: str) -> int:
     return value
 
 
-def add_study_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_study_commands(sub: argparse._SubParsersAction) -> None:
     """Add ``calibrate`` and ``converge`` to the ``mcverify`` subcommands."""
 
     cal = sub.add_parser(
@@ -85,7 +89,7 @@ def add_study_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
     conv.set_defaults(handler=_cmd_converge)
 
 
-def _prepare(args: argparse.Namespace, samples: Sequence[int]) -> tuple[Any, Path, list[str], int]:
+def _prepare(args: argparse.Namespace, samples: Sequence[int]) -> tuple[RunSpec, Path, list[str], int]:
     """Check formats, config, methods and output folder before any work; return (spec, out, formats, jobs)."""
 
     try:
@@ -115,7 +119,7 @@ def _prepare(args: argparse.Namespace, samples: Sequence[int]) -> tuple[Any, Pat
     return spec, out, formats, args.jobs if args.jobs is not None else usable_cores()
 
 
-def _settings(spec: Any) -> dict[str, Any]:
+def _settings(spec: RunSpec) -> dict[str, Any]:
     return {
         "config": str(spec.source),
         "config_hash": spec.config_hash,
@@ -127,7 +131,7 @@ def _settings(spec: Any) -> dict[str, Any]:
     }
 
 
-def _frame(rows: list[dict[str, Any]], columns: dict[str, str]):  # type: ignore[no-untyped-def]
+def _frame(rows: list[dict[str, Any]], columns: dict[str, str]) -> pd.DataFrame:
     import pandas as pd
 
     return pd.DataFrame(rows, columns=list(columns))
@@ -159,7 +163,9 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     return EXIT_PASS if result.ok else EXIT_FAIL
 
 
-def _calibration_summary(result, spec, args, elapsed: float, written: list[Path]) -> None:  # type: ignore[no-untyped-def]
+def _calibration_summary(
+    result: Calibration, spec: RunSpec, args: argparse.Namespace, elapsed: float, written: list[Path]
+) -> None:
     cases, methods = len(spec.cases), args.method
     print(
         f"calibration: {cases} case{'s' * (cases != 1)} x {len(methods)} method{'s' * (len(methods) != 1)}, "

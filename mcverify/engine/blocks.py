@@ -143,12 +143,13 @@ def evaluate_block(cases: Sequence[Case], start: int, stop: int, settings: Setti
         pieces = [(-1, start, stop)]
     k = 0
     for e, lo, hi in pieces:
-        seg = cases.univariate_segment(e, lo, hi) if e >= 0 and allowed else None  # type: ignore[attr-defined]
+        # e >= 0 only in the pieces of a CaseList; isinstance() says so to the type checker.
+        seg = cases.univariate_segment(e, lo, hi) if e >= 0 and allowed and isinstance(cases, CaseList) else None
         if seg is not None:
             bulk.add_segment(k, seg)
             k += hi - lo
             continue
-        first = lo + (cases.entry_start(e) if e >= 0 else 0)  # type: ignore[attr-defined]
+        first = lo + (cases.entry_start(e) if e >= 0 and isinstance(cases, CaseList) else 0)
         for rec in records(cases, first, first + hi - lo):
             v = rec.univariate() if allowed else None
             if v is None:

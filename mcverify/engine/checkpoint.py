@@ -221,7 +221,7 @@ class Checkpoint:
         """
 
         buf = io.BytesIO()
-        np.savez(buf, **npz_arrays(cols))  # type: ignore[arg-type]
+        np.savez(buf, **npz_arrays(cols))  # type: ignore[arg-type]  # mypy matches **dict[str, NDArray] against savez's allow_pickle: bool too
         _atomic_write(self._block_path(block), buf.getvalue(), sync=False)
 
     def read(self, block: int, names: list[str] | None = None) -> Columns:

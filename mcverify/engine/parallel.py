@@ -26,7 +26,7 @@ from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExe
 from dataclasses import dataclass, field
 from typing import Any
 
-from mcverify.config.case_list import CaseList
+from mcverify.config.case_list import CaseList, SweepEntry
 from mcverify.config.cases import RunSpec
 from mcverify.engine.blocks import Layout, evaluate_block
 from mcverify.numerics.blas import limit_process_blas, one_blas_thread
@@ -112,8 +112,7 @@ def _param_columns(spec: RunSpec) -> dict[str, str]:
         paths = cases.param_paths()
         always = (
             {"draw"}
-            if cases.entries
-            and all(getattr(e, "sweep", None) is not None and e.sweep.has_random for e in cases.entries)
+            if cases.entries and all(isinstance(e, SweepEntry) and e.sweep.has_random for e in cases.entries)
             else set()
         )
         return param_dtypes(paths, always)

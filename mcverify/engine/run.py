@@ -180,7 +180,7 @@ class _Assemble:
         cols = ckpt.read(b)
         if len(cols["index"]) != stop - start or (stop > start and int(cols["index"][0]) != start):
             raise CheckpointError(f"{ckpt.directory}: block {b} does not hold cases {start}..{stop - 1}")
-        verdicts = verdict_columns(cols, p_adjusted, alpha=self.alpha, control=self.control, tested=self.tested)  # type: ignore[arg-type]
+        verdicts = verdict_columns(cols, p_adjusted, alpha=self.alpha, control=self.control, tested=self.tested)  # type: ignore[arg-type]  # self.control is RunSpec.error_control: a str the loader checked against ERROR_CONTROLS
         block = table_block(cols, verdicts, self.stem)
         summary = Summary()
         summary.add(block)
@@ -303,7 +303,7 @@ def execute(spec: RunSpec, opts: RunOptions, methods: Methods | None = None) -> 
 
     # Judge and write, block by block, in case order.
     p_raw = np.concatenate([ckpt.read(b, ["mc_p_value"])["mc_p_value"] for b in range(layout.n_blocks)])
-    p_adjusted = adjusted_p_values(p_raw, spec.error_control)  # type: ignore[arg-type]
+    p_adjusted = adjusted_p_values(p_raw, spec.error_control)  # type: ignore[arg-type]  # RunSpec.error_control: a str the loader checked against ERROR_CONTROLS
     tested = int(np.count_nonzero(~np.isnan(p_raw)))
     summary = Summary()
     bar = progress_bar(n, quiet=opts.quiet, desc="writing")

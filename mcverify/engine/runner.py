@@ -67,4 +67,4 @@ def run(
             if on_row is not None:
                 for row in new:
                     on_row(row)
-    return apply_verdicts(rows, alpha=spec.alpha, control=spec.error_control)  # type: ignore[arg-type]
+    return apply_verdicts(rows, alpha=spec.alpha, control=spec.error_control)  # type: ignore[arg-type]  # RunSpec.error_control: a str the loader checked against ERROR_CONTROLS

@@ -112,7 +112,10 @@ class _Side:
 
     @property
     def stddevs(self) -> Array:
-        return self.std if self.std is not None else np.sqrt(self.var)  # type: ignore[arg-type]
+        if self.std is not None:
+            return self.std
+        assert self.var is not None  # groups() sets exactly one of std and var
+        return np.sqrt(self.var)
 
 
 @dataclass(frozen=True)
@@ -177,7 +180,7 @@ def closed_form(pairs: UnivariatePairs) -> Array:
     """
     out = np.empty(len(pairs))
     for sel, p, q in pairs.groups():
-        terms = _diagonal_terms(p, q)  # type: ignore[arg-type]
+        terms = _diagonal_terms(p, q)  # type: ignore[arg-type]  # _Side duck-types Gaussian: mean, std, var, stddevs are all this reads
         n = sel.size
         with np.errstate(over="ignore", invalid="ignore"):
             out[sel] = terms[:n] + terms[n:]
@@ -213,7 +216,7 @@ def monte_carlo(
     c = np.empty(n)
     log_r = np.empty(n)
     for sel, p, q in pairs.groups():
-        r[sel], c[sel], log_r[sel] = whitened_diagonal(p, q)  # type: ignore[arg-type]
+        r[sel], c[sel], log_r[sel] = whitened_diagonal(p, q)  # type: ignore[arg-type]  # _Side duck-types Gaussian: mean, std, var, stddevs are all this reads
     buffers = PowerSumBuffers()
     out = np.empty((n, 3, 2))  # case i's sums of z^1 .. z^6 in out[i].ravel()
     seconds = np.empty(n)
@@ -487,7 +490,7 @@ def _direct(pairs: UnivariatePairs, rtol: float) -> tuple[Array, Array, NDArray[
 
 
 def _finish(
-    pairs: UnivariatePairs, value: Array, error: Array, ok: NDArray[np.bool_], method: str, rtol: float
+    pairs: UnivariatePairs, value: Array, error: Array, ok: NDArray[np.bool_], method: _quad.Method, rtol: float
 ) -> QuadratureColumns:
     """Reliability and messages as :func:`quadrature_kl` gives them; fallbacks."""
     value = value.copy()
@@ -504,7 +507,7 @@ def _finish(
             res = _quad._verdict(tally, method, rtol, strict=False)
         else:
             p, q = pairs.gaussians(int(i))
-            res = quadrature_kl(p, q, method=method, rtol=rtol)  # type: ignore[arg-type]
+            res = quadrature_kl(p, q, method=method, rtol=rtol)
         value[i], error[i], reliable[i], message[i] = res.value, res.error, res.reliable, res.message
     return QuadratureColumns(value, error, reliable, message, ~ok)
 
@@ -552,7 +555,7 @@ def quadrature(pairs: UnivariatePairs, rtol: float = 1e-10) -> dict[str, Quadrat
     for sel, p, q in pairs.groups():
         with np.errstate(over="ignore"):
             delta = (p.mean - q.mean) / q.stddevs
-        r, rm1, log_r = _quad._scale_ratio(p, q)  # type: ignore[arg-type]
+        r, rm1, log_r = _quad._scale_ratio(p, q)  # type: ignore[arg-type]  # _Side duck-types Gaussian: mean, std, var, stddevs are all this reads
         for start in range(0, sel.size, _QUAD_BATCH):
             part = slice(start, start + _QUAD_BATCH)
             out = _reduced(delta[part], r[part], rm1[part], log_r[part], rtol)

@@ -263,7 +263,7 @@ def report_blocks(
         out.append(Heading(h + 1, "Plots", f"{anchor}-plots"))
         out += list(figures)
     shown = frame if columns is None else frame[list(columns)]
-    fail = ()
+    fail: tuple[bool, ...] = ()
     if summary.status_column is not None:
         fail = tuple(~frame[summary.status_column].astype(str).str.lower().isin(["pass", "ok"]))
     what = {"run": "cases", "audit": "probes"}.get(summary.kind, "rows")
@@ -276,6 +276,7 @@ def report_blocks(
         )
     )
     if cut:
+        assert max_rows is not None  # cut says so
         shown, fail = shown.head(max_rows), fail[:max_rows]
         where = f" in {source}" if source is not None else ""
         out.append(Paragraph(f"The table has {len(frame)} rows; all of them are summarized above and all are{where}."))

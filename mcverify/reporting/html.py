@@ -114,7 +114,7 @@ def _table(t: Table) -> str:
 def _figure(f: Figure, dpi: float) -> str:
 
     png = figure_bytes(f.item.figure, "png", dpi=dpi, compact=True)
-    width, height = (int(round(v * dpi)) for v in f.item.figure.get_size_inches())
+    width, height = (int(round(v * dpi)) for v in f.item.figure.get_size_inches())  # noqa: RUF046 - v is a numpy float64: round() may keep it a float
     data = base64.b64encode(png).decode("ascii")
     return (
         f'<figure id="{_esc(f.item.key)}"><img src="data:image/png;base64,{data}" '

@@ -17,7 +17,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -398,7 +398,7 @@ def plot_z_histogram(
     t = _z_threshold(len(z), alpha)
     lim = max(4.0, t * 1.1, float(np.max(np.abs(z))) * 1.05 if z.size else 0.0)
     bins = np.linspace(-lim, lim, int(np.clip(np.sqrt(max(z.size, 1)) * 2, 10, 60)) + 1)
-    ax.hist(z, bins=bins, density=True, color=COLORS["Monte Carlo"], alpha=0.6, label=f"{z.size} cases")
+    ax.hist(z, bins=bins, density=True, color=COLORS["Monte Carlo"], alpha=0.6, label=f"{z.size} cases")  # type: ignore[arg-type]  # matplotlib's stubs want Sequence[float]; hist takes array edges
     grid = np.linspace(-lim, lim, 400)
     ax.plot(grid, norm.pdf(grid), "-", color="k", lw=1.5, label="N(0, 1)")
     for s in (-t, t):
@@ -759,7 +759,7 @@ def standard_figures(
                         f"{where}: KL against {label}",
                         f"Closed form (line), Monte Carlo with its confidence interval (points), and "
                         f"quadrature (crosses) along {label}, {len(sub)} cases.",
-                        ax.figure,
+                        cast("Figure", ax.figure),  # new_axes made it: a Figure, not a SubFigure
                     )
                 )
                 fig, a, b = _two_panels()
@@ -810,7 +810,7 @@ def standard_figures(
                     _slug(f"{name}-z-histogram"),
                     "Monte Carlo z-scores of every case",
                     "If the closed form and the estimator are right, the z-scores are draws of N(0, 1).",
-                    ax.figure,
+                    cast("Figure", ax.figure),  # new_axes made it: a Figure, not a SubFigure
                 )
             )
     elif kind == "audit":
@@ -844,7 +844,7 @@ def standard_figures(
                 "Monte Carlo error against sample size",
                 "Each case's relative error at each sample size (faint), their median, and the least-squares "
                 "slope of log(median error) against log(samples); theory says -1/2.",
-                ax.figure,
+                cast("Figure", ax.figure),  # new_axes made it: a Figure, not a SubFigure
             )
         )
     return items

@@ -23,9 +23,9 @@ p-value is at most the run's ``alpha``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, SupportsFloat, cast
 
 import numpy as np
 import pandas as pd
@@ -98,7 +98,7 @@ class Method:
     p_adjusted: str | None = None
     reliable: str | None = None
 
-    def present(self, frame: pd.DataFrame) -> bool:
+    def present(self, frame: pd.DataFrame) -> bool | np.bool_:
         """Whether the table has this method's values for at least one case."""
         return self.value in frame and self.reference in frame and frame[self.value].notna().any()
 
@@ -265,7 +265,7 @@ def _worst(values: pd.Series, labels: pd.Series) -> tuple[float, str]:
         return math.inf, str(labels[i])
     if finite.notna().any():
         i = finite.idxmax()
-        return float(finite[i]), str(labels[i])
+        return float(finite[i]), str(labels[i])  # type: ignore[call-overload]  # pandas-stubs: idxmax gives a Hashable, [] takes a Scalar
     return math.nan, ""
 
 
@@ -333,7 +333,7 @@ class Summary:
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: frames become lists of records (see :func:`mcverify.tables.writers.jsonable`)."""
 
-        def records(f: pd.DataFrame | None) -> list[dict[str, Any]] | None:
+        def records(f: pd.DataFrame | None) -> list[dict[Hashable, Any]] | None:
             return None if f is None else f.to_dict(orient="records")
 
         return jsonable(
@@ -414,10 +414,10 @@ def summarize(frame: pd.DataFrame, *, alpha: float | None = None, max_failures: 
     by_dimension = breakdown(frame, dim, alpha=alpha) if dim else None
     by_group = None
     if "group" in frame:
-        key = frame["group"].astype(str)
+        group_key = frame["group"].astype(str)
         if "direction" in frame and frame["direction"].nunique() > 1:
-            key = key + frame["direction"].map(lambda d: "" if d == "forward" else f" ({d})")
-        by_group = breakdown(frame.assign(_group=key), "_group", alpha=alpha).rename(columns={"_group": "group"})
+            group_key = group_key + frame["direction"].map(lambda d: "" if d == "forward" else f" ({d})")
+        by_group = breakdown(frame.assign(_group=group_key), "_group", alpha=alpha).rename(columns={"_group": "group"})
     by_parameter = {}
     for col in parameter_columns(frame):
         b = breakdown(frame, col, alpha=alpha)
@@ -491,9 +491,9 @@ def _bins(values: pd.Series) -> tuple[pd.Series, list[str]]:
     logscale = lo > 0 and hi / lo > 100
     t = np.log10(v) if logscale else v
     edges = np.linspace(float(t.min()), float(t.max()), BINS + 1)
-    idx = np.clip(np.searchsorted(edges, t, side="right") - 1, 0, BINS - 1)
-    idx = pd.Series(idx, index=v.index)
-    names: dict[int, str] = {}
+    bin_of = np.clip(np.searchsorted(edges, t, side="right") - 1, 0, BINS - 1)
+    idx = pd.Series(bin_of, index=v.index)
+    names = {}
     for k in sorted(idx.unique()):
         members = v[idx == k]
         a, b = float(members.min()), float(members.max())
@@ -570,7 +570,7 @@ def sweep_axes(frame: pd.DataFrame, *, min_points: int = 3) -> list[dict[str, An
         ``{"group", "direction", "axes": [columns], "rows": index}`` for
         every sweep with one or two axes and at least ``min_points`` rows.
     """
-    out = []
+    out: list[dict[str, Any]] = []
     if "group" not in frame:
         return out
     keys = ["group"] + (["direction"] if "direction" in frame else [])
@@ -656,7 +656,7 @@ def convergence_slope(
     f = frame[[x, y]].replace([np.inf, -np.inf], np.nan).dropna()
     f = f[(f[x] > 0) & (f[y] > 0)]
     stat = _STATISTICS[statistic]
-    groups = [(float(n), stat(g[y])) for n, g in f.groupby(x, sort=True)]
+    groups = [(float(cast(SupportsFloat, n)), stat(g[y])) for n, g in f.groupby(x, sort=True)]  # x: a numeric column
     xs = np.array([g[0] for g in groups])
     ys = np.array([g[1] for g in groups])
     fit = fit_rate(xs, ys)

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
+from numpy.typing import NDArray
 
 __all__ = ["RateFit", "fit_rate"]
 
@@ -31,7 +32,7 @@ class RateFit(NamedTuple):
     intercept: float
 
 
-def fit_rate(samples: Sequence[float], errors: Sequence[float]) -> RateFit:
+def fit_rate(samples: Sequence[float] | NDArray[np.float64], errors: Sequence[float] | NDArray[np.float64]) -> RateFit:
     r"""Least-squares slope of :math:`\log e` on :math:`\log N`, with its standard error.
 
     Points whose error is zero or not finite (an exact estimator, a missing

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -41,6 +41,8 @@ __all__ = [
 ]
 
 Control = Literal["holm", "bh", "none"]
+#: One z-statistic or an array of them (:func:`two_sided_p` returns the same kind).
+_Z = TypeVar("_Z", np.float64, NDArray[np.float64])
 
 #: Documented relative accuracy of :func:`mcverify.kl_divergence` (tested
 #: against an 80-digit mpmath reference): univariate and diagonal pairs,
@@ -49,7 +51,7 @@ CLOSED_RTOL_DIAGONAL = 1e-12
 CLOSED_RTOL_FULL = 1e-9
 
 
-def two_sided_p(z: NDArray[np.float64]) -> NDArray[np.float64]:
+def two_sided_p(z: _Z) -> _Z:
     """Two-sided normal p-value ``P(|Z| >= |z|)``; NaN stays NaN."""
 
     return erfc(np.abs(z) / math.sqrt(2.0))

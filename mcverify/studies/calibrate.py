@@ -365,7 +365,7 @@ def _family(method: str, p: NDArray[np.float64], spec: RunSpec, level: float) ->
     """Family-wise false alarms: each replicate (a row of ``p``) is one run of all cases."""
     replicates, cases = p.shape
     alarms = sum(
-        bool(np.any(adjust_p_values(row, spec.error_control) <= spec.alpha))  # type: ignore[arg-type]
+        bool(np.any(adjust_p_values(row, spec.error_control) <= spec.alpha))  # type: ignore[arg-type]  # RunSpec.error_control: a str the loader checked against ERROR_CONTROLS
         for row in p
     )
     band = acceptance_band(spec.alpha, replicates, level, sided="upper")

@@ -315,6 +315,8 @@ def convergence_table(spec: RunSpec, frame: pd.DataFrame, levels: int) -> pd.Dat
     if not sizes:
         return pd.DataFrame()
     rows = convergence_rows(spec, sizes)
+    # A row of the run's table: pandas-stubs types its cells as any scalar (and r.index as tuple.index).
+    r: Any
     for r in frame.itertuples(index=False):
         rows.append(
             _convergence_row(

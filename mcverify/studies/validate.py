@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, SupportsFloat, cast
 
 import pandas as pd
 
@@ -129,7 +129,8 @@ def validate(
 
 
 def _cell(methods: pd.DataFrame, method: str, col: str) -> float:
-    return float(methods.at[method, col]) if method in methods.index else float("nan")
+    # A numeric column: pandas-stubs types a cell as any scalar.
+    return float(cast(SupportsFloat, methods.at[method, col])) if method in methods.index else float("nan")
 
 
 def _overview(results: Sequence[ConfigResult]) -> pd.DataFrame:

@@ -177,11 +177,10 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w", *, overwrite: bo
         raise ValueError(f"mode must be 'w' or 'wb', got {mode!r}")
     path = Path(path)
     temp = _temp_path(path)
+    text: dict[str, Any] = {} if mode == "wb" else {"encoding": "utf-8", "newline": ""}
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
-        with os.fdopen(
-            fd, "wb" if mode == "wb" else "w", **({} if mode == "wb" else {"encoding": "utf-8", "newline": ""})
-        ) as fh:
+        with os.fdopen(fd, "wb" if mode == "wb" else "w", **text) as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
@@ -290,7 +289,7 @@ def clean_stale(folder: str | os.PathLike[str]) -> list[Path]:
     """
     folder = Path(folder)
     host = _host()
-    removed = []
+    removed: list[Path] = []
     try:
         entries: Iterable[os.DirEntry[str]] = list(os.scandir(folder))
     except OSError:

@@ -122,7 +122,7 @@ class TableWriter:
                     self._pending.append(tmp)  # known before it exists: Ctrl-C right after open() cannot leak it
                     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
                     mode = "wb" if fmt == "parquet" else "w"
-                    kw = {} if fmt == "parquet" else {"encoding": "utf-8", "newline": ""}
+                    kw: dict[str, Any] = {} if fmt == "parquet" else {"encoding": "utf-8", "newline": ""}
                     self._tmp[fmt] = (tmp, os.fdopen(fd, mode, **kw))
         except BaseException:
             self.abort()
@@ -159,7 +159,11 @@ class TableWriter:
         if rendered is None:
             assert block is not None
             rendered = render_block(block, self.formats)
-        n = rows if rows is not None else len(next(iter(block.values())))  # type: ignore[union-attr]
+        if rows is not None:
+            n = rows
+        else:
+            assert block is not None, "add(None) needs rows"
+            n = len(next(iter(block.values())))
         first = self._rows == 0
         frame = block_frame(block) if block is not None and self.needs_block else None
         for fmt, (_, fh) in self._tmp.items():

@@ -18,11 +18,14 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
 
 from mcverify.extras import require_extra
+
+if TYPE_CHECKING:
+    from pandas._typing import AstypeArg
 
 __all__ = ["SUFFIXES", "Results", "ResultsError", "provenance_path", "read_results", "restore_dtypes"]
 
@@ -170,8 +173,8 @@ def _read_csv(path: Path, dtypes: dict[str, str] | None) -> pd.DataFrame:
     header = pd.read_csv(path, nrows=0).columns
     text = [c for c in header if (dtypes or {}).get(c, "str" if c in TEXT_COLUMNS else "") in _TEXT_DTYPES]
     # Text cells are read verbatim ("" stays "", "NA" stays "NA"); elsewhere
-    # an empty cell is missing. "round_trip" parses every double exactly.
-    exact = {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}  # pandas 3: default
+    # an empty cell is missing. "round_trip" parses every double exactly (pandas 3: the default).
+    exact: dict[str, Any] = {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
     return pd.read_csv(
         path,
         dtype={c: str for c in text},
@@ -277,10 +280,13 @@ def _to_int(v: Any) -> int:
 
 
 def _convert(s: pd.Series, dtype: str) -> pd.Series:
+    # A dtype name as written (writers.column_types), typed as one pandas knows: one it does not
+    # raises here, and restore_dtypes infers the column instead.
+    as_dtype = cast("AstypeArg", dtype)
     if dtype in _TEXT_DTYPES:
         if not all(_is_missing(v) or isinstance(v, str) for v in s):
             raise TypeError("not text")
-        return s.astype(object).where(s.notna(), "").astype(dtype)
+        return s.astype(object).where(s.notna(), "").astype(as_dtype)
     if dtype == "boolean":
         return _to_boolean(s)
     if dtype == "bool":
@@ -289,16 +295,16 @@ def _convert(s: pd.Series, dtype: str) -> pd.Series:
             raise ValueError("missing values in a bool column")
         return b.astype(bool)
     if dtype.startswith(("float", "Float")):
-        return _to_float(s).astype(dtype)
+        return _to_float(s).astype(as_dtype)
     if dtype.startswith(("int", "uint", "Int", "UInt")):
         if pd.api.types.is_integer_dtype(s.dtype):
-            return s.astype(dtype)
+            return s.astype(as_dtype)
         # Exactly, never through a double (seeds use all 63 bits).
         values = [pd.NA if _is_missing(v) else _to_int(v) for v in s]
         if dtype[0] in "iu" and any(v is pd.NA for v in values):
             raise ValueError("missing values in an integer column")
-        return pd.Series(values, index=s.index, dtype=dtype if dtype[0] in "IU" else "object").astype(dtype)
-    return s.astype(dtype)
+        return pd.Series(values, index=s.index, dtype=dtype if dtype[0] in "IU" else "object").astype(as_dtype)
+    return s.astype(as_dtype)
 
 
 def _infer(s: pd.Series, name: str) -> pd.Series:

@@ -144,7 +144,7 @@ def test_run_writes_every_format_at_once(small_run, tmp_path):
 
 
 def test_documents_cap_the_rows_but_summarize_all(small_run, tmp_path):
-    folder, frame = small_run
+    folder, _frame = small_run
     out = tmp_path / "r.md"
     assert main(["report", str(folder / "small.csv"), "-o", str(out), "--max-rows", "10", "-q"]) == 0
     text = out.read_text()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
@@ -34,7 +35,7 @@ def test_layout_covers_every_case_once(n, samples):
     assert 1 <= layout.block_size <= 4096
     covered = [layout.bounds(b) for b in range(layout.n_blocks)]
     assert covered[0][0] == 0 and covered[-1][1] == n
-    assert all(a[1] == b[0] for a, b in zip(covered, covered[1:]))
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(covered))
     assert layout == Layout.for_run(n, samples)  # a function of the run alone
     if n >= 64:
         assert layout.block_size <= math.ceil(n / 64)
@@ -73,7 +74,7 @@ def test_blocks_do_not_depend_on_where_they_are_cut():
     n = len(spec.cases)
     whole = evaluate_block(spec.cases, 0, n, settings, params)
     cuts = [0, 1, 5, 17, 30, n]
-    parts = [evaluate_block(spec.cases, a, b, settings, params) for a, b in zip(cuts, cuts[1:])]
+    parts = [evaluate_block(spec.cases, a, b, settings, params) for a, b in itertools.pairwise(cuts)]
     for key, col in whole.items():
         if key.startswith("seconds"):
             continue

@@ -275,7 +275,7 @@ def test_sigint_at_every_write_step_leaves_all_or_nothing(
             steps = Steps(at, lambda: signal.raise_signal(signal.SIGINT))
             steps.install(m)
             code = main(["run", str(cfg), "-o", str(out), "--format", "csv,json", "-q", "--jobs", "1"])
-        sets, _ = check_folder(out, rows, temporaries=False)
+        _sets, _ = check_folder(out, rows, temporaries=False)
         # The checkpoint (completed cases, for --resume) is not a table.
         files = sorted(p.name for p in out.iterdir() if p.name != ".tiny.checkpoint")
         assert files in ([], ["tiny.csv", "tiny.json", "tiny.provenance.json"]), (at, files)

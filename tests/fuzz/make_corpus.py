@@ -560,7 +560,7 @@ def matrix_mutants(c: Corpus, base: str, data: dict[str, Any]) -> None:
                 "row 2 one entry short",
                 f"a {d}x{d} matrix needs {d} entries in every row, row 2 has {d - 1}",
             )
-            wide = [row + [0.0] for row in cov]
+            wide = [[*row, 0.0] for row in cov]
             c.add(
                 base,
                 f"{w}-not-square",
@@ -605,7 +605,7 @@ def matrix_mutants(c: Corpus, base: str, data: dict[str, Any]) -> None:
                     f"mean has {d - 1} entries, cov is {d}x{d}",
                     f"mean has {d - 1} entries but cov is {d}x{d}",
                 )
-            bigger = [row + [0.0] for row in cov] + [[0.0] * d + [1.0]]
+            bigger = [[*row, 0.0] for row in cov] + [[0.0] * d + [1.0]]
             c.add(
                 base,
                 f"{w}-one-dim-more",
@@ -628,7 +628,7 @@ def dimension_mutants(c: Corpus, base: str, data: dict[str, Any]) -> None:
                     c.add(
                         base,
                         f"{w}-{side}-{k}-longer",
-                        setp(data, ("pair", i, side, k), v + [1.0]),
+                        setp(data, ("pair", i, side, k), [*v, 1.0]),
                         show(("pair", i, side, "mean")),
                         f"{side}.{k} one entry longer than the mean",
                         "dimensions must match",
@@ -859,7 +859,7 @@ def sweep_mutants(c: Corpus, base: str, data: dict[str, Any]) -> None:
                     c.add(
                         base,
                         f"{show(('sweep', j, side, k))}-longer",
-                        setp(data, ("sweep", j, side, k), v + [0.0]),
+                        setp(data, ("sweep", j, side, k), [*v, 0.0]),
                         show(("sweep", j, *blamed)),
                         f"{side}.{k} one entry longer than the other fields",
                         "mismatched dimensions",
@@ -1016,7 +1016,7 @@ def syntax_mutants(c: Corpus, base: str, text: str) -> None:
         return next(i for i, line in enumerate(lines) if re.search(pattern, line))
 
     def edit(i: int, line: str) -> str:
-        return "".join(lines[:i] + [line] + lines[i + 1 :])
+        return "".join([*lines[:i], line, *lines[i + 1 :]])
 
     i_pair = first(r"^\[\[(pair|sweep)\]\]")
     i_name = first(r"^name = ")
@@ -1285,7 +1285,7 @@ def build() -> dict[str, Mutant]:
     total, biggest = example_sizes(example)
     limit_mutants(c, "example", example, total, biggest)
     syntax_mutants(c, "example", text)
-    classic, classic_text = load("classic-std.toml")
+    _classic, classic_text = load("classic-std.toml")
     syntax_mutants(c, "classic", classic_text)
     special_mutants(c)
     return c.mutants

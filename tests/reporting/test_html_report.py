@@ -94,7 +94,7 @@ def test_embedded_images_are_valid_pngs(report):
 
 
 def test_table_marks_failures_and_explains_columns(small_run, tmp_path):
-    folder, frame = small_run
+    _folder, frame = small_run
     bad = frame.copy()
     bad.loc[[3, 7], "verdict"] = "fail"
     bad.loc[[3, 7], "reason"] = "quadrature differs by 1 > tolerance 1e-12 <b>"

@@ -44,7 +44,7 @@ def test_markdown_is_a_pipe_table_with_every_row_and_column(small_run):
 
 
 def test_markdown_escapes_cells():
-    [(header, rows)] = pipe_tables(render_table(AWKWARD, "md"))
+    [(_header, rows)] = pipe_tables(render_table(AWKWARD, "md"))
     assert [r[3] for r in rows] == list(AWKWARD["name"])  # the pipe survives as \|
     assert [r[0] for r in rows] == ["0.5", "1e-300", "", "inf"]
 
