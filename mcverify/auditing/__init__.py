@@ -4,4 +4,28 @@ regions, evidence, expressions.
 Layer rule: imports :mod:`mcverify.sampling`, :mod:`mcverify.quadrature`,
 :mod:`mcverify.stats` and :mod:`mcverify.numerics` for the truth and the
 evidence; never the engine, the CLI or the reports.
+
+Public names (everything else is internal to the layer):
+:mod:`~mcverify.auditing.auditor`: ``audit``,
+:mod:`~mcverify.auditing.report`: ``AuditReport``, ``Evidence``,
+:mod:`~mcverify.auditing.conventions`: ``CONVENTIONS``,
+:mod:`~mcverify.auditing.expressions`: ``compile_expr``,
+:mod:`~mcverify.auditing.backends`: ``BACKENDS``.
 """
+
+from __future__ import annotations
+
+from mcverify.auditing.auditor import audit
+from mcverify.auditing.backends import BACKENDS
+from mcverify.auditing.conventions import CONVENTIONS
+from mcverify.auditing.expressions import compile_expr
+from mcverify.auditing.report import AuditReport, Evidence
+
+__all__ = [
+    "BACKENDS",
+    "CONVENTIONS",
+    "AuditReport",
+    "Evidence",
+    "audit",
+    "compile_expr",
+]

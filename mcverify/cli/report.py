@@ -2,7 +2,7 @@
 
 ``report`` turns a results table into a document or another table format
 (:mod:`mcverify.reporting.publish`); ``validate`` runs several configs and writes
-their tables and one validation report (:mod:`mcverify.studies.validate`). Errors
+their tables and one validation report (:mod:`mcverify.studies.validation`). Errors
 are :class:`mcverify.cli.options.UsageError`: one line on stderr, exit 2.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 from mcverify.cli.options import EXIT_FAIL, EXIT_PASS, UsageError, nonnegative_int, positive_int
 from mcverify.extras import require_extra
 from mcverify.reporting.publish import build_report, check_extras, format_for, render_report, save_plots
-from mcverify.studies.validate import validate
+from mcverify.studies.validation import validate
 from mcverify.tables.atomic import clean_stale, write_new
 from mcverify.tables.readers import ResultsError, read_results
 

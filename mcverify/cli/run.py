@@ -7,7 +7,7 @@ import argparse
 from mcverify.cli.options import UsageError, add_config_options, names, positive_int, prepare_output
 from mcverify.config.loader import ESTIMATORS, METHODS, load_config
 from mcverify.engine.checkpoint import CheckpointError
-from mcverify.engine.run import RunOptions, RunProblem, execute
+from mcverify.engine.pipeline import RunOptions, RunProblem, execute
 from mcverify.tables.writers import check_formats
 
 __all__ = ["add_run_command"]

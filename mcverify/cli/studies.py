@@ -1,7 +1,7 @@
 """The ``mcverify calibrate`` and ``mcverify converge`` commands (registered by :mod:`mcverify.cli.main`).
 
 ``calibrate`` replicates every case of a config and reports the coverage of
-the intervals and the false-alarm rates (:mod:`mcverify.studies.calibrate`);
+the intervals and the false-alarm rates (:mod:`mcverify.studies.calibration`);
 ``converge`` measures each estimator's error against the sample count and
 fits its rate (:mod:`mcverify.studies.convergence`). Both write their tables and one
 provenance record as a set (:func:`mcverify.tables.result_files.commit_results`: never
@@ -31,7 +31,7 @@ from mcverify.config.cases import RunSpec
 from mcverify.config.loader import load_config
 from mcverify.engine.parallel import usable_cores
 from mcverify.sampling.estimators import METHODS, minimum_samples
-from mcverify.studies.calibrate import CELL_COLUMNS, FAMILY_COLUMNS, Calibration, calibrate
+from mcverify.studies.calibration import CELL_COLUMNS, FAMILY_COLUMNS, Calibration, calibrate
 from mcverify.studies.convergence import FIT_COLUMNS, POINT_COLUMNS, converge, sample_counts
 from mcverify.tables.result_files import write_results
 from mcverify.tables.writers import check_formats, provenance

@@ -2,4 +2,21 @@
 
 Layer rule: imports numpy, scipy and :mod:`mcverify.errors` only; no I/O, no
 pandas, nothing else of mcverify.
+
+Public names (everything else is internal to the layer):
+:mod:`~mcverify.numerics.gaussian`: ``Gaussian``,
+:mod:`~mcverify.numerics.closed_form`: ``kl_divergence``,
+:mod:`~mcverify.numerics.blas`: ``one_blas_thread``.
 """
+
+from __future__ import annotations
+
+from mcverify.numerics.blas import one_blas_thread
+from mcverify.numerics.closed_form import kl_divergence
+from mcverify.numerics.gaussian import Gaussian
+
+__all__ = [
+    "Gaussian",
+    "kl_divergence",
+    "one_blas_thread",
+]

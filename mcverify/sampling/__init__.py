@@ -3,4 +3,35 @@
 Layer rule: imports :mod:`mcverify.numerics` and :mod:`mcverify.stats` (for
 intervals); pure functions over arrays, no I/O.  The Monte Carlo path never
 calls the closed form.
+
+Public names (everything else is internal to the layer):
+:mod:`~mcverify.sampling.monte_carlo`: ``MonteCarloResult``, ``monte_carlo_kl``, ``monte_carlo_kl_reference``,
+:mod:`~mcverify.sampling.antithetic`: ``antithetic_kl``,
+:mod:`~mcverify.sampling.qmc`: ``qmc_kl``,
+:mod:`~mcverify.sampling.ratio_estimators`: ``RatioEstimates``, ``ratio_estimators``,
+:mod:`~mcverify.sampling.estimators`: ``METHODS``, ``estimate_kl``,
+:mod:`~mcverify.sampling.seeding`: ``case_seed``, ``case_seeds``.
 """
+
+from __future__ import annotations
+
+from mcverify.sampling.antithetic import antithetic_kl
+from mcverify.sampling.estimators import METHODS, estimate_kl
+from mcverify.sampling.monte_carlo import MonteCarloResult, monte_carlo_kl, monte_carlo_kl_reference
+from mcverify.sampling.qmc import qmc_kl
+from mcverify.sampling.ratio_estimators import RatioEstimates, ratio_estimators
+from mcverify.sampling.seeding import case_seed, case_seeds
+
+__all__ = [
+    "METHODS",
+    "MonteCarloResult",
+    "RatioEstimates",
+    "antithetic_kl",
+    "case_seed",
+    "case_seeds",
+    "estimate_kl",
+    "monte_carlo_kl",
+    "monte_carlo_kl_reference",
+    "qmc_kl",
+    "ratio_estimators",
+]

@@ -47,7 +47,7 @@ from mcverify.sampling.estimators import METHODS, estimate_kl
 from mcverify.sampling.monte_carlo import MonteCarloResult
 from mcverify.sampling.seeding import case_seed
 from mcverify.stats.rates import fit_rate
-from mcverify.studies.calibrate import study_map, study_tasks
+from mcverify.studies.calibration import study_map, study_tasks
 
 __all__ = [
     "FIT_COLUMNS",

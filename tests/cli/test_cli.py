@@ -122,7 +122,7 @@ def test_wrong_formula_in_the_truth_fails_with_exit_1(tmp_path, capsys):
     from mcverify import kl_divergence
     from mcverify.config.loader import load_config
     from mcverify.engine.case import Methods
-    from mcverify.engine.run import RunOptions, execute
+    from mcverify.engine.pipeline import RunOptions, execute
 
     def broken(p, q):
         return kl_divergence(p, q) - math.log(2.0) + math.log10(2.0) if p.dim == 1 else kl_divergence(p, q)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from mcverify.cli.main import main
-from mcverify.studies.calibrate import CELL_COLUMNS, FAMILY_COLUMNS
+from mcverify.studies.calibration import CELL_COLUMNS, FAMILY_COLUMNS
 from mcverify.studies.convergence import FIT_COLUMNS, POINT_COLUMNS
 from mcverify.tables.schema import COLUMNS, markdown_columns
 from tests.cli.test_cli import ROOT, mcverify, write
@@ -122,7 +122,7 @@ def test_calibrate_writes_tables_and_exits_0(tmp_path):
 def test_calibrate_exits_1_when_intervals_are_too_narrow(tmp_path, monkeypatch, capsys):
     import dataclasses
 
-    import mcverify.studies.calibrate as module
+    import mcverify.studies.calibration as module
     from mcverify.sampling.estimators import estimate_kl
 
     def overconfident(*args, **kwargs):

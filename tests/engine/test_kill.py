@@ -214,7 +214,7 @@ def _kill_at(at: int, args: list[str], conn: Any) -> None:  # pragma: no cover -
 # when other tests import them) can deadlock the child.
 _SERVER = multiprocessing.get_context("forkserver")
 _SERVER.set_forkserver_preload(
-    ["mcverify.cli.main", "mcverify.tables.schema", "mcverify.engine.run", "mcverify.auditing.auditor"]
+    ["mcverify.cli.main", "mcverify.tables.schema", "mcverify.engine.pipeline", "mcverify.auditing.auditor"]
 )
 
 

@@ -10,7 +10,7 @@ from tabletext import pipe_tables
 
 from mcverify.cli.main import main
 from mcverify.studies.convergence import convergence_sizes
-from mcverify.studies.validate import validate
+from mcverify.studies.validation import validate
 from mcverify.tables.readers import read_results
 from tests.cli.test_cli import GOOD, mcverify, write
 

@@ -23,7 +23,7 @@ import pandas as pd
 from mcverify.config.cases import RunSpec
 from mcverify.config.loader import load_config
 from mcverify.engine.case import Methods
-from mcverify.engine.run import RunOptions, execute
+from mcverify.engine.pipeline import RunOptions, execute
 from mcverify.reporting.documents import Heading, Items, Paragraph, Table, to_markdown
 from mcverify.reporting.html import render_html
 from mcverify.reporting.publish import Report, blocks_for, build_report

@@ -8,7 +8,7 @@ from mcverify.config.loader import parse_config
 from mcverify.engine.runner import run
 from mcverify.sampling.estimators import estimate_kl
 from mcverify.sampling.seeding import case_seed
-from mcverify.studies.calibrate import CELL_COLUMNS, FAMILY_COLUMNS, acceptance_band, calibrate, clopper_pearson
+from mcverify.studies.calibration import CELL_COLUMNS, FAMILY_COLUMNS, acceptance_band, calibrate, clopper_pearson
 
 Z_MAX = 5.0
 
@@ -81,7 +81,7 @@ def test_exact_estimators_pass_the_coverage_check():
 def test_a_wrong_standard_error_fails_the_study(monkeypatch):
     import dataclasses
 
-    import mcverify.studies.calibrate as module
+    import mcverify.studies.calibration as module
 
     def overconfident(*args, **kwargs):
         r = estimate_kl(*args, **kwargs)
