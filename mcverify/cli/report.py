@@ -106,7 +106,11 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         raise UsageError(f"{out}: not a folder")
     if out.is_dir() and not args.overwrite:  # an existing results file is replaced only when asked
         names = [f"{Path(c).stem}{sfx}" for c in args.configs for sfx in (".csv", ".provenance.json")]
-        existing = [n for n in (*names, "convergence.csv", "index.html", "index.md") if (out / n).exists()]
+        existing = [
+            n
+            for n in (*names, "convergence.csv", "convergence.provenance.json", "index.html", "index.md")
+            if (out / n).exists()
+        ]
         if existing:
             more = f" (and {len(existing) - 1} more of the files it writes)" if len(existing) > 1 else ""
             raise UsageError(

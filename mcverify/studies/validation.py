@@ -30,7 +30,8 @@ from mcverify.reporting.publish import Report, blocks_for, build_report
 from mcverify.reporting.summary import convergence_slope, summarize
 from mcverify.studies.convergence import convergence_table
 from mcverify.tables.readers import Results, provenance_path, read_results
-from mcverify.tables.writers import atomic_write, write_table
+from mcverify.tables.result_files import write_results
+from mcverify.tables.writers import atomic_write, provenance
 
 __all__ = ["ConfigResult", "validate"]
 
@@ -123,7 +124,14 @@ def validate(
         else pd.DataFrame()
     )
     if len(conv_all):
-        written += write_table(conv_all, out / "convergence", ["csv"])
+        record = provenance(
+            configs=[str(r.spec.source) for r in results],
+            config_hashes=[r.spec.config_hash for r in results],
+            seeds=[r.spec.seed for r in results],
+            levels=levels,
+            cases=len(conv_all),
+        )
+        written += write_results(conv_all, out, "convergence", ["csv"], record, overwrite=True)
     written += _write_index(results, out, plots=plots)
     return results, written
 

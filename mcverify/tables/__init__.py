@@ -6,7 +6,7 @@ how the numbers were computed.  Never prints.
 Public names (everything else is internal to the layer):
 :mod:`~mcverify.tables.schema`: ``COLUMNS``, ``SCHEMA``, ``to_frame``,
 :mod:`~mcverify.tables.readers`: ``Results``, ``ResultsError``, ``read_results``,
-:mod:`~mcverify.tables.writers`: ``FORMATS``, ``provenance``, ``write_table``,
+:mod:`~mcverify.tables.writers`: ``FORMATS``, ``provenance``,
 :mod:`~mcverify.tables.result_files`: ``write_results``.
 """
 
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from mcverify.tables.readers import Results, ResultsError, read_results
     from mcverify.tables.result_files import write_results
     from mcverify.tables.schema import COLUMNS, SCHEMA, to_frame
-    from mcverify.tables.writers import FORMATS, provenance, write_table
+    from mcverify.tables.writers import FORMATS, provenance
 
 __all__ = [
     "COLUMNS",
@@ -31,7 +31,6 @@ __all__ = [
     "read_results",
     "to_frame",
     "write_results",
-    "write_table",
 ]
 
 #: Where each public name lives; imported on first use, so that importing one module
@@ -45,7 +44,6 @@ _WHERE = {
     "read_results": "mcverify.tables.readers",
     "FORMATS": "mcverify.tables.writers",
     "provenance": "mcverify.tables.writers",
-    "write_table": "mcverify.tables.writers",
     "write_results": "mcverify.tables.result_files",
 }
 

@@ -9,7 +9,7 @@ pandas formats it (a DataFrame per block would cost more than computing a
 10^4-sample case); JSON and Parquet go through pandas and pyarrow.
 Markdown, LaTeX and HTML are documents for reading: they are rendered from
 the whole table at the end.  Every file has the same content as
-:func:`mcverify.tables.writers.write_table` gives for the whole table at once
+:func:`mcverify.tables.result_files.write_results` gives for the whole table at once
 (CSV and JSON byte for byte), which the tests check.
 """
 

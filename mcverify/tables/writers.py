@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as _dt
 import io
 import json
-import os
 import platform
 import subprocess
 import sys
@@ -29,7 +28,6 @@ __all__ = [
     "column_types",
     "provenance",
     "render_table",
-    "write_table",
 ]
 
 #: Format name -> (file suffix, extra that provides it or None).
@@ -82,18 +80,6 @@ def column_types(frame: pd.DataFrame) -> dict[str, str]:
     return {str(c): str(t) for c, t in frame.dtypes.items()}
 
 
-def write_table(frame: pd.DataFrame, stem: str | os.PathLike[str], formats: Iterable[str]) -> list[Path]:
-    """Write ``frame`` as ``<stem><suffix>`` for each format, each atomically."""
-    written = []
-    for fmt in check_formats(formats):
-        path = Path(f"{os.fspath(stem)}{FORMATS[fmt][0]}")
-        data = render_table(frame, fmt)
-        with atomic_write(path, "wb" if isinstance(data, bytes) else "w") as fh:
-            fh.write(data)
-        written.append(path)
-    return written
-
-
 def _git_commit(where: Path) -> str | None:
     try:
         out = subprocess.run(
@@ -133,12 +119,3 @@ def provenance(**fields: Any) -> dict[str, Any]:
     record["command"] = _command(sys.argv)
     record["time"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     return record
-
-
-def write_provenance(path: str | os.PathLike[str], record: dict[str, Any]) -> Path:
-    """Write a provenance record as JSON, atomically."""
-    path = Path(path)
-    with atomic_write(path) as fh:
-        json.dump(record, fh, indent=2, default=str)
-        fh.write("\n")
-    return path

@@ -44,6 +44,7 @@ def test_validate_writes_tables_convergence_and_report(tmp_path):
     assert lines[2].startswith("2 configs, 13 cases: 13 pass, 0 fail in ")
     assert sorted(p.name for p in out.iterdir()) == [
         "convergence.csv",
+        "convergence.provenance.json",
         "good.csv",
         "good.provenance.json",
         "index.html",

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from mcverify.tables.readers import ResultsError, read_results, restore_dtypes
-from mcverify.tables.writers import column_types, write_table
+from mcverify.tables.result_files import write_results
+from mcverify.tables.writers import column_types
 
 TIMING = ["seconds_closed", "seconds_mc", "seconds_quad", "seconds"]
 
@@ -49,9 +50,7 @@ def test_any_table_round_trips_through_each_format(tmp_path):
             "text": ["a|b", "", "NA", "x,y", 'quote "q"', "naïve\nline"],
         }
     )
-    stem = tmp_path / "t"
-    write_table(frame, stem, ["csv", "json", "parquet"])
-    (tmp_path / "t.provenance.json").write_text(json.dumps({"dtypes": column_types(frame)}))
+    write_results(frame, tmp_path, "t", ["csv", "json", "parquet"], {"dtypes": column_types(frame)})
     for fmt in ("csv", "json", "parquet"):
         got = read_results(tmp_path / f"t.{fmt}").frame
         pd.testing.assert_frame_equal(got, frame, check_exact=True, obj=fmt)

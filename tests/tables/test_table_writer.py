@@ -10,8 +10,9 @@ import pytest
 from mcverify.config.loader import load_config
 from mcverify.engine.runner import run
 from mcverify.tables.block_writer import TableWriter, block_from_frame
+from mcverify.tables.result_files import write_results
 from mcverify.tables.schema import to_frame
-from mcverify.tables.writers import write_table
+from mcverify.tables.writers import provenance
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -25,7 +26,7 @@ def frame():
 @pytest.mark.parametrize("sizes", [[53], [1, 52], [10, 10, 10, 23], [40, 13]])
 def test_streamed_files_equal_whole_table(tmp_path, frame, sizes):
     formats = ["csv", "json", "parquet", "md", "html"]
-    whole = write_table(frame, tmp_path / "whole", formats)
+    whole = write_results(frame, tmp_path, "whole", formats, provenance())[:-1]  # the tables, not the provenance
     writer = TableWriter(tmp_path / "streamed", formats)
     start = 0
     for size in sizes:
@@ -66,7 +67,7 @@ def test_csv_formatting_is_pandas_formatting(tmp_path):
 
 
 def test_command_output_equals_the_reference_path(tmp_path):
-    """mcverify run (blocks, bulk verdicts, streamed writers) against rows + apply_verdicts + write_table."""
+    """mcverify run (blocks, bulk verdicts, streamed writers) against rows + apply_verdicts + write_results."""
     from mcverify.cli.main import main
     from mcverify.engine.checkpoint import Checkpoint
     from mcverify.engine.parallel import run_params
@@ -86,9 +87,13 @@ def test_command_output_equals_the_reference_path(tmp_path):
     rows = []
     for b in sorted(ck.completed()):
         rows.extend(to_rows(ck.read(b), run_params(spec)))
-    expected = write_table(
-        to_frame(apply_verdicts(rows, alpha=spec.alpha), "example"), tmp_path / "ref", ["csv", "json", "md"]
-    )
+    expected = write_results(
+        to_frame(apply_verdicts(rows, alpha=spec.alpha), "example"),
+        tmp_path,
+        "ref",
+        ["csv", "json", "md"],
+        provenance(),
+    )[:-1]
     for path in expected:
         assert (out / f"example{path.suffix}").read_bytes() == path.read_bytes(), path.suffix
     assert oct((out / "example.csv").stat().st_mode & 0o777) == oct(0o666 & ~_umask())

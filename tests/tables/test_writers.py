@@ -14,13 +14,13 @@ import pytest
 from tabletext import latex_tabulars, pipe_tables
 
 from mcverify.extras import MissingExtraError, require_extra
+from mcverify.tables.result_files import write_results
 from mcverify.tables.textformats import latex_text
 from mcverify.tables.writers import (
     atomic_write,
     check_formats,
     provenance,
     render_table,
-    write_table,
 )
 
 AWKWARD = pd.DataFrame(
@@ -65,9 +65,9 @@ def test_latex_escapes_text_and_typesets_numbers():
     assert rows[2][3] == r"\$\textbackslash{}alpha\$ \{y\} \textasciitilde{}\textasciicircum{}"
 
 
-def test_write_table_is_atomic_and_readable_by_others(tmp_path):
-    paths = write_table(AWKWARD, tmp_path / "t", ["csv", "md", "latex", "html", "json"])
-    assert [p.suffix for p in paths] == [".csv", ".md", ".tex", ".html", ".json"]
+def test_write_results_is_atomic_and_readable_by_others(tmp_path):
+    paths = write_results(AWKWARD, tmp_path, "t", ["csv", "md", "latex", "html", "json"], provenance())
+    assert [p.suffix for p in paths] == [".csv", ".md", ".tex", ".html", ".json", ".json"]
     assert sorted(os.listdir(tmp_path)) == sorted(p.name for p in paths)  # no temporary files left
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o644 for p in paths)
     with pytest.raises(RuntimeError), atomic_write(tmp_path / "t.csv") as fh:
@@ -123,10 +123,10 @@ def test_atomic_write_replaces_only_on_success(tmp_path):
     assert target.read_text() == "new" and list(tmp_path.iterdir()) == [target]
 
 
-def test_write_table_csv_and_json_round_trip(tmp_path):
+def test_write_results_csv_and_json_round_trip(tmp_path):
     frame = pd.DataFrame({"name": ["a", "b"], "kl": [0.1, 1 / 3], "ok": [True, False]})
-    paths = write_table(frame, tmp_path / "x", ["csv", "json"])
-    assert [p.name for p in paths] == ["x.csv", "x.json"]
+    paths = write_results(frame, tmp_path, "x", ["csv", "json"], provenance())
+    assert [p.name for p in paths] == ["x.csv", "x.json", "x.provenance.json"]
     pd.testing.assert_frame_equal(pd.read_csv(paths[0]), frame)
     assert json.loads(paths[1].read_text())[1]["kl"] == pytest.approx(1 / 3, rel=1e-15)
 
