@@ -17,6 +17,7 @@ from typing import NoReturn
 
 from mcverify.config.loader import ERROR_CONTROLS
 from mcverify.tables.atomic import clean_stale
+from mcverify.tables.writers import check_formats
 
 __all__ = [
     "EXIT_FAIL",
@@ -32,6 +33,7 @@ __all__ = [
     "names",
     "nonnegative_int",
     "one_line",
+    "parse_formats",
     "positive_int",
     "prepare_output",
     "seconds",
@@ -138,6 +140,17 @@ def add_config_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show the traceback of an error")
+
+
+def parse_formats(text: str) -> list[str]:
+    """The ``--format`` list (``csv,json``), each format and its optional dependency checked before any work."""
+    try:
+        formats = check_formats(f.strip() for f in text.split(",") if f.strip())
+    except (ValueError, ImportError) as exc:
+        raise UsageError(f"--format: {exc}") from None
+    if not formats:
+        raise UsageError("--format: give at least one format")
+    return formats
 
 
 def prepare_output(folder: str | os.PathLike[str]) -> Path:

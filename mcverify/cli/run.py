@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from mcverify.cli.options import UsageError, add_config_options, names, positive_int, prepare_output
+from mcverify.cli.options import UsageError, add_config_options, names, parse_formats, positive_int, prepare_output
 from mcverify.config.loader import ESTIMATORS, METHODS, load_config
 from mcverify.engine.checkpoint import CheckpointError
 from mcverify.engine.pipeline import RunOptions, RunProblem, execute
-from mcverify.tables.writers import check_formats
 
 __all__ = ["add_run_command"]
 
@@ -35,12 +34,7 @@ def add_run_command(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    try:
-        formats = check_formats(f.strip() for f in args.format.split(",") if f.strip())
-    except (ValueError, ImportError) as exc:
-        raise UsageError(f"--format: {exc}") from None
-    if not formats:
-        raise UsageError("--format: give at least one format")
+    formats = parse_formats(args.format)
     spec = load_config(
         args.config,
         samples=args.samples,

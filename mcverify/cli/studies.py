@@ -24,6 +24,7 @@ from mcverify.cli.options import (
     UsageError,
     add_config_options,
     names,
+    parse_formats,
     positive_int,
     prepare_output,
 )
@@ -34,7 +35,7 @@ from mcverify.sampling.estimators import METHODS, minimum_samples
 from mcverify.studies.calibration import CELL_COLUMNS, FAMILY_COLUMNS, Calibration, calibrate
 from mcverify.studies.convergence import FIT_COLUMNS, POINT_COLUMNS, converge, sample_counts
 from mcverify.tables.result_files import write_results
-from mcverify.tables.writers import check_formats, provenance
+from mcverify.tables.writers import provenance
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -92,12 +93,7 @@ def add_study_commands(sub: argparse._SubParsersAction) -> None:
 def _prepare(args: argparse.Namespace, samples: Sequence[int]) -> tuple[RunSpec, Path, list[str], int]:
     """Check formats, config, methods and output folder before any work; return (spec, out, formats, jobs)."""
 
-    try:
-        formats = check_formats(f.strip() for f in args.format.split(",") if f.strip())
-    except (ValueError, ImportError) as exc:
-        raise UsageError(f"--format: {exc}") from None
-    if not formats:
-        raise UsageError("--format: give at least one format")
+    formats = parse_formats(args.format)
     spec = load_config(
         args.config,
         samples=getattr(args, "samples", None),
