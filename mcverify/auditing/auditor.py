@@ -39,7 +39,7 @@ from mcverify.auditing.mistakes import (
     predict,
     terms_for,
 )
-from mcverify.auditing.probes import ProbeSet, Sweep, make_probe, probe_set, true_kl
+from mcverify.auditing.probes import ProbeSet, ProbeSweep, make_probe, probe_set, true_kl
 from mcverify.auditing.probes import show_number as show
 from mcverify.auditing.regions import SweepFinding, describe_sweep
 from mcverify.auditing.report import DEFAULT_SAMPLES, DEFAULT_SEED, AuditReport, Evidence, _count
@@ -305,7 +305,7 @@ def _table(
 
 
 # ---------------------------------------------------------------- regions
-def _axis(sw: Sweep) -> tuple[str, str]:
+def _axis(sw: ProbeSweep) -> tuple[str, str]:
     """The swept argument as a user names it, and the fixed ones."""
     fixed = sw.where
     if sw.fill == "vector":
@@ -330,7 +330,7 @@ def _regions(
         coords = [c for c, _ in on]
         axis, where = _axis(sw)
 
-        def params_at(x: float, sw: Sweep = sw) -> dict[str, Any]:
+        def params_at(x: float, sw: ProbeSweep = sw) -> dict[str, Any]:
             params = dict(sw.fixed)
             params[sw.axis] = sw.value(x)
             return params

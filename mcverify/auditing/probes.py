@@ -30,7 +30,7 @@ from mcverify.numerics.closed_form import kl_divergence
 from mcverify.numerics.gaussian import Gaussian
 from mcverify.numerics.stable import expm1_minus
 
-__all__ = ["Probe", "ProbeSet", "Sweep", "make_probe", "probe_set", "true_kl"]
+__all__ = ["Probe", "ProbeSet", "ProbeSweep", "make_probe", "probe_set", "true_kl"]
 
 Fill = Literal["scalar", "vector", "identity"]
 
@@ -127,7 +127,7 @@ class Probe:
     same : bool
         True when p and q are the same distribution (KL = 0 exactly).
     sweeps : tuple of (str, float)
-        Sweep keys this probe lies on, with its coordinate on each.
+        ProbeSweep keys this probe lies on, with its coordinate on each.
     mean_p, mean_q : ndarray, shape (d,)
     var_p, var_q, logvar_p, logvar_q : ndarray, shape (d,), or None
         Variances and their exact natural logs (diagonal families).
@@ -203,7 +203,7 @@ def show_value(v: Any) -> str:
 
 
 @dataclass(frozen=True)
-class Sweep:
+class ProbeSweep:
     """A line in parameter space: one argument varies, the others are fixed.
 
     Attributes
@@ -258,7 +258,7 @@ class ProbeSet:
 
     convention: Convention
     probes: tuple[Probe, ...]
-    sweeps: dict[str, Sweep] = field(default_factory=dict)
+    sweeps: dict[str, ProbeSweep] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.probes)
@@ -379,7 +379,7 @@ class _Builder:
     def __init__(self, conv: Convention) -> None:
         self.conv = conv
         self.entries: list[dict[str, Any]] = []
-        self.sweeps: dict[str, Sweep] = {}
+        self.sweeps: dict[str, ProbeSweep] = {}
 
     def scale(self, std: Any, brief: bool = False) -> Any:
         """The user's scale parameter(s) for standard deviation(s) ``std``.
@@ -403,7 +403,7 @@ class _Builder:
         self.entries.append({"key": key, "group": group, "params": params, "sweeps": [sweep] if sweep else []})
 
     def sweep(self, key: str, axis: str, fill: Fill, fixed: dict[str, Any], d: int, group: str, coords: Any) -> None:
-        sw = Sweep(key, axis, fill, fixed, d, group)
+        sw = ProbeSweep(key, axis, fill, fixed, d, group)
         self.sweeps[key] = sw
         for x in coords:
             params = dict(fixed)

@@ -67,7 +67,7 @@ class RunOptions:
 
 
 @dataclass
-class Summary:
+class RunTally:
     """What the terminal summary reports, gathered block by block."""
 
     cases: int = 0
@@ -95,7 +95,7 @@ class Summary:
             if self.max_rel is None or rel[i] > self.max_rel[0]:
                 self.max_rel = (float(rel[i]), names[i])
 
-    def merge(self, other: Summary) -> None:
+    def merge(self, other: RunTally) -> None:
         """Take in the summary of the next blocks (as if their rows were added here)."""
         self.cases += other.cases
         self.failed += other.failed
@@ -174,7 +174,7 @@ class _Assemble:
 
     def __call__(
         self, job: tuple[int, int, int, np.ndarray]
-    ) -> tuple[dict[str, Any] | None, int, dict[str, str], Summary, dict[str, str] | None]:
+    ) -> tuple[dict[str, Any] | None, int, dict[str, str], RunTally, dict[str, str] | None]:
         b, start, stop, p_adjusted = job
         ckpt = Checkpoint(self.directory)
         cols = ckpt.read(b)
@@ -182,7 +182,7 @@ class _Assemble:
             raise CheckpointError(f"{ckpt.directory}: block {b} does not hold cases {start}..{stop - 1}")
         verdicts = verdict_columns(cols, p_adjusted, alpha=self.alpha, control=self.control, tested=self.tested)  # type: ignore[arg-type]  # self.control is RunSpec.error_control: a str the loader checked against ERROR_CONTROLS
         block = table_block(cols, verdicts, self.stem)
-        summary = Summary()
+        summary = RunTally()
         summary.add(block)
         # Every block has the whole table's dtypes; the first one records them.
         dtypes = column_types(block_frame(block)) if start == 0 else None
@@ -305,7 +305,7 @@ def execute(spec: RunSpec, opts: RunOptions, methods: Methods | None = None) -> 
     p_raw = np.concatenate([ckpt.read(b, ["mc_p_value"])["mc_p_value"] for b in range(layout.n_blocks)])
     p_adjusted = adjusted_p_values(p_raw, spec.error_control)  # type: ignore[arg-type]  # RunSpec.error_control: a str the loader checked against ERROR_CONTROLS
     tested = int(np.count_nonzero(~np.isnan(p_raw)))
-    summary = Summary()
+    summary = RunTally()
     bar = progress_bar(n, quiet=opts.quiet, desc="writing")
     dtypes: dict[str, str] | None = None
     jobs_list = [(b, *layout.bounds(b), p_adjusted[slice(*layout.bounds(b))]) for b in range(layout.n_blocks)]

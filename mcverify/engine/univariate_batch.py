@@ -490,7 +490,12 @@ def _direct(pairs: UnivariatePairs, rtol: float) -> tuple[Array, Array, NDArray[
 
 
 def _finish(
-    pairs: UnivariatePairs, value: Array, error: Array, ok: NDArray[np.bool_], method: _quad.Method, rtol: float
+    pairs: UnivariatePairs,
+    value: Array,
+    error: Array,
+    ok: NDArray[np.bool_],
+    method: _quad.QuadratureMethod,
+    rtol: float,
 ) -> QuadratureColumns:
     """Reliability and messages as :func:`quadrature_kl` gives them; fallbacks."""
     value = value.copy()

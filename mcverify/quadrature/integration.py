@@ -33,7 +33,7 @@ from mcverify.numerics.stable import two_square
 
 __all__ = ["QuadratureResult", "quadrature_kl"]
 
-Method = Literal["reduced", "direct"]
+QuadratureMethod = Literal["reduced", "direct"]
 
 _EPS = float(np.finfo(np.float64).eps)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -146,7 +146,7 @@ def quadrature_kl(
     p: Gaussian,
     q: Gaussian,
     *,
-    method: Method = "reduced",
+    method: QuadratureMethod = "reduced",
     rtol: float = 1e-10,
     strict: bool = False,
 ) -> QuadratureResult:

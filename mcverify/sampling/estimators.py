@@ -15,9 +15,9 @@ from mcverify.sampling.antithetic import antithetic_kl
 from mcverify.sampling.monte_carlo import MonteCarloResult, SeedLike, monte_carlo_kl
 from mcverify.sampling.qmc import DEFAULT_RANDOMIZATIONS, qmc_kl
 
-__all__ = ["METHODS", "Method", "estimate_kl", "minimum_samples"]
+__all__ = ["METHODS", "SamplingMethod", "estimate_kl", "minimum_samples"]
 
-Method = Literal["mc", "antithetic", "qmc"]
+SamplingMethod = Literal["mc", "antithetic", "qmc"]
 #: The estimators, in the order tables list them.
 METHODS: tuple[str, ...] = ("mc", "antithetic", "qmc")
 
