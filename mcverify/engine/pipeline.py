@@ -41,7 +41,7 @@ from mcverify.stats.verdicts import adjusted_p_values, verdict_columns
 from mcverify.tables.block_writer import TableWriter, block_frame, render_block
 from mcverify.tables.columns import Columns
 from mcverify.tables.result_files import commit_results
-from mcverify.tables.schema import table_order
+from mcverify.tables.schema import RAW_COLUMNS, table_order
 from mcverify.tables.writers import column_types, provenance
 
 __all__ = ["RunOptions", "RunProblem", "execute"]
@@ -191,18 +191,32 @@ class _Assemble:
 
 
 def _open_checkpoint(
-    spec: RunSpec, opts: RunOptions, manifest: Manifest, layout: Layout
+    spec: RunSpec, opts: RunOptions, manifest: Manifest, layout: Layout, columns: list[str]
 ) -> tuple[Checkpoint, set[int] | None]:
-    """The run's checkpoint and the blocks it holds, or None when the run starts afresh.
+    """The run's checkpoint, locked, and the usable blocks it holds, or None when the run starts afresh.
 
-    Reads only: a fresh checkpoint is written once the workers are ready.
+    The lock is taken before anything is read; on any error here it is
+    released again.  Besides the lock, reads only, but for damaged blocks,
+    which are removed (one line on stderr each): a fresh checkpoint is
+    written once the workers are ready.
     """
     stem = Path(spec.source).stem
     ckpt = Checkpoint(Checkpoint.folder_for(opts.output, stem))
     try:
         ckpt.check_folder()  # before anything reads it, whatever --restart says
+        ckpt.lock()  # before anything reads or removes it: one run at a time
     except CheckpointError as exc:
         raise RunProblem(str(exc)) from None
+    try:
+        return ckpt, _saved_blocks(ckpt, opts, manifest, layout, columns)
+    except BaseException:
+        ckpt.unlock()
+        raise
+
+
+def _saved_blocks(
+    ckpt: Checkpoint, opts: RunOptions, manifest: Manifest, layout: Layout, columns: list[str]
+) -> set[int] | None:
     try:
         old = ckpt.manifest()
     except CheckpointError as exc:
@@ -216,13 +230,24 @@ def _open_checkpoint(
                 raise RunProblem(
                     f"{ckpt.directory}: cannot resume: {diffs[0]}; pass --restart to discard the checkpoint"
                 )
+            ckpt.bind(manifest)
             done = set()
             for b in sorted(ckpt.completed()):
-                if b < layout.n_blocks and ckpt.valid(b, *layout.bounds(b)):
+                problem = (
+                    ckpt.damage(b, *layout.bounds(b), columns)
+                    if b < layout.n_blocks
+                    else f"the run has {layout.n_blocks} blocks"
+                )
+                if problem is None:
                     done.add(b)
-                elif not opts.quiet:
-                    print(f"mcverify: {ckpt.directory}: block {b} is damaged; computing it again", file=sys.stderr)
-            return ckpt, done
+                    continue
+                ckpt.discard(b)
+                if not opts.quiet:
+                    print(
+                        f"mcverify: {ckpt.directory}: block {b} is damaged ({problem}); computing it again",
+                        file=sys.stderr,
+                    )
+            return done
         done_cases = ckpt.count_cases(ckpt.completed(), old.block_size, old.cases)
         raise RunProblem(
             f"{ckpt.directory} holds an unfinished run ({done_cases:,} of {old.cases:,} cases saved); "
@@ -230,7 +255,7 @@ def _open_checkpoint(
         )
     if opts.resume and old is None and not opts.quiet:
         print(f"mcverify: no checkpoint in {ckpt.directory}; starting from the beginning", file=sys.stderr)
-    return ckpt, None
+    return None
 
 
 def execute(spec: RunSpec, opts: RunOptions, methods: Methods | None = None) -> int:
@@ -248,7 +273,6 @@ def execute(spec: RunSpec, opts: RunOptions, methods: Methods | None = None) -> 
     KeyboardInterrupt
         On Ctrl-C, after saying how much is saved.
     """
-    stem = Path(spec.source).stem
     settings = Settings.from_spec(spec) if methods is None else Settings.from_spec(spec, methods=methods)
     n = len(spec.cases)
     layout = Layout.for_run(n, spec.samples)
@@ -265,7 +289,26 @@ def execute(spec: RunSpec, opts: RunOptions, methods: Methods | None = None) -> 
         mcverify=__version__,
         sampling=sampling_label(spec),
     )
-    ckpt, found = _open_checkpoint(spec, opts, manifest, layout)
+    ckpt, found = _open_checkpoint(spec, opts, manifest, layout, [*RAW_COLUMNS, *params])
+    try:
+        return _compute_and_write(spec, opts, settings, manifest, layout, params, ckpt, found)
+    finally:
+        ckpt.unlock()  # on success, error and Ctrl-C alike
+
+
+def _compute_and_write(
+    spec: RunSpec,
+    opts: RunOptions,
+    settings: Settings,
+    manifest: Manifest,
+    layout: Layout,
+    params: dict[str, str],
+    ckpt: Checkpoint,
+    found: set[int] | None,
+) -> int:
+    """The body of :func:`execute` once the checkpoint is open and locked."""
+    stem = Path(spec.source).stem
+    n = len(spec.cases)
     done = found or set()
     resumed = ckpt.count_cases(done, layout.block_size, n)
     todo = [b for b in range(layout.n_blocks) if b not in done]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -319,3 +322,186 @@ def test_remove_deletes_links_inside_not_their_targets(tmp_path):
     ck.remove()
     assert not ck.directory.exists()
     assert {str(p.relative_to(precious)) for p in precious.rglob("*")} == before
+
+
+# ------------------------------------- blocks bound to their run, damaged blocks
+def run_proc(cfg: Path, out: Path, *extra: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """``mcverify run`` in a process of its own, without -q (a damaged block's warning is printed then)."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run(
+        [sys.executable, "-m", "mcverify", "run", str(cfg), "-o", str(out), "--jobs", "1", *extra],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="module")
+def kept(tmp_path_factory):
+    """A clean run of CONFIG (seed 9) and of the same config with --seed 1, both with their checkpoints kept."""
+    d = tmp_path_factory.mktemp("kept")
+    cfg = d / "ck.toml"
+    cfg.write_text(CONFIG)
+    assert main(["run", str(cfg), "-o", str(d / "seed9"), "-q", "--jobs", "1", "--keep-checkpoint"]) == 0
+    assert main(["run", str(cfg), "-o", str(d / "seed1"), "-q", "--jobs", "1", "--keep-checkpoint", "--seed", "1"]) == 0
+    return d
+
+
+def resumable(kept: Path, tmp_path: Path) -> tuple[Path, Path, Checkpoint]:
+    """A copy of the seed-9 run's config and checkpoint, as a run killed before writing its tables leaves them."""
+    cfg = tmp_path / "ck.toml"
+    cfg.write_text(CONFIG)
+    out = tmp_path / "out"
+    out.mkdir()
+    shutil.copytree(kept / "seed9" / ".ck.checkpoint", out / ".ck.checkpoint", symlinks=True)
+    return cfg, out, Checkpoint(out / ".ck.checkpoint")
+
+
+def assert_resumed(proc: subprocess.CompletedProcess[str], out: Path, kept: Path, *warnings: str) -> None:
+    """Exit 0, stderr exactly ``warnings`` (one line each, in that order), the clean run's table, no checkpoint left."""
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    folder = out / ".ck.checkpoint"
+    assert proc.stderr.splitlines() == [
+        f"mcverify: {folder}: block {w}; computing it again" if w[0].isdigit() else w for w in warnings
+    ]
+    pd.testing.assert_frame_equal(table(out / "ck.csv"), table(kept / "seed9" / "ck.csv"))
+    assert not folder.exists()
+
+
+def test_checkpoint_records_bind_each_block(kept):
+    ck = Checkpoint(kept / "seed9" / ".ck.checkpoint")
+    assert ck.manifest().format == 2
+    record = json.loads((ck.directory / "block-00000003.json").read_text())
+    assert record["block"] == 3 and record["run"]["seed"] == 9 and "config" not in record["run"]
+    assert record["sha256"] == hashlib.sha256((ck.directory / "block-00000003.npz").read_bytes()).hexdigest()
+    assert (ck.directory / "lock").is_file()  # kept with the checkpoint, its holder long gone
+
+
+def test_block_copied_from_a_run_with_another_seed_is_computed_again(kept, tmp_path):
+    cfg, out, ck = resumable(kept, tmp_path)
+    other = kept / "seed1" / ".ck.checkpoint"
+    for name in ("block-00000002.npz", "block-00000002.json", "block-00000005.npz"):  # 5: without its record
+        shutil.copyfile(other / name, ck.directory / name)
+    proc = run_proc(cfg, out, "--resume")
+    assert_resumed(
+        proc,
+        out,
+        kept,
+        "2 is damaged (made by another run: seed 1, this run has 9)",
+        "5 is damaged (its bytes do not match the checksum in its record)",
+    )
+
+
+def _rewrite(path: Path, change) -> None:
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    change(arrays)
+    np.savez(path, **arrays)
+
+
+def test_block_with_kl_mc_edited_is_computed_again(kept, tmp_path):
+    cfg, out, ck = resumable(kept, tmp_path)
+
+    def edit(arrays):
+        arrays["f"][arrays["f_names"].tolist().index("kl_mc")] += 1.0
+
+    _rewrite(ck.directory / "block-00000004.npz", edit)
+    proc = run_proc(cfg, out, "--resume")
+    assert_resumed(proc, out, kept, "4 is damaged (its bytes do not match the checksum in its record)")
+
+
+def test_block_with_a_missing_column_is_computed_again_even_with_a_matching_record(kept, tmp_path):
+    cfg, out, ck = resumable(kept, tmp_path)
+
+    def drop(arrays):
+        names = arrays["f_names"].tolist()
+        j = names.index("mc_p_value")
+        arrays["f"] = np.delete(arrays["f"], j, axis=0)
+        arrays["f_names"] = np.array(names[:j] + names[j + 1 :])
+
+    block = ck.directory / "block-00000001.npz"
+    _rewrite(block, drop)
+    record_path = ck.directory / "block-00000001.json"
+    record = json.loads(record_path.read_text())
+    record["sha256"] = hashlib.sha256(block.read_bytes()).hexdigest()  # the record forged to match
+    record_path.write_text(json.dumps(record))
+    proc = run_proc(cfg, out, "--resume")
+    assert_resumed(proc, out, kept, "1 is damaged (no column mc_p_value)")
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo", "symlink"])
+def test_block_that_is_not_a_regular_file_is_removed_and_computed_again(kept, tmp_path, kind):
+    cfg, out, ck = resumable(kept, tmp_path)
+    block = ck.directory / "block-00000003.npz"
+    precious = tmp_path / "precious.npz"
+    shutil.copyfile(block, precious)
+    block.unlink()
+    if kind == "folder":
+        block.mkdir()
+        (block / "inside").write_text("x")
+    elif kind == "fifo":
+        os.mkfifo(block)  # opening it for reading would block forever
+    else:
+        block.symlink_to(precious)  # the right bytes, but never followed
+    proc = run_proc(cfg, out, "--resume", timeout=60)
+    assert_resumed(proc, out, kept, "3 is damaged (not a regular file)")
+    assert precious.read_bytes() == (kept / "seed9" / ".ck.checkpoint" / "block-00000003.npz").read_bytes()
+
+
+# ------------------------------------------------------ one run per checkpoint
+def _snapshot(folder: Path) -> dict[str, tuple[int, int, bytes]]:
+    return {
+        p.name: (p.stat().st_mtime_ns, p.stat().st_ino, p.read_bytes()) for p in sorted(folder.iterdir()) if p.is_file()
+    }
+
+
+@pytest.mark.parametrize("extra", [(), ("--resume",), ("--restart",)])
+def test_second_run_on_a_locked_checkpoint_exits_2_and_changes_nothing(kept, tmp_path, extra):
+    cfg, out, ck = resumable(kept, tmp_path)
+    with open(ck.directory / "lock", "r+") as holder:
+        fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        holder.truncate(0)
+        holder.write(f"{os.getpid()}\n")
+        holder.flush()
+        before = _snapshot(ck.directory)
+        proc = run_proc(cfg, out, *extra)
+        assert proc.returncode == 2 and proc.stdout == ""
+        assert proc.stderr == (
+            f"mcverify: error: {ck.directory}: in use by another mcverify run (pid {os.getpid()}); "
+            "wait for it or stop it\n"
+        )
+        assert _snapshot(ck.directory) == before
+        assert sorted(p.name for p in out.iterdir()) == [".ck.checkpoint"]
+    # the holder is gone (its lock file stays, with its pid): the next run goes on
+    proc = run_proc(cfg, out, "--resume")
+    assert_resumed(proc, out, kept)
+
+
+@pytest.mark.slow
+def test_restart_while_a_run_is_live_leaves_that_run_alone(tmp_path):
+    cfg = tmp_path / "kill.toml"
+    cfg.write_text(KILL_CONFIG.replace("samples = 1_000_000", "samples = 10_000_000"))  # about 30 s of work
+    folder = tmp_path / ".kill.checkpoint"
+    first = start(cfg, tmp_path)
+    try:
+        wait_for_blocks(folder, 1, first)
+        saved = {p.name: p.stat().st_ino for p in folder.glob("block-*.npz")}
+        second = run_proc(cfg, tmp_path, "--restart")
+        assert second.returncode == 2 and second.stdout == ""
+        assert second.stderr == (
+            f"mcverify: error: {folder}: in use by another mcverify run (pid {first.pid}); wait for it or stop it\n"
+        )
+        assert first.poll() is None  # still running, its saved blocks untouched
+        assert {p.name: p.stat().st_ino for p in folder.glob("block-*.npz") if p.name in saved} == saved
+        wait_for_blocks(folder, len(saved) + 1, first)  # and still saving
+        first.send_signal(signal.SIGINT)
+        _, err = first.communicate(timeout=60)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.communicate()
+    assert first.returncode == 130 and "Traceback" not in err
+    assert "cases are saved in" in err and err.strip().endswith("mcverify: interrupted")
+    assert (folder / "manifest.json").is_file() and not (tmp_path / "kill.csv").exists()
