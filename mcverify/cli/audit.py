@@ -22,6 +22,7 @@ from mcverify.auditing.sandbox import CandidateEnded, in_child
 from mcverify.cli.options import EXIT_FAIL, EXIT_PASS, UsageError, first_line, nonnegative_int, seconds
 from mcverify.config.loader import MAX_SAMPLES
 from mcverify.errors import AuditError
+from mcverify.files import not_regular, shown_path
 from mcverify.tables.atomic import clean_stale, write_new
 
 __all__ = ["add_audit_command"]
@@ -118,7 +119,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
             raise UsageError(f"--expr: {exc}") from None
         name = f"expr {args.expr.strip()!r}"
     else:
-        name = args.target
+        name = shown_path(args.target)  # bytes that are not UTF-8 as \xff: the report prints and encodes
 
     def job(mark: Callable[[str], None]) -> AuditReport:
         mark("import")
@@ -214,8 +215,11 @@ def _load_target(target: str) -> Callable[..., Any]:
         raise UsageError(f"{target!r}: TARGET must be path/to/file.py:function or package.module:function")
     if where.endswith(".py") or "/" in where or os.sep in where:
         path = Path(where)
+        problem = not_regular(path)  # before opening: a FIFO would block the import
+        if problem:
+            raise UsageError(f"{shown_path(where)}: {problem}")
         if not path.is_file():
-            raise UsageError(f"{where}: no such file")
+            raise UsageError(f"{shown_path(where)}: no such file")
         folder = str(path.resolve().parent)
         if folder not in sys.path:
             sys.path.insert(0, folder)

@@ -238,3 +238,49 @@ def test_candidate_patching_mcverify_at_import_cannot_turn_a_fail_into_a_pass(tm
     assert out.stdout.splitlines()[0].endswith("FAIL") and "patched" not in out.stdout
     control = run_ending(tmp_path, "")
     assert control.returncode == 1 and control.stdout == out.stdout
+
+
+# ------------------------------------------------ hostile inputs: files, bytes, result types, shadowing
+def one_line_exit_2(out: subprocess.CompletedProcess[str]) -> str:
+    assert out.returncode == 2, (out.stdout, out.stderr)
+    assert out.stdout == "" and "Traceback" not in out.stderr
+    (line,) = out.stderr.splitlines()
+    assert line.startswith("mcverify: error: ") and line.isprintable()
+    return line
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_fifo_target_is_refused_without_hanging(tmp_path):
+    os.mkfifo(tmp_path / "losses.py")
+    out_file = tmp_path / "report.json"
+    line = one_line_exit_2(run("losses.py:kl", "-c", "prior-std", "-o", str(out_file), cwd=tmp_path))
+    assert line == "mcverify: error: losses.py: not a regular file (a FIFO)"
+    assert not out_file.exists()
+
+
+def test_folder_target_is_refused(tmp_path):
+    (tmp_path / "losses.py").mkdir()
+    line = one_line_exit_2(run("losses.py:kl", "-c", "prior-std", cwd=tmp_path))
+    assert line == "mcverify: error: losses.py: not a regular file (a folder)"
+
+
+@pytest.mark.parametrize("expr", ["std\udcff", "0.5*(std**2 - 1) + \udc80"], ids=["invalid-byte", "lone-surrogate"])
+def test_expr_that_is_not_utf8_is_one_line(tmp_path, expr):
+    """Regression: an --expr with a byte that is not UTF-8 crashed with UnicodeEncodeError (exit 3)."""
+    line = one_line_exit_2(run("--expr", expr, "-c", "prior-std", "-o", str(tmp_path / "r.json"), cwd=tmp_path))
+    assert line.startswith("mcverify: error: --expr: not UTF-8 text: '\\udc")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_target_file_name_that_is_not_utf8_works(tmp_path):
+    """A target named b"l\\xffsses.py" is audited; the report names it with the byte written as \\xff."""
+    try:
+        with open(os.fsencode(tmp_path) + b"/l\xffsses.py", "w") as fh:
+            fh.write(USER_CODE)
+    except OSError as exc:
+        pytest.skip(f"the file system refuses the name: {exc}")
+    out = run("l\udcffsses.py:vae_kl", "-c", "diag-prior-logvar", "--samples", "0", cwd=tmp_path)
+    assert out.returncode == 0, (out.stdout, out.stderr)
+    assert out.stdout.splitlines()[0] == (
+        "mcverify audit of l\\xffsses.py:vae_kl (diag-prior-logvar, numpy backend): PASS"
+    )
