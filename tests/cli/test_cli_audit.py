@@ -284,3 +284,55 @@ def test_target_file_name_that_is_not_utf8_works(tmp_path):
     assert out.stdout.splitlines()[0] == (
         "mcverify audit of l\\xffsses.py:vae_kl (diag-prior-logvar, numpy backend): PASS"
     )
+
+
+TYPED = textwrap.dedent(
+    """
+    import numpy as np
+
+    def kl(mean, std):
+        return 0.5 * (std**2 + mean**2 - 1 - np.log(std**2))
+
+    def kl_complex(mean, std):
+        return kl(mean, std) + 5j
+
+    def kl_zero_imaginary(mean, std):
+        return kl(mean, std) + 0j
+
+    def kl_text(mean, std):
+        return str(float(kl(mean, std)))
+
+    def kl_object(mean, std):
+        return object()
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("func", "message"),
+    [
+        ("kl_complex", "returns complex values (5j) at"),  # the first probe: mean = 0, std = 1, KL = 0
+        ("kl_text", "returns text ('0.0') at"),
+        ("kl_object", "returns object values"),
+    ],
+)
+def test_result_that_is_not_real_numbers_fails(tmp_path, func, message):
+    """Regression: KL + 5j passed (the imaginary part was dropped), and so did str(KL)."""
+    (tmp_path / "typed.py").write_text(TYPED)
+    out = run(f"typed.py:{func}", "-c", "prior-std", "--samples", "0", "--json", cwd=tmp_path)
+    assert out.returncode == 1, (out.stdout, out.stderr)
+    assert "Traceback" not in out.stderr
+    report = json.loads(out.stdout)
+    assert report["verdict"] == "fail" and report["properties"]["wrong_type"] == report["probes"]
+    problem = next(p for p in report["problems"] if "a KL divergence is a real number" in p)
+    assert message in problem, problem
+    text = run(f"typed.py:{func}", "-c", "prior-std", "--samples", "0", cwd=tmp_path)
+    assert text.returncode == 1 and "FAIL" in text.stdout.splitlines()[0] and message in text.stdout
+
+
+def test_complex_result_with_zero_imaginary_part_is_accepted(tmp_path):
+    """Documented choice: a complex result whose imaginary part is exactly zero counts as its real part."""
+    (tmp_path / "typed.py").write_text(TYPED)
+    out = run("typed.py:kl_zero_imaginary", "-c", "prior-std", "--samples", "0", cwd=tmp_path)
+    assert out.returncode == 0, (out.stdout, out.stderr)
+    assert "PASS" in out.stdout.splitlines()[0]
