@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -336,3 +337,42 @@ def test_complex_result_with_zero_imaginary_part_is_accepted(tmp_path):
     out = run("typed.py:kl_zero_imaginary", "-c", "prior-std", "--samples", "0", cwd=tmp_path)
     assert out.returncode == 0, (out.stdout, out.stderr)
     assert "PASS" in out.stdout.splitlines()[0]
+
+
+def test_modules_beside_the_target_do_not_shadow_libraries(tmp_path):
+    """Regression: the target's folder went first on sys.path, so a pandas.py beside it replaced pandas.
+
+    A sibling module the target imports (helper_mod) still imports.
+    """
+    code = tmp_path / "code"
+    code.mkdir()
+    for lib in ("pandas", "scipy", "numpy"):
+        (code / f"{lib}.py").write_text(f"raise RuntimeError('the {lib}.py beside the target was imported')\n")
+    (code / "helper_mod.py").write_text("HALF = 0.5\n")
+    (code / "losses.py").write_text(
+        "import numpy as np\nimport pandas\nfrom helper_mod import HALF\n\n"
+        "def vae_kl(mean, logvar):\n"
+        "    return -HALF * np.sum(1 + logvar - mean**2 - np.exp(logvar), axis=-1)\n"
+    )
+    elsewhere = tmp_path / "elsewhere"  # python -m puts the working folder first itself: run from another
+    elsewhere.mkdir()
+    report = tmp_path / "report.json"
+    out = run(str(code / "losses.py") + ":vae_kl", "-c", "diag-prior-logvar", "-o", str(report), cwd=elsewhere)
+    assert out.returncode == 0, (out.stdout, out.stderr)
+    assert "PASS" in out.stdout.splitlines()[0] and "beside the target" not in out.stdout + out.stderr
+    assert json.loads(report.read_text())["verdict"] == "pass"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="needs torch")
+def test_torch_py_beside_the_target_does_not_shadow_the_torch_backend(tmp_path):
+    """Regression: the backend imported torch after the target's folder went first on sys.path."""
+    (tmp_path / "torch.py").write_text("raise RuntimeError('the torch.py beside the target was imported')\n")
+    (tmp_path / "losses.py").write_text(
+        "def vae_kl(mean, logvar):\n    return -0.5 * (1 + logvar - mean**2 - logvar.exp()).sum(-1)\n"
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    target = str(tmp_path / "losses.py") + ":vae_kl"
+    out = run(target, "-c", "diag-prior-logvar", "--backend", "torch", "--samples", "0", cwd=elsewhere)
+    assert out.returncode == 0, (out.stdout, out.stderr)
+    assert "PASS" in out.stdout.splitlines()[0] and "beside the target" not in out.stdout + out.stderr
