@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mcverify.auditing import sandbox
-from mcverify.auditing.backends import get_backend
+from mcverify.auditing.backends import ResultTypeError, get_backend
 from mcverify.auditing.conventions import Convention, call_candidate, call_one, get_convention
 from mcverify.auditing.evidence import gather_evidence
 from mcverify.auditing.mistakes import (
@@ -190,7 +190,8 @@ def _audit(
     values, errors, mode, call_notes = _evaluate(func, ps, ctx.tol, be)
 
     raised = np.array([e is not None for e in errors])
-    if raised.all():
+    wrong_type = np.array([e is not None and e.startswith(_WRONG_TYPE) for e in errors])
+    if raised.all() and not wrong_type.any():
         raise AuditError(
             f"the candidate raised on every probe (first: {errors[0]}); convention {conv.name} calls {conv.signature}"
         )
@@ -201,6 +202,7 @@ def _audit(
     timed_out = np.array([e is not None and e.startswith(_TIMEOUT) for e in errors])
     status = np.where(raised, "raised", np.where(~finite, "non-finite", np.where(bad_value, "fail", "ok")))
     status = np.where(timed_out, "timeout", status)
+    status = np.where(wrong_type, "wrong-type", status)
     verdict = "pass" if np.all(status == "ok") else "fail"
 
     same = np.array([p.same for p in ps.probes])
@@ -208,8 +210,9 @@ def _audit(
         "negative": int(np.sum(finite & (values < -ctx.tol))),
         "nonzero_at_equal": int(np.sum(same & finite & (np.abs(values) > ctx.tol))),
         "nonfinite": int(np.sum(~finite & ~raised)),
-        "raised": int(np.sum(raised & ~timed_out)),
+        "raised": int(np.sum(raised & ~timed_out & ~wrong_type)),
         "timed_out": int(np.sum(timed_out)),
+        "wrong_type": int(np.sum(wrong_type)),
     }
     table = _table(ps, values, ctx.truth, ctx.tol, status, errors)
 
@@ -410,6 +413,14 @@ def _problems(
             f"raises at {_count(len(idx), 'probe')} ({errors[idx[0]]} at {ps.probes[idx[0]].label()}); "
             f"convention {ps.convention.name} calls {ps.convention.signature}"
         )
+    if properties.get("wrong_type"):
+        idx = [i for i in range(len(ps)) if status[i] == "wrong-type"]
+        first = errors[idx[0]]
+        assert first is not None  # status "wrong-type" comes from the error's text
+        out.append(
+            f"{first.split(': ', 1)[-1]} at {_count(len(idx), 'probe')} (first at {ps.probes[idx[0]].label()}); "
+            "a KL divergence is a real number"
+        )
     if properties.get("timed_out"):
         idx = [i for i in range(len(ps)) if status[i] == "timeout"]
         first = errors[idx[0]]
@@ -422,6 +433,8 @@ def _problems(
 
 
 _TIMEOUT = sandbox.CandidateTimeout.__name__
+#: A result that is not real numbers (complex, text): see mcverify.auditing.backends.as_float64.
+_WRONG_TYPE = ResultTypeError.__name__
 
 
 def _with_sandbox_findings(report: AuditReport, guard: sandbox.Session, conv: Convention) -> AuditReport:

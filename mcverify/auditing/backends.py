@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 
 from mcverify.extras import require_extra
 
-__all__ = ["BACKENDS", "Backend", "BackendUnavailable", "get_backend"]
+__all__ = ["BACKENDS", "Backend", "BackendUnavailable", "ResultTypeError", "as_float64", "get_backend"]
 
 #: Names accepted by :func:`get_backend`.
 BACKENDS = ("numpy", "torch", "jax")
@@ -41,7 +41,9 @@ class Backend:
     to_native : callable
         float64 numpy array (or numpy scalar) -> the candidate's type.
     to_numpy : callable
-        The candidate's result -> float64 numpy array.
+        The candidate's result -> float64 numpy array; raises
+        :class:`ResultTypeError` for complex values (with a non-zero
+        imaginary part), text and other objects that are not real numbers.
     scope : callable
         Returns the context manager every call runs in (JAX's 64-bit mode;
         nothing for the others).
@@ -53,8 +55,58 @@ class Backend:
     scope: Callable[[], contextlib.AbstractContextManager[Any]] = field(default=contextlib.nullcontext)
 
 
+class ResultTypeError(TypeError):
+    """A candidate's result is not made of real numbers: complex values, text, other objects.
+
+    The audit reports it as a failure of the probes concerned (status
+    ``wrong-type``), never converting the value.
+    """
+
+
+def as_float64(value: Any) -> NDArray[np.float64]:
+    """A candidate's result (numpy array, scalar, list...) as float64, refusing what is not real numbers.
+
+    Complex values are refused unless every imaginary part is exactly zero
+    (``np.emath`` and ``scipy`` functions return complex types for real
+    results): then the real part is kept.  Text, bytes, dates and other
+    objects are refused; ``None`` is NaN, as numpy has it.
+
+    Raises
+    ------
+    ResultTypeError
+        ``returns complex values (0.5+5j)``, ``returns text ('0.5')`` and the like.
+    """
+    arr = np.asarray(value)
+    if arr.dtype.kind == "O":
+        items = arr.ravel().tolist()
+        text = next((x for x in items if isinstance(x, (str, bytes))), None)
+        if text is not None:
+            raise ResultTypeError(f"returns text ({_clip(repr(text))})")
+        if any(isinstance(x, complex) for x in items):
+            arr = arr.astype(np.complex128)
+    if arr.dtype.kind == "c":
+        imag = arr.imag
+        if np.any(imag != 0):  # NaN imaginary parts count as non-zero
+            first = arr.ravel()[int(np.argmax((imag != 0).ravel()))]
+            raise ResultTypeError(f"returns complex values ({_clip(str(first).strip('()'))})")
+        return np.ascontiguousarray(arr.real, dtype=np.float64)
+    if arr.dtype.kind in "USaV":
+        raise ResultTypeError(f"returns text ({_clip(repr(arr.ravel()[0].item() if arr.size else ''))})")
+    if arr.dtype.kind in "mM":
+        raise ResultTypeError(f"returns {arr.dtype} values")
+    try:
+        return np.asarray(arr, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        bad = type(arr.ravel()[0]).__name__ if arr.size else type(value).__name__
+        raise ResultTypeError(f"returns {bad} values ({_clip(str(exc))})") from None
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _numpy_to_numpy(value: Any) -> NDArray[np.float64]:
-    return np.asarray(value, dtype=np.float64)
+    return as_float64(value)
 
 
 def _numpy_backend() -> Backend:
@@ -76,10 +128,13 @@ def _torch_backend() -> Backend:
 
     def back(value: Any) -> NDArray[np.float64]:
         if isinstance(value, torch.Tensor):
-            return value.detach().to("cpu", torch.float64).numpy()
+            value = value.detach().to("cpu")
+            if value.is_complex():  # converted to float64 by torch, the imaginary part would be dropped
+                return as_float64(value.to(torch.complex128).resolve_conj().numpy())
+            return value.to(torch.float64).numpy()
         if isinstance(value, (list, tuple)) and any(isinstance(v, torch.Tensor) for v in value):
             return np.asarray([back(v) for v in value], dtype=np.float64)
-        return np.asarray(value, dtype=np.float64)
+        return as_float64(value)
 
     return Backend("torch", native, back)
 
@@ -105,7 +160,7 @@ def _jax_backend() -> Backend:
         return jnp.asarray(np.asarray(a, dtype=np.float64), dtype=jnp.float64)
 
     def back(value: Any) -> NDArray[np.float64]:
-        return np.asarray(value, dtype=np.float64)
+        return as_float64(value)
 
     return Backend("jax", native, back, scope)
 

@@ -130,6 +130,10 @@ def compile_expr(text: str, convention: Convention | str) -> Callable[..., Any]:
     if len(text) > MAX_LENGTH:
         raise ExprError(f"the formula is longer than {MAX_LENGTH} characters")
     try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a byte that is not UTF-8, given as a surrogate escape
+        raise ExprError(f"not UTF-8 text: {text[exc.start]!r} at character {exc.start + 1}") from None
+    try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
         where = f" at column {exc.offset}" if exc.offset else ""

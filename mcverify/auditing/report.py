@@ -139,7 +139,8 @@ class AuditReport:
         ``candidate, truth, error, tolerance, relative_error, status,
         message``.
     properties : dict
-        Counts: ``negative``, ``nonzero_at_equal``, ``nonfinite``, ``raised``.
+        Counts: ``negative``, ``nonzero_at_equal``, ``nonfinite``, ``raised``,
+        ``timed_out``, ``wrong_type`` (results that are not real numbers).
     calls : str
         ``"batched"``, ``"one per probe"`` or ``"mixed"``.
     notes : list of str

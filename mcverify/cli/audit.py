@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mcverify.auditing.auditor import DEFAULT_SAMPLES, DEFAULT_SEED, DEFAULT_TIMEOUT, audit
-from mcverify.auditing.backends import BACKENDS, BackendUnavailable
+from mcverify.auditing.backends import BACKENDS, BackendUnavailable, get_backend
 from mcverify.auditing.conventions import CONVENTIONS
 from mcverify.auditing.expressions import ExprError, compile_expr
 from mcverify.auditing.report import AuditReport
@@ -22,9 +22,13 @@ from mcverify.auditing.sandbox import CandidateEnded, in_child
 from mcverify.cli.options import EXIT_FAIL, EXIT_PASS, UsageError, first_line, nonnegative_int, seconds
 from mcverify.config.loader import MAX_SAMPLES
 from mcverify.errors import AuditError
+from mcverify.files import not_regular, shown_path
 from mcverify.tables.atomic import clean_stale, write_new
 
 __all__ = ["add_audit_command"]
+
+#: Imported before the target's folder joins ``sys.path``, so that files of these names beside it cannot shadow them.
+_PRELOADED = ("numpy", "scipy", "scipy.linalg", "scipy.optimize", "scipy.special", "scipy.stats", "pandas")
 
 
 def add_audit_command(sub: argparse._SubParsersAction) -> None:
@@ -118,9 +122,13 @@ def _cmd_audit(args: argparse.Namespace) -> int:
             raise UsageError(f"--expr: {exc}") from None
         name = f"expr {args.expr.strip()!r}"
     else:
-        name = args.target
+        name = shown_path(args.target)  # bytes that are not UTF-8 as \xff: the report prints and encodes
 
     def job(mark: Callable[[str], None]) -> AuditReport:
+        try:
+            get_backend(args.backend)  # torch or jax imported before the target's folder joins sys.path
+        except BackendUnavailable as exc:
+            raise UsageError(f"audit: {exc}") from None
         mark("import")
         func = compile_expr(args.expr, args.convention) if args.expr is not None else _load_target(args.target)
         mark("audit")
@@ -207,18 +215,29 @@ def _write_report(report: AuditReport, out: Path, overwrite: bool = False) -> Pa
 
 
 def _load_target(target: str) -> Callable[..., Any]:
-    """The callable named by ``path/to/file.py:function`` or ``package.module:function``."""
+    """The callable named by ``path/to/file.py:function`` or ``package.module:function``.
+
+    The libraries mcverify needs are imported first, and the target's folder
+    (or the working folder, for a module) goes at the end of ``sys.path``:
+    a ``pandas.py`` beside the target never replaces pandas, while the
+    modules beside it that it imports still import.
+    """
 
     where, sep, attr = target.rpartition(":")
     if not sep or not where or not attr:
         raise UsageError(f"{target!r}: TARGET must be path/to/file.py:function or package.module:function")
+    for library in _PRELOADED:  # the real ones, before a numpy.py or pandas.py beside the target can shadow them
+        importlib.import_module(library)
     if where.endswith(".py") or "/" in where or os.sep in where:
         path = Path(where)
+        problem = not_regular(path)  # before opening: a FIFO would block the import
+        if problem:
+            raise UsageError(f"{shown_path(where)}: {problem}")
         if not path.is_file():
-            raise UsageError(f"{where}: no such file")
+            raise UsageError(f"{shown_path(where)}: no such file")
         folder = str(path.resolve().parent)
         if folder not in sys.path:
-            sys.path.insert(0, folder)
+            sys.path.append(folder)  # last: the target's own modules import, installed libraries win
         spec = importlib.util.spec_from_file_location(f"_mcverify_target_{path.stem}", path)
         if spec is None or spec.loader is None:
             raise UsageError(f"{where}: cannot load it as Python")
@@ -232,7 +251,7 @@ def _load_target(target: str) -> Callable[..., Any]:
         what = where
     else:
         if os.getcwd() not in sys.path and "" not in sys.path:
-            sys.path.insert(0, os.getcwd())
+            sys.path.append(os.getcwd())
         try:
             module = importlib.import_module(where)
         except ImportError as exc:

@@ -9,6 +9,7 @@ exit codes, the one-line error and the argument types they share.
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import signal
 import sys
@@ -52,6 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     traceback.  Anything else is a bug in mcverify: one line, exit code 3
     (the traceback with ``--debug``).
     """
+    if argv is None and isinstance(sys.stdout, io.TextIOWrapper):
+        # As the command: text that cannot be encoded (a surrogate escape) is printed escaped, never raises.
+        sys.stdout.reconfigure(errors="backslashreplace")
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in argv
     try:

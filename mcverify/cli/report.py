@@ -12,10 +12,12 @@ import argparse
 import math
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from mcverify.cli.options import EXIT_FAIL, EXIT_PASS, UsageError, nonnegative_int, positive_int
 from mcverify.extras import require_extra
+from mcverify.files import shown_path
 from mcverify.reporting.publish import build_report, check_extras, format_for, render_report, save_plots
 from mcverify.studies.validation import validate
 from mcverify.tables.atomic import clean_stale, write_new
@@ -160,6 +162,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
         results = read_results(args.results)
     except ResultsError as exc:
         raise UsageError(str(exc)) from None
+    # From here the path only names the table (title, source): bytes that are not UTF-8 shown as \xff.
+    results = replace(results, path=Path(shown_path(results.path)))
     columns = None
     if args.columns:
         columns = [c.strip() for c in args.columns.split(",") if c.strip()]

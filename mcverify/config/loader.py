@@ -57,6 +57,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import stat
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -84,6 +85,7 @@ from mcverify.config.sweeps import (
     validate_sweep,
 )
 from mcverify.errors import ConfigError
+from mcverify.files import file_kind, not_regular, shown_path
 from mcverify.numerics.gaussian import Gaussian
 
 __all__ = [
@@ -158,7 +160,9 @@ def load_config(
     Parameters
     ----------
     path : str or path-like
-        The config file.  ``RunSpec.source`` is ``str(path)``.
+        The config file: a regular file (a FIFO, a device or a folder is
+        refused before it is opened).  ``RunSpec.source`` is ``str(path)``,
+        with any bytes that are not UTF-8 written as ``\\xff``.
     samples, seed, confidence : optional
         Command-line overrides; when given they replace the ``[run]`` values.
     max_cases : int, optional
@@ -182,10 +186,17 @@ def load_config(
         If the file cannot be read, is not valid TOML, or describes an
         invalid run (see :func:`parse_config`).
     """
-    source = os.fspath(path)
-    source = source if isinstance(source, str) else os.fsdecode(source)
+    source = shown_path(path)  # bytes that are not UTF-8 shown as \xff: names every output, prints everywhere
+    problem = not_regular(path)  # a FIFO would block, a device may never end: refused before opening
+    if problem:
+        raise ConfigError(source, "", problem)
     try:
-        with open(path, "rb") as fh:  # pipes work too (process substitution); /dev/zero does not
+        # O_NONBLOCK: should a FIFO take the file's place after the check, opening it does not block.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        with open(fd, "rb") as fh:
+            mode = os.fstat(fh.fileno()).st_mode
+            if not stat.S_ISREG(mode):
+                raise ConfigError(source, "", f"not a regular file ({file_kind(mode)})")
             raw = _read_at_most(fh, MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError(source, "", f"cannot read the config file: {exc.strerror or exc}") from None

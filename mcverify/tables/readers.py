@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, cast
 import pandas as pd
 
 from mcverify.extras import require_extra
+from mcverify.files import not_regular, shown_path
 
 if TYPE_CHECKING:
     from pandas._typing import AstypeArg
@@ -112,8 +113,10 @@ def read_results(path: str | os.PathLike[str]) -> Results:
     Raises
     ------
     ResultsError
-        The file is missing, has an unknown extension, cannot be parsed, or
-        is JSON of another shape; the message names the file.
+        The file is missing, is not a regular file (a FIFO, a device, a
+        folder: refused before it is opened), has an unknown extension,
+        cannot be parsed, or is JSON of another shape; the message names
+        the file.
     """
     path = Path(path)
     fmt = SUFFIXES.get(path.suffix.lower())
@@ -121,8 +124,11 @@ def read_results(path: str | os.PathLike[str]) -> Results:
         raise ResultsError(
             f"{path}: unknown table format {path.suffix or '(no extension)'!r}: use .csv, .json or .parquet"
         )
+    problem = not_regular(path)  # checked before opening: a FIFO would block the read
+    if problem:
+        raise ResultsError(f"{shown_path(path)}: {problem}")
     if not path.is_file():
-        raise ResultsError(f"{path}: no such file")
+        raise ResultsError(f"{shown_path(path)}: no such file")
     prov = _read_provenance(path)
     dtypes = prov.get("dtypes") if isinstance(prov, dict) else None
     meta: dict[str, Any] = {}

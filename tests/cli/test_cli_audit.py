@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -238,3 +239,140 @@ def test_candidate_patching_mcverify_at_import_cannot_turn_a_fail_into_a_pass(tm
     assert out.stdout.splitlines()[0].endswith("FAIL") and "patched" not in out.stdout
     control = run_ending(tmp_path, "")
     assert control.returncode == 1 and control.stdout == out.stdout
+
+
+# ------------------------------------------------ hostile inputs: files, bytes, result types, shadowing
+def one_line_exit_2(out: subprocess.CompletedProcess[str]) -> str:
+    assert out.returncode == 2, (out.stdout, out.stderr)
+    assert out.stdout == "" and "Traceback" not in out.stderr
+    (line,) = out.stderr.splitlines()
+    assert line.startswith("mcverify: error: ") and line.isprintable()
+    return line
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_fifo_target_is_refused_without_hanging(tmp_path):
+    os.mkfifo(tmp_path / "losses.py")
+    out_file = tmp_path / "report.json"
+    line = one_line_exit_2(run("losses.py:kl", "-c", "prior-std", "-o", str(out_file), cwd=tmp_path))
+    assert line == "mcverify: error: losses.py: not a regular file (a FIFO)"
+    assert not out_file.exists()
+
+
+def test_folder_target_is_refused(tmp_path):
+    (tmp_path / "losses.py").mkdir()
+    line = one_line_exit_2(run("losses.py:kl", "-c", "prior-std", cwd=tmp_path))
+    assert line == "mcverify: error: losses.py: not a regular file (a folder)"
+
+
+@pytest.mark.parametrize("expr", ["std\udcff", "0.5*(std**2 - 1) + \udc80"], ids=["invalid-byte", "lone-surrogate"])
+def test_expr_that_is_not_utf8_is_one_line(tmp_path, expr):
+    """Regression: an --expr with a byte that is not UTF-8 crashed with UnicodeEncodeError (exit 3)."""
+    line = one_line_exit_2(run("--expr", expr, "-c", "prior-std", "-o", str(tmp_path / "r.json"), cwd=tmp_path))
+    assert line.startswith("mcverify: error: --expr: not UTF-8 text: '\\udc")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_target_file_name_that_is_not_utf8_works(tmp_path):
+    """A target named b"l\\xffsses.py" is audited; the report names it with the byte written as \\xff."""
+    try:
+        with open(os.fsencode(tmp_path) + b"/l\xffsses.py", "w") as fh:
+            fh.write(USER_CODE)
+    except OSError as exc:
+        pytest.skip(f"the file system refuses the name: {exc}")
+    out = run("l\udcffsses.py:vae_kl", "-c", "diag-prior-logvar", "--samples", "0", cwd=tmp_path)
+    assert out.returncode == 0, (out.stdout, out.stderr)
+    assert out.stdout.splitlines()[0] == (
+        "mcverify audit of l\\xffsses.py:vae_kl (diag-prior-logvar, numpy backend): PASS"
+    )
+
+
+TYPED = textwrap.dedent(
+    """
+    import numpy as np
+
+    def kl(mean, std):
+        return 0.5 * (std**2 + mean**2 - 1 - np.log(std**2))
+
+    def kl_complex(mean, std):
+        return kl(mean, std) + 5j
+
+    def kl_zero_imaginary(mean, std):
+        return kl(mean, std) + 0j
+
+    def kl_text(mean, std):
+        return str(float(kl(mean, std)))
+
+    def kl_object(mean, std):
+        return object()
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("func", "message"),
+    [
+        ("kl_complex", "returns complex values (5j) at"),  # the first probe: mean = 0, std = 1, KL = 0
+        ("kl_text", "returns text ('0.0') at"),
+        ("kl_object", "returns object values"),
+    ],
+)
+def test_result_that_is_not_real_numbers_fails(tmp_path, func, message):
+    """Regression: KL + 5j passed (the imaginary part was dropped), and so did str(KL)."""
+    (tmp_path / "typed.py").write_text(TYPED)
+    out = run(f"typed.py:{func}", "-c", "prior-std", "--samples", "0", "--json", cwd=tmp_path)
+    assert out.returncode == 1, (out.stdout, out.stderr)
+    assert "Traceback" not in out.stderr
+    report = json.loads(out.stdout)
+    assert report["verdict"] == "fail" and report["properties"]["wrong_type"] == report["probes"]
+    problem = next(p for p in report["problems"] if "a KL divergence is a real number" in p)
+    assert message in problem, problem
+    text = run(f"typed.py:{func}", "-c", "prior-std", "--samples", "0", cwd=tmp_path)
+    assert text.returncode == 1 and "FAIL" in text.stdout.splitlines()[0] and message in text.stdout
+
+
+def test_complex_result_with_zero_imaginary_part_is_accepted(tmp_path):
+    """Documented choice: a complex result whose imaginary part is exactly zero counts as its real part."""
+    (tmp_path / "typed.py").write_text(TYPED)
+    out = run("typed.py:kl_zero_imaginary", "-c", "prior-std", "--samples", "0", cwd=tmp_path)
+    assert out.returncode == 0, (out.stdout, out.stderr)
+    assert "PASS" in out.stdout.splitlines()[0]
+
+
+def test_modules_beside_the_target_do_not_shadow_libraries(tmp_path):
+    """Regression: the target's folder went first on sys.path, so a pandas.py beside it replaced pandas.
+
+    A sibling module the target imports (helper_mod) still imports.
+    """
+    code = tmp_path / "code"
+    code.mkdir()
+    for lib in ("pandas", "scipy", "numpy"):
+        (code / f"{lib}.py").write_text(f"raise RuntimeError('the {lib}.py beside the target was imported')\n")
+    (code / "helper_mod.py").write_text("HALF = 0.5\n")
+    (code / "losses.py").write_text(
+        "import numpy as np\nimport pandas\nfrom helper_mod import HALF\n\n"
+        "def vae_kl(mean, logvar):\n"
+        "    return -HALF * np.sum(1 + logvar - mean**2 - np.exp(logvar), axis=-1)\n"
+    )
+    elsewhere = tmp_path / "elsewhere"  # python -m puts the working folder first itself: run from another
+    elsewhere.mkdir()
+    report = tmp_path / "report.json"
+    out = run(str(code / "losses.py") + ":vae_kl", "-c", "diag-prior-logvar", "-o", str(report), cwd=elsewhere)
+    assert out.returncode == 0, (out.stdout, out.stderr)
+    assert "PASS" in out.stdout.splitlines()[0] and "beside the target" not in out.stdout + out.stderr
+    assert json.loads(report.read_text())["verdict"] == "pass"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="needs torch")
+def test_torch_py_beside_the_target_does_not_shadow_the_torch_backend(tmp_path):
+    """Regression: the backend imported torch after the target's folder went first on sys.path."""
+    (tmp_path / "torch.py").write_text("raise RuntimeError('the torch.py beside the target was imported')\n")
+    (tmp_path / "losses.py").write_text(
+        "def vae_kl(mean, logvar):\n    return -0.5 * (1 + logvar - mean**2 - logvar.exp()).sum(-1)\n"
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    target = str(tmp_path / "losses.py") + ":vae_kl"
+    out = run(target, "-c", "diag-prior-logvar", "--backend", "torch", "--samples", "0", cwd=elsewhere)
+    assert out.returncode == 0, (out.stdout, out.stderr)
+    assert "PASS" in out.stdout.splitlines()[0] and "beside the target" not in out.stdout + out.stderr

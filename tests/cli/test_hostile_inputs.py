@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 import sys
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from mcverify.cli.main import main
 from mcverify.config.loader import MAX_PARAMETER_BYTES, load_config
 from mcverify.config.sweeps import MAX_DIM
 from mcverify.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
 
 GOOD = """
 [run]
@@ -49,7 +52,7 @@ def test_missing_config_file(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 
 def test_config_is_a_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", str(tmp_path), "-o", str(tmp_path / "out")]) == 2
-    assert "cannot read the config file: Is a directory" in one_error_line(capsys)
+    assert one_error_line(capsys) == f"mcverify: error: {tmp_path}: not a regular file (a folder)"
 
 
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads any file")
@@ -208,18 +211,102 @@ def test_disk_full_while_writing_is_one_line(
 @pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
 def test_endless_config_stream_is_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert main(["run", "/dev/zero", "-o", str(tmp_path / "out")]) == 2
-    assert one_error_line(capsys) == "mcverify: error: /dev/zero: larger than 64 MiB: not a config file"
+    assert one_error_line(capsys) == "mcverify: error: /dev/zero: not a regular file (a character device)"
     assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.skipif(os.name != "posix", reason="needs a named pipe")
-def test_config_from_a_pipe(tmp_path: Path) -> None:
-    import threading
-
+def test_config_from_a_pipe_is_refused_without_reading(tmp_path: Path) -> None:
+    """A FIFO is refused before it is opened, even with a writer waiting (process substitution is not read)."""
     fifo = tmp_path / "cfg.toml"
     os.mkfifo(fifo)
-    feeder = threading.Thread(target=lambda: fifo.write_text(GOOD))
-    feeder.start()
-    spec = load_config(fifo)
-    feeder.join()
-    assert len(spec.cases) == 1
+    with pytest.raises(ConfigError) as info:
+        load_config(fifo)
+    assert str(info.value) == f"{fifo}: not a regular file (a FIFO)"
+
+
+# ------------------------------------------------ through the command line, as a subprocess
+def cli(*args: str | bytes, cwd: Path | None = None) -> subprocess.CompletedProcess[bytes]:
+    """``python -m mcverify ARGS``: bytes in and out, so that any path the OS accepts can be passed."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", "mcverify", *args], capture_output=True, cwd=cwd, env=env, timeout=60)
+
+
+def refused(done: subprocess.CompletedProcess[bytes]) -> str:
+    """The one stderr line of a run refused with exit 2 (no traceback, nothing on stdout)."""
+    err = done.stderr.decode("utf-8", "backslashreplace")
+    assert done.returncode == 2, (done.returncode, err)
+    assert done.stdout == b""
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith("mcverify: error: ") and err.rstrip("\n").isprintable(), err
+    return err.rstrip("\n")
+
+
+needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+
+
+@needs_fifo
+@pytest.mark.parametrize("command", [["run"], ["validate", "--no-plots"], ["calibrate"], ["converge"]])
+def test_fifo_config_is_refused_without_hanging(tmp_path: Path, command: list[str]) -> None:
+    """Regression: a FIFO as the config blocked for ever, waiting for a writer."""
+    fifo = tmp_path / "cfg.toml"
+    os.mkfifo(fifo)
+    out = tmp_path / "out"
+    line = refused(cli(command[0], str(fifo), *command[1:], "-o", str(out)))
+    assert line == f"mcverify: error: {fifo}: not a regular file (a FIFO)"
+    assert not out.exists()
+
+
+def test_folder_as_config_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "configs.toml"
+    folder.mkdir()
+    line = refused(cli("run", str(folder), "-o", str(tmp_path / "out")))
+    assert line == f"mcverify: error: {folder}: not a regular file (a folder)"
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(not Path(os.devnull).exists() or os.devnull != "/dev/null", reason="needs /dev/null")
+def test_character_device_as_config_is_refused(tmp_path: Path) -> None:
+    line = refused(cli("run", "/dev/null", "-o", str(tmp_path / "out")))
+    assert line == "mcverify: error: /dev/null: not a regular file (a character device)"
+    assert not (tmp_path / "out").exists()
+
+
+@needs_fifo
+def test_fifo_results_table_is_refused_without_hanging(tmp_path: Path) -> None:
+    fifo = tmp_path / "results.csv"
+    os.mkfifo(fifo)
+    out = tmp_path / "out"
+    out.mkdir()
+    line = refused(cli("report", str(fifo), "-o", str(out / "report.md")))
+    assert line == f"mcverify: error: {fifo}: not a regular file (a FIFO)"
+    assert list(out.iterdir()) == []
+
+
+def bytes_path(folder: Path, name: bytes) -> bytes:
+    """``folder/name`` as bytes, created by the caller; skips where the file system refuses the name."""
+    return os.fsencode(folder) + b"/" + name
+
+
+def test_config_name_that_is_not_utf8_works(tmp_path: Path) -> None:
+    """Regression: a config named b"bad\xff.toml" crashed with UnicodeEncodeError (exit 3) writing its table."""
+    cfg = bytes_path(tmp_path, b"bad\xff.toml")
+    try:
+        with open(cfg, "wb") as fh:
+            fh.write(GOOD.encode())
+    except OSError as exc:
+        pytest.skip(f"the file system refuses the name: {exc}")
+    out = tmp_path / "out"
+    done = cli("run", cfg, "-o", str(out), "-q")
+    assert done.returncode == 0, done.stderr.decode("utf-8", "backslashreplace")
+    assert done.stderr == b"" and b"Traceback" not in done.stdout
+    # Named as the messages name it: the byte that is not UTF-8 written as \xff.
+    assert sorted(p.name for p in out.iterdir()) == ["bad\\xff.csv", "bad\\xff.provenance.json"]
+    assert (out / "bad\\xff.csv").read_text(encoding="utf-8").splitlines()[1].startswith("bad\\xff,")
+
+
+def test_missing_config_name_that_is_not_utf8_is_one_printable_line(tmp_path: Path) -> None:
+    cfg = bytes_path(tmp_path, b"nope\xff.toml")
+    line = refused(cli("run", cfg, "-o", str(tmp_path / "out")))
+    assert line == f"mcverify: error: {tmp_path}/nope\\xff.toml: cannot read the config file: No such file or directory"
+    assert not (tmp_path / "out").exists()

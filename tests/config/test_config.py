@@ -228,7 +228,7 @@ def test_missing_file(tmp_path: Path) -> None:
 
 
 def test_directory_and_binary_file(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="cannot read"):
+    with pytest.raises(ConfigError, match=r"not a regular file \(a folder\)"):
         load_config(tmp_path)
     bad = tmp_path / "bin.toml"
     bad.write_bytes(b"\xff\xfe\x00name")
