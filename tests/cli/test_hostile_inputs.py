@@ -196,7 +196,9 @@ def test_disk_full_while_writing_is_one_line(
 
     real = atomic.os.fsync
 
-    def full(fd: int) -> None:
+    def full(fd: int) -> None:  # the disk fills up once the checkpoint is written: at the tables
+        if ".checkpoint" in os.readlink(f"/proc/self/fd/{fd}"):
+            return real(fd)
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(atomic.os, "fsync", full)
