@@ -355,10 +355,15 @@ def _regions(
             ctx.tol[idx],
             evaluate=candidate_on_axis,
             truth_at=truth_on_axis,
+            unavailable=[_NO_VALUE.get(str(status[i]), "") for i in idx],
         )
         if finding is not None:
             out.append(finding)
     return out
+
+
+#: What a probe without a value did instead, by status (for the regions' text).
+_NO_VALUE = {"raised": "raises", "timeout": "gives no result in time", "wrong-type": "returns no real number"}
 
 
 def _problems(

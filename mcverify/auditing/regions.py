@@ -109,6 +109,7 @@ def describe_sweep(
     *,
     evaluate: Callable[[float], float] | None = None,
     truth_at: Callable[[float], float] | None = None,
+    unavailable: Sequence[str] | None = None,
 ) -> SweepFinding | None:
     """Describe the failures along one sweep; ``None`` when it has none.
 
@@ -127,6 +128,10 @@ def describe_sweep(
         crossings between probes; without it crossings are not refined.
     truth_at : callable, optional
         The true KL as a function of the coordinate.
+    unavailable : sequence of str, optional
+        For each probe, what the candidate did instead of returning a value
+        (``"raises"``), or ``""`` where it returned one: the text for a worst
+        probe that has no value, which would otherwise read "returns nan".
     """
     c = np.asarray(coords, dtype=np.float64)
     b = np.asarray(bad, dtype=bool)
@@ -188,6 +193,8 @@ def describe_sweep(
         parts.append(
             f"wrong by up to {significant(abs(f[k] - t[k]), 3)} at {axis} = {show(c[k])} (candidate {fc}, true KL {ft})"
         )
+    elif unavailable is not None and unavailable[k]:
+        parts.append(f"{unavailable[k]} at {axis} = {show(c[k])}")
     else:
         parts.append(f"returns {f[k]} at {axis} = {show(c[k])}")
     text = f"along {axis} ({where}): " + "; ".join(parts) if where else f"along {axis}: " + "; ".join(parts)

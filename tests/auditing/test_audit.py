@@ -269,3 +269,22 @@ def test_unresolvable_errors_are_not_offered_as_evidence():
     assert r.diagnoses[0] == ["log10"]
     assert all(abs(e.z_candidate) > 20 for e in r.evidence)
     assert "largest error" not in {e.reason for e in r.evidence}
+
+
+def test_regions_say_what_a_probe_without_a_value_did():
+    """A probe that raised or returned no real number is not described as "returns nan"."""
+
+    def raises_when_wide(mean, logvar):
+        if np.any(np.abs(np.asarray(logvar)) > 10):
+            raise ValueError("too wide")
+        return 0.5 * np.sum(np.exp(logvar) + mean**2 - 1 - logvar, axis=-1)
+
+    def complex_kl(mean, logvar):
+        return 0.5 * np.sum(np.exp(logvar) + mean**2 - 1 - logvar, axis=-1) + 5j
+
+    raising = mcverify.audit(raises_when_wide, "diag-prior-logvar", samples=0)
+    text = "\n".join(r.text for r in raising.regions)
+    assert "raises at logvar = -18.4207" in text and "returns nan" not in text
+    complex_ = mcverify.audit(complex_kl, "diag-prior-logvar", samples=0)
+    text = "\n".join(r.text for r in complex_.regions)
+    assert "returns no real number at" in text and "returns nan" not in text
