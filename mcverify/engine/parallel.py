@@ -20,6 +20,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
@@ -44,6 +45,9 @@ __all__ = [
 
 Workers = int | Executor | None
 
+#: Seconds the workers of a pool stopped on an error have to exit (after SIGKILL).
+STOP_GRACE = 1.0
+
 
 def usable_cores() -> int:
     """CPU cores this process may run on."""
@@ -58,12 +62,18 @@ def _worker_init(parent: int | None = None) -> None:
 
     One BLAS thread for the life of the process; Ctrl-C left to the
     parent, which stops the workers itself (otherwise every worker prints
-    its own KeyboardInterrupt traceback); and on Linux, death with the
+    its own KeyboardInterrupt traceback); SIGTERM back to its default, so
+    that a worker the parent terminates dies at once (a forked worker
+    inherits the command line's SIGTERM handler, which raises
+    KeyboardInterrupt: a worker interrupted inside a queue's lock kept it
+    held, and the other workers and the parent's shutdown waited on it for
+    ever); and on Linux, death with the
     parent: a parent killed with ``kill -9`` cannot stop its workers, which
     would otherwise wait for work forever (they hold the task pipe open).
     """
-    limit_process_blas()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    limit_process_blas()
     if sys.platform.startswith("linux"):
         try:
             import ctypes
@@ -165,10 +175,28 @@ class _Pool:
         )
 
     def stop(self, hard: bool) -> None:
-        if hard:  # Ctrl-C or an error: do not wait for running blocks
-            for proc in list(getattr(self.executor, "_processes", {}).values()):
-                proc.terminate()
-        self.executor.shutdown(wait=True, cancel_futures=True)
+        """Shut the pool down: after the last result, waiting for the workers; on an error, at once.
+
+        ``hard`` (Ctrl-C or an error): the workers are killed (SIGKILL: a
+        SIGTERM can reach a worker still starting before it has reset the
+        handler it inherited), waited for at most :data:`STOP_GRACE` seconds,
+        and the executor is shut down without waiting: a worker stopped
+        inside a queue's lock may leave that lock held, and nothing may wait
+        on it.  The blocks not yet done are cancelled.
+        """
+        if not hard:
+            self.executor.shutdown(wait=True, cancel_futures=True)
+            return
+        procs = list((getattr(self.executor, "_processes", None) or {}).values())
+        for proc in procs:
+            proc.kill()
+        deadline = time.monotonic() + STOP_GRACE
+        for proc in procs:
+            proc.join(max(0.0, deadline - time.monotonic()))
+        manager = getattr(self.executor, "_executor_manager_thread", None)  # shutdown forgets it
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        if isinstance(manager, threading.Thread):  # it notices the dead workers and cleans up
+            manager.join(STOP_GRACE)
 
 
 def map_blocks(
@@ -220,7 +248,8 @@ def map_blocks(
         window = window or max(32, 2 * _slots(executor) + 2)
     clean = False
     try:
-        yield from _windowed(executor, task, todo, window)
+        # mcverify's own pool cancels what is left itself (see _Pool.stop)
+        yield from _windowed(executor, task, todo, window, cancel=pool is None)
         clean = True
     finally:
         if pool is not None:
@@ -240,7 +269,7 @@ def _slots(executor: Executor) -> int:
 
 
 def _windowed(
-    executor: Executor, fn: Callable[[int], tuple[int, Columns]], items: list[int], window: int
+    executor: Executor, fn: Callable[[int], tuple[int, Columns]], items: list[int], window: int, *, cancel: bool = True
 ) -> Iterator[tuple[int, Columns]]:
     pending: set[Future[tuple[int, Columns]]] = set()
     it = iter(items)
@@ -258,8 +287,9 @@ def _windowed(
                 if len(pending) >= window:
                     break
     finally:
-        for fut in pending:
-            fut.cancel()
+        if cancel:
+            for fut in pending:
+                fut.cancel()
 
 
 def ordered_map(
@@ -288,6 +318,4 @@ def ordered_map(
             yield pending.popleft().result()
         clean = True
     finally:
-        for fut in pending:
-            fut.cancel()
-        pool.stop(hard=not clean)
+        pool.stop(hard=not clean)  # which cancels what is left
