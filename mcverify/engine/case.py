@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from mcverify.config.cases import Case, RunSpec
@@ -68,17 +68,17 @@ class Settings:
     methods: Methods = field(default_factory=Methods)
 
     @classmethod
-    def from_spec(cls, spec: RunSpec, **changes: Any) -> Settings:
-        """The settings of run ``spec`` (``changes`` override fields, e.g. ``methods=``)."""
-        made = cls(
+    def from_spec(cls, spec: RunSpec, methods: Methods | None = None) -> Settings:
+        """The settings of run ``spec``, computed with ``methods`` (mcverify's own by default)."""
+        return cls(
             spec.samples,
             spec.seed,
             spec.confidence,
             method=spec.method,
             randomizations=spec.randomizations,
             estimators=tuple(spec.estimators),
+            methods=methods or Methods(),
         )
-        return replace(made, **changes)
 
     @property
     def batched(self) -> bool:

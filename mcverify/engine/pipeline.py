@@ -273,7 +273,7 @@ def execute(spec: RunSpec, opts: RunOptions, methods: Methods | None = None) -> 
     KeyboardInterrupt
         On Ctrl-C, after saying how much is saved.
     """
-    settings = Settings.from_spec(spec) if methods is None else Settings.from_spec(spec, methods=methods)
+    settings = Settings.from_spec(spec, methods)
     n = len(spec.cases)
     layout = Layout.for_run(n, spec.samples)
     params = run_params(spec)

@@ -53,7 +53,7 @@ def run(
     For runs too large to hold as dicts, the command line streams blocks
     to a checkpoint instead (:mod:`mcverify.engine.checkpoint`).
     """
-    settings = Settings.from_spec(spec) if methods is None else Settings.from_spec(spec, methods=methods)
+    settings = Settings.from_spec(spec, methods)
     layout = Layout.for_run(len(spec.cases), spec.samples)
     params = run_params(spec)
     task = BlockTask(spec.cases, settings, layout, params)
