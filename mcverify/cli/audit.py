@@ -113,11 +113,12 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         if not os.access(out.parent, os.W_OK | os.X_OK):
             raise UsageError(f"{out}: the folder {out.parent} is not writable")
         clean_stale(out.parent)  # temporary files of killed runs
+    compiled: Callable[..., object] | None = None  # an --expr, compiled once here (the child inherits it)
     if args.expr is not None:
         if args.backend != "numpy":
             raise UsageError("audit: --expr is evaluated with numpy; --backend does not apply")
         try:
-            compile_expr(args.expr, args.convention)  # refused here, before any process starts
+            compiled = compile_expr(args.expr, args.convention)  # refused here, before any process starts
         except ExprError as exc:
             raise UsageError(f"--expr: {exc}") from None
         name = f"expr {args.expr.strip()!r}"
@@ -130,7 +131,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         except BackendUnavailable as exc:
             raise UsageError(f"audit: {exc}") from None
         mark("import")
-        func = compile_expr(args.expr, args.convention) if args.expr is not None else _load_target(args.target)
+        func = compiled if compiled is not None else _load_target(args.target)
         mark("audit")
         try:
             with _c_level_stdout_to_stderr():  # the function's own output never mixes with the report
