@@ -15,7 +15,7 @@ render the :class:`AuditReport`.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 from mcverify.auditing import sandbox
 from mcverify.auditing.backends import ResultTypeError, get_backend
 from mcverify.auditing.conventions import Convention, call_candidate, call_one, get_convention
+from mcverify.auditing.domain import Bound, as_bounds, coverage, probes_within
 from mcverify.auditing.evidence import gather_evidence
 from mcverify.auditing.mistakes import (
     CATALOG,
@@ -42,7 +43,7 @@ from mcverify.auditing.mistakes import (
 from mcverify.auditing.probes import ProbeSet, ProbeSweep, make_probe, probe_set, true_kl
 from mcverify.auditing.probes import show_number as show
 from mcverify.auditing.regions import SweepFinding, describe_sweep
-from mcverify.auditing.report import DEFAULT_SAMPLES, DEFAULT_SEED, AuditReport, Evidence, _count
+from mcverify.auditing.report import DEFAULT_SAMPLES, DEFAULT_SEED, AuditReport, Evidence, _count, fit_details
 from mcverify.auditing.sandbox import DEFAULT_TIMEOUT
 from mcverify.errors import AuditError
 from mcverify.formatting import significant, significant_pair
@@ -78,8 +79,8 @@ class _Context:
 
 
 @cache
-def _context(name: str) -> _Context:
-    ps = probe_set(name)
+def _context(name: str, bounds: tuple[Bound, ...] = ()) -> _Context:
+    ps = probes_within(name, bounds) if bounds else probe_set(name)
     conv = ps.convention
     truth = np.array([true_kl(p, conv) for p in ps.probes])
     terms = terms_for(ps.probes, conv)
@@ -108,6 +109,7 @@ def audit(
     evidence_points: int = 3,
     name: str | None = None,
     timeout: float | None = DEFAULT_TIMEOUT,
+    domain: Mapping[str, tuple[float, float]] | None = None,
 ) -> AuditReport:
     r"""Audit a KL implementation against the truth on a fixed probe set.
 
@@ -139,6 +141,16 @@ def audit(
         (:mod:`mcverify.auditing.sandbox`) also captures what the candidate prints,
         turns ``sys.exit`` into an ordinary failure and notices a candidate
         that writes into its arguments (it gets copies).
+    domain : mapping of str to (float, float), optional
+        Restrict or widen the probed domain: ``{"logvar": (-30, 20)}``
+        keeps the probes whose log-variances (of p and q) lie in [-30, 20],
+        so that a deliberate clamp outside a model's range passes on its
+        terms; a bound beyond the default range adds probes out to it.
+        Names: ``mean``, ``std``, ``var``, ``logvar``, ``logstd`` (a scale
+        in another form than the convention's is converted), or one
+        distribution's parameter (``logvar_q``). The report's ``domain``
+        states the ranges probed, whatever was asked
+        (:mod:`mcverify.auditing.domain`).
 
     Returns
     -------
@@ -170,6 +182,12 @@ def audit(
         be = get_backend(backend)
     except ValueError as exc:
         raise AuditError(str(exc)) from None
+    try:
+        bounds = as_bounds(domain)
+        if bounds:
+            probes_within(conv.name, bounds)  # names that do not apply, or no probe left
+    except ValueError as exc:
+        raise AuditError(f"domain: {exc}") from None
     if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 0 or samples == 1:
         raise AuditError(f"samples must be 0 (no evidence) or an integer >= 2, got {samples!r}")
     if timeout is not None and (
@@ -178,14 +196,21 @@ def audit(
         raise AuditError(f"timeout must be a number of seconds >= 0 (0 for none), got {timeout!r}")
     name = name or getattr(func, "__name__", None) or type(func).__name__
     with sandbox.session(timeout) as guard:
-        report = _audit(func, conv, be, samples, seed, evidence_points, name)
+        report = _audit(func, conv, be, samples, seed, evidence_points, name, bounds)
     return _with_sandbox_findings(report, guard, conv)
 
 
 def _audit(
-    func: Callable[..., Any], conv: Convention, be: Any, samples: int, seed: int, evidence_points: int, name: str
+    func: Callable[..., Any],
+    conv: Convention,
+    be: Any,
+    samples: int,
+    seed: int,
+    evidence_points: int,
+    name: str,
+    bounds: tuple[Bound, ...] = (),
 ) -> AuditReport:
-    ctx = _context(conv.name)
+    ctx = _context(conv.name, bounds)
     ps = ctx.probes
     values, errors, mode, call_notes = _evaluate(func, ps, ctx.tol, be)
 
@@ -219,6 +244,7 @@ def _audit(
     regions: list[SweepFinding] = []
     problems: list[str] = []
     diagnoses: list[list[str]] = []
+    details: list[dict[str, Any]] = []
     notes = [n_ for n_ in call_notes if "differs" not in n_]
     warnings = [n_ for n_ in call_notes if "differs" in n_]
     evidence: list[Evidence] = []
@@ -226,7 +252,7 @@ def _audit(
         evaluate_at = _caller(func, conv, be)
         regions = _regions(ps, conv, status, values, ctx, evaluate_at)
         problems = _problems(ps, values, ctx, status, errors, properties, regions)
-        diagnoses, diag_notes = _diagnose(values, ctx, status)
+        diagnoses, diag_notes, details = _diagnose(values, ctx, status)
         notes += diag_notes
         if samples:
             evidence = gather_evidence(
@@ -249,6 +275,8 @@ def _audit(
         notes,
         int(samples),
         int(seed),
+        domain=coverage(ps),
+        diagnosis_details=details,
     )
 
 
@@ -482,21 +510,25 @@ def _with_sandbox_findings(report: AuditReport, guard: sandbox.Session, conv: Co
 
 def _diagnose(
     values: NDArray[np.float64], ctx: _Context, status: NDArray[np.str_]
-) -> tuple[list[list[str]], list[str]]:
+) -> tuple[list[list[str]], list[str], list[dict[str, Any]]]:
     finite = np.isfinite(values)
     if finite.sum() < 0.5 * len(values):
-        return [], ["too few finite results to diagnose the formula"]
+        return [], ["too few finite results to diagnose the formula"], []
     if not np.any(status == "fail"):
-        return [], [
-            "the formula is right wherever it returns a number: the failures are "
-            "non-finite results or exceptions, not a wrong formula"
-        ]
-    fits = diagnose(values, ctx.predictions)
+        return (
+            [],
+            [
+                "the formula is right wherever it returns a number: the failures are "
+                "non-finite results or exceptions, not a wrong formula"
+            ],
+            [],
+        )
+    fits = diagnose(values, ctx.predictions, ctx.probes, ctx.correct)
     if fits:
-        return [list(f.ids) for f in fits], []
+        return [list(f.ids) for f in fits], [], [fit_details(f, ctx.probes.convention) for f in fits]
     notes = [
         f"no known mistake explains this: none of the {len(CATALOG)} catalog mistakes, "
-        "alone or in pairs, reproduces the candidate's outputs"
+        "alone or in pairs, with or without a clip or an epsilon on the scales, reproduces the candidate's outputs"
     ]
     size = np.abs(values[finite] - ctx.truth[finite]) / ctx.magnitude[finite]
     if size.size and float(np.max(size)) < 1e-4:
@@ -505,7 +537,7 @@ def _diagnose(
             "of their magnitude): a precision problem (float32 arithmetic? an approximation?) "
             "rather than a wrong formula"
         )
-    return [], notes
+    return [], notes, []
 
 
 def _warnings(ps: ProbeSet, values: NDArray[np.float64], ctx: _Context, status: NDArray[np.str_]) -> list[str]:

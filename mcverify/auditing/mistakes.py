@@ -21,6 +21,14 @@ The formula is evaluated from per-probe sufficient statistics
 (:class:`Terms`), vectorised over probes, together with the sum of the
 magnitudes of its terms, from which :func:`rounding_tolerance` derives how
 far a naive floating-point evaluation of it may stray.
+
+Safety code (a variance clipped to a range, a small constant added to it) is
+not a knob of the formula but a change of its arguments: a
+:class:`~mcverify.auditing.modifiers.Modifier` with a parameter the
+diagnosis estimates. When no explanation reproduces every probe,
+:func:`diagnose` tries the explanations that reproduce most of them (and the
+correct formula) with a modifier estimated from the probes they leave out,
+and keeps those that then reproduce every probe.
 """
 
 from __future__ import annotations
@@ -36,7 +44,8 @@ from numpy.typing import NDArray
 from scipy.linalg import solve_triangular
 
 from mcverify.auditing.conventions import Convention, get_convention
-from mcverify.auditing.probes import Probe
+from mcverify.auditing.modifiers import MODIFIER_MEANINGS, NEAR, Modifier, estimates
+from mcverify.auditing.probes import Probe, ProbeSet, make_probe
 from mcverify.numerics.cholesky import refined_cholesky
 
 __all__ = [
@@ -53,8 +62,10 @@ __all__ = [
     "distinguishable",
     "evaluate",
     "explanations",
+    "meaning",
     "mistake",
     "predict",
+    "predict_modified",
     "probe_terms",
     "rounding_tolerance",
     "terms_for",
@@ -264,6 +275,13 @@ def mistake(mistake_id: str) -> Mistake:
         return _BY_ID[mistake_id]
     except KeyError:
         raise KeyError(f"unknown mistake {mistake_id!r}: known ids are {', '.join(_BY_ID)}") from None
+
+
+def meaning(part_id: str) -> str:
+    """What a catalog mistake or a modifier (``"clip"``, ``"epsilon"``) means, in general."""
+    if part_id in MODIFIER_MEANINGS:
+        return MODIFIER_MEANINGS[part_id]
+    return mistake(part_id).meaning
 
 
 def apply(ids: Sequence[str], convention: Convention | str) -> Formula:
@@ -526,26 +544,160 @@ class Fit:
     """An explanation that reproduces the candidate on every finite probe.
 
     ``residual`` is the largest ``|candidate - prediction| / tolerance``.
+    ``ids`` lists the catalog mistakes, then the modifiers' ids (``"sign",
+    "clip"``); ``modifiers`` holds the modifiers with their estimated
+    parameters, and ``parts`` how many finite probes each part explains:
+    the mistakes (or the correct formula, ``"correct"``) without the
+    modifiers, then the modifiers the rest (empty without modifiers).
     """
 
     ids: tuple[str, ...]
     residual: float
+    modifiers: tuple[Modifier, ...] = ()
+    parts: tuple[tuple[str, int], ...] = ()
 
 
-def diagnose(values: NDArray[np.float64], predictions: Sequence[Prediction]) -> list[Fit]:
+def diagnose(
+    values: NDArray[np.float64],
+    predictions: Sequence[Prediction],
+    probes: ProbeSet | None = None,
+    correct: Prediction | None = None,
+) -> list[Fit]:
     """Every explanation that reproduces ``values`` within tolerance, simplest first.
 
     Only probes where the candidate returned a finite number count. Order:
     single mistakes before pairs, then by residual, then catalog order.
+    When none fits and ``probes`` is given, explanations with a modifier
+    (:func:`modified_fits`) are tried: ``correct`` is the correct formula's
+    prediction, the first of those bases.
     """
     ok = np.isfinite(values)
     fits = []
     for rank, p in enumerate(predictions):
-        with np.errstate(invalid="ignore", divide="ignore"):
-            r = np.abs(values[ok] - p.value[ok]) / p.tol[ok]
-        r = np.where(np.isnan(r), np.inf, r)
-        worst = float(np.max(r)) if r.size else math.inf
+        worst = _worst(values, p, ok)
         if worst <= 1.0:
             fits.append((len(p.explanation.ids), worst, rank, Fit(p.explanation.ids, worst)))
     fits.sort(key=lambda t: t[:3])
+    if fits or probes is None:
+        return [t[3] for t in fits]
+    bases = ([correct] if correct is not None else []) + list(predictions)
+    return modified_fits(values, bases, probes)
+
+
+def _worst(values: NDArray[np.float64], p: Prediction, ok: NDArray[np.bool_]) -> float:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.abs(values[ok] - p.value[ok]) / p.tol[ok]
+    r = np.where(np.isnan(r), np.inf, r)
+    return float(np.max(r)) if r.size else math.inf
+
+
+#: An explanation is a base for a modifier when it reproduces at least this
+#: share of the finite probes by itself, to a relative ``NEAR`` (a clip acts
+#: at the extremes only, an epsilon is small next to most variances).
+BASE_SHARE = 0.5
+#: How many bases (most probes explained first) get a modifier estimated.
+MAX_BASES = 4
+
+
+def modified_fits(values: NDArray[np.float64], bases: Sequence[Prediction], probes: ProbeSet) -> list[Fit]:
+    """Explanations made whole by one modifier, fewest mistakes first.
+
+    A base (the correct formula or a catalog explanation) that reproduces
+    between :data:`BASE_SHARE` and all but one of the finite probes gets
+    modifiers estimated from those it leaves out
+    (:func:`mcverify.auditing.modifiers.estimates`); the first estimate
+    with which the base reproduces every finite probe is kept. An
+    explanation thus leaves out probes only where its modifier explains
+    them.
+    """
+    conv = probes.convention
+    ok = np.isfinite(values)
+    n_ok = int(ok.sum())
+    scored = []
+    for rank, p in enumerate(bases):
+        with np.errstate(invalid="ignore"):
+            gap = np.abs(values - p.value)
+            within = ok & (gap <= p.tol)
+            near = ok & (gap <= p.tol + NEAR * np.abs(p.value))
+        count = int(within.sum())
+        if BASE_SHARE * n_ok <= int(near.sum()) and count < n_ok:
+            scored.append((-int(near.sum()), -count, len(p.explanation.ids), rank, p, within, near))
+    scored.sort(key=lambda t: t[:4])
+    fits = []
+    for _, neg_count, _, rank, base, within, near in scored[:MAX_BASES]:
+        formula = base.explanation.formula
+
+        def value_at(params: dict[str, Any], formula: Formula = formula) -> float:
+            t = probe_terms([make_probe(conv, params)], formula.variance)
+            return float(evaluate(formula, t)[0][0])
+
+        for mod in estimates(values, within, near, probes, value_at):
+            worst = _modified_residual(values, ok, base, mod, probes)
+            if worst <= 1.0:
+                ids = base.explanation.ids
+                parts = ((" + ".join(ids) or "correct", -neg_count), (mod.id, n_ok + neg_count))
+                fits.append((len(ids), worst, rank, Fit((*ids, mod.id), worst, (mod,), parts)))
+                break
+    fits.sort(key=lambda t: t[:3])
     return [t[3] for t in fits]
+
+
+#: Probes checked first when a modifier is verified: one that fails there is
+#: dropped before the other probes are computed.
+FIRST_CHECKS = 8
+
+
+def _modified_residual(
+    values: NDArray[np.float64], ok: NDArray[np.bool_], base: Prediction, mod: Modifier, probes: ProbeSet
+) -> float:
+    """The worst residual of ``base`` with ``mod`` (inf when a probe is not reproduced).
+
+    Only probes whose arguments the modifier changes are evaluated again (a
+    clip leaves most unchanged: there the base's prediction stands), a few
+    spread-out ones first; :func:`predict_modified` is the plain version.
+    """
+    conv = probes.convention
+    changed: list[int] = []
+    new_params: list[dict[str, Any]] = []
+    for p in probes.probes:
+        params = mod.transform(p.params, conv)
+        if any(not np.array_equal(params[k], p.params[k]) for k in params):
+            changed.append(p.index)
+            new_params.append(params)
+    picks = sorted({int(i) for i in np.linspace(0, len(changed) - 1, min(FIRST_CHECKS, len(changed))).round()})
+    rest = [k for k in range(len(changed)) if k not in set(picks)]
+    value, tol = base.value.copy(), base.tol.copy()
+    formula = base.explanation.formula
+    for chunk in (picks, rest):
+        if not chunk:
+            continue
+        idx = [changed[k] for k in chunk]
+        try:
+            t = probe_terms([make_probe(conv, new_params[k]) for k in chunk], formula.variance)
+        except ValueError:  # the modifier makes a scale invalid
+            return math.inf
+        v, mag = evaluate(formula, t)
+        value[idx], tol[idx] = v, rounding_tolerance(mag, t)
+        mask = np.zeros(len(values), dtype=bool)
+        mask[idx] = True
+        if _worst(values, Prediction(base.explanation, value, tol), ok & mask) > 1.0:
+            return math.inf
+    return _worst(values, Prediction(base.explanation, value, tol), ok)
+
+
+def predict_modified(explanation: Explanation, modifiers: Sequence[Modifier], probes: ProbeSet) -> Prediction:
+    """An explanation's values on probes whose arguments the modifiers change first.
+
+    Raises ``ValueError`` when a modifier makes a probe invalid (a scale
+    clipped to zero).
+    """
+    conv = probes.convention
+    changed = []
+    for p in probes.probes:
+        params = p.params
+        for m in modifiers:
+            params = m.transform(params, conv)
+        changed.append(make_probe(conv, params, index=p.index))
+    t = probe_terms(changed, explanation.formula.variance)
+    value, mag = evaluate(explanation.formula, t)
+    return Prediction(explanation, value, rounding_tolerance(mag, t))

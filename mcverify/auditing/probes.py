@@ -1,9 +1,12 @@
 """Deterministic probe pairs (p, q) for auditing a KL function.
 
 Each convention family gets a fixed set of probes that covers typical values
-and hard but valid ones: scales from 1e-4 to 1e4, scales within 1e-8 of 1,
-large mean gaps, p = q exactly, d > 1 for diagonal and full covariance, and
-ill-conditioned covariances (condition number 1e8). Parameters are stored in
+and hard but valid ones: scales from 1e-4 to 1e4, and out to 1e-9 and 1e9
+along the scale sweeps (log-variances to +-41.4, beyond the clamps training
+code puts on them), scales within 1e-8 of 1, large mean gaps, p = q exactly,
+d > 1 for diagonal and full covariance, and ill-conditioned covariances
+(condition number 1e8). Diagonal families use two dimensions only (1 and 4),
+so that a candidate compiled per array shape (JAX) compiles few programs. Parameters are stored in
 the user's own parameterisation (``logvar`` for a ``*-logvar`` convention),
 rounded to 12 significant digits (6 for log scales, 4 for pseudo-random
 values) so that tables are readable; the distributions audited are exactly
@@ -91,6 +94,11 @@ STD_SWEEP_SHORT = (
     100.0,
     1e4,
 )
+#: Standard deviations added at the ends of every scale sweep: log-variances
+#: -41.4, -27.6, 27.6 and 41.4, beyond the clamps of training code
+#: (``clamp(logvar, -30, 20)``). Added after the other probes, so that the
+#: indices of those stay as they were.
+WIDE_STDS = (1e-9, 1e-6, 1e6, 1e9)
 MEAN_SWEEP = (-1e3, -100.0, -10.0, -3.0, -1.0, -0.5, -0.01, -1e-6, 0.0, 1e-6, 0.01, 0.5, 1.0, 3.0, 10.0, 100.0, 1e3)
 MEAN_SWEEP_SHORT = (-100.0, -1.0, -0.01, 0.0, 0.01, 0.5, 1.0, 3.0, 100.0)
 #: Root seed of the pseudo-random "typical" probes (fixed: probes never change).
@@ -450,6 +458,7 @@ def _prior(b: _Builder, rng: np.random.Generator) -> None:
             b.add("grid", {"mean": m, s: b.scale(sd, True)})
     for _ in range(12):
         b.add("typical", {"mean": short(rng.normal(0, 2)), s: b.scale(short(math.exp(rng.uniform(-3, 3))), True)})
+    _wide(b, "scale")
 
 
 def _pair(b: _Builder, rng: np.random.Generator) -> None:
@@ -496,43 +505,57 @@ def _pair(b: _Builder, rng: np.random.Generator) -> None:
         mp, mq = short(rng.normal(0, 2, 2))
         stdp, stdq = short(np.exp(rng.uniform(-3, 3, 2)))
         add("typical", mp, float(stdp), mq, float(stdq))
+    _wide(b, "scale_p")
+    _wide(b, "scale_q")
 
 
-DIMS = (1, 2, 3, 5, 8)
+#: Dimensions of the diagonal families' probes: each is one batched call (one
+#: compiled program for JAX), so there are few. Probes whose interesting
+#: coordinates are fewer are padded with coordinates where p = q.
+DIMS = (1, 4)
+#: Dimension of the diagonal sweeps and the hand-made probes.
+DIAG_D = 4
+
+
+def _wide(b: _Builder, key: str) -> None:
+    """Extend a scale sweep to :data:`WIDE_STDS` (its other arguments as they were)."""
+    sw = b.sweeps[key]
+    b.sweep(key, sw.axis, sw.fill, sw.fixed, sw.d, sw.group, [b.scale(x, True) for x in WIDE_STDS])
 
 
 def _diag_prior(b: _Builder, rng: np.random.Generator) -> None:
     s = b.conv.scale
-    d = 3
+    d = DIAG_D
     b.add("p = q", {"mean": np.zeros(d), s: b.scale(np.ones(d))})
     b.sweep("scale", s, "vector", {"mean": np.zeros(d)}, d, "scale sweep", [b.scale(x, True) for x in STD_SWEEP_SHORT])
     b.sweep("mean", "mean", "vector", {s: b.scale(np.ones(d))}, d, "mean sweep", MEAN_SWEEP_SHORT)
-    b.add("mixed", {"mean": np.zeros(2), s: b.scale([0.37, 1.0])})
-    b.add("mixed", {"mean": np.array([0.0, 1e3, 0.0]), s: b.scale([1e-4, 1.0, 1e4])})
-    b.add("mixed", {"mean": np.array([0.0, 0.0, 0.0, 0.0, 0.5]), s: b.scale([1.0, 1.0, 1.0, 1.0, 2.0])})
-    b.add("near p = q", {"mean": np.zeros(8), s: b.scale(1.0 + 1e-9 * np.arange(1, 9))})
-    b.add("near p = q", {"mean": np.full(4, 1e-7), s: b.scale(np.ones(4))})
+    b.add("mixed", {"mean": np.zeros(d), s: b.scale([0.37, 1.0, 1.0, 1.0])})
+    b.add("mixed", {"mean": np.array([0.0, 1e3, 0.0, 0.0]), s: b.scale([1e-4, 1.0, 1e4, 1.0])})
+    b.add("mixed", {"mean": np.array([0.0, 0.0, 0.0, 0.5]), s: b.scale([1.0, 1.0, 1.0, 2.0])})
+    b.add("near p = q", {"mean": np.zeros(d), s: b.scale(1.0 + 1e-9 * np.arange(1, d + 1))})
+    b.add("near p = q", {"mean": np.full(d, 1e-7), s: b.scale(np.ones(d))})
     for i in range(16):
         dd = DIMS[i % len(DIMS)]
         b.add(
             "typical",
             {"mean": short(rng.normal(0, 1.5, dd)), s: b.scale(short(np.exp(rng.uniform(-2.5, 2.5, dd))), True)},
         )
+    _wide(b, "scale")
 
 
 def _diag_pair(b: _Builder, rng: np.random.Generator) -> None:
     s = b.conv.scale
     sp, sq = f"{s}_p", f"{s}_q"
-    d = 3
+    d = DIAG_D
 
     def add(group: str, mp: Any, stdp: Any, mq: Any, stdq: Any) -> None:
         brief = group == "typical"
         b.add(group, {"mean_p": _nice(mp), sp: b.scale(stdp, brief), "mean_q": _nice(mq), sq: b.scale(stdq, brief)})
 
-    for dd in (2, 5):
+    for dd in DIMS:
         m, sd = short(rng.normal(0, 1, dd)), short(np.exp(rng.uniform(-2, 2, dd)))
         add("p = q", m, sd, m, sd)
-    add("p = q", [0.0, 1e3, -5.0], [1e-4, 1.0, 1e4], [0.0, 1e3, -5.0], [1e-4, 1.0, 1e4])
+    add("p = q", [0.0, 1e3, -5.0, 0.0], [1e-4, 1.0, 1e4, 1.0], [0.0, 1e3, -5.0, 0.0], [1e-4, 1.0, 1e4, 1.0])
     zeros, ones = np.zeros(d), np.ones(d)
     b.sweep(
         "scale_p",
@@ -564,9 +587,9 @@ def _diag_pair(b: _Builder, rng: np.random.Generator) -> None:
     base = np.array([0.5, 2.0, 1e-2, 30.0])
     add("near p = q", np.zeros(4), base * (1 + 1e-9 * np.array([1, 2, -3, 4])), np.zeros(4), base)
     add("near p = q", np.full(4, 1e-6), base, np.zeros(4), base)
-    add("mixed", [0.0, 0.0], [0.37, 1.0], [0.0, 0.0], [1.0, 1.0])
-    add("mixed", [1e3, 0.0, -1e3], [1e-4, 1.0, 1e4], [0.0, 0.0, 0.0], [1e4, 1.0, 1e-4])
-    add("mixed", [1.0, 2.0, 3.0, 4.0, 5.0], [1.0, 1.0, 1.0, 1.0, 1.0], [0.0] * 5, [2.0] * 5)
+    add("mixed", [0.0, 0.0, 0.0, 0.0], [0.37, 1.0, 1.0, 1.0], [0.0] * 4, [1.0] * 4)
+    add("mixed", [1e3, 0.0, -1e3, 0.0], [1e-4, 1.0, 1e4, 1.0], [0.0] * 4, [1e4, 1.0, 1e-4, 1.0])
+    add("mixed", [1.0, 2.0, 3.0, 4.0], [1.0] * 4, [0.0] * 4, [2.0] * 4)
     for i in range(16):
         dd = DIMS[i % len(DIMS)]
         add(
@@ -576,6 +599,8 @@ def _diag_pair(b: _Builder, rng: np.random.Generator) -> None:
             short(rng.normal(0, 1.5, dd)),
             short(np.exp(rng.uniform(-2.5, 2.5, dd))),
         )
+    _wide(b, "scale_p")
+    _wide(b, "scale_q")
 
 
 def _nice(x: Any) -> NDArray[np.float64]:

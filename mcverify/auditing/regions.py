@@ -146,8 +146,10 @@ def describe_sweep(
     parts = []
     if not passing:
         parts.append(f"fails at every {axis} probed ({show(c[0])} to {show(c[-1])})")
-    elif len(passing) == 1:
-        parts.append(f"fails for every {axis} except {axis} = {show(passing[0])}")
+    elif len(passing) <= 3:
+        shown = [show(x) for x in passing]
+        listed = shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
+        parts.append(f"fails for every {axis} except {axis} = {listed}")
     else:
         points = [show(lo) for lo, hi in failing if lo == hi]
         ranges = [f"[{show(lo)}, {show(hi)}]" for lo, hi in failing if lo != hi]

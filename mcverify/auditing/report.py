@@ -14,15 +14,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mcverify._version import __version__
-from mcverify.auditing.conventions import get_convention
-from mcverify.auditing.mistakes import mistake
+from mcverify.auditing.conventions import Convention, get_convention
+from mcverify.auditing.domain import describe
+from mcverify.auditing.mistakes import Fit, meaning
 from mcverify.auditing.regions import SweepFinding
 from mcverify.formatting import significant
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["DEFAULT_SAMPLES", "DEFAULT_SEED", "AuditReport", "Evidence"]
+__all__ = ["DEFAULT_SAMPLES", "DEFAULT_SEED", "AuditReport", "Evidence", "fit_details"]
 
 #: Monte Carlo draws per evidence point.
 DEFAULT_SAMPLES = 100_000
@@ -147,6 +148,18 @@ class AuditReport:
         How the candidate was called, and remarks on the diagnosis.
     samples, seed : int
         Monte Carlo settings of the evidence.
+    domain : dict of str to (float, float)
+        The ranges the probes span, in the candidate's parameters (and the
+        standard deviations they describe): what the verdict covers. See
+        :func:`mcverify.auditing.domain.coverage`.
+    diagnosis_details : list of dict
+        One per diagnosis, in the same order: ``ids``, ``meaning`` (the
+        parts in words, modifiers with their estimated parameters:
+        "returns -KL; clips the variances to [1e-06, 1e+06]"),
+        ``modifiers`` (kind, quantity, whose, bounds or constant, text) and
+        ``explains`` (which part explains how many probes, and the
+        sentence "sign explains 82 of 84 probes; clip (...) explains the
+        other 2"); see :func:`fit_details`.
     """
 
     verdict: str
@@ -164,6 +177,13 @@ class AuditReport:
     notes: list[str] = field(default_factory=list)
     samples: int = DEFAULT_SAMPLES
     seed: int = DEFAULT_SEED
+    domain: dict[str, tuple[float, float]] = field(default_factory=dict)
+    diagnosis_details: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def domain_text(self) -> str:
+        """The probed ranges as text: ``"mean -1000..1000, std 1e-09..1e+09"``."""
+        return describe(self.domain)
 
     @property
     def passed(self) -> bool:
@@ -202,7 +222,8 @@ class AuditReport:
             "backend": self.backend,
             "candidate": self.name,
             "diagnoses": [list(d) for d in self.diagnoses],
-            "diagnosis_meanings": {i: mistake(i).meaning for d in self.diagnoses for i in d},
+            "diagnosis_meanings": {i: meaning(i) for d in self.diagnoses for i in d},
+            "diagnosis_details": list(self.diagnosis_details),
             "problems": list(self.problems),
             "warnings": list(self.warnings),
             "regions": [r.as_dict() for r in self.regions],
@@ -215,6 +236,8 @@ class AuditReport:
             "notes": list(self.notes),
             "samples": self.samples,
             "seed": self.seed,
+            "domain": {k: [lo, hi] for k, (lo, hi) in self.domain.items()},
+            "domain_text": self.domain_text,
             "mcverify_version": __version__,
         }
         if table:
@@ -226,10 +249,13 @@ class AuditReport:
         n = len(self.table)
         n_bad = int((self.table["status"] != "ok").sum())
         lines = [f"mcverify audit of {self.name} ({self.convention}, {self.backend} backend): {self.verdict.upper()}"]
+        on = f" on {self.domain_text}" if self.domain else ""
         if self.passed:
-            lines.append(f"  {n} probes, all within the rounding tolerance of a correct formula; called {self.calls}")
+            lines.append(
+                f"  {n} probes{on}, all within the rounding tolerance of a correct formula; called {self.calls}"
+            )
         else:
-            lines.append(f"  {n} probes, {n_bad} fail; called {self.calls}")
+            lines.append(f"  {n} probes{on}, {n_bad} fail; called {self.calls}")
             lines.append("Diagnosis: " + self._diagnosis_text())
             lines.append("Where it goes wrong:")
             lines += [f"  - {p}" for p in self.problems]
@@ -248,7 +274,10 @@ class AuditReport:
         if not self.diagnoses:
             return "no known mistake explains this"
         first = self.diagnoses[0]
-        text = " + ".join(first) + " (" + "; ".join(mistake(i).meaning for i in first) + ")"
+        detail = self.diagnosis_details[0] if self.diagnosis_details else {}
+        text = " + ".join(first) + " (" + (detail.get("meaning") or "; ".join(meaning(i) for i in first)) + ")"
+        if detail.get("modifiers"):
+            text += "\n  " + detail["explains_text"]
         if len(self.diagnoses) > 1:
             others = ", ".join(" + ".join(d) for d in self.diagnoses[1:])
             text += f"\n  also consistent with: {others}"
@@ -257,6 +286,26 @@ class AuditReport:
     def __repr__(self) -> str:
         diag = self.diagnoses[0] if self.diagnoses else []
         return f"AuditReport(verdict={self.verdict!r}, convention={self.convention!r}, diagnoses[0]={diag!r})"
+
+
+def fit_details(fit: Fit, conv: Convention) -> dict[str, Any]:
+    """A diagnosis as a JSON-ready dict: its parts in words and which probes each explains."""
+    mods = {m.id: m for m in fit.modifiers}
+    words = [mods[i].text(conv) if i in mods else meaning(i) for i in fit.ids]
+    out: dict[str, Any] = {
+        "ids": list(fit.ids),
+        "meaning": "; ".join(words),
+        "modifiers": [m.as_dict(conv) for m in fit.modifiers],
+        "explains": [[name, n] for name, n in fit.parts],
+        "explains_text": "",
+    }
+    if fit.parts:
+        (base, n_base), *rest = fit.parts
+        total = n_base + sum(n for _, n in rest)
+        said = [f"{'the correct formula' if base == 'correct' else base} explains {n_base} of {total} probes"]
+        said += [f"{i} ({mods[i].short(conv)}) explains the other {n}" for i, n in rest]
+        out["explains_text"] = "; ".join(said)
+    return _jsonable(out)
 
 
 def _count(n: int, what: str) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 from mcverify.auditing.auditor import DEFAULT_SAMPLES, DEFAULT_SEED, DEFAULT_TIMEOUT, audit
 from mcverify.auditing.backends import BACKENDS, BackendUnavailable, get_backend
 from mcverify.auditing.conventions import CONVENTIONS
+from mcverify.auditing.domain import parse_domain, probes_within
 from mcverify.auditing.expressions import ExprError, compile_expr
 from mcverify.auditing.report import AuditReport
 from mcverify.auditing.sandbox import CandidateEnded, in_child
@@ -92,6 +93,15 @@ def add_audit_command(sub: argparse._SubParsersAction) -> None:
         metavar="SECONDS",
         help=f"time each call of the function may take, 0 for no limit (default: {DEFAULT_TIMEOUT:g})",
     )
+    audit.add_argument(
+        "--domain",
+        action="append",
+        metavar="NAME=LO..HI",
+        help=(
+            "restrict or widen the probed domain, e.g. logvar=-30..20 or std=1e-3..1e3,mean=-10..10 "
+            "(repeatable; names: mean, std, var, logvar, logstd, or one of them with _p or _q)"
+        ),
+    )
     audit.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show the traceback of an error")
     audit.set_defaults(handler=_cmd_audit)
 
@@ -113,6 +123,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         if not os.access(out.parent, os.W_OK | os.X_OK):
             raise UsageError(f"{out}: the folder {out.parent} is not writable")
         clean_stale(out.parent)  # temporary files of killed runs
+    domain = _domain(args.domain, args.convention)
     compiled: Callable[..., object] | None = None  # an --expr, compiled once here (the child inherits it)
     if args.expr is not None:
         if args.backend != "numpy":
@@ -143,6 +154,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
                     seed=args.seed,
                     name=name,
                     timeout=args.timeout or None,
+                    domain=domain,
                 )
         except (AuditError, BackendUnavailable) as exc:
             raise UsageError(f"audit: {exc}") from None
@@ -179,6 +191,18 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         if written != out:
             print(f"mcverify: {out} exists: wrote {written} (--overwrite replaces it)", file=sys.stderr)
     return EXIT_PASS if report.passed else EXIT_FAIL
+
+
+def _domain(texts: list[str] | None, convention: str) -> dict[str, tuple[float, float]] | None:
+    """``--domain`` as the API's mapping, checked against the convention before any process starts."""
+    if not texts:
+        return None
+    try:
+        bounds = parse_domain(texts)
+        probes_within(convention, bounds)
+    except ValueError as exc:
+        raise UsageError(f"--domain: {exc}") from None
+    return {b.name: (b.lo, b.hi) for b in bounds}
 
 
 @contextmanager

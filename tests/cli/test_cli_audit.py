@@ -140,10 +140,10 @@ def test_output_file(tmp_path, suffix, capsys):
     text = path.read_text()
     if suffix == ".json":
         data = json.loads(text)
-        assert data["diagnoses"][0] == ["log10", "missing-mean"] and len(data["table"]) == 84
+        assert data["diagnoses"][0] == ["log10", "missing-mean"] and len(data["table"]) == 88
     elif suffix == ".csv":
         assert text.splitlines()[0].startswith("probe,group,d,mean,std,candidate,truth")
-        assert len(text.splitlines()) == 85
+        assert len(text.splitlines()) == 89  # 88 probes and the header
     else:
         assert text.startswith("mcverify audit of expr")
 
