@@ -307,9 +307,10 @@ def describe(cov: Mapping[str, tuple[float, float]]) -> str:
     """``"mean -1000..1000, logvar -41.4465..41.4465 (std 1e-09..1e+09)"``.
 
     A third range (the standard deviations a log or variance scale
-    describes) is shown in parentheses after the second.
+    describes) is shown in parentheses after the second, to 3 digits.
     """
     parts = [f"{name} {_num(lo)}..{_num(hi)}" for name, (lo, hi) in cov.items()]
-    if len(parts) == 3:
-        parts = [parts[0], f"{parts[1]} ({parts[2]})"]
+    if len(parts) == 3:  # derived from the second: 3 digits say it (1e-09, not 1.00002e-09)
+        (lo, hi) = list(cov.values())[2]
+        parts = [parts[0], f"{parts[1]} (std {significant(lo, 3)}..{significant(hi, 3)})"]
     return ", ".join(parts)

@@ -82,7 +82,7 @@ def test_a_pass_states_what_it_covers():
     assert lo <= -40 and hi >= 40
     text = r.summary()
     assert f"probes on {r.domain_text}, all within" in text
-    assert r.domain_text.startswith("mean -100..1000, logvar -41.4465..41.4465 (std ")
+    assert r.domain_text == "mean -100..1000, logvar -41.4465..41.4465 (std 1e-09..1e+09)"
     d = r.as_dict()
     assert d["domain"]["logvar"] == [lo, hi] and d["domain_text"] == r.domain_text
     r = audit(lambda m, s: 0.5 * (s**2 + m**2 - 1 - np.log(s**2)), "prior-std", samples=0)

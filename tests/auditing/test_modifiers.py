@@ -208,3 +208,21 @@ def test_transform_changes_only_what_it_guards():
     )
     np.testing.assert_allclose(out["std"], [1e-3, 1.0, 1e3], rtol=1e-15)
     assert out["std"][1] == 1.0  # inside the range: the very same number
+
+
+def test_torch_vae_loss_with_clamp_and_epsilon():
+    torch = pytest.importorskip("torch")
+
+    def kl_clamped(mu, logvar):
+        logvar = torch.clamp(logvar, -30.0, 20.0)
+        return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=-1)
+
+    def kl_eps(mu_p, logvar_p, mu_q, logvar_q):
+        var_p, var_q = logvar_p.exp() + 1e-8, logvar_q.exp() + 1e-8
+        return 0.5 * torch.sum(torch.log(var_q / var_p) + (var_p + (mu_p - mu_q) ** 2) / var_q - 1, dim=-1)
+
+    r = audit(kl_clamped, "diag-prior-logvar", backend="torch", samples=0)
+    assert r.diagnoses[0] == ["clip"] and "clips the log-variance to [-30, 20]" in r.summary()
+    assert audit(kl_clamped, "diag-prior-logvar", backend="torch", samples=0, domain={"logvar": (-30, 20)}).passed
+    r = audit(kl_eps, "diag-pair-logvar", backend="torch", samples=0)
+    assert r.diagnoses[0] == ["epsilon"] and "adds 1e-08 to both variances" in r.summary()
