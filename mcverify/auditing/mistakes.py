@@ -548,13 +548,15 @@ class Fit:
     "clip"``); ``modifiers`` holds the modifiers with their estimated
     parameters, and ``parts`` how many finite probes each part explains:
     the mistakes (or the correct formula, ``"correct"``) without the
-    modifiers, then the modifiers the rest (empty without modifiers).
+    modifiers, then the modifiers the rest (empty without modifiers);
+    ``modified`` lists those probes, the ones only the modifiers explain.
     """
 
     ids: tuple[str, ...]
     residual: float
     modifiers: tuple[Modifier, ...] = ()
     parts: tuple[tuple[str, int], ...] = ()
+    modified: tuple[int, ...] = ()
 
 
 def diagnose(
@@ -636,7 +638,8 @@ def modified_fits(values: NDArray[np.float64], bases: Sequence[Prediction], prob
             if worst <= 1.0:
                 ids = base.explanation.ids
                 parts = ((" + ".join(ids) or "correct", -neg_count), (mod.id, n_ok + neg_count))
-                fits.append((len(ids), worst, rank, Fit((*ids, mod.id), worst, (mod,), parts)))
+                modified = tuple(int(i) for i in np.flatnonzero(ok & ~within))
+                fits.append((len(ids), worst, rank, Fit((*ids, mod.id), worst, (mod,), parts, modified)))
                 break
     fits.sort(key=lambda t: t[:3])
     return [t[3] for t in fits]

@@ -159,7 +159,8 @@ class AuditReport:
         ``modifiers`` (kind, quantity, whose, bounds or constant, text) and
         ``explains`` (which part explains how many probes, and the
         sentence "sign explains 82 of 84 probes; clip (...) explains the
-        other 2"); see :func:`fit_details`.
+        other 2"), ``modifier_probes`` (the indices of the probes only the
+        modifier explains); see :func:`fit_details`.
     """
 
     verdict: str
@@ -298,6 +299,7 @@ def fit_details(fit: Fit, conv: Convention) -> dict[str, Any]:
         "modifiers": [m.as_dict(conv) for m in fit.modifiers],
         "explains": [[name, n] for name, n in fit.parts],
         "explains_text": "",
+        "modifier_probes": list(fit.modified),
     }
     if fit.parts:
         (base, n_base), *rest = fit.parts

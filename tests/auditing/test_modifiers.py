@@ -86,6 +86,8 @@ def test_sign_with_a_clip_is_diagnosed_with_its_range():
     n, out = len(r.table), _outside("prior-std", 1e-6, 1e6)
     assert detail["explains"] == [["sign", n - out], ["clip", out]]
     assert out > 0
+    clipped = [p.index for p in probe_set("prior-std").probes if p.var_p[0] < 1e-6 or p.var_p[0] > 1e6]
+    assert detail["modifier_probes"] == clipped
     text = r.summary()
     assert "Diagnosis: sign + clip (returns -KL; clips the variance to [1e-06, 1e+06])" in text
     assert f"sign explains {n - out} of {n} probes; clip (variance to [1e-06, 1e+06]) explains the other {out}" in text
