@@ -31,6 +31,7 @@ __all__ = [
     "Convention",
     "call_candidate",
     "call_one",
+    "convert_scale",
     "get_convention",
     "log_var",
     "std_to_scale",
@@ -179,6 +180,32 @@ def log_var(scale: ScaleName, x: NDArray[np.float64]) -> NDArray[np.float64]:
     if scale == "logstd":
         return 2.0 * x
     raise ValueError(f"no log-variance for {scale!r}")
+
+
+def convert_scale(src: str, dst: str, x: Any) -> Any:
+    """Scale values of kind ``src`` as kind ``dst`` (``std``, ``var``, ``logvar``, ``logstd``).
+
+    Exact when ``src == dst``; std and variance convert by squaring or a
+    square root, the rest through the natural log of the variance. Arrays
+    in, arrays out; a Python float in, a float out.
+    """
+    scalar = isinstance(x, (int, float))
+    a = np.asarray(x, dtype=np.float64)
+    if src == dst:
+        out = a
+    elif src == "std" and dst == "var":
+        out = a * a
+    elif src == "var" and dst == "std":
+        out = np.sqrt(a)
+    else:
+        lv = log_var(src, a)  # type: ignore[arg-type]
+        if dst == "logvar":
+            out = lv
+        elif dst == "logstd":
+            out = 0.5 * lv
+        else:
+            out = np.exp(lv) if dst == "var" else np.exp(0.5 * lv)
+    return float(out) if scalar else out
 
 
 # ---------------------------------------------------------------- calling

@@ -26,9 +26,8 @@ from functools import cache
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
-from mcverify.auditing.conventions import Convention, log_var, std_to_scale
+from mcverify.auditing.conventions import Convention, convert_scale, std_to_scale
 from mcverify.auditing.probes import Probe, ProbeSet, make_probe, probe_set
 from mcverify.formatting import significant
 
@@ -163,34 +162,15 @@ def _targets(bound: Bound, conv: Convention) -> list[str]:
     return pool
 
 
-def _in_stem(stem: str, conv: Convention, x: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Scale parameters ``x`` of the convention, as the quantity ``stem``."""
-    if stem == conv.scale or stem == "mean":
-        return x
-    lv = log_var(conv.scale, x)
-    if stem == "std":
-        return np.exp(0.5 * lv)
-    if stem == "var":
-        return np.exp(lv)
-    return lv if stem == "logvar" else 0.5 * lv
-
-
 def _inside(probe: Probe, bounds: tuple[Bound, ...], conv: Convention) -> bool:
     for b in bounds:
         for name in _targets(b, conv):
             with np.errstate(over="ignore", divide="ignore"):
-                v = _in_stem(b.stem, conv, np.asarray(probe.params[name], dtype=np.float64))
+                x = np.asarray(probe.params[name], dtype=np.float64)
+                v = x if b.stem == "mean" else convert_scale(conv.scale, b.stem, x)
             if np.any(v < b.lo) or np.any(v > b.hi):
                 return False
     return True
-
-
-def _std_of(stem: str, x: float) -> float:
-    if stem == "std":
-        return x
-    if stem == "var":
-        return math.sqrt(x)
-    return math.exp(0.5 * x if stem == "logvar" else x)
 
 
 def _outward(start: float, end: float, step: float, log: bool) -> list[float]:
@@ -256,8 +236,8 @@ def _new_coords(conv: Convention, b: Bound, edge: float, bound: float, upper: bo
         if edge != 0 and (edge > 0) == (bound > 0):
             return _outward(edge, bound, 10.0, log=True)
         return [bound]
-    edge_std = _std_of(conv.scale, edge)
-    bound_std = 0.0 if (b.stem in ("std", "var") and bound == 0) else _std_of(b.stem, bound)
+    edge_std = convert_scale(conv.scale, "std", edge)
+    bound_std = 0.0 if (b.stem in ("std", "var") and bound == 0) else convert_scale(b.stem, "std", bound)
     if (upper and bound_std <= edge_std) or (not upper and bound_std >= edge_std) or bound_std == 0:
         return []
     coords = []
@@ -299,7 +279,7 @@ def coverage(ps: ProbeSet) -> dict[str, tuple[float, float]]:
         return out
     out[conv.scale] = (min(scales), max(scales))
     if conv.scale != "std":
-        out["std"] = (_std_of(conv.scale, min(scales)), _std_of(conv.scale, max(scales)))
+        out["std"] = (convert_scale(conv.scale, "std", min(scales)), convert_scale(conv.scale, "std", max(scales)))
     return out
 
 

@@ -34,7 +34,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import brentq
 
-from mcverify.auditing.conventions import Convention, log_var
+from mcverify.auditing.conventions import Convention, convert_scale, log_var
 from mcverify.auditing.probes import ProbeSet
 from mcverify.formatting import significant
 
@@ -143,34 +143,13 @@ class Modifier:
     def _apply(self, x: NDArray[np.float64], conv: Convention) -> NDArray[np.float64]:
         scale = conv.scale
         if self.kind == "clip":
-            y = _convert(scale, self.quantity, x)
-            lo: Any = _convert1(self.quantity, scale, self.lo) if math.isfinite(self.lo) else x
-            hi: Any = _convert1(self.quantity, scale, self.hi) if math.isfinite(self.hi) else x
+            y = convert_scale(scale, self.quantity, x)
+            lo: Any = convert_scale(self.quantity, scale, self.lo) if math.isfinite(self.lo) else x
+            hi: Any = convert_scale(self.quantity, scale, self.hi) if math.isfinite(self.hi) else x
             return np.where(y < self.lo, lo, np.where(y > self.hi, hi, x))
         if self.quantity == scale:
             return x + self.value
-        return _convert(self.quantity, scale, _convert(scale, self.quantity, x) + self.value)
-
-
-def _convert(src: str, dst: str, x: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Scale values of kind ``src`` as kind ``dst`` (std, var, logvar, logstd)."""
-    if src == dst:
-        return x
-    if src == "std" and dst == "var":
-        return x * x
-    if src == "var" and dst == "std":
-        return np.sqrt(x)
-    lv = log_var(src, x)  # type: ignore[arg-type]
-    if dst == "logvar":
-        return lv
-    if dst == "logstd":
-        return 0.5 * lv
-    return np.exp(lv) if dst == "var" else np.exp(0.5 * lv)
-
-
-def _convert1(src: str, dst: str, x: float) -> float:
-    """One scale value of kind ``src`` as kind ``dst``."""
-    return float(_convert(src, dst, np.asarray(x, dtype=np.float64)))
+        return convert_scale(self.quantity, scale, convert_scale(scale, self.quantity, x) + self.value)
 
 
 def _num(x: float) -> str:
@@ -228,7 +207,7 @@ def estimates(
 
         def at(t: float, sw: Any = sw) -> float:
             params = dict(sw.fixed)
-            params[sw.axis] = sw.value(float(_convert1("logvar", conv.scale, t)))
+            params[sw.axis] = sw.value(float(convert_scale("logvar", conv.scale, t)))
             return value_at(params)
 
         j = int(np.argmax(close))
@@ -301,8 +280,8 @@ def _clip_forms(conv: Convention, party: Party, lo_lv: float | None, hi_lv: floa
     """The clip with these log-variance bounds, in every quantity and rounding, roundest first."""
     forms: list[tuple[int, int, Modifier]] = []
     for qi, q in enumerate(_quantities(conv)):
-        los = [(0, -math.inf)] if lo_lv is None else _rounded(float(_convert1("logvar", q, lo_lv)))
-        his = [(0, math.inf)] if hi_lv is None else _rounded(float(_convert1("logvar", q, hi_lv)))
+        los = [(0, -math.inf)] if lo_lv is None else _rounded(float(convert_scale("logvar", q, lo_lv)))
+        his = [(0, math.inf)] if hi_lv is None else _rounded(float(convert_scale("logvar", q, hi_lv)))
         for i, lo in los:
             for j, hi in his:
                 if lo < hi:

@@ -172,3 +172,14 @@ def test_bad_domain_in_the_api_is_an_audit_error():
         audit(vae_kl, "diag-prior-logvar", domain={"mean": (2000, 3000), "logvar": (1, 2)})
     with pytest.raises(AuditError, match="beyond what float64 holds"):
         audit(vae_kl, "diag-prior-logvar", domain={"logvar": (-1, 900)})
+
+
+def test_convert_scale_between_every_pair_of_scales():
+    from mcverify.auditing.conventions import convert_scale
+
+    std = np.array([1e-9, 0.37, 1.0, 1e9])
+    forms = {"std": std, "var": std**2, "logvar": 2 * np.log(std), "logstd": np.log(std)}
+    for src, x in forms.items():
+        for dst, want in forms.items():
+            np.testing.assert_allclose(convert_scale(src, dst, x), want, rtol=1e-14, atol=1e-14)
+    assert convert_scale("logvar", "logvar", -30.0) == -30.0 and isinstance(convert_scale("std", "var", 2.0), float)
