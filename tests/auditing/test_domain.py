@@ -183,3 +183,11 @@ def test_convert_scale_between_every_pair_of_scales():
         for dst, want in forms.items():
             np.testing.assert_allclose(convert_scale(src, dst, x), want, rtol=1e-14, atol=1e-14)
     assert convert_scale("logvar", "logvar", -30.0) == -30.0 and isinstance(convert_scale("std", "var", 2.0), float)
+
+
+def test_pytest_helper_takes_the_domain():
+    from mcverify.testing import assert_kl_correct
+
+    assert assert_kl_correct(vae_clamped, "diag-prior-logvar", domain={"logvar": (-30, 20)}).passed
+    with pytest.raises(AssertionError, match=r"clip \(clips the log-variance to \[-30, 20\]\)"):
+        assert_kl_correct(vae_clamped, "diag-prior-logvar")
