@@ -4,9 +4,12 @@
 convention, compares it with the true KL within a tolerance derived from
 floating-point error analysis (so a correct but naive formula passes and any
 real mistake fails), describes where it goes wrong in the user's own
-parameters, finds which classic mistakes (alone or in pairs) reproduce its
-outputs, and backs the verdict with Monte Carlo and quadrature at the worst
-probes, so that it does not rest on mcverify's closed form alone.
+parameters, finds which classic mistakes (alone or in pairs, and with a clip
+or an epsilon on the scales, :mod:`mcverify.auditing.modifiers`) reproduce
+its outputs, and backs the verdict with Monte Carlo and quadrature at the
+worst probes, so that it does not rest on mcverify's closed form alone. The
+report states the domain probed (:mod:`mcverify.auditing.domain`), which the
+caller may restrict or widen.
 
 Orchestration only: no files, no printing. The CLI and the pytest helpers
 render the :class:`AuditReport`.
