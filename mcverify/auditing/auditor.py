@@ -24,9 +24,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mcverify.auditing import sandbox
-from mcverify.auditing.backends import ResultTypeError, get_backend
+from mcverify.auditing.autodiff import can_differentiate, check_dtype
+from mcverify.auditing.backends import Backend, ResultTypeError, get_backend
 from mcverify.auditing.conventions import Convention, call_candidate, call_one, get_convention
 from mcverify.auditing.evidence import gather_evidence
+from mcverify.auditing.gradients import audit_gradients, not_checked
 from mcverify.auditing.mistakes import (
     CATALOG,
     Explanation,
@@ -39,6 +41,7 @@ from mcverify.auditing.mistakes import (
     predict,
     terms_for,
 )
+from mcverify.auditing.precision import audit_precision
 from mcverify.auditing.probes import ProbeSet, ProbeSweep, make_probe, probe_set, true_kl
 from mcverify.auditing.probes import show_number as show
 from mcverify.auditing.regions import SweepFinding, describe_sweep
@@ -108,6 +111,8 @@ def audit(
     evidence_points: int = 3,
     name: str | None = None,
     timeout: float | None = DEFAULT_TIMEOUT,
+    gradients: bool = True,
+    dtype: str = "float64",
 ) -> AuditReport:
     r"""Audit a KL implementation against the truth on a fixed probe set.
 
@@ -139,6 +144,17 @@ def audit(
         (:mod:`mcverify.auditing.sandbox`) also captures what the candidate prints,
         turns ``sys.exit`` into an ordinary failure and notices a candidate
         that writes into its arguments (it gets copies).
+    gradients : bool
+        Audit the gradient of the candidate with respect to each input as
+        well (default), when the backend differentiates (torch, jax); see
+        :mod:`mcverify.auditing.gradients`. The numpy backend's report says
+        ``gradient_verdict == "not-checked"``.
+    dtype : {"float64", "float32", "bfloat16", "float16"}
+        The dtype of the inputs handed to the candidate, as in training. Below
+        float64 the values are judged against the KL at the rounded inputs
+        with a tolerance from error analysis at that precision; see
+        :mod:`mcverify.auditing.precision`. bfloat16 with the numpy backend
+        needs ``ml_dtypes``.
 
     Returns
     -------
@@ -168,8 +184,11 @@ def audit(
     try:
         conv = get_convention(convention)
         be = get_backend(backend)
+        check_dtype(dtype, be.name)
     except ValueError as exc:
         raise AuditError(str(exc)) from None
+    if not isinstance(gradients, bool):
+        raise AuditError(f"gradients must be True or False, got {gradients!r}")
     if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 0 or samples == 1:
         raise AuditError(f"samples must be 0 (no evidence) or an integer >= 2, got {samples!r}")
     if timeout is not None and (
@@ -179,6 +198,7 @@ def audit(
     name = name or getattr(func, "__name__", None) or type(func).__name__
     with sandbox.session(timeout) as guard:
         report = _audit(func, conv, be, samples, seed, evidence_points, name)
+        report = _training_parts(report, func, conv, be, gradients, dtype, samples, seed, evidence_points)
     return _with_sandbox_findings(report, guard, conv)
 
 
@@ -548,3 +568,38 @@ def _warnings(ps: ProbeSet, values: NDArray[np.float64], ctx: _Context, status: 
             f"{significant(values[i], 3)} at {ps.probes[i].label()}); clamp at 0 if a caller needs KL >= 0"
         )
     return out
+
+
+# ------------------------------------------------- gradients and dtypes
+def _training_parts(
+    report: AuditReport,
+    func: Callable[..., Any],
+    conv: Convention,
+    be: Backend,
+    gradients: bool,
+    dtype: str,
+    samples: int,
+    seed: int,
+    evidence_points: int,
+) -> AuditReport:
+    """The report plus what training sees: the gradient audit and the dtype audit."""
+    ps = _context(conv.name).probes
+    if not gradients:
+        grad = not_checked("gradients were not asked for")
+    elif not can_differentiate(be):
+        grad = not_checked(f"the {be.name} backend cannot differentiate")
+    else:
+        judged = (report.table["status"] != "raised").to_numpy() & (report.table["status"] != "timeout").to_numpy()
+        grad = audit_gradients(
+            func,
+            ps,
+            be,
+            batched=report.calls == "batched",
+            judged=judged,
+            samples=samples,
+            seed=seed,
+            evidence_points=evidence_points,
+        )
+    prec = audit_precision(func, ps, be, dtype)
+    failed = "fail" in (report.verdict, grad.verdict, prec.verdict)
+    return replace(report, verdict="fail" if failed else "pass", gradient=grad, precision=prec, dtype=dtype)
