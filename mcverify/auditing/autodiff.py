@@ -18,6 +18,7 @@ the functions.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -112,10 +113,27 @@ def _jax_value_and_grad(func: Callable[..., Any], args: Sequence[NDArray[np.floa
         return out, pullback(jnp.ones_like(out))
 
     try:  # compiled: one compilation per shape instead of one per primitive and shape
-        out, grads = jax.jit(both)(*xs)
-    except Exception:
+        out, grads = _jitted(func, both)(*xs)
+    except Exception:  # Python control flow on values, side effects...: run eagerly
         out, grads = both(*xs)
     return np.asarray(out, dtype=np.float64), [np.asarray(g, dtype=np.float64) for g in grads]
+
+
+#: Compiled value-and-gradient per candidate, so that auditing one function again reuses the compilations.
+_JITTED: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+def _jitted(func: Callable[..., Any], both: Callable[..., Any]) -> Any:
+    import jax
+
+    try:
+        hit = _JITTED.get(func)
+    except TypeError:  # not weakly referable: compile for this call only
+        return jax.jit(both)
+    if hit is None:
+        hit = jax.jit(both)
+        _JITTED[func] = hit
+    return hit
 
 
 #: Backend name -> ``(func, float64 args) -> (values, gradient of their sum per argument)``.
