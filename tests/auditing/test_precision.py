@@ -134,3 +134,26 @@ def test_numpy_bfloat16_with_ml_dtypes_and_a_clear_error_without(monkeypatch):
     monkeypatch.setitem(sys.modules, "ml_dtypes", None)  # as if not installed
     with pytest.raises(BackendUnavailable, match="numpy has no bfloat16 without the ml_dtypes package"):
         audit(numpy_prior_kl, "prior-logvar", samples=0, dtype="bfloat16")
+
+
+def test_classic_log10_mistake_is_negative_and_off_in_float32_too():
+    def classic(mean, std):
+        return 0.5 * (std**2 + mean**2 - 1 - np.log10(std**2))
+
+    r = audit(classic, "prior-std", samples=0, dtype="float32")
+    assert r.value_verdict == "fail"
+    assert {"negative", "cancellation"} <= set(r.precision_problems)
+    assert any(f.startswith("negative in float32") for f in r.precision.findings)
+
+
+def test_torch_mvn_distribution_passes_in_float32():
+    pytest.importorskip("torch")
+    from torch.distributions import MultivariateNormal, kl_divergence
+
+    def kl(mean_p, cov_p, mean_q, cov_q):
+        return kl_divergence(
+            MultivariateNormal(mean_p, covariance_matrix=cov_p), MultivariateNormal(mean_q, covariance_matrix=cov_q)
+        )
+
+    r = audit(kl, "mvn", backend="torch", samples=0, dtype="float32")
+    assert r.verdict == "pass" and r.gradient_verdict == "pass" and r.precision_verdict == "pass", r.summary()
