@@ -19,7 +19,9 @@ from mcverify.auditing.auditor import AuditReport, audit
 __all__ = ["assert_kl_correct"]
 
 
-def assert_kl_correct(func: Callable[..., Any], convention: str, **kw: Any) -> AuditReport:
+def assert_kl_correct(
+    func: Callable[..., Any], convention: str, *, dtype: str = "float64", gradients: bool = True, **kw: Any
+) -> AuditReport:
     """Audit ``func`` and raise ``AssertionError`` with the report's summary if it fails.
 
     Parameters
@@ -28,6 +30,13 @@ def assert_kl_correct(func: Callable[..., Any], convention: str, **kw: Any) -> A
         The KL implementation under test.
     convention : str
         Its calling convention (``"prior-logvar"``, ``"mvn"``...).
+    dtype : {"float64", "float32", "bfloat16", "float16"}
+        Also hand ``func`` inputs of this training dtype and require its
+        results to be right at that precision (no overflow, underflow,
+        cancellation or negative values).
+    gradients : bool
+        Require the gradient with respect to every input to be right too
+        (default; checked when the backend differentiates: torch, jax).
     **kw
         Passed to :func:`mcverify.audit` (``backend``, ``samples``, ``seed``...).
         Evidence is skipped unless ``samples`` is given, to keep tests fast.
@@ -39,7 +48,7 @@ def assert_kl_correct(func: Callable[..., Any], convention: str, **kw: Any) -> A
     """
     __tracebackhide__ = True
     kw.setdefault("samples", 0)
-    report = audit(func, convention, **kw)
+    report = audit(func, convention, dtype=dtype, gradients=gradients, **kw)
     if not report.passed:
         raise AssertionError(report.summary())
     return report

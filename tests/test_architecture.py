@@ -35,6 +35,7 @@ LAZY_IMPORTS_ALLOWED = frozenset(
         "torch",
         "jax",
         "jaxlib",
+        "ml_dtypes",  # bfloat16 for numpy arrays (installed with jax)
         "tensorflow",
         "tensorflow_probability",
         "numpyro",

@@ -1,5 +1,7 @@
 """Auditing a user's KL code: conventions and calling, backends, sandbox, probes, mistakes,
-regions, evidence, expressions.
+regions, evidence, expressions, and what training sees: gradients (:mod:`~mcverify.auditing.gradients`),
+training dtypes (:mod:`~mcverify.auditing.precision`), and the per-backend differentiation and
+casts they use (:mod:`~mcverify.auditing.autodiff`).
 
 Layer rule: imports :mod:`mcverify.sampling`, :mod:`mcverify.quadrature`,
 :mod:`mcverify.stats` and :mod:`mcverify.numerics` for the truth and the

@@ -27,10 +27,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mcverify.auditing import sandbox
-from mcverify.auditing.backends import ResultTypeError, get_backend
+from mcverify.auditing.autodiff import can_differentiate, check_dtype
+from mcverify.auditing.backends import Backend, ResultTypeError, get_backend
 from mcverify.auditing.conventions import Convention, call_candidate, call_one, get_convention
 from mcverify.auditing.domain import Bound, as_bounds, coverage, probes_within
 from mcverify.auditing.evidence import gather_evidence
+from mcverify.auditing.gradients import audit_gradients, not_checked
 from mcverify.auditing.mistakes import (
     CATALOG,
     Explanation,
@@ -43,6 +45,7 @@ from mcverify.auditing.mistakes import (
     predict,
     terms_for,
 )
+from mcverify.auditing.precision import audit_precision
 from mcverify.auditing.probes import ProbeSet, ProbeSweep, make_probe, probe_set, true_kl
 from mcverify.auditing.probes import show_number as show
 from mcverify.auditing.regions import SweepFinding, describe_sweep
@@ -113,6 +116,8 @@ def audit(
     name: str | None = None,
     timeout: float | None = DEFAULT_TIMEOUT,
     domain: Mapping[str, tuple[float, float]] | None = None,
+    gradients: bool = True,
+    dtype: str = "float64",
 ) -> AuditReport:
     r"""Audit a KL implementation against the truth on a fixed probe set.
 
@@ -154,6 +159,17 @@ def audit(
         distribution's parameter (``logvar_q``). The report's ``domain``
         states the ranges probed, whatever was asked
         (:mod:`mcverify.auditing.domain`).
+    gradients : bool
+        Audit the gradient of the candidate with respect to each input as
+        well (default), when the backend differentiates (torch, jax); see
+        :mod:`mcverify.auditing.gradients`. The numpy backend's report says
+        ``gradient_verdict == "not-checked"``.
+    dtype : {"float64", "float32", "bfloat16", "float16"}
+        The dtype of the inputs handed to the candidate, as in training. Below
+        float64 the values are judged against the KL at the rounded inputs
+        with a tolerance from error analysis at that precision; see
+        :mod:`mcverify.auditing.precision`. bfloat16 with the numpy backend
+        needs ``ml_dtypes``.
 
     Returns
     -------
@@ -183,6 +199,7 @@ def audit(
     try:
         conv = get_convention(convention)
         be = get_backend(backend)
+        check_dtype(dtype, be.name)
     except ValueError as exc:
         raise AuditError(str(exc)) from None
     try:
@@ -191,6 +208,8 @@ def audit(
             probes_within(conv.name, bounds)  # names that do not apply, or no probe left
     except ValueError as exc:
         raise AuditError(f"domain: {exc}") from None
+    if not isinstance(gradients, bool):
+        raise AuditError(f"gradients must be True or False, got {gradients!r}")
     if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 0 or samples == 1:
         raise AuditError(f"samples must be 0 (no evidence) or an integer >= 2, got {samples!r}")
     if timeout is not None and (
@@ -200,6 +219,7 @@ def audit(
     name = name or getattr(func, "__name__", None) or type(func).__name__
     with sandbox.session(timeout) as guard:
         report = _audit(func, conv, be, samples, seed, evidence_points, name, bounds)
+        report = _training_parts(report, func, conv, be, gradients, dtype, samples, seed, evidence_points, bounds)
     return _with_sandbox_findings(report, guard, conv)
 
 
@@ -583,3 +603,39 @@ def _warnings(ps: ProbeSet, values: NDArray[np.float64], ctx: _Context, status: 
             f"{significant(values[i], 3)} at {ps.probes[i].label()}); clamp at 0 if a caller needs KL >= 0"
         )
     return out
+
+
+# ------------------------------------------------- gradients and dtypes
+def _training_parts(
+    report: AuditReport,
+    func: Callable[..., Any],
+    conv: Convention,
+    be: Backend,
+    gradients: bool,
+    dtype: str,
+    samples: int,
+    seed: int,
+    evidence_points: int,
+    bounds: tuple[Bound, ...] = (),
+) -> AuditReport:
+    """The report plus what training sees: the gradient audit and the dtype audit."""
+    ps = _context(conv.name, bounds).probes
+    if not gradients:
+        grad = not_checked("gradients were not asked for")
+    elif not can_differentiate(be):
+        grad = not_checked(f"the {be.name} backend cannot differentiate")
+    else:
+        judged = (report.table["status"] != "raised").to_numpy() & (report.table["status"] != "timeout").to_numpy()
+        grad = audit_gradients(
+            func,
+            ps,
+            be,
+            batched=report.calls == "batched",
+            judged=judged,
+            samples=samples,
+            seed=seed,
+            evidence_points=evidence_points,
+        )
+    prec = audit_precision(func, ps, be, dtype)
+    failed = "fail" in (report.verdict, grad.verdict, prec.verdict)
+    return replace(report, verdict="fail" if failed else "pass", gradient=grad, precision=prec, dtype=dtype)

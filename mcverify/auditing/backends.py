@@ -77,6 +77,8 @@ def as_float64(value: Any) -> NDArray[np.float64]:
         ``returns complex values (0.5+5j)``, ``returns text ('0.5')`` and the like.
     """
     arr = np.asarray(value)
+    if arr.dtype.name == "bfloat16":  # ml_dtypes' numpy type (jax, numpy in bfloat16): numeric, kind "V"
+        return arr.astype(np.float64)
     if arr.dtype.kind == "O":
         items = arr.ravel().tolist()
         text = next((x for x in items if isinstance(x, (str, bytes))), None)
@@ -152,9 +154,9 @@ def _jax_backend() -> Backend:
 
         scope = config_scope
     else:  # pragma: no cover - older jax
-        from jax.experimental import enable_x64
+        import jax.experimental
 
-        scope = enable_x64
+        scope = getattr(jax.experimental, "enable_x64")  # noqa: B009 - gone from newer jax, so not in its stubs
 
     def native(a: Any) -> Any:
         return jnp.asarray(np.asarray(a, dtype=np.float64), dtype=jnp.float64)

@@ -16,7 +16,9 @@ import numpy as np
 from mcverify._version import __version__
 from mcverify.auditing.conventions import Convention, get_convention
 from mcverify.auditing.domain import describe
+from mcverify.auditing.gradients import GradientAudit
 from mcverify.auditing.mistakes import Fit, meaning
+from mcverify.auditing.precision import PrecisionAudit
 from mcverify.auditing.regions import SweepFinding
 from mcverify.formatting import significant
 
@@ -161,6 +163,13 @@ class AuditReport:
         sentence "sign explains 82 of 84 probes; clip (...) explains the
         other 2"), ``modifier_probes`` (the indices of the probes only the
         modifier explains); see :func:`fit_details`.
+    gradient : GradientAudit or None
+        The gradient part (:mod:`mcverify.auditing.gradients`); None reads as not checked.
+    precision : PrecisionAudit or None
+        The training-dtype part (:mod:`mcverify.auditing.precision`); None or
+        ``not-checked`` for float64.
+    dtype : str
+        The dtype of the inputs the candidate received in the dtype part.
     """
 
     verdict: str
@@ -186,9 +195,38 @@ class AuditReport:
         """The probed ranges as text: ``"mean -1000..1000, std 1e-09..1e+09"``."""
         return describe(self.domain)
 
+    gradient: GradientAudit | None = None
+    precision: PrecisionAudit | None = None
+    dtype: str = "float64"
+
     @property
     def passed(self) -> bool:
         return self.verdict == "pass"
+
+    @property
+    def value_verdict(self) -> str:
+        """``"pass"`` when every probe's value is within tolerance, else ``"fail"``."""
+        return "pass" if bool((self.table["status"] == "ok").all()) else "fail"
+
+    @property
+    def gradient_verdict(self) -> str:
+        """``"pass"``, ``"fail"`` or ``"not-checked"`` (numpy candidates, or ``gradients=False``)."""
+        return "not-checked" if self.gradient is None else self.gradient.verdict
+
+    @property
+    def gradient_problems(self) -> list[str]:
+        """Gradient problem ids found: ``nan``, ``inf``, ``zero``, ``wrong``."""
+        return [] if self.gradient is None else list(self.gradient.problems)
+
+    @property
+    def precision_problems(self) -> list[str]:
+        """Training-dtype problem ids found: ``overflow``, ``underflow``, ``cancellation``, ``negative``..."""
+        return [] if self.precision is None else list(self.precision.problems)
+
+    @property
+    def precision_verdict(self) -> str:
+        """``"pass"``, ``"fail"`` or ``"not-checked"`` (float64)."""
+        return "not-checked" if self.precision is None else self.precision.verdict
 
     @property
     def failures(self) -> list[dict[str, Any]]:
@@ -240,9 +278,19 @@ class AuditReport:
             "domain": {k: [lo, hi] for k, (lo, hi) in self.domain.items()},
             "domain_text": self.domain_text,
             "mcverify_version": __version__,
+            "value_verdict": self.value_verdict,
+            "gradient_verdict": self.gradient_verdict,
+            "gradient_problems": self.gradient_problems,
+            "gradients": None if self.gradient is None else self.gradient.as_dict(),
+            "dtype": self.dtype,
+            "precision_verdict": self.precision_verdict,
+            "precision_problems": self.precision_problems,
+            "precision": None if self.precision is None else self.precision.as_dict(),
         }
         if table:
             out["table"] = _jsonable(self.table.to_dict(orient="records"))
+            if self.gradient is not None and self.gradient.table:
+                out["gradient_table"] = _jsonable(self.gradient.table)
         return _jsonable(out)
 
     def summary(self) -> str:
@@ -251,7 +299,7 @@ class AuditReport:
         n_bad = int((self.table["status"] != "ok").sum())
         lines = [f"mcverify audit of {self.name} ({self.convention}, {self.backend} backend): {self.verdict.upper()}"]
         on = f" on {self.domain_text}" if self.domain else ""
-        if self.passed:
+        if self.value_verdict == "pass":
             lines.append(
                 f"  {n} probes{on}, all within the rounding tolerance of a correct formula; called {self.calls}"
             )
@@ -266,10 +314,41 @@ class AuditReport:
                 quad = "; quadrature" if some else f"; no quadrature: {e0.quad_message}"
                 lines.append(f"Evidence (Monte Carlo, {e0.samples} draws from p, seed {e0.seed}{quad}):")
                 lines += [f"  - {e.line(quad_notes=some)}" for e in self.evidence]
+        lines += self._gradient_lines()
+        lines += self._precision_lines()
         lines.append("Warnings:" + ("" if self.warnings else " none"))
         lines += [f"  - {w}" for w in self.warnings]
         lines += [f"Note: {x}" for x in self.notes]
         return "\n".join(lines)
+
+    def _gradient_lines(self) -> list[str]:
+        g = self.gradient
+        if g is None:
+            return []
+        if g.verdict == "not-checked":
+            return [f"Gradients: not checked ({'; '.join(g.notes)})"]
+        if g.verdict == "pass":
+            head = "Gradients: PASS, with respect to every input at every probe, within rounding of the exact gradient"
+            return [head] + [f"  note: {n}" for n in g.notes]
+        out = [f"Gradients: FAIL ({', '.join(g.problems)})"]
+        out += [f"  - {f.text}" for f in g.findings]
+        out += [f"  note: {n}" for n in g.notes]
+        if g.evidence:
+            e0 = g.evidence[0]
+            out.append(f"  Gradient evidence (pathwise Monte Carlo, {e0.samples} draws, seed {e0.seed}):")
+            out += [f"    - {e.line()}" for e in g.evidence]
+        return out
+
+    def _precision_lines(self) -> list[str]:
+        pr = self.precision
+        if pr is None or pr.verdict == "not-checked":
+            return []
+        if pr.verdict == "pass":
+            out = [f"Training dtype {pr.dtype}: PASS, every result within the {pr.dtype} rounding bound"]
+        else:
+            out = [f"Training dtype {pr.dtype}: FAIL ({', '.join(pr.problems)})"]
+            out += [f"  - {f}" for f in pr.findings]
+        return out + [f"  note: {n}" for n in pr.notes]
 
     def _diagnosis_text(self) -> str:
         if not self.diagnoses:

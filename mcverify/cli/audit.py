@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mcverify.auditing.auditor import DEFAULT_SAMPLES, DEFAULT_SEED, DEFAULT_TIMEOUT, audit
+from mcverify.auditing.autodiff import DTYPES, check_dtype
 from mcverify.auditing.backends import BACKENDS, BackendUnavailable, get_backend
 from mcverify.auditing.conventions import CONVENTIONS
 from mcverify.auditing.domain import parse_domain, probes_within
@@ -102,6 +103,20 @@ def add_audit_command(sub: argparse._SubParsersAction) -> None:
             "(repeatable; names: mean, std, var, logvar, logstd, or one of them with _p or _q)"
         ),
     )
+    # -- what training sees: gradients and the training dtype (mcverify.auditing.gradients, .precision)
+    audit.add_argument(
+        "--no-gradients",
+        dest="gradients",
+        action="store_false",
+        help="skip the gradient audit (checked by default when the backend differentiates: torch, jax)",
+    )
+    audit.add_argument(
+        "--dtype",
+        default="float64",
+        choices=list(DTYPES),
+        help="also hand the function inputs of this training dtype and judge its results at that precision "
+        "(default: float64, the value audit alone)",
+    )
     audit.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show the traceback of an error")
     audit.set_defaults(handler=_cmd_audit)
 
@@ -139,6 +154,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     def job(mark: Callable[[str], None]) -> AuditReport:
         try:
             get_backend(args.backend)  # torch or jax imported before the target's folder joins sys.path
+            check_dtype(args.dtype, args.backend)
         except BackendUnavailable as exc:
             raise UsageError(f"audit: {exc}") from None
         mark("import")
@@ -155,6 +171,8 @@ def _cmd_audit(args: argparse.Namespace) -> int:
                     name=name,
                     timeout=args.timeout or None,
                     domain=domain,
+                    gradients=args.gradients,
+                    dtype=args.dtype,
                 )
         except (AuditError, BackendUnavailable) as exc:
             raise UsageError(f"audit: {exc}") from None

@@ -175,6 +175,47 @@ def _audit_blocks(meta: dict[str, Any]) -> list[Block]:
                 digits=6,
             )
         )
+    out += _training_blocks(meta)
+    return out
+
+
+def _training_blocks(meta: dict[str, Any]) -> list[Block]:
+    """The gradient part and the training-dtype part of an audit, beside its value part."""
+    out: list[Block] = []
+    grad = meta.get("gradients")
+    if isinstance(grad, dict):
+        verdict = str(grad.get("verdict", "")).upper()
+        out.append(Heading(3, "Gradients", "audit-gradients"))
+        why = "; ".join(str(n) for n in grad.get("notes") or [])
+        text = f"Gradients: {verdict}" + (f" ({why})" if verdict == "NOT-CHECKED" and why else "")
+        out.append(Paragraph(text, "pass" if verdict == "PASS" else "fail" if verdict == "FAIL" else ""))
+        findings = [str(f.get("text", "")) for f in grad.get("findings") or []]
+        if findings:
+            out.append(Items(tuple(findings)))
+        evidence = grad.get("evidence") or []
+        if evidence:
+            keys = ("argument", "label", "candidate", "exact", "mc_estimate", "mc_stderr", "z_candidate")
+            frame = pd.DataFrame([{k: e.get(k) for k in (*keys, "finite_difference")} for e in evidence])
+            frame = frame.rename(columns={"label": "at", "mc_estimate": "pathwise Monte Carlo", "mc_stderr": "stderr"})
+            for c in frame.columns[2:]:
+                frame[c] = pd.to_numeric(frame[c].map(lambda v: _FLOAT_WORDS.get(v, v)), errors="coerce")
+            samples = evidence[0].get("samples")
+            out.append(
+                Table(
+                    frame,
+                    f"Gradient evidence: pathwise Monte Carlo ({samples} draws) and a central difference of "
+                    "the quadrature value at the worst probes",
+                    digits=6,
+                )
+            )
+    prec = meta.get("precision")
+    if isinstance(prec, dict) and prec.get("verdict") != "not-checked":
+        verdict = str(prec.get("verdict", "")).upper()
+        out.append(Heading(3, f"Training dtype {prec.get('dtype')}", "audit-dtype"))
+        out.append(Paragraph(f"Training dtype {prec.get('dtype')}: {verdict}", "pass" if verdict == "PASS" else "fail"))
+        lines = [str(f) for f in prec.get("findings") or []] + [f"note: {n}" for n in prec.get("notes") or []]
+        if lines:
+            out.append(Items(tuple(lines)))
     return out
 
 

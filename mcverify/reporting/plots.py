@@ -45,6 +45,7 @@ __all__ = [
     "plot_audit_sweep",
     "plot_convergence",
     "plot_errors",
+    "plot_gradient_errors",
     "plot_heatmap",
     "plot_kl_sweep",
     "plot_z_histogram",
@@ -656,6 +657,56 @@ def plot_audit_errors(table: pd.DataFrame, x: str, *, ax: Axes | None = None, ti
     return ax
 
 
+def plot_gradient_errors(
+    table: pd.DataFrame,
+    gradients: Sequence[dict[str, Any]],
+    x: str,
+    *,
+    ax: Axes | None = None,
+    title: str | None = None,
+) -> Axes:
+    """The candidate's gradient error in tolerances along a sweep, one series per argument.
+
+    ``gradients`` are the audit's gradient records (``probe``, ``argument``,
+    ``status``, ``ratio``: the largest |candidate - exact| / tolerance over
+    the argument's entries). A probe fails above the line at 1; NaN and
+    infinite gradients, which have no finite ratio, are drawn at the top.
+    """
+    ax = new_axes(ax)
+    f = _sorted(table, x)
+    at = dict(zip(f["probe"].astype(int), f[x].astype(float), strict=True))
+    args = sorted({str(r["argument"]) for r in gradients if int(r["probe"]) in at})
+    top = 1.0
+    finite = [float(r["ratio"]) for r in gradients if r.get("ratio") is not None and int(r["probe"]) in at]
+    finite = [v for v in finite if np.isfinite(v)]
+    if finite:
+        top = max(top, max(finite))
+    xs_all: list[float] = []
+    for k, arg in enumerate(args):
+        rows = [r for r in gradients if r["argument"] == arg and int(r["probe"]) in at and r["status"] != "skip"]
+        xs = np.array([at[int(r["probe"])] for r in rows])
+        xs_all += xs.tolist()
+        ratio = np.array([np.nan if r.get("ratio") is None else float(r["ratio"]) for r in rows])
+        bad = np.array([r["status"] != "ok" for r in rows])
+        shown = np.where(np.isfinite(ratio), ratio, 10.0 * top)
+        marker = "o" if k % 2 == 0 else "s"
+        if (~bad).any():
+            ax.plot(xs[~bad], _floor(shown[~bad]), marker, ms=4, alpha=0.6, label=f"{arg}: passes")
+        if bad.any():
+            ax.plot(xs[bad], _floor(shown[bad]), "x", ms=7, label=f"{arg}: fails")
+    ax.axhline(1.0, color="k", ls="--", lw=1, label="tolerance")
+    ax.set_yscale("log")
+    if xs_all:
+        _set_xscale(ax, np.asarray(xs_all))
+    ax.set_xlabel(x)
+    ax.set_ylabel("|gradient - exact| / tolerance")
+    if title:
+        ax.set_title(title)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize="x-small")
+    return ax
+
+
 # ------------------------------------------------------------------ output
 _SAVE_META = {"png": {"Software": None}, "svg": {"Date": None, "Creator": None}}
 
@@ -834,6 +885,19 @@ def standard_figures(
                     fig,
                 )
             )
+            grads = [r for r in (meta or {}).get("gradient_table") or [] if isinstance(r, dict)]
+            on = set(sub["probe"].astype(int)) if "probe" in sub else set()
+            if any(int(r["probe"]) in on and r["status"] not in ("ok", "skip") for r in grads):
+                ax = plot_gradient_errors(sub, grads, x, title=f"{prefix}{sw['group']}: gradients")
+                items.append(
+                    FigureItem(
+                        _slug(f"{name}-{sw['group']}-gradients"),
+                        f"{sw['group']}: the candidate's gradient along {x}",
+                        "Each argument's largest gradient error divided by the rounding tolerance of the "
+                        "exact gradient; crosses fail, NaN or infinite gradients are drawn above the rest.",
+                        cast("Figure", ax.figure),  # new_axes made it: a Figure, not a SubFigure
+                    )
+                )
     if convergence is None and {"samples", "rel_err_mc"} <= set(frame.columns) and frame["samples"].nunique() >= 3:
         convergence = frame  # a table at several sample sizes (mcverify validate's convergence.csv)
     if convergence is not None and len(convergence) and convergence["samples"].nunique() >= 3:

@@ -10,7 +10,8 @@ Public names (everything else is internal to the layer):
 :mod:`~mcverify.sampling.qmc`: ``qmc_kl``,
 :mod:`~mcverify.sampling.ratio_estimators`: ``RatioEstimates``, ``ratio_estimators``,
 :mod:`~mcverify.sampling.estimators`: ``METHODS``, ``estimate_kl``,
-:mod:`~mcverify.sampling.seeding`: ``case_seed``, ``case_seeds``.
+:mod:`~mcverify.sampling.seeding`: ``case_seed``, ``case_seeds``,
+:mod:`~mcverify.sampling.pathwise`: ``PathwiseGradient``, ``pathwise_kl_gradient`` (the audit's gradient evidence).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 from mcverify.sampling.antithetic import antithetic_kl
 from mcverify.sampling.estimators import METHODS, estimate_kl
 from mcverify.sampling.monte_carlo import MonteCarloResult, monte_carlo_kl, monte_carlo_kl_reference
+from mcverify.sampling.pathwise import PathwiseGradient, pathwise_kl_gradient
 from mcverify.sampling.qmc import qmc_kl
 from mcverify.sampling.ratio_estimators import RatioEstimates, ratio_estimators
 from mcverify.sampling.seeding import case_seed, case_seeds
@@ -25,6 +27,7 @@ from mcverify.sampling.seeding import case_seed, case_seeds
 __all__ = [
     "METHODS",
     "MonteCarloResult",
+    "PathwiseGradient",
     "RatioEstimates",
     "antithetic_kl",
     "case_seed",
@@ -32,6 +35,7 @@ __all__ = [
     "estimate_kl",
     "monte_carlo_kl",
     "monte_carlo_kl_reference",
+    "pathwise_kl_gradient",
     "qmc_kl",
     "ratio_estimators",
 ]

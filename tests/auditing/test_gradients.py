@@ -1,0 +1,211 @@
+"""The gradient audit, with torch and jax candidates shaped like real training code."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mcverify import audit
+from mcverify.auditing.gradients import judge
+from mcverify.auditing.probes import probe_set
+from mcverify.testing import assert_kl_correct
+
+
+# ------------------------------------------------------------------ pure parts
+def test_judge_orders_problems_and_counts_none_as_zero():
+    exact, tol = np.array([1.0, 0.0]), np.array([1e-12, 1e-12])
+    assert judge(np.array([1.0, 0.0]), exact, tol) == "ok"
+    assert judge(np.array([np.nan, np.inf]), exact, tol) == "nan"
+    assert judge(np.array([np.inf, 0.0]), exact, tol) == "inf"
+    assert judge(None, exact, tol) == "zero"
+    assert judge(np.zeros(2), exact, tol) == "zero"
+    assert judge(np.array([1.1, 0.0]), exact, tol) == "wrong"
+    assert judge(None, np.zeros(2), tol) == "ok"  # nothing to reach where the gradient is 0
+
+
+def test_numpy_candidates_are_not_checked():
+    def kl(mean, logvar):
+        return -0.5 * np.sum(1 + logvar - mean**2 - np.exp(logvar), axis=-1)
+
+    r = audit(kl, "diag-prior-logvar", samples=0)
+    assert r.verdict == "pass" and r.gradient_verdict == "not-checked" and r.gradient_problems == []
+    assert "Gradients: not checked (the numpy backend cannot differentiate)" in r.summary()
+    assert r.as_dict()["gradient_verdict"] == "not-checked"
+
+
+def test_bad_gradients_argument():
+    from mcverify.errors import AuditError
+
+    with pytest.raises(AuditError, match="gradients must be True or False"):
+        audit(lambda m, s: m, "prior-std", gradients="yes")  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------ torch
+class TestTorch:
+    torch = pytest.importorskip("torch")
+
+    def test_textbook_vae_loss_passes_values_and_gradients(self):
+        torch = self.torch
+
+        def kl(mean, logvar):
+            return -0.5 * torch.sum(1 + logvar - mean**2 - logvar.exp(), dim=-1)
+
+        r = audit(kl, "diag-prior-logvar", backend="torch", samples=0)
+        assert r.verdict == "pass" and r.gradient_verdict == "pass", r.summary()
+        off = audit(kl, "diag-prior-logvar", backend="torch", samples=0, gradients=False)
+        assert off.gradient_verdict == "not-checked"
+
+    def test_nan_gradient_where_the_means_are_equal(self):
+        torch = self.torch
+
+        def kl(mean_p, std_p, mean_q, std_q):
+            d = mean_p - mean_q
+            gap = torch.sqrt(d**2) ** 2  # |d|^2: the value is right, d sqrt / dx at 0 is inf, times 0: NaN
+            return torch.log(std_q / std_p) + (std_p**2 + gap) / (2 * std_q**2) - 0.5
+
+        r = audit(kl, "pair-std", backend="torch", samples=0)
+        assert r.value_verdict == "pass" and r.verdict == "fail"
+        assert r.gradient_verdict == "fail" and r.gradient_problems == ["nan"]
+        texts = [f.text for f in r.gradient.findings]
+        assert "NaN gradient with respect to mean_p wherever mean_p = mean_q" in texts[0]
+        assert {f.argument for f in r.gradient.findings} == {"mean_p", "mean_q"}
+        with pytest.raises(AssertionError, match="NaN gradient"):
+            assert_kl_correct(kl, "pair-std", backend="torch")
+        assert_kl_correct(kl, "pair-std", backend="torch", gradients=False)
+
+    def test_detached_mean_gives_no_gradient_with_evidence(self):
+        torch = self.torch
+
+        def kl(mean, logvar):
+            return -0.5 * torch.sum(1 + logvar - mean.detach() ** 2 - logvar.exp(), dim=-1)
+
+        r = audit(kl, "diag-prior-logvar", backend="torch", samples=20_000)
+        assert r.value_verdict == "pass" and r.gradient_problems == ["zero"]
+        (f,) = r.gradient.findings
+        assert f.argument == "mean" and "wherever mean != 0" in f.text
+        assert r.gradient.evidence
+        for e in r.gradient.evidence:
+            assert abs(e.z_exact) < 5 < abs(e.z_candidate)
+            assert e.finite_difference == pytest.approx(e.exact, rel=1e-5, abs=1e-9)
+        d = r.as_dict()
+        assert d["gradients"]["problems"] == ["zero"] and d["gradients"]["evidence"]
+
+    def test_detached_variance_gives_a_wrong_gradient(self):
+
+        def kl(mean_p, logvar_p, mean_q, logvar_q):
+            var_p = logvar_p.exp().detach()  # "it's only the scale", detached by mistake
+            return 0.5 * (logvar_q - logvar_p + (var_p + (mean_p - mean_q) ** 2) / logvar_q.exp() - 1)
+
+        r = audit(kl, "pair-logvar", backend="torch", samples=0)
+        assert r.value_verdict == "pass" and r.gradient_problems == ["wrong"]
+        assert [f.argument for f in r.gradient.findings] == ["logvar_p"]
+
+    def test_wrong_hand_written_backward(self):
+        torch = self.torch
+
+        class PriorKL(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, mean, std):
+                ctx.save_for_backward(mean, std)
+                return 0.5 * (std**2 + mean**2 - 1) - torch.log(std)
+
+            @staticmethod
+            def backward(ctx, g):
+                mean, std = ctx.saved_tensors
+                return g * mean, g * (std - 1 / std) * 0.5  # the 1/2 is wrong: d/dstd = std - 1/std
+
+        r = audit(PriorKL.apply, "prior-std", backend="torch", samples=5_000)
+        assert r.value_verdict == "pass" and r.gradient_problems == ["wrong"]
+        (f,) = r.gradient.findings
+        assert f.argument == "std" and "std = 1" not in f.probes  # right where the true gradient is 0
+        e = r.gradient.evidence[0]
+        assert abs(e.z_exact) < 5 < abs(e.z_candidate)
+
+    def test_mvn_symmetric_gradient_of_a_cholesky_formula_passes(self):
+        torch = self.torch
+
+        def kl(mean_p, cov_p, mean_q, cov_q):
+            lq = torch.linalg.cholesky(cov_q)
+            lp = torch.linalg.cholesky(cov_p)
+            m = torch.linalg.solve_triangular(lq, lp, upper=False)
+            b = torch.linalg.solve_triangular(lq, (mean_q - mean_p).unsqueeze(-1), upper=False).squeeze(-1)
+            logdet = 2 * (
+                torch.log(torch.diagonal(lq, dim1=-2, dim2=-1)).sum(-1)
+                - torch.log(torch.diagonal(lp, dim1=-2, dim2=-1)).sum(-1)
+            )
+            return 0.5 * ((m**2).sum((-2, -1)) + (b**2).sum(-1) - mean_p.shape[-1] + logdet)
+
+        r = audit(kl, "mvn", backend="torch", samples=0)
+        assert r.verdict == "pass", r.summary()
+        assert r.gradient_verdict == "pass"
+
+
+# ------------------------------------------------------------------ jax
+@pytest.mark.slow  # jax compiles each probe shape's gradient: several seconds per audit
+class TestJax:
+    jax = pytest.importorskip("jax")
+
+    def test_textbook_passes_and_stop_gradient_is_zero(self):
+        jnp = self.jax.numpy
+        lax = self.jax.lax
+
+        def kl(mean, logvar):
+            return -0.5 * jnp.sum(1 + logvar - mean**2 - jnp.exp(logvar), axis=-1)
+
+        def detached(mean, logvar):
+            return -0.5 * jnp.sum(1 + logvar - lax.stop_gradient(mean) ** 2 - jnp.exp(logvar), axis=-1)
+
+        assert audit(kl, "diag-prior-logvar", backend="jax", samples=0).gradient_verdict == "pass"
+        r = audit(detached, "diag-prior-logvar", backend="jax", samples=0)
+        assert r.value_verdict == "pass" and r.gradient_problems == ["zero"]
+
+    def test_nan_gradient_where_the_means_are_equal(self):
+        jnp = self.jax.numpy
+
+        def kl(mean_p, std_p, mean_q, std_q):
+            gap = jnp.sqrt((mean_p - mean_q) ** 2) ** 2
+            return jnp.log(std_q / std_p) + (std_p**2 + gap) / (2 * std_q**2) - 0.5
+
+        r = audit(kl, "pair-std", backend="jax", samples=0)
+        assert r.gradient_problems == ["nan"]
+        assert "wherever mean_p = mean_q" in r.gradient.findings[0].text
+
+    def test_detached_variance_and_wrong_custom_vjp(self):
+        jax = self.jax
+        jnp = jax.numpy
+
+        def detached(mean_p, logvar_p, mean_q, logvar_q):
+            var_p = jax.lax.stop_gradient(jnp.exp(logvar_p))
+            return 0.5 * (logvar_q - logvar_p + (var_p + (mean_p - mean_q) ** 2) / jnp.exp(logvar_q) - 1)
+
+        r = audit(detached, "pair-logvar", backend="jax", samples=0)
+        assert r.gradient_problems == ["wrong"] and r.gradient.findings[0].argument == "logvar_p"
+
+        @jax.custom_vjp
+        def prior_kl(mean, std):
+            return 0.5 * (std**2 + mean**2 - 1) - jnp.log(std)
+
+        def fwd(mean, std):
+            return prior_kl(mean, std), (mean, std)
+
+        def bwd(res, g):
+            mean, std = res
+            return g * mean, g * std  # forgets the -1/std of the log
+
+        prior_kl.defvjp(fwd, bwd)
+        r = audit(prior_kl, "prior-std", backend="jax", samples=0)
+        assert r.value_verdict == "pass" and r.gradient_problems == ["wrong"]
+
+
+def test_every_probe_set_has_exact_gradients():
+    from mcverify.auditing.conventions import CONVENTIONS
+    from mcverify.auditing.gradients import exact_gradient
+
+    for name, conv in CONVENTIONS.items():
+        ps = probe_set(name)
+        for p in ps.probes:
+            g = exact_gradient(p, conv)
+            assert len(g.grads) == len(conv.params)
+            for gk, (arg, v) in zip(g.grads, p.params.items(), strict=True):
+                assert np.shape(gk) == np.shape(v), (name, arg)
+                assert np.all(np.isfinite(gk))
