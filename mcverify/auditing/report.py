@@ -147,6 +147,11 @@ class AuditReport:
         How the candidate was called, and remarks on the diagnosis.
     samples, seed : int
         Monte Carlo settings of the evidence.
+    kinds : dict
+        For the distribution-object conventions (``dist-pair``,
+        ``dist-prior``): each kind of object (``univariate``, ``diagonal``,
+        ``full``) -> ``"pass"``, ``"fail"`` or ``"unsupported"``; the verdict
+        is over the supported kinds. Empty for the other conventions.
     """
 
     verdict: str
@@ -164,6 +169,7 @@ class AuditReport:
     notes: list[str] = field(default_factory=list)
     samples: int = DEFAULT_SAMPLES
     seed: int = DEFAULT_SEED
+    kinds: dict[str, str] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -181,7 +187,7 @@ class AuditReport:
         out = []
         for _, row in worst.iterrows():
             rec = {k: row[k] for k in ("probe", "group", "d", "candidate", "truth", "error", "tolerance", "status")}
-            rec["params"] = {k: row[k] for k in self._param_columns}
+            rec["params"] = {k: row[k] for k in self._param_columns if _present(row[k])}
             if row["message"]:
                 rec["message"] = row["message"]
             ev = by_probe.get(int(row["probe"]))
@@ -192,6 +198,9 @@ class AuditReport:
 
     @property
     def _param_columns(self) -> tuple[str, ...]:
+        if self.kinds:  # distribution objects: the arguments of each kind's numeric convention
+            columns = list(self.table.columns)
+            return tuple(columns[columns.index("d") + 1 : columns.index("candidate")])
         return get_convention(self.convention).params
 
     def as_dict(self, *, table: bool = False) -> dict[str, Any]:
@@ -212,6 +221,7 @@ class AuditReport:
             "probes": len(self.table),
             "failing_probes": int((self.table["status"] != "ok").sum()),
             "calls": self.calls,
+            **({"kinds": dict(self.kinds)} if self.kinds else {}),
             "notes": list(self.notes),
             "samples": self.samples,
             "seed": self.seed,
@@ -230,6 +240,9 @@ class AuditReport:
             lines.append(f"  {n} probes, all within the rounding tolerance of a correct formula; called {self.calls}")
         else:
             lines.append(f"  {n} probes, {n_bad} fail; called {self.calls}")
+        if self.kinds:
+            lines.append("  kinds of object: " + ", ".join(f"{k} {v}" for k, v in self.kinds.items()))
+        if not self.passed:
             lines.append("Diagnosis: " + self._diagnosis_text())
             lines.append("Where it goes wrong:")
             lines += [f"  - {p}" for p in self.problems]
@@ -257,6 +270,11 @@ class AuditReport:
     def __repr__(self) -> str:
         diag = self.diagnoses[0] if self.diagnoses else []
         return f"AuditReport(verdict={self.verdict!r}, convention={self.convention!r}, diagnoses[0]={diag!r})"
+
+
+def _present(value: Any) -> bool:
+    """False for the NaN that fills a parameter column of another kind of object."""
+    return not (isinstance(value, float) and math.isnan(value))
 
 
 def _count(n: int, what: str) -> str:
