@@ -11,10 +11,14 @@ bookkeeping.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from mcverify.auditing.distributions import ObjectConvention
 from mcverify.auditing.report import AuditReport
 from mcverify.errors import AuditError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["combine"]
 
@@ -95,7 +99,7 @@ def combine(
         [f"{k}: {w}" for k, r in reports.items() for w in r.warnings],
         regions,
         evidence,
-        pd.concat(tables, ignore_index=True),
+        _params_before_results(pd.concat(tables, ignore_index=True), first.table),
         properties,
         calls.pop() if len(calls) == 1 else "mixed",
         notes,
@@ -103,3 +107,16 @@ def combine(
         first.seed,
         kinds=kinds,
     )
+
+
+def _params_before_results(table: pd.DataFrame, one: pd.DataFrame) -> pd.DataFrame:
+    """The columns of every kind's parameters between ``d`` and ``candidate``, as in one kind's table.
+
+    ``pandas.concat`` appends the parameters of later kinds (``cov_p``) after
+    the result columns; the report reads the parameters between the two.
+    """
+    columns = list(one.columns)
+    results = columns[columns.index("candidate") :]
+    head = ["probe", "kind", "group", "d"]
+    params = [c for c in table.columns if c not in results and c not in head]
+    return table[head + params + results]

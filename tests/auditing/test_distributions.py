@@ -159,6 +159,26 @@ def test_wrong_scipy_candidate_fails_with_a_diagnosis_and_json():
     assert "kinds of object: univariate fail" in r.summary()
 
 
+def test_failures_of_the_full_kind_name_its_covariances():
+    def reversed_mvn(p, q):
+        return scipy_mvn_kl(q, p)
+
+    r = audit(reversed_mvn, "dist-pair", samples=0)
+    assert r.kinds == {"univariate": "unsupported", "diagonal": "fail", "full": "fail"}
+    assert r.diagnoses[0] == ["reversed"]
+    columns = list(r.table.columns)
+    assert columns[:4] == ["probe", "kind", "group", "d"]
+    assert columns.index("cov_p") < columns.index("candidate")
+    full = [f for f in r.as_dict()["failures"] if "cov_p" in f["params"]]
+    diagonal = [f for f in r.as_dict()["failures"] if "std_p" in f["params"]]
+    assert full or diagonal
+    for f in full:
+        assert set(f["params"]) == {"mean_p", "cov_p", "mean_q", "cov_q"}
+    for f in diagonal:
+        assert set(f["params"]) == {"mean_p", "std_p", "mean_q", "std_q"}
+    assert r.table["probe"].tolist() == list(range(len(r.table)))
+
+
 def test_every_probe_builds_scipy_objects():
     be = get_backend("numpy")
     for conv in OBJECT_CONVENTIONS.values():
