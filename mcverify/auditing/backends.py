@@ -211,7 +211,7 @@ def import_tensorflow() -> Any:
     BackendUnavailable
         When TensorFlow is not installed; the message names the extra.
     """
-    if "tensorflow" in sys.modules:
+    if sys.modules.get("tensorflow") is not None:  # imported already (None: an import that is blocked)
         return sys.modules["tensorflow"]
     with quiet_native_logs():
         require_extra("tensorflow", "the tensorflow backend", BackendUnavailable)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from mcverify import audit
-from mcverify.auditing.backends import get_backend
+from mcverify.auditing.backends import BackendUnavailable, get_backend
 from mcverify.auditing.distributions import (
     OBJECT_CONVENTIONS,
     adapt,
@@ -188,6 +188,17 @@ def test_every_probe_builds_scipy_objects():
             for probe in probe_set(kind.convention).probes:
                 adapted(*(be.to_native(a) for a in probe.args()))
             assert len(seen) == len(probe_set(kind.convention)) and adapted.raised == 0
+
+
+def test_missing_libraries_name_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorflow", None)  # as if not installed
+    with pytest.raises(BackendUnavailable, match=r"pip install 'mcverify\[tensorflow\]'"):
+        get_backend("tensorflow")
+    pytest.importorskip("jax")
+    monkeypatch.setitem(sys.modules, "numpyro", None)
+    monkeypatch.setitem(sys.modules, "numpyro.distributions", None)
+    with pytest.raises(BackendUnavailable, match=r"NumPyro: pip install 'mcverify\[numpyro\]'"):
+        audit(scipy_norm_kl, "dist-pair", backend="jax")
 
 
 def test_numeric_conventions_report_no_kinds():
