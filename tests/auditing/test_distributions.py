@@ -227,7 +227,6 @@ def loc_scale_reversed(p, q):
     return torch.log(p.scale / q.scale) + (q.scale**2 + (q.loc - p.loc) ** 2) / (2 * p.scale**2) - 0.5
 
 
-@pytest.mark.slow  # torch or jax, three audits: 5-50 s on a loaded machine
 def test_torch_hand_written_reversed_kl_is_diagnosed():
     pytest.importorskip("torch")
     r = audit(loc_scale_reversed, "dist-pair", backend="torch", samples=2000)
@@ -238,7 +237,6 @@ def test_torch_hand_written_reversed_kl_is_diagnosed():
     assert r.evidence and r.evidence[0].label.startswith("univariate: ")
 
 
-@pytest.mark.slow  # torch or jax, three audits: 5-50 s on a loaded machine
 def test_torch_prior_candidate():
     torch = pytest.importorskip("torch")
     from torch.distributions import Independent, MultivariateNormal, Normal, kl_divergence
