@@ -20,6 +20,7 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "dask": ("distributed", "dask.distributed"),
     "torch": ("torch", "PyTorch"),
     "jax": ("jax", "JAX"),
+    "tensorflow": ("tensorflow", "TensorFlow"),
 }
 
 

@@ -30,9 +30,11 @@ from mcverify.auditing import sandbox
 from mcverify.auditing.autodiff import can_differentiate, check_dtype
 from mcverify.auditing.backends import Backend, ResultTypeError, get_backend
 from mcverify.auditing.conventions import Convention, call_candidate, call_one, get_convention
+from mcverify.auditing.distributions import adapt, describe_kinds, get_object_convention, is_object_convention
 from mcverify.auditing.domain import Bound, as_bounds, coverage, probes_within
 from mcverify.auditing.evidence import gather_evidence
 from mcverify.auditing.gradients import audit_gradients, not_checked
+from mcverify.auditing.kinds import combine
 from mcverify.auditing.mistakes import (
     CATALOG,
     Explanation,
@@ -129,10 +131,16 @@ def audit(
         all probes of a dimension stacked along a leading batch axis, and
         once per probe if that raises or returns the wrong shape.
     convention : str
-        ``pair-std``, ``prior-logvar``, ``diag-prior-logvar``, ``mvn``...
-    backend : {"numpy", "torch", "jax"}
+        ``pair-std``, ``prior-logvar``, ``diag-prior-logvar``, ``mvn``...;
+        ``dist-pair`` (``f(p, q) -> KL(p || q)``) and ``dist-prior``
+        (``f(p) -> KL(p || N(0, I))``) hand the candidate the backend's
+        distribution objects, and the report says which kinds of object
+        (univariate, diagonal, full) it supports
+        (:mod:`mcverify.auditing.distributions`).
+    backend : {"numpy", "torch", "jax", "tensorflow"}
         The array type the candidate receives: float64 numpy arrays, torch
-        tensors or jax arrays (JAX's 64-bit mode is on during each call only).
+        tensors, jax arrays (JAX's 64-bit mode is on during each call only)
+        or TensorFlow eager tensors.
     samples : int
         Monte Carlo draws per evidence point; 0 skips the evidence.
     seed : int
@@ -196,6 +204,10 @@ def audit(
     """
     if not callable(func):
         raise AuditError(f"the candidate must be callable, got {type(func).__name__}")
+    if is_object_convention(convention):
+        return _audit_objects(
+            func, convention, backend, samples, seed, evidence_points, name, timeout, domain, gradients, dtype
+        )
     try:
         conv = get_convention(convention)
         be = get_backend(backend)
@@ -221,6 +233,50 @@ def audit(
         report = _audit(func, conv, be, samples, seed, evidence_points, name, bounds)
         report = _training_parts(report, func, conv, be, gradients, dtype, samples, seed, evidence_points, bounds)
     return _with_sandbox_findings(report, guard, conv)
+
+
+def _audit_objects(
+    func: Callable[..., Any],
+    convention: Any,
+    backend: str,
+    samples: int,
+    seed: int,
+    evidence_points: int,
+    name: str | None,
+    timeout: float | None,
+    domain: Mapping[str, tuple[float, float]] | None,
+    gradients: bool,
+    dtype: str,
+) -> AuditReport:
+    """``dist-pair``/``dist-prior``: one audit per kind of object, joined by :func:`mcverify.auditing.kinds.combine`."""
+    try:
+        be = get_backend(backend)
+    except ValueError as exc:
+        raise AuditError(str(exc)) from None
+    conv = get_object_convention(convention)
+    name = name or getattr(func, "__name__", None) or type(func).__name__
+    parts: dict[str, AuditReport | str] = {}
+    for kind in conv.kinds:
+        adapted = adapt(func, conv, kind, be)
+        try:
+            parts[kind.name] = audit(
+                adapted,
+                kind.convention,
+                backend=backend,
+                samples=samples,
+                seed=seed,
+                evidence_points=evidence_points,
+                name=name,
+                timeout=timeout,
+                domain=domain,
+                gradients=gradients,
+                dtype=dtype,
+            )
+        except AuditError:
+            if not adapted.unsupported:
+                raise
+            parts[kind.name] = adapted.first_error
+    return combine(conv, be.name, str(name), parts, describe_kinds(conv, be.name))
 
 
 def _audit(

@@ -5,13 +5,19 @@ with PyTorch receives float64 tensors instead (``backend="torch"``), one
 written with JAX float64 jax arrays (``backend="jax"``, with 64-bit mode
 switched on only for the duration of each call), so that a loss function is
 audited exactly as it runs in training; its result is converted back to
-numpy. PyTorch and JAX are imported only when asked for.
+numpy. A candidate written with TensorFlow or Keras receives float64 eager
+tensors (``backend="tensorflow"``). PyTorch, JAX and TensorFlow are imported
+only when asked for; TensorFlow's own start-up log lines (oneDNN, CUDA, absl)
+are kept out of the audit's output.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +29,7 @@ from mcverify.extras import require_extra
 __all__ = ["BACKENDS", "Backend", "BackendUnavailable", "ResultTypeError", "as_float64", "get_backend"]
 
 #: Names accepted by :func:`get_backend`.
-BACKENDS = ("numpy", "torch", "jax")
+BACKENDS = ("numpy", "torch", "jax", "tensorflow")
 
 
 class BackendUnavailable(ImportError):
@@ -37,7 +43,7 @@ class Backend:
     Attributes
     ----------
     name : str
-        ``"numpy"`` or ``"torch"``.
+        ``"numpy"``, ``"torch"``, ``"jax"`` or ``"tensorflow"``.
     to_native : callable
         float64 numpy array (or numpy scalar) -> the candidate's type.
     to_numpy : callable
@@ -167,6 +173,72 @@ def _jax_backend() -> Backend:
     return Backend("jax", native, back, scope)
 
 
+@contextlib.contextmanager
+def quiet_native_logs() -> Iterator[None]:
+    """Silence what native code writes to stderr (file descriptor 2), and TF_CPP_MIN_LOG_LEVEL, for the duration.
+
+    TensorFlow's import and its first operation print oneDNN, CUDA and absl
+    log lines straight to file descriptor 2, whatever Python's ``sys.stderr``
+    is. The environment variable is restored afterwards, so that a user's own
+    TensorFlow settings are not changed.
+    """
+    saved_level = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    try:
+        with tempfile.TemporaryFile() as sink:
+            sys.stderr.flush()
+            try:
+                saved_fd = os.dup(2)  # native code writes to descriptor 2, whatever sys.stderr is
+            except OSError:  # closed: nothing to silence
+                yield
+                return
+            os.dup2(sink.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved_fd, 2)
+                os.close(saved_fd)
+    finally:
+        if saved_level is None:
+            os.environ.pop("TF_CPP_MIN_LOG_LEVEL", None)
+        else:
+            os.environ["TF_CPP_MIN_LOG_LEVEL"] = saved_level
+
+
+def import_tensorflow() -> Any:
+    """TensorFlow, imported (the first time) without its start-up log lines.
+
+    Raises
+    ------
+    BackendUnavailable
+        When TensorFlow is not installed; the message names the extra.
+    """
+    if sys.modules.get("tensorflow") is not None:  # imported already (None: an import that is blocked)
+        return sys.modules["tensorflow"]
+    with quiet_native_logs():
+        require_extra("tensorflow", "the tensorflow backend", BackendUnavailable)
+        import tensorflow as tf
+
+        tf.constant(0.0, dtype=tf.float64) + 0.0  # the first operation initialises the devices, and logs too
+    return tf
+
+
+def _tensorflow_backend() -> Backend:
+    tf = import_tensorflow()
+
+    def native(a: Any) -> Any:
+        return tf.constant(np.asarray(a, dtype=np.float64), dtype=tf.float64)
+
+    def back(value: Any) -> NDArray[np.float64]:
+        if isinstance(value, (tf.Tensor, tf.Variable)):
+            return as_float64(value.numpy())
+        if isinstance(value, (list, tuple)) and any(isinstance(v, (tf.Tensor, tf.Variable)) for v in value):
+            return np.asarray([back(v) for v in value], dtype=np.float64)
+        return as_float64(value)
+
+    return Backend("tensorflow", native, back)
+
+
 def get_backend(name: str) -> Backend:
     """The backend called ``name``.
 
@@ -183,4 +255,6 @@ def get_backend(name: str) -> Backend:
         return _torch_backend()
     if name == "jax":
         return _jax_backend()
+    if name == "tensorflow":
+        return _tensorflow_backend()
     raise ValueError(f"unknown backend {name!r}: choose from {', '.join(BACKENDS)}")

@@ -170,6 +170,11 @@ class AuditReport:
         ``not-checked`` for float64.
     dtype : str
         The dtype of the inputs the candidate received in the dtype part.
+    kinds : dict
+        For the distribution-object conventions (``dist-pair``,
+        ``dist-prior``): each kind of object (``univariate``, ``diagonal``,
+        ``full``) -> ``"pass"``, ``"fail"`` or ``"unsupported"``; the verdict
+        is over the supported kinds. Empty for the other conventions.
     """
 
     verdict: str
@@ -198,6 +203,7 @@ class AuditReport:
     gradient: GradientAudit | None = None
     precision: PrecisionAudit | None = None
     dtype: str = "float64"
+    kinds: dict[str, str] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -240,7 +246,7 @@ class AuditReport:
         out = []
         for _, row in worst.iterrows():
             rec = {k: row[k] for k in ("probe", "group", "d", "candidate", "truth", "error", "tolerance", "status")}
-            rec["params"] = {k: row[k] for k in self._param_columns}
+            rec["params"] = {k: row[k] for k in self._param_columns if _present(row[k])}
             if row["message"]:
                 rec["message"] = row["message"]
             ev = by_probe.get(int(row["probe"]))
@@ -251,6 +257,9 @@ class AuditReport:
 
     @property
     def _param_columns(self) -> tuple[str, ...]:
+        if self.kinds:  # distribution objects: the arguments of each kind's numeric convention
+            columns = list(self.table.columns)
+            return tuple(columns[columns.index("d") + 1 : columns.index("candidate")])
         return get_convention(self.convention).params
 
     def as_dict(self, *, table: bool = False) -> dict[str, Any]:
@@ -272,6 +281,7 @@ class AuditReport:
             "probes": len(self.table),
             "failing_probes": int((self.table["status"] != "ok").sum()),
             "calls": self.calls,
+            **({"kinds": dict(self.kinds)} if self.kinds else {}),
             "notes": list(self.notes),
             "samples": self.samples,
             "seed": self.seed,
@@ -305,6 +315,9 @@ class AuditReport:
             )
         else:
             lines.append(f"  {n} probes{on}, {n_bad} fail; called {self.calls}")
+        if self.kinds:
+            lines.append("  kinds of object: " + ", ".join(f"{k} {v}" for k, v in self.kinds.items()))
+        if self.value_verdict != "pass":
             lines.append("Diagnosis: " + self._diagnosis_text())
             lines.append("Where it goes wrong:")
             lines += [f"  - {p}" for p in self.problems]
@@ -387,6 +400,11 @@ def fit_details(fit: Fit, conv: Convention) -> dict[str, Any]:
         said += [f"{i} ({mods[i].short(conv)}) explains the other {n}" for i, n in rest]
         out["explains_text"] = "; ".join(said)
     return _jsonable(out)
+
+
+def _present(value: Any) -> bool:
+    """False for the NaN that fills a parameter column of another kind of object."""
+    return not (isinstance(value, float) and math.isnan(value))
 
 
 def _count(n: int, what: str) -> str:

@@ -17,6 +17,7 @@ from mcverify.auditing.auditor import DEFAULT_SAMPLES, DEFAULT_SEED, DEFAULT_TIM
 from mcverify.auditing.autodiff import DTYPES, check_dtype
 from mcverify.auditing.backends import BACKENDS, BackendUnavailable, get_backend
 from mcverify.auditing.conventions import CONVENTIONS
+from mcverify.auditing.distributions import OBJECT_CONVENTIONS
 from mcverify.auditing.domain import parse_domain, probes_within
 from mcverify.auditing.expressions import ExprError, compile_expr
 from mcverify.auditing.report import AuditReport
@@ -52,9 +53,13 @@ def add_audit_command(sub: argparse._SubParsersAction) -> None:
         "--convention",
         "-c",
         required=True,
-        choices=list(CONVENTIONS),
+        choices=[*CONVENTIONS, *OBJECT_CONVENTIONS],
         metavar="C",
-        help="calling convention: " + ", ".join(CONVENTIONS),
+        help="calling convention: "
+        + ", ".join(CONVENTIONS)
+        + "; or "
+        + ", ".join(OBJECT_CONVENTIONS)
+        + " (the function receives the backend's distribution objects)",
     )
     audit.add_argument(
         "--expr",
@@ -143,6 +148,8 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     if args.expr is not None:
         if args.backend != "numpy":
             raise UsageError("audit: --expr is evaluated with numpy; --backend does not apply")
+        if args.convention in OBJECT_CONVENTIONS:
+            raise UsageError(f"audit: --expr takes numbers; {args.convention} hands the function distribution objects")
         try:
             compiled = compile_expr(args.expr, args.convention)  # refused here, before any process starts
         except ExprError as exc:
@@ -296,7 +303,7 @@ def _load_target(target: str) -> Callable[..., Any]:
         if os.getcwd() not in sys.path and "" not in sys.path:
             sys.path.append(os.getcwd())
         try:
-            module = importlib.import_module(where)
+            module = _import_module_or_attribute(where)
         except ImportError as exc:
             raise UsageError(f"cannot import {where!r}: {first_line(exc)}") from None
         except SystemExit as exc:
@@ -313,3 +320,22 @@ def _load_target(target: str) -> Callable[..., Any]:
     if not callable(obj):
         raise UsageError(f"{what}: {attr!r} is not callable (it is {type(obj).__name__})")
     return obj
+
+
+def _import_module_or_attribute(where: str) -> Any:
+    """``importlib.import_module(where)``, or, when that module does not exist, an attribute of its package.
+
+    ``tensorflow_probability.distributions`` is an attribute that TensorFlow
+    Probability loads lazily, not a module that ``import_module`` finds.
+    """
+    try:
+        return importlib.import_module(where)
+    except ModuleNotFoundError as exc:
+        package, _, attr = where.rpartition(".")
+        if not package or exc.name != where:
+            raise
+        parent = _import_module_or_attribute(package)
+        try:
+            return getattr(parent, attr)
+        except AttributeError:
+            raise exc from None
