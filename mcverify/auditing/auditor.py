@@ -169,7 +169,7 @@ def audit(
         (:mod:`mcverify.auditing.domain`).
     gradients : bool
         Audit the gradient of the candidate with respect to each input as
-        well (default), when the backend differentiates (torch, jax); see
+        well (default), when the backend differentiates (torch, jax, tensorflow); see
         :mod:`mcverify.auditing.gradients`. The numpy backend's report says
         ``gradient_verdict == "not-checked"``.
     dtype : {"float64", "float32", "bfloat16", "float16"}

@@ -8,9 +8,9 @@ Two per-backend hooks, each one function in a registry:
 - :data:`GRADIENTS`: ``(func, args) -> (values, gradients)``, the
   candidate's values and the gradient of their sum with respect to each
   argument (``None`` where no gradient reaches it), by the backend's own
-  automatic differentiation: ``torch.autograd.grad``, ``jax.vjp``. A
-  backend whose library differentiates (TensorFlow's ``GradientTape``) joins
-  by adding one function to each registry.
+  automatic differentiation: ``torch.autograd.grad``, ``jax.vjp``,
+  TensorFlow's ``GradientTape``. A further backend joins by adding one
+  function to each registry.
 
 Only the numpy backend cannot differentiate. Libraries are imported inside
 the functions.
@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from mcverify.auditing.backends import Backend, BackendUnavailable
+from mcverify.auditing.backends import Backend, BackendUnavailable, import_tensorflow
 
 __all__ = ["CASTS", "DTYPES", "GRADIENTS", "can_differentiate", "check_dtype", "in_dtype", "value_and_grad"]
 
@@ -75,8 +75,18 @@ def _jax_cast(a: Any, dtype: str) -> Any:
     return jnp.asarray(np.asarray(a, dtype=np.float64), dtype=getattr(jnp, dtype))
 
 
+def _tensorflow_cast(a: Any, dtype: str) -> Any:
+    tf = import_tensorflow()
+    return tf.cast(tf.constant(np.asarray(a, dtype=np.float64), dtype=tf.float64), getattr(tf, dtype))
+
+
 #: Backend name -> cast of a float64 numpy array to that backend's array of a dtype.
-CASTS: dict[str, Callable[[Any, str], Any]] = {"numpy": _numpy_cast, "torch": _torch_cast, "jax": _jax_cast}
+CASTS: dict[str, Callable[[Any, str], Any]] = {
+    "numpy": _numpy_cast,
+    "torch": _torch_cast,
+    "jax": _jax_cast,
+    "tensorflow": _tensorflow_cast,
+}
 
 
 def in_dtype(backend: Backend, dtype: str) -> Backend:
@@ -136,10 +146,26 @@ def _jitted(func: Callable[..., Any], both: Callable[..., Any]) -> Any:
     return hit
 
 
+def _tensorflow_value_and_grad(func: Callable[..., Any], args: Sequence[NDArray[np.float64]]) -> tuple[Any, Grads]:
+    tf = import_tensorflow()
+    xs = [tf.constant(np.asarray(a, dtype=np.float64), dtype=tf.float64) for a in args]
+    with tf.GradientTape() as tape:
+        for x in xs:
+            tape.watch(x)
+        out = func(*xs)
+        if not isinstance(out, (tf.Tensor, tf.Variable)):
+            raise TypeError(f"returns {type(out).__name__}, not a tensor: no gradient can flow")
+        total = tf.reduce_sum(tf.cast(out, tf.float64))
+    grads = tape.gradient(total, xs)  # None where no gradient reaches an argument
+    value = tf.cast(out, tf.float64).numpy()
+    return value, [None if g is None else tf.cast(g, tf.float64).numpy() for g in grads]
+
+
 #: Backend name -> ``(func, float64 args) -> (values, gradient of their sum per argument)``.
 GRADIENTS: dict[str, Callable[[Callable[..., Any], Sequence[NDArray[np.float64]]], tuple[Any, Grads]]] = {
     "torch": _torch_value_and_grad,
     "jax": _jax_value_and_grad,
+    "tensorflow": _tensorflow_value_and_grad,
 }
 
 

@@ -294,7 +294,7 @@ def audit_gradients(
     func : callable
     ps : ProbeSet
     be : Backend
-        A backend that differentiates (torch, jax).
+        A backend that differentiates (torch, jax, tensorflow).
     batched : bool
         Differentiate all probes of a dimension in one call (the value
         audit's calls were batched); else one call per probe.

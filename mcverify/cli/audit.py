@@ -113,7 +113,7 @@ def add_audit_command(sub: argparse._SubParsersAction) -> None:
         "--no-gradients",
         dest="gradients",
         action="store_false",
-        help="skip the gradient audit (checked by default when the backend differentiates: torch, jax)",
+        help="skip the gradient audit (checked by default when the backend differentiates: torch, jax, tensorflow)",
     )
     audit.add_argument(
         "--dtype",
