@@ -142,11 +142,17 @@ class AuditReport:
         Counts: ``negative``, ``nonzero_at_equal``, ``nonfinite``, ``raised``,
         ``timed_out``, ``wrong_type`` (results that are not real numbers).
     calls : str
-        ``"batched"``, ``"one per probe"`` or ``"mixed"``.
+        ``"batched"``, ``"one per probe"``, ``"batches of one"`` (one probe
+        at a time with a leading batch axis of length 1) or ``"mixed"``.
     notes : list of str
         How the candidate was called, and remarks on the diagnosis.
     samples, seed : int
         Monte Carlo settings of the evidence.
+    reduction : {"none", "sum", "mean"}
+        What the candidate does with a batch: one value per sample
+        (``"none"``, also when it takes no batch), or one number, the sum or
+        the mean of the per-sample KL over the batch. The verdict is always
+        on the per-sample KL (see :mod:`mcverify.auditing.reductions`).
     """
 
     verdict: str
@@ -164,6 +170,7 @@ class AuditReport:
     notes: list[str] = field(default_factory=list)
     samples: int = DEFAULT_SAMPLES
     seed: int = DEFAULT_SEED
+    reduction: str = "none"
 
     @property
     def passed(self) -> bool:
@@ -212,6 +219,7 @@ class AuditReport:
             "probes": len(self.table),
             "failing_probes": int((self.table["status"] != "ok").sum()),
             "calls": self.calls,
+            "reduction": self.reduction,
             "notes": list(self.notes),
             "samples": self.samples,
             "seed": self.seed,
@@ -226,10 +234,13 @@ class AuditReport:
         n = len(self.table)
         n_bad = int((self.table["status"] != "ok").sum())
         lines = [f"mcverify audit of {self.name} ({self.convention}, {self.backend} backend): {self.verdict.upper()}"]
+        reduced = self._reduction_text()
         if self.passed:
-            lines.append(f"  {n} probes, all within the rounding tolerance of a correct formula; called {self.calls}")
+            lines.append(
+                f"  {n} probes, all within the rounding tolerance of a correct formula{reduced}; called {self.calls}"
+            )
         else:
-            lines.append(f"  {n} probes, {n_bad} fail; called {self.calls}")
+            lines.append(f"  {n} probes, {n_bad} fail{reduced}; called {self.calls}")
             lines.append("Diagnosis: " + self._diagnosis_text())
             lines.append("Where it goes wrong:")
             lines += [f"  - {p}" for p in self.problems]
@@ -243,6 +254,11 @@ class AuditReport:
         lines += [f"  - {w}" for w in self.warnings]
         lines += [f"Note: {x}" for x in self.notes]
         return "\n".join(lines)
+
+    def _reduction_text(self) -> str:
+        if self.reduction == "none":
+            return ""
+        return f" (per sample: the function returns the {self.reduction} over the batch)"
 
     def _diagnosis_text(self) -> str:
         if not self.diagnoses:
