@@ -27,6 +27,7 @@ from mcverify.auditing import sandbox
 from mcverify.auditing.backends import ResultTypeError, get_backend
 from mcverify.auditing.conventions import CallOutcome, Convention, call_candidate, call_one, get_convention
 from mcverify.auditing.evidence import gather_evidence
+from mcverify.auditing.keywords import by_keyword
 from mcverify.auditing.mistakes import (
     CATALOG,
     Explanation,
@@ -115,9 +116,17 @@ def audit(
     ----------
     func : callable
         The candidate, called as its convention says (see
-        :data:`mcverify.auditing.conventions.CONVENTIONS`). It is called once with
-        all probes of a dimension stacked along a leading batch axis, and
-        once per probe if that raises or returns the wrong shape.
+        :data:`mcverify.auditing.conventions.CONVENTIONS`), by position, or
+        by keyword when its signature has keyword-only parameters
+        (``def kl(*, mu, logvar)``; accepted names in
+        :mod:`mcverify.auditing.keywords`). It is called once with all probes
+        of a dimension stacked along a leading batch axis, and once per
+        probe if that raises or returns the wrong shape. A candidate that
+        returns one number for a batch (the sum or the mean over the batch)
+        is audited per sample, one probe at a time as a batch of one, and
+        the report names its reduction (:mod:`mcverify.auditing.reductions`).
+        Code that fits no convention (a fused loss, a method): wrap it in a
+        lambda, ``lambda mean, logvar: loss(empty(0), empty(0), mean, logvar)``.
     convention : str
         ``pair-std``, ``prior-logvar``, ``diag-prior-logvar``, ``mvn``...
     backend : {"numpy", "torch", "jax"}
@@ -147,8 +156,9 @@ def audit(
     Raises
     ------
     AuditError
-        Unknown convention or backend, a candidate that is not callable, or
-        one that raises on every probe.
+        Unknown convention or backend, a candidate that is not callable, one
+        with a keyword-only parameter that matches no argument name, or one
+        that raises on every probe.
     mcverify.auditing.backends.BackendUnavailable
         When the backend's library is not installed.
 
@@ -177,8 +187,11 @@ def audit(
     ):
         raise AuditError(f"timeout must be a number of seconds >= 0 (0 for none), got {timeout!r}")
     name = name or getattr(func, "__name__", None) or type(func).__name__
+    func, by_name = by_keyword(func, conv)
     with sandbox.session(timeout) as guard:
         report = _audit(func, conv, be, samples, seed, evidence_points, name)
+    if by_name:
+        report = replace(report, notes=[by_name, *report.notes])
     return _with_sandbox_findings(report, guard, conv)
 
 
