@@ -306,7 +306,7 @@ def call_candidate(
         if batch is not None and tol is not None:
             batch = _cross_check(func, group, backend, batch, tol, cross_checks, notes)
         if batch is not None:
-            modes.add("batched")
+            modes.add("batched" if n > 1 else "batched (one probe)")
             values.extend(batch.tolist())
             errors.extend([None] * n)
             continue
@@ -316,6 +316,9 @@ def call_candidate(
             batch_of_one |= as_batch
             values.append(v)
             errors.append(err)
+    if "batched (one probe)" in modes:  # a batch of one probe: as batched, or as the batches of one beside it
+        modes.discard("batched (one probe)")
+        modes.add("batches of one" if found else "batched")
     mode = modes.pop() if len(modes) == 1 else ("mixed" if modes else "none")
     reduction: Reduction = found[0] if found else "none"
     if len(set(found)) > 1:
@@ -350,8 +353,8 @@ def _try_batch(
         _note(notes, f"a batched call raised {_describe(exc)}")
         return None
     shape = out.shape
-    if n > 1 and out.size == 1:
-        return out.astype(np.float64)
+    if out.size == 1:  # one number: a reduction over the batch, or the value of a batch of one probe
+        return out.astype(np.float64) if n > 1 else out.reshape(1).astype(np.float64)
     while out.ndim > 1 and out.shape[-1] == 1:
         out = out[..., 0]
     if out.shape != (n,):
