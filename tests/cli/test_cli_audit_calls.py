@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from test_cli_audit import run  # the CLI as a subprocess, as users run it
 
 from mcverify.cli.main import main
-
-ROOT = Path(__file__).resolve().parents[2]
 
 TRAINING_CODE = textwrap.dedent(
     """
@@ -52,18 +48,6 @@ TRAINING_CODE = textwrap.dedent(
             return 0.5 * np.sum(1 + logvar - mu**2 - np.exp(logvar), axis=-1)
     """
 )
-
-
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run(
-        [sys.executable, "-m", "mcverify", "audit", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=120,
-    )
 
 
 @pytest.fixture
