@@ -19,7 +19,9 @@ from mcverify.auditing.auditor import AuditReport, audit
 __all__ = ["assert_kl_correct"]
 
 
-def assert_kl_correct(func: Callable[..., Any], convention: str, **kw: Any) -> AuditReport:
+def assert_kl_correct(
+    func: Callable[..., Any], convention: str, *, reduction: str | None = None, **kw: Any
+) -> AuditReport:
     """Audit ``func`` and raise ``AssertionError`` with the report's summary if it fails.
 
     Parameters
@@ -28,6 +30,10 @@ def assert_kl_correct(func: Callable[..., Any], convention: str, **kw: Any) -> A
         The KL implementation under test.
     convention : str
         Its calling convention (``"prior-logvar"``, ``"mvn"``...).
+    reduction : {"none", "sum", "mean"}, optional
+        Also require this reduction over the batch (see
+        :attr:`mcverify.AuditReport.reduction`): ``"mean"`` for a loss that
+        averages the per-sample KL over the batch.
     **kw
         Passed to :func:`mcverify.audit` (``backend``, ``samples``, ``seed``...).
         Evidence is skipped unless ``samples`` is given, to keep tests fast.
@@ -42,4 +48,8 @@ def assert_kl_correct(func: Callable[..., Any], convention: str, **kw: Any) -> A
     report = audit(func, convention, **kw)
     if not report.passed:
         raise AssertionError(report.summary())
+    if reduction is not None and report.reduction != reduction:
+        raise AssertionError(
+            f"{report.name}: reduces the batch by {report.reduction!r}, expected {reduction!r}\n{report.summary()}"
+        )
     return report

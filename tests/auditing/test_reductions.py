@@ -192,3 +192,11 @@ def test_accuracy_warning_does_not_guess_the_cancelling_operation():
     r = audit(log_difference, "prior-logvar", samples=0)
     [w] = [w for w in r.warnings if "loses relative accuracy" in w]
     assert "ratio" not in w and "p close to q" in w
+
+
+def test_assert_kl_correct_can_require_the_reduction():
+    from mcverify.testing import assert_kl_correct
+
+    assert assert_kl_correct(kl_batch_mean, "diag-prior-logvar", reduction="mean").reduction == "mean"
+    with pytest.raises(AssertionError, match="reduces the batch by 'sum', expected 'mean'"):
+        assert_kl_correct(kl_batch_sum, "diag-prior-logvar", reduction="mean")
