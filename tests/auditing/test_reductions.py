@@ -200,3 +200,14 @@ def test_assert_kl_correct_can_require_the_reduction():
     assert assert_kl_correct(kl_batch_mean, "diag-prior-logvar", reduction="mean").reduction == "mean"
     with pytest.raises(AssertionError, match="reduces the batch by 'sum', expected 'mean'"):
         assert_kl_correct(kl_batch_sum, "diag-prior-logvar", reduction="mean")
+
+
+def test_per_sample_function_indexing_axis_1_gets_regions_and_evidence():
+    def kl_axis1_sign(mu, logvar):  # per sample, needs the batch axis, and the sign is wrong
+        return 0.5 * np.sum(1 + logvar - mu**2 - np.exp(logvar), axis=1)
+
+    r = audit(kl_axis1_sign, "diag-prior-logvar", samples=2_000)
+    assert r.verdict == "fail" and r.reduction == "none" and r.calls == "batched"
+    assert r.diagnoses[0] == ["sign"] and r.regions
+    # single points (regions, evidence) are called as batches of one, where a 1-D call raises AxisError
+    assert r.evidence and all(e.candidate == pytest.approx(-e.truth, rel=1e-9) for e in r.evidence)
