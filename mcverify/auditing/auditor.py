@@ -461,7 +461,7 @@ def _problems(
         shape = _shape_of(first)
         probe = ps.probes[idx[0]]
         hint = ""
-        if ps.convention.vector and shape == f"shape ({probe.d},)":
+        if ps.convention.family.startswith("diag") and shape == f"shape ({probe.d},)":
             hint = f": one value per dimension (d = {probe.d}); convention {ps.convention.name} wants the sum over the last axis"
         out.append(
             f"returns {shape} where one number was expected at {_count(len(idx), 'probe')} "
