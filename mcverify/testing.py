@@ -20,7 +20,13 @@ __all__ = ["assert_kl_correct"]
 
 
 def assert_kl_correct(
-    func: Callable[..., Any], convention: str, *, dtype: str = "float64", gradients: bool = True, **kw: Any
+    func: Callable[..., Any],
+    convention: str,
+    *,
+    dtype: str = "float64",
+    gradients: bool = True,
+    reduction: str | None = None,
+    **kw: Any,
 ) -> AuditReport:
     """Audit ``func`` and raise ``AssertionError`` with the report's summary if it fails.
 
@@ -37,6 +43,10 @@ def assert_kl_correct(
     gradients : bool
         Require the gradient with respect to every input to be right too
         (default; checked when the backend differentiates: torch, jax).
+    reduction : {"none", "sum", "mean"}, optional
+        Also require this reduction over the batch (see
+        :attr:`mcverify.AuditReport.reduction`): ``"mean"`` for a loss that
+        averages the per-sample KL over the batch.
     **kw
         Passed to :func:`mcverify.audit` (``backend``, ``samples``, ``seed``...).
         Evidence is skipped unless ``samples`` is given, to keep tests fast.
@@ -51,4 +61,8 @@ def assert_kl_correct(
     report = audit(func, convention, dtype=dtype, gradients=gradients, **kw)
     if not report.passed:
         raise AssertionError(report.summary())
+    if reduction is not None and report.reduction != reduction:
+        raise AssertionError(
+            f"{report.name}: reduces the batch by {report.reduction!r}, expected {reduction!r}\n{report.summary()}"
+        )
     return report

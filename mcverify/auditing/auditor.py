@@ -29,11 +29,12 @@ from numpy.typing import NDArray
 from mcverify.auditing import sandbox
 from mcverify.auditing.autodiff import can_differentiate, check_dtype
 from mcverify.auditing.backends import Backend, ResultTypeError, get_backend
-from mcverify.auditing.conventions import Convention, call_candidate, call_one, get_convention
+from mcverify.auditing.conventions import CallOutcome, Convention, call_candidate, call_one, get_convention
 from mcverify.auditing.distributions import adapt, describe_kinds, get_object_convention, is_object_convention
 from mcverify.auditing.domain import Bound, as_bounds, coverage, probes_within
 from mcverify.auditing.evidence import gather_evidence
 from mcverify.auditing.gradients import audit_gradients, not_checked
+from mcverify.auditing.keywords import by_keyword
 from mcverify.auditing.kinds import combine
 from mcverify.auditing.mistakes import (
     CATALOG,
@@ -127,9 +128,17 @@ def audit(
     ----------
     func : callable
         The candidate, called as its convention says (see
-        :data:`mcverify.auditing.conventions.CONVENTIONS`). It is called once with
-        all probes of a dimension stacked along a leading batch axis, and
-        once per probe if that raises or returns the wrong shape.
+        :data:`mcverify.auditing.conventions.CONVENTIONS`), by position, or
+        by keyword when its signature has keyword-only parameters
+        (``def kl(*, mu, logvar)``; accepted names in
+        :mod:`mcverify.auditing.keywords`). It is called once with all probes
+        of a dimension stacked along a leading batch axis, and once per
+        probe if that raises or returns the wrong shape. A candidate that
+        returns one number for a batch (the sum or the mean over the batch)
+        is audited per sample, one probe at a time as a batch of one, and
+        the report names its reduction (:mod:`mcverify.auditing.reductions`).
+        Code that fits no convention (a fused loss, a method): wrap it in a
+        lambda, ``lambda mean, logvar: loss(empty(0), empty(0), mean, logvar)``.
     convention : str
         ``pair-std``, ``prior-logvar``, ``diag-prior-logvar``, ``mvn``...;
         ``dist-pair`` (``f(p, q) -> KL(p || q)``) and ``dist-prior``
@@ -186,8 +195,9 @@ def audit(
     Raises
     ------
     AuditError
-        Unknown convention or backend, a candidate that is not callable, or
-        one that raises on every probe.
+        Unknown convention or backend, a candidate that is not callable, one
+        with a keyword-only parameter that matches no argument name, or one
+        that raises on every probe.
     mcverify.auditing.backends.BackendUnavailable
         When the backend's library is not installed.
 
@@ -229,9 +239,12 @@ def audit(
     ):
         raise AuditError(f"timeout must be a number of seconds >= 0 (0 for none), got {timeout!r}")
     name = name or getattr(func, "__name__", None) or type(func).__name__
+    func, by_name = by_keyword(func, conv)
     with sandbox.session(timeout) as guard:
         report = _audit(func, conv, be, samples, seed, evidence_points, name, bounds)
         report = _training_parts(report, func, conv, be, gradients, dtype, samples, seed, evidence_points, bounds)
+    if by_name:
+        report = replace(report, notes=[by_name, *report.notes])
     return _with_sandbox_findings(report, guard, conv)
 
 
@@ -291,21 +304,27 @@ def _audit(
 ) -> AuditReport:
     ctx = _context(conv.name, bounds)
     ps = ctx.probes
-    values, errors, mode, call_notes = _evaluate(func, ps, ctx.tol, be)
+    values, errors, called = _evaluate(func, ps, ctx.tol, be)
+    mode, call_notes = called.mode, called.notes
 
     raised = np.array([e is not None for e in errors])
     wrong_type = np.array([e is not None and e.startswith(_WRONG_TYPE) for e in errors])
     if raised.all() and not wrong_type.any():
+        batched = [n_.split("; called once per probe")[0] for n_ in call_notes if "batch" in n_]
         raise AuditError(
-            f"the candidate raised on every probe (first: {errors[0]}); convention {conv.name} calls {conv.signature}"
+            f"the candidate raised on every probe (first: {errors[0]})"
+            + "".join(f"; {n_}" for n_ in batched)
+            + f"; convention {conv.name} calls {conv.signature}"
         )
     finite = np.isfinite(values)
     with np.errstate(invalid="ignore"):
         err = values - ctx.truth
         bad_value = finite & ~(np.abs(err) <= ctx.tol)
     timed_out = np.array([e is not None and e.startswith(_TIMEOUT) for e in errors])
+    wrong_shape = np.array([e is not None and e.startswith(_WRONG_SHAPE) for e in errors])
     status = np.where(raised, "raised", np.where(~finite, "non-finite", np.where(bad_value, "fail", "ok")))
     status = np.where(timed_out, "timeout", status)
+    status = np.where(wrong_shape, "wrong-shape", status)
     status = np.where(wrong_type, "wrong-type", status)
     verdict = "pass" if np.all(status == "ok") else "fail"
 
@@ -314,9 +333,10 @@ def _audit(
         "negative": int(np.sum(finite & (values < -ctx.tol))),
         "nonzero_at_equal": int(np.sum(same & finite & (np.abs(values) > ctx.tol))),
         "nonfinite": int(np.sum(~finite & ~raised)),
-        "raised": int(np.sum(raised & ~timed_out & ~wrong_type)),
+        "raised": int(np.sum(raised & ~timed_out & ~wrong_type & ~wrong_shape)),
         "timed_out": int(np.sum(timed_out)),
         "wrong_type": int(np.sum(wrong_type)),
+        "wrong_shape": int(np.sum(wrong_shape)),
     }
     table = _table(ps, values, ctx.truth, ctx.tol, status, errors)
 
@@ -328,8 +348,8 @@ def _audit(
     warnings = [n_ for n_ in call_notes if "differs" in n_]
     evidence: list[Evidence] = []
     if verdict == "fail":
-        evaluate_at = _caller(func, conv, be)
-        regions = _regions(ps, conv, status, values, ctx, evaluate_at)
+        evaluate_at = _caller(func, conv, be, called.batch_of_one)
+        regions = _regions(ps, conv, status, values, ctx, evaluate_at, errors)
         problems = _problems(ps, values, ctx, status, errors, properties, regions)
         diagnoses, diag_notes, details = _diagnose(values, ctx, status)
         notes += diag_notes
@@ -356,12 +376,13 @@ def _audit(
         int(seed),
         domain=coverage(ps),
         diagnosis_details=details,
+        reduction=called.reduction,
     )
 
 
 def _evaluate(
     func: Callable[..., Any], ps: ProbeSet, tol: NDArray[np.float64], be: Any
-) -> tuple[NDArray[np.float64], list[str | None], str, list[str]]:
+) -> tuple[NDArray[np.float64], list[str | None], CallOutcome]:
     batches = ps.batches()
     groups = [[ps.probes[i].args() for i in idx] for idx in batches]
     tols = [[float(tol[i]) for i in idx] for idx in batches]
@@ -372,13 +393,15 @@ def _evaluate(
     values[order] = out.values
     for k, i in enumerate(order):
         errors[i] = out.errors[k]
-    return values, errors, out.mode, out.notes
+    return values, errors, out
 
 
-def _caller(func: Callable[..., Any], conv: Convention, be: Any) -> Callable[[dict[str, Any]], float]:
+def _caller(
+    func: Callable[..., Any], conv: Convention, be: Any, batch_of_one: bool = False
+) -> Callable[[dict[str, Any]], float]:
     def at(params: dict[str, Any]) -> float:
         probe = make_probe(conv, params)
-        value, _ = call_one(func, probe.args(), be)
+        value, _ = call_one(func, probe.args(), be, batch_of_one=batch_of_one)
         return value
 
     return at
@@ -432,6 +455,7 @@ def _regions(
     values: NDArray[np.float64],
     ctx: _Context,
     evaluate_at: Callable[[dict[str, Any]], float],
+    errors: list[str | None],
 ) -> list[SweepFinding]:
     out = []
     for key, sw in ps.sweeps.items():
@@ -462,7 +486,7 @@ def _regions(
             ctx.tol[idx],
             evaluate=candidate_on_axis,
             truth_at=truth_on_axis,
-            unavailable=[_NO_VALUE.get(str(status[i]), "") for i in idx],
+            unavailable=[_no_value(str(status[i]), errors[i]) for i in idx],
         )
         if finding is not None:
             out.append(finding)
@@ -471,6 +495,18 @@ def _regions(
 
 #: What a probe without a value did instead, by status (for the regions' text).
 _NO_VALUE = {"raised": "raises", "timeout": "gives no result in time", "wrong-type": "returns no real number"}
+
+
+def _no_value(status: str, error: str | None) -> str:
+    """What a probe without a value did instead: ``"raises"``, ``"returns shape (3,)"``..."""
+    if status == "wrong-shape" and error:
+        return "returns " + _shape_of(error)
+    return _NO_VALUE.get(status, "")
+
+
+def _shape_of(error: str) -> str:
+    """``"shape (3,)"`` from ``"returned shape (3,) where one number was expected..."``."""
+    return error[len("returned ") :].split(" where ", 1)[0]
 
 
 def _problems(
@@ -525,6 +561,19 @@ def _problems(
             f"raises at {_count(len(idx), 'probe')} ({errors[idx[0]]} at {ps.probes[idx[0]].label()}); "
             f"convention {ps.convention.name} calls {ps.convention.signature}"
         )
+    if properties.get("wrong_shape"):
+        idx = [i for i in range(len(ps)) if status[i] == "wrong-shape"]
+        first = errors[idx[0]]
+        assert first is not None  # status "wrong-shape" comes from the error's text
+        shape = _shape_of(first)
+        probe = ps.probes[idx[0]]
+        hint = ""
+        if ps.convention.family.startswith("diag") and shape == f"shape ({probe.d},)":
+            hint = f": one value per dimension (d = {probe.d}); convention {ps.convention.name} wants the sum over the last axis"
+        out.append(
+            f"returns {shape} where one number was expected at {_count(len(idx), 'probe')} "
+            f"(first at {probe.label()}){hint}"
+        )
     if properties.get("wrong_type"):
         idx = [i for i in range(len(ps)) if status[i] == "wrong-type"]
         first = errors[idx[0]]
@@ -545,6 +594,8 @@ def _problems(
 
 
 _TIMEOUT = sandbox.CandidateTimeout.__name__
+#: A result with more than one number for one probe: see mcverify.auditing.conventions.call_one.
+_WRONG_SHAPE = "returned shape "
 #: A result that is not real numbers (complex, text): see mcverify.auditing.backends.as_float64.
 _WRONG_TYPE = ResultTypeError.__name__
 
@@ -649,7 +700,7 @@ def _warnings(ps: ProbeSet, values: NDArray[np.float64], ctx: _Context, status: 
             f"(true KL {ft}, candidate {fc}); {_count(int(lossy.sum()), 'probe')}, "
             f"all with true KL at most {significant(below, 2)} (p close to q)"
             + (": " + "; ".join(along) if along else "")
-            + ". Cancellation in log(ratio) + ratio - 1; mcverify.kl_divergence shows a form that keeps the digits"
+            + "; mcverify.kl_divergence shows a form that keeps the digits"
         )
     tiny_neg = (status == "ok") & (values < 0)
     if tiny_neg.any():

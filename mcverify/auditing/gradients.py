@@ -40,6 +40,7 @@ from mcverify.auditing.conventions import Convention, to_var
 from mcverify.auditing.mistakes import OP_ERROR, UNIT_ROUNDOFF, n_ops
 from mcverify.auditing.probes import Probe, ProbeSet
 from mcverify.auditing.probes import show_number as show
+from mcverify.auditing.reductions import with_batch_axis
 from mcverify.auditing.regions import intervals
 from mcverify.auditing.sandbox import guarded_call
 from mcverify.formatting import significant
@@ -271,7 +272,13 @@ def _gradients_at(
                 _, gs = guarded_call(partial(value_and_grad, func, args, be))
                 grads[i] = [None if g is None else np.asarray(g, dtype=np.float64) for g in gs]
             except Exception as exc:
-                errors[i] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+                # A candidate that needs a batch axis (it reduces over it, or indexes axis 1): a
+                # batch of one, where the sum and the mean over the batch are the per-sample KL.
+                try:
+                    _, gs = guarded_call(partial(value_and_grad, func, with_batch_axis(ps.probes[i].args()), be))
+                    grads[i] = [None if g is None else np.asarray(g, dtype=np.float64)[0] for g in gs]
+                except Exception:
+                    errors[i] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
     return grads, errors
 
 

@@ -145,7 +145,8 @@ class AuditReport:
         Counts: ``negative``, ``nonzero_at_equal``, ``nonfinite``, ``raised``,
         ``timed_out``, ``wrong_type`` (results that are not real numbers).
     calls : str
-        ``"batched"``, ``"one per probe"`` or ``"mixed"``.
+        ``"batched"``, ``"one per probe"``, ``"batches of one"`` (one probe
+        at a time with a leading batch axis of length 1) or ``"mixed"``.
     notes : list of str
         How the candidate was called, and remarks on the diagnosis.
     samples, seed : int
@@ -175,6 +176,11 @@ class AuditReport:
         ``dist-prior``): each kind of object (``univariate``, ``diagonal``,
         ``full``) -> ``"pass"``, ``"fail"`` or ``"unsupported"``; the verdict
         is over the supported kinds. Empty for the other conventions.
+    reduction : {"none", "sum", "mean"}
+        What the candidate does with a batch: one value per sample
+        (``"none"``, also when it takes no batch), or one number, the sum or
+        the mean of the per-sample KL over the batch. The verdict is always
+        on the per-sample KL (see :mod:`mcverify.auditing.reductions`).
     """
 
     verdict: str
@@ -204,6 +210,7 @@ class AuditReport:
     precision: PrecisionAudit | None = None
     dtype: str = "float64"
     kinds: dict[str, str] = field(default_factory=dict)
+    reduction: str = "none"
 
     @property
     def passed(self) -> bool:
@@ -282,6 +289,7 @@ class AuditReport:
             "failing_probes": int((self.table["status"] != "ok").sum()),
             "calls": self.calls,
             **({"kinds": dict(self.kinds)} if self.kinds else {}),
+            "reduction": self.reduction,
             "notes": list(self.notes),
             "samples": self.samples,
             "seed": self.seed,
@@ -309,12 +317,14 @@ class AuditReport:
         n_bad = int((self.table["status"] != "ok").sum())
         lines = [f"mcverify audit of {self.name} ({self.convention}, {self.backend} backend): {self.verdict.upper()}"]
         on = f" on {self.domain_text}" if self.domain else ""
+        reduced = self._reduction_text()
         if self.value_verdict == "pass":
             lines.append(
-                f"  {n} probes{on}, all within the rounding tolerance of a correct formula; called {self.calls}"
+                f"  {n} probes{on}, all within the rounding tolerance of a correct formula{reduced}; "
+                f"called {self.calls}"
             )
         else:
-            lines.append(f"  {n} probes{on}, {n_bad} fail; called {self.calls}")
+            lines.append(f"  {n} probes{on}, {n_bad} fail{reduced}; called {self.calls}")
         if self.kinds:
             lines.append("  kinds of object: " + ", ".join(f"{k} {v}" for k, v in self.kinds.items()))
         if self.value_verdict != "pass":
@@ -362,6 +372,11 @@ class AuditReport:
             out = [f"Training dtype {pr.dtype}: FAIL ({', '.join(pr.problems)})"]
             out += [f"  - {f}" for f in pr.findings]
         return out + [f"  note: {n}" for n in pr.notes]
+
+    def _reduction_text(self) -> str:
+        if self.reduction == "none":
+            return ""
+        return f" (per sample: the function returns the {self.reduction} over the batch)"
 
     def _diagnosis_text(self) -> str:
         if not self.diagnoses:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib
 import importlib.util
+import inspect
 import json
 import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from mcverify.auditing.auditor import DEFAULT_SAMPLES, DEFAULT_SEED, DEFAULT_TIMEOUT, audit
@@ -22,6 +25,7 @@ from mcverify.auditing.domain import parse_domain, probes_within
 from mcverify.auditing.expressions import ExprError, compile_expr
 from mcverify.auditing.report import AuditReport
 from mcverify.auditing.sandbox import CandidateEnded, in_child
+from mcverify.auditing.templates import TemplateError, compile_template, parse_template
 from mcverify.cli.options import EXIT_FAIL, EXIT_PASS, UsageError, first_line, nonnegative_int, seconds
 from mcverify.config.loader import MAX_SAMPLES
 from mcverify.errors import AuditError
@@ -47,7 +51,7 @@ def add_audit_command(sub: argparse._SubParsersAction) -> None:
     audit.add_argument(
         "target",
         nargs="?",
-        help="the function: path/to/file.py:function or package.module:function",
+        help="the function: path/to/file.py:function, package.module:function or file.py:Class.method",
     )
     audit.add_argument(
         "--convention",
@@ -64,6 +68,16 @@ def add_audit_command(sub: argparse._SubParsersAction) -> None:
     audit.add_argument(
         "--expr",
         help='a formula as text instead of TARGET, e.g. "0.5*(std**2 + mean**2 - 1 - log(std**2))"',
+    )
+    audit.add_argument(
+        "--call",
+        metavar="TEMPLATE",
+        help=(
+            "how to call code that fits no convention: a Python expression over the convention's "
+            "arguments, the names of TARGET's module and zeros/ones/empty, "
+            'e.g. "loss_function(empty(0, 784), empty(0, 784), mean, logvar)" or "VAE().kl(mean, logvar)"; '
+            "TARGET may then be just FILE.py"
+        ),
     )
     audit.add_argument(
         "--backend", default="numpy", choices=list(BACKENDS), help="array type the function receives (default: numpy)"
@@ -145,6 +159,14 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         clean_stale(out.parent)  # temporary files of killed runs
     domain = _domain(args.domain, args.convention)
     compiled: Callable[..., object] | None = None  # an --expr, compiled once here (the child inherits it)
+    template: ast.Expression | None = None  # a --call, parsed once here; its names are checked after the import
+    if args.call is not None:
+        if args.expr is not None:
+            raise UsageError("audit: --call calls TARGET's code; --expr is a formula on its own: give one of them")
+        try:
+            template = parse_template(args.call)
+        except TemplateError as exc:
+            raise UsageError(f"--call: {exc}") from None
     if args.expr is not None:
         if args.backend != "numpy":
             raise UsageError("audit: --expr is evaluated with numpy; --backend does not apply")
@@ -155,6 +177,8 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         except ExprError as exc:
             raise UsageError(f"--expr: {exc}") from None
         name = f"expr {args.expr.strip()!r}"
+    elif template is not None:
+        name = f"{shown_path(args.target)} called as {args.call.strip()}"
     else:
         name = shown_path(args.target)  # bytes that are not UTF-8 as \xff: the report prints and encodes
 
@@ -165,7 +189,18 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         except BackendUnavailable as exc:
             raise UsageError(f"audit: {exc}") from None
         mark("import")
-        func = compiled if compiled is not None else _load_target(args.target)
+        shown = name
+        if compiled is not None:
+            func: Callable[..., Any] = compiled
+        elif template is not None:
+            namespace, what = _load_namespace(args.target)
+            try:
+                func = compile_template(template, args.convention, namespace, get_backend(args.backend), where=what)
+            except TemplateError as exc:
+                raise UsageError(f"--call: {exc}") from None
+        else:
+            func, built = _load_target(args.target, args.convention)
+            shown = f"{name} ({built})" if built else name
         mark("audit")
         try:
             with _c_level_stdout_to_stderr():  # the function's own output never mixes with the report
@@ -175,7 +210,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
                     backend=args.backend,
                     samples=args.samples,
                     seed=args.seed,
-                    name=name,
+                    name=shown,
                     timeout=args.timeout or None,
                     domain=domain,
                     gradients=args.gradients,
@@ -264,18 +299,64 @@ def _write_report(report: AuditReport, out: Path, overwrite: bool = False) -> Pa
         raise UsageError(f"{out}: cannot write the report ({exc.strerror})") from None
 
 
-def _load_target(target: str) -> Callable[..., Any]:
-    """The callable named by ``path/to/file.py:function`` or ``package.module:function``.
+def _load_target(target: str, convention: str) -> tuple[Callable[..., Any], str]:
+    """The callable named by ``path/to/file.py:function`` or ``package.module:function``, and how it was built.
+
+    ``FILE.py:Class.method`` names a method: the class is built with no
+    arguments and its method called on that instance (the second value says
+    so); a class that needs arguments is refused with a message that shows
+    the ``--call`` that builds it.
+    """
+    where, sep, attr = target.rpartition(":")
+    if not sep or not where or not attr:
+        raise UsageError(f"{target!r}: TARGET must be path/to/file.py:function or package.module:function")
+    module, what = _load_module(where)
+    parent: Any = None
+    obj: Any = module
+    for part in attr.split("."):
+        parent = obj
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise UsageError(f"{what} has no function {attr!r}") from None
+    if not callable(obj):
+        raise UsageError(f"{what}: {attr!r} is not callable (it is {type(obj).__name__})")
+    method = attr.rpartition(".")[2]
+    if isinstance(parent, type) and inspect.isfunction(inspect.getattr_static(parent, method, None)):
+        args = ", ".join(CONVENTIONS[convention].params)
+        hint = f'--call "{parent.__name__}(...).{method}({args})"'
+        try:
+            instance = parent()
+        except Exception as exc:
+            raise UsageError(
+                f"{what}: {attr!r} is a method, and building {parent.__name__}() with no arguments raised "
+                f"{type(exc).__name__}: {first_line(exc)}; build it yourself with {hint}"
+            ) from None
+        return getattr(instance, method), f"on {parent.__name__}(), built with no arguments"
+    return obj, ""
+
+
+def _load_namespace(target: str) -> tuple[dict[str, Any], str]:
+    """The names of the module of ``FILE.py``, ``FILE.py:NAME`` or ``package.module[:NAME]``, for ``--call``."""
+    where, sep, attr = target.rpartition(":")
+    if not sep:
+        where, attr = target, ""
+    if not where:
+        raise UsageError(f"{target!r}: TARGET must be path/to/file.py[:NAME] or package.module[:NAME]")
+    module, what = _load_module(where)
+    if attr and not hasattr(module, attr.split(".")[0]):
+        raise UsageError(f"{what} has no name {attr.split('.')[0]!r}")
+    return dict(vars(module)), what
+
+
+def _load_module(where: str) -> tuple[ModuleType, str]:
+    """Import ``path/to/file.py`` or ``package.module``; return it and how messages name it.
 
     The libraries mcverify needs are imported first, and the target's folder
     (or the working folder, for a module) goes at the end of ``sys.path``:
     a ``pandas.py`` beside the target never replaces pandas, while the
     modules beside it that it imports still import.
     """
-
-    where, sep, attr = target.rpartition(":")
-    if not sep or not where or not attr:
-        raise UsageError(f"{target!r}: TARGET must be path/to/file.py:function or package.module:function")
     for library in _PRELOADED:  # the real ones, before a numpy.py or pandas.py beside the target can shadow them
         importlib.import_module(library)
     if where.endswith(".py") or "/" in where or os.sep in where:
@@ -298,28 +379,18 @@ def _load_target(target: str) -> Callable[..., Any]:
             raise UsageError(f"{where}: importing it called sys.exit({exc.code!r}); no audit was made") from None
         except Exception as exc:
             raise UsageError(f"{where}: importing it raised {type(exc).__name__}: {first_line(exc)}") from None
-        what = where
-    else:
-        if os.getcwd() not in sys.path and "" not in sys.path:
-            sys.path.append(os.getcwd())
-        try:
-            module = _import_module_or_attribute(where)
-        except ImportError as exc:
-            raise UsageError(f"cannot import {where!r}: {first_line(exc)}") from None
-        except SystemExit as exc:
-            raise UsageError(f"{where}: importing it called sys.exit({exc.code!r}); no audit was made") from None
-        except Exception as exc:
-            raise UsageError(f"{where}: importing it raised {type(exc).__name__}: {first_line(exc)}") from None
-        what = f"module {where}"
-    obj = module
-    for part in attr.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise UsageError(f"{what} has no function {attr!r}") from None
-    if not callable(obj):
-        raise UsageError(f"{what}: {attr!r} is not callable (it is {type(obj).__name__})")
-    return obj
+        return module, where
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.append(os.getcwd())
+    try:
+        module = _import_module_or_attribute(where)
+    except ImportError as exc:
+        raise UsageError(f"cannot import {where!r}: {first_line(exc)}") from None
+    except SystemExit as exc:
+        raise UsageError(f"{where}: importing it called sys.exit({exc.code!r}); no audit was made") from None
+    except Exception as exc:
+        raise UsageError(f"{where}: importing it raised {type(exc).__name__}: {first_line(exc)}") from None
+    return module, f"module {where}"
 
 
 def _import_module_or_attribute(where: str) -> Any:

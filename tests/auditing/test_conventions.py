@@ -144,10 +144,22 @@ def test_falls_back_to_one_call_per_probe():
 
 
 def test_falls_back_on_a_result_of_the_wrong_shape():
+    def terms_when_batched(m, s):  # sums over the dimensions of one sample only
+        terms = 0.5 * (s**2 + m**2 - 1 - np.log(s**2))
+        return np.sum(terms) if np.ndim(m) == 1 else terms
+
+    _ps, groups = _groups("diag-prior-std")
+    out = call_candidate(terms_when_batched, groups, NUMPY)
+    assert out.mode in ("one per probe", "mixed") and out.reduction == "none"  # the d = 1 group batches
+    assert "returned shape (4, 2)" in out.notes[0]
+    assert np.all(np.isfinite(out.values))
+
+
+def test_one_number_for_a_batch_is_a_reduction():
     _ps, groups = _groups("diag-prior-std")
     out = call_candidate(lambda m, s: np.sum(0.5 * (s**2 + m**2 - 1 - np.log(s**2))), groups, NUMPY)
-    assert out.mode == "one per probe"
-    assert "returned shape ()" in out.notes[0]
+    assert out.reduction == "sum" and out.batch_of_one
+    assert any("returns the sum of the per-sample KL" in n and "shape ()" in n for n in out.notes)
     assert np.all(np.isfinite(out.values))
 
 

@@ -209,3 +209,35 @@ def test_every_probe_set_has_exact_gradients():
             for gk, (arg, v) in zip(g.grads, p.params.items(), strict=True):
                 assert np.shape(gk) == np.shape(v), (name, arg)
                 assert np.all(np.isfinite(gk))
+
+
+def test_a_batch_mean_loss_gets_its_gradients_audited_per_sample():
+    """A VAE loss that averages over the batch is differentiated on batches of one, where mean = per-sample KL."""
+    torch = pytest.importorskip("torch")
+
+    def kl_mean(mu, logvar):
+        return torch.mean(-0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=1))
+
+    def kl_mean_detached(mu, logvar):
+        return torch.mean(-0.5 * torch.sum(1 + logvar - mu.detach().pow(2) - logvar.exp(), dim=1))
+
+    good = audit(kl_mean, "diag-prior-logvar", backend="torch", samples=0)
+    assert (good.reduction, good.gradient_verdict) == ("mean", "pass")
+    bad = audit(kl_mean_detached, "diag-prior-logvar", backend="torch", samples=0)
+    assert (bad.reduction, bad.value_verdict, bad.gradient_problems) == ("mean", "pass", ["zero"])
+
+
+def test_tensorflow_gradients_are_audited():
+    tf = pytest.importorskip("tensorflow")
+
+    def kl(mean, logvar):
+        return -0.5 * tf.reduce_sum(1 + logvar - mean**2 - tf.exp(logvar), axis=-1)
+
+    def kl_stopped(mean, logvar):
+        return -0.5 * tf.reduce_sum(1 + logvar - tf.stop_gradient(mean) ** 2 - tf.exp(logvar), axis=-1)
+
+    assert audit(kl, "diag-prior-logvar", backend="tensorflow", samples=0).gradient_verdict == "pass"
+    bad = audit(kl_stopped, "diag-prior-logvar", backend="tensorflow", samples=0)
+    assert (bad.value_verdict, bad.gradient_problems) == ("pass", ["zero"])
+    half = audit(kl, "diag-prior-logvar", backend="tensorflow", samples=0, dtype="float16")
+    assert "overflow" in half.precision_problems
