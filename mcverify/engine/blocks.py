@@ -26,6 +26,7 @@ from mcverify.config.case_list import CaseList, CaseRecord, UnivariateSegment
 from mcverify.config.cases import Case
 from mcverify.engine.case import Settings, evaluate_case
 from mcverify.numerics.univariate_pairs import UnivariatePairs, closed_form
+from mcverify.quadrature.integration import quadrature_kl
 from mcverify.quadrature.univariate_batch import quadrature as batched_quadrature
 from mcverify.sampling.seeding import case_seeds
 from mcverify.sampling.univariate_batch import monte_carlo as batched_monte_carlo
@@ -178,7 +179,7 @@ def _univariate_rows(cols: Columns, bulk: _Bulk, settings: Settings) -> None:
     seeds = case_seeds(settings.seed, index)
     mc = batched_monte_carlo(pairs, samples, seeds, settings.confidence)
     t2 = clock()
-    quad = batched_quadrature(pairs, settings.quad_rtol)
+    quad = batched_quadrature(pairs, settings.quad_rtol, quadrature_kl)
     t3 = clock()
     red, direct = quad["reduced"], quad["direct"]
     # As MonteCarloResult.z_score and .p_value with the verdicts' rounding floor.

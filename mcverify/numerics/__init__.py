@@ -5,6 +5,7 @@ pandas, nothing else of mcverify.
 
 Public names (everything else is internal to the layer):
 :mod:`~mcverify.numerics.gaussian`: ``Gaussian``,
+:mod:`~mcverify.numerics.gaussian_batch`: ``GaussianBatch``,
 :mod:`~mcverify.numerics.closed_form`: ``kl_divergence``,
 :mod:`~mcverify.numerics.blas`: ``one_blas_thread``.
 """
@@ -14,9 +15,11 @@ from __future__ import annotations
 from mcverify.numerics.blas import one_blas_thread
 from mcverify.numerics.closed_form import kl_divergence
 from mcverify.numerics.gaussian import Gaussian
+from mcverify.numerics.gaussian_batch import GaussianBatch
 
 __all__ = [
     "Gaussian",
+    "GaussianBatch",
     "kl_divergence",
     "one_blas_thread",
 ]

@@ -17,17 +17,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
+from mcverify.numerics.gaussian import Gaussian
 from mcverify.numerics.univariate_pairs import UnivariatePairs
-from mcverify.quadrature import integration as _quad
+from mcverify.quadrature import pieces as _quad
 from mcverify.quadrature.gauss_kronrod import normal_tail_moments, panel_nodes, qk21_sums
-from mcverify.quadrature.integration import QuadratureResult, quadrature_kl
+from mcverify.quadrature.pieces import QuadratureResult
 
-__all__ = ["QuadratureColumns", "quadrature"]
+__all__ = ["OnePair", "QuadratureColumns", "quadrature"]
 
 Array = NDArray[np.float64]
 
@@ -76,6 +77,14 @@ _HERMITE = (
 #: per pair; at 128 there are none and it takes 9.5 µs; below, per-call
 #: overhead grows again.
 _QUAD_BATCH = 128
+
+
+class OnePair(Protocol):
+    """:func:`mcverify.quadrature_kl` for one pair: the fallback of :func:`quadrature`."""
+
+    def __call__(
+        self, p: Gaussian, q: Gaussian, *, method: _quad.QuadratureMethod, rtol: float
+    ) -> QuadratureResult: ...
 
 
 @dataclass(frozen=True)
@@ -313,6 +322,7 @@ def _finish(
     ok: NDArray[np.bool_],
     method: _quad.QuadratureMethod,
     rtol: float,
+    fallback: OnePair,
 ) -> QuadratureColumns:
     """Reliability and messages as :func:`quadrature_kl` gives them; fallbacks."""
     value = value.copy()
@@ -329,12 +339,17 @@ def _finish(
             res = _quad._verdict(tally, method, rtol, strict=False)
         else:
             p, q = pairs.gaussians(int(i))
-            res = quadrature_kl(p, q, method=method, rtol=rtol)
+            res = fallback(p, q, method=method, rtol=rtol)
         value[i], error[i], reliable[i], message[i] = res.value, res.error, res.reliable, res.message
     return QuadratureColumns(value, error, reliable, message, ~ok)
 
 
-def quadrature(pairs: UnivariatePairs, rtol: float = 1e-10) -> dict[str, QuadratureColumns]:
+def quadrature(
+    pairs: UnivariatePairs,
+    rtol: float,
+    fallback: OnePair,
+    methods: tuple[_quad.QuadratureMethod, ...] = ("reduced", "direct"),
+) -> dict[str, QuadratureColumns]:
     r"""Both quadratures of :func:`mcverify.quadrature_kl` for many univariate pairs.
 
     Parameters
@@ -342,6 +357,11 @@ def quadrature(pairs: UnivariatePairs, rtol: float = 1e-10) -> dict[str, Quadrat
     pairs : UnivariatePairs
     rtol : float
         As for :func:`~mcverify.quadrature_kl`.
+    fallback : callable
+        :func:`~mcverify.quadrature_kl` itself (passed in: it lives in the
+        module that calls this one), for the pairs the panels cannot settle.
+    methods : tuple of str
+        Which of ``"reduced"`` and ``"direct"`` to compute.
 
     Returns
     -------
@@ -373,27 +393,29 @@ def quadrature(pairs: UnivariatePairs, rtol: float = 1e-10) -> dict[str, Quadrat
     ``error <= rtol |value| + 1e-300``.
     """
     n = len(pairs)
-    red = [np.empty(n), np.empty(n), np.empty(n, dtype=bool)]
-    for sel, p, q in pairs.groups():
-        with np.errstate(over="ignore"):
-            delta = (p.mean - q.mean) / q.stddevs
-        r, rm1, log_r = _quad._scale_ratio(p, q)  # type: ignore[arg-type]  # Side duck-types Gaussian: mean, std, var, stddevs are all this reads
-        for start in range(0, sel.size, _QUAD_BATCH):
+    out: dict[str, QuadratureColumns] = {}
+    if "reduced" in methods:
+        red = [np.empty(n), np.empty(n), np.empty(n, dtype=bool)]
+        for sel, p, q in pairs.groups():
+            with np.errstate(over="ignore"):
+                delta = (p.mean - q.mean) / q.stddevs
+            r, rm1, log_r = _quad._scale_ratio(p, q)  # type: ignore[arg-type]  # Side duck-types Gaussian: mean, std, var, stddevs are all this reads
+            for start in range(0, sel.size, _QUAD_BATCH):
+                part = slice(start, start + _QUAD_BATCH)
+                res = _reduced(delta[part], r[part], rm1[part], log_r[part], rtol)
+                for k in range(3):
+                    red[k][sel[part]] = res[k]
+        out["reduced"] = _finish(pairs, red[0], red[1], red[2], "reduced", rtol, fallback)
+    if "direct" in methods:
+        direct = [np.empty(n), np.empty(n), np.empty(n, dtype=bool)]
+        for start in range(0, n, _QUAD_BATCH):
             part = slice(start, start + _QUAD_BATCH)
-            out = _reduced(delta[part], r[part], rm1[part], log_r[part], rtol)
+            sub = UnivariatePairs(*(getattr(pairs, f)[part] for f in UnivariatePairs.__dataclass_fields__))
+            res = _direct(sub, rtol)
             for k in range(3):
-                red[k][sel[part]] = out[k]
-    direct = [np.empty(n), np.empty(n), np.empty(n, dtype=bool)]
-    for start in range(0, n, _QUAD_BATCH):
-        part = slice(start, start + _QUAD_BATCH)
-        sub = UnivariatePairs(*(getattr(pairs, f)[part] for f in UnivariatePairs.__dataclass_fields__))
-        out = _direct(sub, rtol)
-        for k in range(3):
-            direct[k][part] = out[k]
-    return {
-        "reduced": _finish(pairs, red[0], red[1], red[2], "reduced", rtol),
-        "direct": _finish(pairs, direct[0], direct[1], direct[2], "direct", rtol),
-    }
+                direct[k][part] = res[k]
+        out["direct"] = _finish(pairs, direct[0], direct[1], direct[2], "direct", rtol, fallback)
+    return out
 
 
 def as_dict(columns: QuadratureColumns) -> dict[str, Any]:  # pragma: no cover - debugging aid

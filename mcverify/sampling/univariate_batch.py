@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from mcverify.numerics.univariate_pairs import UnivariatePairs
 from mcverify.sampling.log_ratio import whitened_diagonal
-from mcverify.sampling.monte_carlo import (
+from mcverify.sampling.power_sums import (
     UNIVARIATE_CHUNK,
     PowerSumBuffers,
     _chunk_sums,
@@ -46,6 +46,7 @@ class MonteCarloColumns:
     ci_high: Array
     seconds: Array
     skewness: Array
+    std: Array
 
 
 def monte_carlo(
@@ -88,15 +89,17 @@ def monte_carlo(
         flat += 0.0  # as _power_sums' fsum of one number: -0.0 becomes +0.0
     sums = flat.T
     mean, var, skew = _univariate_moments(r, c, log_r, sums, samples)
-    estimate, stderr, ci_low, ci_high = _interval(mean, var, skew, samples, confidence)
+    estimate, stderr, ci_low, ci_high, std = _interval(mean, var, skew, samples, confidence)
     seconds += (clock() - t0) / max(n, 1)
-    return MonteCarloColumns(estimate, stderr, ci_low, ci_high, seconds, np.asarray(skew, dtype=np.float64))
+    return MonteCarloColumns(estimate, stderr, ci_low, ci_high, seconds, np.asarray(skew, dtype=np.float64), std)
 
 
-def _interval(mean: Array, var: Array, skew: Array, n: int, confidence: float) -> tuple[Array, Array, Array, Array]:
-    """:func:`mcverify.sampling.monte_carlo.mean_result` on arrays: estimate, stderr and interval, bit for bit.
+def _interval(
+    mean: Array, var: Array, skew: Array, n: int, confidence: float
+) -> tuple[Array, Array, Array, Array, Array]:
+    """:func:`mcverify.sampling.monte_carlo.mean_result` on arrays: estimate, stderr, interval and std, bit for bit.
 
-    The moments come from :func:`mcverify.sampling.monte_carlo._univariate_moments`
+    The moments come from :func:`mcverify.sampling.power_sums._univariate_moments`
     itself (applied to arrays), the interval from
     :func:`mcverify.stats.intervals.confidence_interval`, which is written in numpy
     ufuncs for exactly this.
@@ -105,4 +108,4 @@ def _interval(mean: Array, var: Array, skew: Array, n: int, confidence: float) -
         std = np.sqrt(np.where(0.0 > var, 0.0, var))  # max(var, 0.0): keeps nan and -0.0 as Python does
     se = std / math.sqrt(n)
     low, high = confidence_interval(mean, se, confidence, skewness=skew, terms=n)
-    return mean, se, np.asarray(low), np.asarray(high)
+    return mean, se, np.asarray(low), np.asarray(high), std
