@@ -18,6 +18,7 @@ from mcverify._version import __version__
 if TYPE_CHECKING:
     from mcverify.auditing.auditor import AuditReport, audit
     from mcverify.errors import AuditError, ConfigError, QuadratureError
+    from mcverify.numerics.blas import blas_threads
     from mcverify.numerics.closed_form import kl_divergence
     from mcverify.numerics.gaussian import Gaussian
     from mcverify.numerics.gaussian_batch import GaussianBatch
@@ -42,6 +43,7 @@ __all__ = [
     "QuadratureResult",
     "__version__",
     "audit",
+    "blas_threads",
     "kl_divergence",
     "monte_carlo_kl",
     "monte_carlo_kl_reference",
@@ -55,6 +57,7 @@ _WHERE = {
     "AuditError": "mcverify.errors",
     "ConfigError": "mcverify.errors",
     "QuadratureError": "mcverify.errors",
+    "blas_threads": "mcverify.numerics.blas",
     "kl_divergence": "mcverify.numerics.closed_form",
     "Gaussian": "mcverify.numerics.gaussian",
     "GaussianBatch": "mcverify.numerics.gaussian_batch",

@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.linalg import solve_triangular
 
+from mcverify.numerics.blas import one_blas_thread
 from mcverify.numerics.cholesky import refined_cholesky, refined_cholesky_stack
 from mcverify.numerics.gaussian import Gaussian
 from mcverify.numerics.gaussian_batch import GaussianBatch, as_batches
@@ -94,7 +95,8 @@ def kl_divergence(p: Gaussian | GaussianBatch, q: Gaussian | GaussianBatch) -> f
     if p.is_diagonal and q.is_diagonal:
         terms = _diagonal_terms(p, q)
     else:
-        terms = _full_terms(p, q)
+        with one_blas_thread():
+            terms = _full_terms(p, q)
     return math.fsum(terms.tolist())
 
 
@@ -114,9 +116,10 @@ def _kl_batches(p: GaussianBatch, q: GaussianBatch) -> NDArray[np.float64]:
                 return terms[:n] + terms[n:]  # fsum of two numbers: their correctly rounded sum
         return _row_fsums(_diagonal_terms(p, q))  # type: ignore[arg-type]
     out = np.empty(n)
-    for start in range(0, n, _FULL_BATCH):
-        part = slice(start, start + _FULL_BATCH)
-        out[part] = _row_fsums(_full_terms_batch(_rows(p, part), _rows(q, part)))
+    with one_blas_thread():
+        for start in range(0, n, _FULL_BATCH):
+            part = slice(start, start + _FULL_BATCH)
+            out[part] = _row_fsums(_full_terms_batch(_rows(p, part), _rows(q, part)))
     return out
 
 

@@ -27,6 +27,7 @@ from scipy import integrate, linalg
 from scipy.linalg import lapack
 
 from mcverify.errors import QuadratureError
+from mcverify.numerics.blas import one_blas_thread
 from mcverify.numerics.cholesky import refined_cholesky
 from mcverify.numerics.gaussian import Gaussian
 from mcverify.numerics.gaussian_batch import GaussianBatch, as_batches
@@ -247,16 +248,18 @@ def quadrature_kl(
         raise ValueError(f"p and q must have the same dimension: p has dimension {p.dim}, q has dimension {q.dim}")
     if not (isinstance(rtol, (int, float)) and 0.0 < rtol < 1.0):
         raise ValueError(f"rtol must be a number in (0, 1), got {rtol!r}")
-    if method == "reduced":
-        tally = _reduced(p, q, float(rtol))
-    elif method == "direct":
-        if p.dim > 2:
-            raise ValueError(
-                f'method="direct" integrates over R^d and supports d <= 2 only, got d = {p.dim}; use method="reduced"'
-            )
-        tally = _direct(p, q, float(rtol))
-    else:
+    if method not in ("reduced", "direct"):
         raise ValueError(f'method must be "reduced" or "direct", got {method!r}')
+    if method == "direct" and p.dim > 2:
+        raise ValueError(
+            f'method="direct" integrates over R^d and supports d <= 2 only, got d = {p.dim}; use method="reduced"'
+        )
+    integrate_pair = _reduced if method == "reduced" else _direct
+    if p.is_diagonal and q.is_diagonal:  # no matrix work
+        tally = integrate_pair(p, q, float(rtol))
+    else:
+        with one_blas_thread():
+            tally = integrate_pair(p, q, float(rtol))
     return _verdict(tally, method, float(rtol), strict)
 
 
