@@ -15,7 +15,6 @@ from typing import Any, overload
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import stats
 
 from mcverify.numerics.blas import one_blas_thread
 from mcverify.numerics.gaussian import Gaussian
@@ -391,6 +390,8 @@ def monte_carlo_kl_reference(
     ``multivariate_normal`` otherwise), all in memory at once; the skewness
     comes from :func:`scipy.stats.skew`.
     """
+    from scipy import stats  # slow to import (0.5 s), and only this oracle needs it
+
     _check(p, q, samples, confidence)
     rng = generator(seed)
     if p.dim == 1:
