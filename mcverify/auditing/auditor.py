@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from functools import cache
+from functools import cache, partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -214,7 +214,7 @@ def _audit(
         "timed_out": int(np.sum(timed_out)),
         "wrong_type": int(np.sum(wrong_type)),
     }
-    table = _table(ps, values, ctx.truth, ctx.tol, status, errors)
+    table = partial(_table, ps, values, ctx.truth, ctx.tol, status, errors)  # built when asked for
 
     regions: list[SweepFinding] = []
     problems: list[str] = []
