@@ -18,21 +18,32 @@ from mcverify._version import __version__
 if TYPE_CHECKING:
     from mcverify.auditing.auditor import AuditReport, audit
     from mcverify.errors import AuditError, ConfigError, QuadratureError
+    from mcverify.numerics.blas import blas_threads
     from mcverify.numerics.closed_form import kl_divergence
     from mcverify.numerics.gaussian import Gaussian
-    from mcverify.quadrature.integration import QuadratureResult, quadrature_kl
-    from mcverify.sampling.monte_carlo import MonteCarloResult, monte_carlo_kl, monte_carlo_kl_reference
+    from mcverify.numerics.gaussian_batch import GaussianBatch
+    from mcverify.quadrature.integration import QuadratureBatchResult, QuadratureResult, quadrature_kl
+    from mcverify.sampling.monte_carlo import (
+        MonteCarloBatchResult,
+        MonteCarloResult,
+        monte_carlo_kl,
+        monte_carlo_kl_reference,
+    )
 
 __all__ = [
     "AuditError",
     "AuditReport",
     "ConfigError",
     "Gaussian",
+    "GaussianBatch",
+    "MonteCarloBatchResult",
     "MonteCarloResult",
+    "QuadratureBatchResult",
     "QuadratureError",
     "QuadratureResult",
     "__version__",
     "audit",
+    "blas_threads",
     "kl_divergence",
     "monte_carlo_kl",
     "monte_carlo_kl_reference",
@@ -46,10 +57,14 @@ _WHERE = {
     "AuditError": "mcverify.errors",
     "ConfigError": "mcverify.errors",
     "QuadratureError": "mcverify.errors",
+    "blas_threads": "mcverify.numerics.blas",
     "kl_divergence": "mcverify.numerics.closed_form",
     "Gaussian": "mcverify.numerics.gaussian",
+    "GaussianBatch": "mcverify.numerics.gaussian_batch",
+    "QuadratureBatchResult": "mcverify.quadrature.integration",
     "QuadratureResult": "mcverify.quadrature.integration",
     "quadrature_kl": "mcverify.quadrature.integration",
+    "MonteCarloBatchResult": "mcverify.sampling.monte_carlo",
     "MonteCarloResult": "mcverify.sampling.monte_carlo",
     "monte_carlo_kl": "mcverify.sampling.monte_carlo",
     "monte_carlo_kl_reference": "mcverify.sampling.monte_carlo",

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from functools import cache
+from functools import cache, partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -338,7 +338,7 @@ def _audit(
         "wrong_type": int(np.sum(wrong_type)),
         "wrong_shape": int(np.sum(wrong_shape)),
     }
-    table = _table(ps, values, ctx.truth, ctx.tol, status, errors)
+    table = partial(_table, ps, values, ctx.truth, ctx.tol, status, errors)  # built when asked for
 
     regions: list[SweepFinding] = []
     problems: list[str] = []

@@ -107,7 +107,7 @@ def combine(
         [f"{k}: {w}" for k, r in reports.items() for w in r.warnings],
         regions,
         evidence,
-        _params_before_results(pd.concat(tables, ignore_index=True), first.table),
+        lambda: _params_before_results(pd.concat(tables, ignore_index=True), first.table),
         properties,
         calls.pop() if len(calls) == 1 else "mixed",
         notes,

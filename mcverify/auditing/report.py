@@ -8,7 +8,9 @@ computation beyond formatting.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -140,7 +142,8 @@ class AuditReport:
     table : pandas.DataFrame
         Every probe: ``probe, group, d``, the candidate's arguments,
         ``candidate, truth, error, tolerance, relative_error, status,
-        message``.
+        message``.  Built by ``make_table`` on first use (a passing
+        ``assert_kl_correct`` never imports pandas).
     properties : dict
         Counts: ``negative``, ``nonzero_at_equal``, ``nonfinite``, ``raised``,
         ``timed_out``, ``wrong_type`` (results that are not real numbers).
@@ -192,7 +195,7 @@ class AuditReport:
     warnings: list[str]
     regions: list[SweepFinding]
     evidence: list[Evidence]
-    table: pd.DataFrame
+    make_table: Callable[[], pd.DataFrame] = field(repr=False)
     properties: dict[str, int]
     calls: str
     notes: list[str] = field(default_factory=list)
@@ -211,6 +214,10 @@ class AuditReport:
     dtype: str = "float64"
     kinds: dict[str, str] = field(default_factory=dict)
     reduction: str = "none"
+
+    @cached_property
+    def table(self) -> pd.DataFrame:
+        return self.make_table()
 
     @property
     def passed(self) -> bool:

@@ -130,7 +130,7 @@ def add_config_options(p: argparse.ArgumentParser) -> None:
         "--jobs",
         type=positive_int,
         default=None,
-        help="worker processes (default: every core this process may use)",
+        help="worker processes (default: every core this process may use; run: one for a run of at most 5e7 draws)",
     )
     p.add_argument("--force", action="store_true", help="allow sweeps beyond the case limit")
     p.add_argument(

@@ -3,7 +3,8 @@
 A run's cases are cut into blocks by :class:`Layout`, a function of the
 run alone (never of the workers), and :func:`evaluate_block` computes one
 block into :mod:`columns <mcverify.tables.columns>`.  Inside a block the
-univariate pairs go through :mod:`mcverify.engine.univariate_batch` all at once;
+univariate pairs go through the batched paths (:mod:`mcverify.numerics.univariate_pairs`,
+:mod:`mcverify.sampling.univariate_batch`, :mod:`mcverify.quadrature.univariate_batch`) all at once;
 every other case through :func:`mcverify.engine.case.evaluate_case` (and every
 case, when the settings ask for another sampling method, extra estimators or
 methods of one's own: :attr:`Settings.batched <mcverify.engine.case.Settings.batched>`).  Each
@@ -23,9 +24,12 @@ import numpy as np
 
 from mcverify.config.case_list import CaseList, CaseRecord, UnivariateSegment
 from mcverify.config.cases import Case
-from mcverify.engine import univariate_batch as _univariate
 from mcverify.engine.case import Settings, evaluate_case
+from mcverify.numerics.univariate_pairs import UnivariatePairs, closed_form
+from mcverify.quadrature.integration import quadrature_kl
+from mcverify.quadrature.univariate_batch import quadrature as batched_quadrature
 from mcverify.sampling.seeding import case_seeds
+from mcverify.sampling.univariate_batch import monte_carlo as batched_monte_carlo
 from mcverify.stats.intervals import two_sided_p_value
 from mcverify.stats.verdicts import rounding_allowance
 from mcverify.tables.columns import Columns, empty, set_row
@@ -166,16 +170,16 @@ def _univariate_rows(cols: Columns, bulk: _Bulk, settings: Settings) -> None:
     samples: int = settings.samples
     at = np.concatenate(bulk.at)
     index = np.concatenate(bulk.index)
-    pairs = _univariate.UnivariatePairs(*(np.concatenate([p[j] for p in bulk.pairs]) for j in range(6)))
+    pairs = UnivariatePairs(*(np.concatenate([p[j] for p in bulk.pairs]) for j in range(6)))
     n = len(pairs)
     clock = time.perf_counter
     t0 = clock()
-    closed = _univariate.closed_form(pairs)
+    closed = closed_form(pairs)
     t1 = clock()
     seeds = case_seeds(settings.seed, index)
-    mc = _univariate.monte_carlo(pairs, samples, seeds, settings.confidence)
+    mc = batched_monte_carlo(pairs, samples, seeds, settings.confidence)
     t2 = clock()
-    quad = _univariate.quadrature(pairs, settings.quad_rtol)
+    quad = batched_quadrature(pairs, settings.quad_rtol, quadrature_kl)
     t3 = clock()
     red, direct = quad["reduced"], quad["direct"]
     # As MonteCarloResult.z_score and .p_value with the verdicts' rounding floor.

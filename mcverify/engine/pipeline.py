@@ -35,7 +35,7 @@ from mcverify.engine.blocks import Layout
 from mcverify.engine.case import Methods, Settings
 from mcverify.engine.checkpoint import Checkpoint, CheckpointError, Manifest
 from mcverify.engine.dask_executor import dask_executor
-from mcverify.engine.parallel import BlockTask, map_blocks, ordered_map, run_params, usable_cores
+from mcverify.engine.parallel import BlockTask, default_jobs, map_blocks, ordered_map, run_params, usable_cores
 from mcverify.engine.progress import progress_bar
 from mcverify.stats.verdicts import adjusted_p_values, verdict_columns
 from mcverify.tables.block_writer import TableWriter, block_frame, render_block
@@ -313,7 +313,10 @@ def _compute_and_write(
     resumed = ckpt.count_cases(done, layout.block_size, n)
     todo = [b for b in range(layout.n_blocks) if b not in done]
     task = BlockTask(spec.cases, settings, layout, params)
-    jobs = opts.jobs if opts.jobs is not None else usable_cores()
+    if opts.jobs is not None:
+        jobs = opts.jobs
+    else:  # a Dask cluster gets every core; local runs decide by their size
+        jobs = usable_cores() if opts.dask is not None else default_jobs(n, spec.samples)
     saved = resumed
     t0 = time.perf_counter()
     with ExitStack() as stack:

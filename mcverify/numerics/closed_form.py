@@ -3,36 +3,50 @@
 from __future__ import annotations
 
 import math
+from typing import overload
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy.linalg import solve_triangular
 
-from mcverify.numerics.cholesky import refined_cholesky
+from mcverify.numerics.blas import one_blas_thread
+from mcverify.numerics.cholesky import refined_cholesky, refined_cholesky_stack, solve_lower
 from mcverify.numerics.gaussian import Gaussian
-from mcverify.numerics.stable import expm1_minus, log1p_ratio_of, two_square
+from mcverify.numerics.gaussian_batch import GaussianBatch, as_batches
+from mcverify.numerics.stable import expm1_minus, two_square
 
 __all__ = ["kl_divergence"]
 
 
-def kl_divergence(p: Gaussian, q: Gaussian) -> float:
-    r"""Closed-form KL(p || q) between two Gaussians.
+@overload
+def kl_divergence(p: Gaussian, q: Gaussian) -> float: ...
+@overload
+def kl_divergence(p: GaussianBatch, q: Gaussian | GaussianBatch) -> NDArray[np.float64]: ...
+@overload
+def kl_divergence(p: Gaussian, q: GaussianBatch) -> NDArray[np.float64]: ...
+def kl_divergence(p: Gaussian | GaussianBatch, q: Gaussian | GaussianBatch) -> float | NDArray[np.float64]:
+    r"""Closed-form KL(p || q) between two Gaussians, or between the pairs of two batches.
 
     Parameters
     ----------
-    p, q : Gaussian
+    p, q : Gaussian or GaussianBatch
         Distributions of the same dimension; any mix of univariate, diagonal
-        and full covariance.
+        and full covariance.  With a :class:`~mcverify.GaussianBatch` on
+        either side the divergences of all pairs are computed at once (a
+        single Gaussian on the other side is paired with every entry).
 
     Returns
     -------
-    float
+    float or numpy.ndarray
         The divergence in nats, ``>= 0``; ``0.0`` exactly when ``p == q``.
+        For batches an array of shape ``(n,)`` whose entry ``i`` is
+        bit-identical to ``kl_divergence(p[i], q[i])`` (``inf`` where that
+        raises ``OverflowError`` because the sum of finite terms overflows).
 
     Raises
     ------
     ValueError
-        If the dimensions differ.
+        If the dimensions (or the batch lengths) differ.
 
     Notes
     -----
@@ -74,13 +88,75 @@ def kl_divergence(p: Gaussian, q: Gaussian) -> float:
     >>> kl_divergence(Gaussian(0.0, std=2.0), Gaussian(0.0, std=1.0))  # doctest: +ELLIPSIS
     0.8068528194400...
     """
+    if isinstance(p, GaussianBatch) or isinstance(q, GaussianBatch):
+        return _kl_batches(*as_batches(p, q))
     if p.dim != q.dim:
         raise ValueError(f"p has dimension {p.dim} but q has dimension {q.dim}: they must match")
     if p.is_diagonal and q.is_diagonal:
         terms = _diagonal_terms(p, q)
     else:
-        terms = _full_terms(p, q)
+        with one_blas_thread():
+            terms = _full_terms(p, q)
     return math.fsum(terms.tolist())
+
+
+#: Univariate pairs per array evaluation of the batched closed form (the
+#: temporaries stay in the cache: 2x faster than whole arrays of 10^6).
+_UNIVARIATE_BATCH = 8192
+#: Full-covariance pairs per array evaluation of the batched closed form.
+_FULL_BATCH = 256
+
+
+def _kl_batches(p: GaussianBatch, q: GaussianBatch) -> NDArray[np.float64]:
+    """:func:`kl_divergence` of every pair of two batches of one length, bit for bit."""
+    n = len(p)
+    if p.is_diagonal and q.is_diagonal:
+        if p.kind == "univariate" or q.kind == "univariate":
+            p, q = _univariate(p), _univariate(q)
+            out = np.empty(n)
+            for start in range(0, n, _UNIVARIATE_BATCH):  # chunks that stay in the cache
+                part = slice(start, start + _UNIVARIATE_BATCH)
+                # Elementwise: on (m,) arrays the m first terms, then the m second.
+                terms = _diagonal_terms(_rows(p, part), _rows(q, part))  # type: ignore[arg-type]  # the batch has mean, std and var as it reads them
+                m = terms.shape[0] // 2
+                with np.errstate(over="ignore", invalid="ignore"):
+                    out[part] = terms[:m] + terms[m:]  # fsum of two numbers: their correctly rounded sum
+            return out
+        return _row_fsums(_diagonal_terms(p, q))  # type: ignore[arg-type]
+    out = np.empty(n)
+    with one_blas_thread():
+        for start in range(0, n, _FULL_BATCH):
+            part = slice(start, start + _FULL_BATCH)
+            out[part] = _row_fsums(_full_terms_batch(_rows(p, part), _rows(q, part)))
+    return out
+
+
+def _univariate(g: GaussianBatch) -> GaussianBatch:
+    if g.kind == "univariate":
+        return g
+    return GaussianBatch(g.mean[:, 0], **{g.scale_name: g.scale[:, 0]})
+
+
+def _rows(g: GaussianBatch, part: slice) -> GaussianBatch:
+    """Rows ``part`` of a batch (no validation: the rows of a valid batch are valid)."""
+    out = object.__new__(GaussianBatch)
+    for name in ("mean", "std", "var", "cov"):
+        value = getattr(g, name)
+        object.__setattr__(out, name, None if value is None else value[part])
+    object.__setattr__(out, "kind", g.kind)
+    return out
+
+
+def _row_fsums(terms: NDArray[np.float64]) -> NDArray[np.float64]:
+    """:func:`math.fsum` of each row; ``inf`` where finite terms overflow."""
+    fsum = math.fsum
+    out = []
+    for row in terms.tolist():
+        try:
+            out.append(fsum(row))
+        except OverflowError:
+            out.append(math.inf)
+    return np.array(out, dtype=np.float64)
 
 
 def _q_exponent(q: Gaussian) -> NDArray[np.int64]:
@@ -105,18 +181,31 @@ def _scaled_var(
 
 
 def _diagonal_terms(p: Gaussian, q: Gaussian) -> NDArray[np.float64]:
+    """The non-negative terms ``h/2`` and ``t^2/2`` of diagonal pairs, elementwise (any shape).
+
+    Each branch (``log1p`` of the exact variance difference near ratio 1,
+    logarithms far from it; the rounded ratio or the series for ``h``) is
+    evaluated only where it is used.
+    """
     k = _q_exponent(q)
     p_hi, p_lo, p_log, _ = _scaled_var(p, k)
     q_hi, q_lo, q_log, q_std = _scaled_var(q, k)
     with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
-        ratio = (p_hi + p_lo) / (q_hi + q_lo)
+        den = q_hi + q_lo
+        ratio = (p_hi + p_lo) / den
         near = (ratio >= 0.5) & (ratio <= 2.0)
-        a = np.where(near, log1p_ratio_of(p_hi, p_lo, q_hi, q_lo), p_log - q_log)
+        far = ~near
+        a = np.empty_like(ratio)
+        a[near] = np.log1p(((p_hi[near] - q_hi[near]) + (p_lo[near] - q_lo[near])) / den[near])
+        a[far] = p_log[far] - q_log[far]
         # Far from 1 the rounded ratio itself is more accurate than exp(a).
-        usable = ~near & np.isfinite(ratio) & (ratio > np.finfo(np.float64).tiny)
-        h = np.where(usable, (ratio - 1.0) - a, expm1_minus(a))
+        usable = far & np.isfinite(ratio) & (ratio > np.finfo(np.float64).tiny)
+        rest = ~usable
+        h = np.empty_like(ratio)
+        h[usable] = (ratio[usable] - 1.0) - a[usable]
+        h[rest] = expm1_minus(a[rest])
         t = (np.ldexp(p.mean, -k) - np.ldexp(q.mean, -k)) / q_std
-    return np.concatenate([0.5 * h, 0.5 * t * t])
+    return np.concatenate([0.5 * h, 0.5 * t * t], axis=-1)
 
 
 #: Full covariances up to this dimension get a refined Cholesky factor (O(d^3)
@@ -149,3 +238,45 @@ def _full_terms(p: Gaussian, q: Gaussian) -> NDArray[np.float64]:
     off = m[np.tril_indices_from(m, -1)]
     b = solve_triangular(lq, np.ldexp(p.mean, -k) - np.ldexp(q.mean, -k), lower=True)
     return np.concatenate([0.5 * expm1_minus(a), 0.5 * off * off, 0.5 * b * b])
+
+
+def _stddevs_2d(g: GaussianBatch) -> NDArray[np.float64]:
+    """Marginal standard deviations ``(n, d)`` of a univariate or diagonal batch."""
+    s = g.std if g.std is not None else np.sqrt(g.scale)
+    return s.reshape(len(g), -1)
+
+
+def _scaled_cholesky_batch(g: GaussianBatch, k: NDArray[np.int64]) -> NDArray[np.float64]:
+    """:func:`_scaled_cholesky` of every entry, ``k`` one exponent per entry."""
+    if g.cov is not None:
+        cov = np.ldexp(g.cov, -2 * k[:, None, None])
+        if g.dim <= REFINE_MAX_DIM:
+            return refined_cholesky_stack(cov)[0]
+        return np.linalg.cholesky(cov)
+    s = np.ldexp(_stddevs_2d(g), -k[:, None])
+    out = np.zeros(s.shape + s.shape[-1:])
+    np.einsum("...ii->...i", out)[...] = s
+    return out
+
+
+def _full_terms_batch(p: GaussianBatch, q: GaussianBatch) -> NDArray[np.float64]:
+    """:func:`_full_terms` of every pair, shape ``(n, terms)``: the same operations on stacks."""
+    d = p.dim
+    q_diag = np.diagonal(np.linalg.cholesky(q.cov), axis1=1, axis2=2) if q.cov is not None else _stddevs_2d(q)
+    k = np.frexp(np.max(q_diag, axis=1))[1].astype(np.int64)
+    lp = _scaled_cholesky_batch(p, k)
+    lq = _scaled_cholesky_batch(q, k)
+    same = np.all(lp == lq, axis=(1, 2))
+    m = solve_lower(lq, lp)
+    m[same] = np.eye(d)
+    dp, dq = np.diagonal(lp, axis1=1, axis2=2), np.diagonal(lq, axis1=1, axis2=2)
+    ratio = dp / dq
+    near = (ratio >= 0.5) & (ratio <= 2.0)
+    with np.errstate(divide="ignore"):
+        a = 2.0 * np.where(near, np.log1p((dp - dq) / dq), np.log(dp) - np.log(dq))
+    rows, cols = np.tril_indices(d, -1)
+    off = m[:, rows, cols]
+    mean_p, mean_q = p.mean.reshape(len(p), d), q.mean.reshape(len(q), d)
+    delta = np.ldexp(mean_p, -k[:, None]) - np.ldexp(mean_q, -k[:, None])
+    b = solve_lower(lq, delta[..., None])[..., 0]
+    return np.concatenate([0.5 * expm1_minus(a), 0.5 * off * off, 0.5 * b * b], axis=-1)

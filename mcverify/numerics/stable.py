@@ -32,8 +32,9 @@ def expm1_minus(a: ArrayLike) -> NDArray[np.float64]:
     small = np.abs(a) < _SERIES_LIMIT
     s = a[small]
     acc = np.zeros_like(s)
-    for c in _INV_FACT[::-1]:
-        acc = acc * s + c
+    for c in _INV_FACT[::-1]:  # acc = acc * s + c, in place
+        np.multiply(acc, s, out=acc)
+        np.add(acc, c, out=acc)
     out[small] = acc * s * s
     big = ~small
     with np.errstate(over="ignore", invalid="ignore"):

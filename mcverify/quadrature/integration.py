@@ -18,8 +18,8 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, cast
+from dataclasses import dataclass
+from typing import cast, overload
 
 import numpy as np
 from numpy.typing import NDArray
@@ -27,287 +27,273 @@ from scipy import integrate, linalg
 from scipy.linalg import lapack
 
 from mcverify.errors import QuadratureError
+from mcverify.numerics.blas import one_blas_thread
 from mcverify.numerics.cholesky import refined_cholesky
 from mcverify.numerics.gaussian import Gaussian
-from mcverify.numerics.stable import two_square
+from mcverify.numerics.gaussian_batch import GaussianBatch, as_batches
+from mcverify.numerics.univariate_pairs import UnivariatePairs
+from mcverify.quadrature.pieces import (
+    _ABS_FLOOR,
+    _CLOSE_RATIO,
+    _CLOSE_SHIFT,
+    _CORE,
+    _DIRECT_HALF_WIDTH,
+    _EPS,
+    _HALF_WIDTH,
+    _HERMITE_NODES,
+    _INV_SQRT_2PI,
+    _LIMIT,
+    _LOG_SQRT_2PI,
+    _REFINE_MAX_DIM,
+    _SERIES,
+    _SERIES_LIMIT,
+    QuadratureMethod,
+    QuadratureResult,
+    _log_ratio,
+    _piece_rtol,
+    _scale_ratio,
+    _Tally,
+    _verdict,
+)
+from mcverify.quadrature.univariate_batch import quadrature as _univariate_batch
 
-__all__ = ["QuadratureResult", "quadrature_kl"]
-
-QuadratureMethod = Literal["reduced", "direct"]
-
-_EPS = float(np.finfo(np.float64).eps)
-_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
-_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
-
-#: Half-width of the integration range in ``t`` for the reduced method.  The
-#: N(0, 1) density underflows to exactly 0 for ``|t| > 38.6``, so nothing of
-#: ``p`` lies beyond 40 in binary64.
-_HALF_WIDTH = 40.0
-#: Inner breakpoint: ``[-40, -8], [-8, 0], [0, 8], [8, 40]``.  The two core
-#: pieces hold all but ``2e-15`` of p's mass and are integrated first; the
-#: tails then get an absolute budget relative to the core.
-_CORE = 8.0
-#: Half-width of the box of the direct method.  Outside ``|t_i| <= 12`` p has
-#: mass below ``d * erfc(12/sqrt 2) = d * 3.6e-33``; the neglected part is
-#: bounded by Cauchy-Schwarz (see :func:`_direct`) and added to the error.
-_DIRECT_HALF_WIDTH = 12.0
-#: Subinterval limit handed to quad (its default, 50, is tight for the
-#: 1e-10 tolerances used here on the long tail pieces).
-_LIMIT = 200
-#: Absolute floor of the trust test ``error <= rtol * |value| + floor``.
-#: Our integrands are products with the N(0, 1) density and their values are
-#: binary64 numbers: below the normal range (2.2e-308) they are subnormal and
-#: carry fewer than 53 bits, so no relative accuracy can be certified for a
-#: divergence that small, and one below 1e-300 is 0 for every practical
-#: purpose.  The floor is deliberately *not* tied to the integrand's
-#: magnitude ``int |f|``: that would accept a value destroyed by cancellation,
-#: which is precisely what the test must catch.
-_ABS_FLOOR = 1e-300
-#: ``e**a - 1 - a`` is summed as a series below this ``|a|`` (see
-#: :func:`_expm1_minus`): first omitted term ``0.7**19 / 19! < 1e-19`` of the
-#: sum; above it the direct form loses at most a factor 10 to cancellation.
-_SERIES_LIMIT = 0.7
-#: Taylor coefficients ``1/k!``, ``k = 2..18``, of ``(e**a - 1 - a)``, highest first.
-_SERIES = tuple(1.0 / math.factorial(k) for k in range(18, 1, -1))
-#: The non-negative integrand is used when ``p`` and ``q`` are close in the
-#: sense ``1/2 <= s_p/s_q <= 2`` and ``|m_p - m_q| <= s_q`` (see
-#: :func:`_kl_1d`); elsewhere the plain form loses at most a factor ~4.
-_CLOSE_RATIO = (0.5, 2.0)
-_CLOSE_SHIFT = 1.0
-#: Full covariances up to this dimension get a refined Cholesky factor
-#: (:func:`_factor`) and the Jacobi SVD (:func:`_svd`); both are O(d^3) with
-#: large constants (~0.7 s per call at d = 256, ~3 s for the SVD at 1000).
-#: Above it, LAPACK's plain factor and SVD, and error bounds to match.
-_REFINE_MAX_DIM = 256
-#: Gauss-Hermite nodes per dimension for the direct method's a-priori
-#: magnitudes (exact for polynomials of degree < 2 * 24 in t).
-_HERMITE_NODES = 24
-
-
-@dataclass(frozen=True)
-class QuadratureResult:
-    """Outcome of :func:`quadrature_kl`.
-
-    Attributes
-    ----------
-    value : float
-        The estimate of KL(p || q) in nats.
-    error : float
-        Absolute error estimate: quad's own estimates, summed over the
-        one-dimensional pieces (``math.fsum``), plus, where the inputs pass
-        through linear algebra (a full covariance, or ``method="direct"``),
-        first-order bounds on the rounding of the Cholesky factors, the SVD
-        and the log-density difference, and the direct method's truncated
-        box.  For two diagonal Gaussians with ``method="reduced"`` it is
-        quad's estimate alone.
-    method : str
-        ``"reduced"`` or ``"direct"``.
-    evaluations : int
-        Integrand evaluations in total.
-    reliable : bool
-        False when quad warned, or ``error > rtol * |value| + 1e-300``, or the
-        value is not finite.
-    message : str
-        Empty, or why the value cannot be trusted.
-    """
-
-    value: float
-    error: float
-    method: str
-    evaluations: int
-    reliable: bool
-    message: str
-
-    def as_dict(self) -> dict[str, Any]:
-        """The fields as a plain dict, one row of a results table."""
-        return asdict(self)
-
-
-@dataclass
-class _Tally:
-    """Accumulates values, errors, evaluation counts and warnings of quad calls."""
-
-    values: list[float] = field(default_factory=list)
-    errors: list[float] = field(default_factory=list)
-    evaluations: int = 0
-    #: (where, what) of every quad warning
-    problems: list[tuple[str, str]] = field(default_factory=list)
-
-    def add(self, value: float, error: float, evaluations: int, problem: tuple[str, str] | None = None) -> None:
-        self.values.append(value)
-        self.errors.append(error)
-        self.evaluations += evaluations
-        if problem:
-            self.problems.append(problem)
+__all__ = ["QuadratureBatchResult", "QuadratureResult", "quadrature_kl"]
 
 
 # --------------------------------------------------------------------- API
+@dataclass(frozen=True)
+class QuadratureBatchResult:
+    """Quadratures of many pairs: the fields of :class:`QuadratureResult` as arrays.
+
+    ``result[i]`` is pair ``i`` as a :class:`QuadratureResult`.  ``panels``
+    marks the univariate pairs whose value came from fixed Gauss-Kronrod
+    panels (:mod:`mcverify.quadrature.univariate_batch`, with quad's own
+    trust test) rather than from quad; those agree with
+    ``quadrature_kl(p[i], q[i])`` within the two error estimates, every
+    other entry is bit-identical to it.
+    """
+
+    value: NDArray[np.float64]
+    error: NDArray[np.float64]
+    method: str
+    evaluations: NDArray[np.int64]
+    reliable: NDArray[np.bool_]
+    message: tuple[str, ...]
+    panels: NDArray[np.bool_]
+
+    def __len__(self) -> int:
+        return int(self.value.shape[0])
+
+    def __getitem__(self, i: int) -> QuadratureResult:
+        """Pair ``i`` as a :class:`QuadratureResult`."""
+        return QuadratureResult(
+            float(self.value[i]),
+            float(self.error[i]),
+            self.method,
+            int(self.evaluations[i]),
+            bool(self.reliable[i]),
+            self.message[i],
+        )
+
+
+@overload
 def quadrature_kl(
-    p: Gaussian,
-    q: Gaussian,
+    p: Gaussian, q: Gaussian, *, method: QuadratureMethod = ..., rtol: float = ..., strict: bool = ...
+) -> QuadratureResult: ...
+@overload
+def quadrature_kl(
+    p: GaussianBatch,
+    q: Gaussian | GaussianBatch,
+    *,
+    method: QuadratureMethod = ...,
+    rtol: float = ...,
+    strict: bool = ...,
+) -> QuadratureBatchResult: ...
+@overload
+def quadrature_kl(
+    p: Gaussian, q: GaussianBatch, *, method: QuadratureMethod = ..., rtol: float = ..., strict: bool = ...
+) -> QuadratureBatchResult: ...
+def quadrature_kl(
+    p: Gaussian | GaussianBatch,
+    q: Gaussian | GaussianBatch,
     *,
     method: QuadratureMethod = "reduced",
     rtol: float = 1e-10,
     strict: bool = False,
-) -> QuadratureResult:
-    r"""KL(p || q) between two Gaussians by adaptive quadrature.
+) -> QuadratureResult | QuadratureBatchResult:
+    r"""KL(p || q) between two Gaussians by adaptive quadrature, for one pair or a batch.
 
-    Parameters
-    ----------
-    p, q : Gaussian
-        Distributions of the same dimension; any mix of univariate, diagonal
-        and full covariance.
-    method : {"reduced", "direct"}
-        ``"reduced"`` (any ``d``) turns the divergence into a sum of ``d``
-        one-dimensional divergences and integrates each with ``quad``.
-        ``"direct"`` (``d <= 2`` only) integrates the log-density ratio,
-        evaluated from the original parameters, over ``R^d`` with nested
-        ``quad``; it does not use the reduction and serves as a further check.
-    rtol : float
-        Relative tolerance asked of quad and used in the trust test
-        ``error <= rtol * |value| + 1e-300``.
-    strict : bool
-        Raise :class:`~mcverify.errors.QuadratureError` instead of returning
-        a result marked ``reliable=False``.
+        Parameters
+        ----------
+        p, q : Gaussian or GaussianBatch
+            Distributions of the same dimension; any mix of univariate, diagonal
+            and full covariance.  With a :class:`~mcverify.GaussianBatch` on
+            either side every pair is integrated (a single Gaussian is paired
+            with every entry) and a :class:`QuadratureBatchResult` returned:
+            univariate pairs all at once on fixed Gauss-Kronrod panels, with
+            quad's tolerance and trust test (quad itself for a pair the panels
+            cannot settle), other pairs one at a time.
+        method : {"reduced", "direct"}
+            ``"reduced"`` (any ``d``) turns the divergence into a sum of ``d``
+            one-dimensional divergences and integrates each with ``quad``.
+            ``"direct"`` (``d <= 2`` only) integrates the log-density ratio,
+            evaluated from the original parameters, over ``R^d`` with nested
+            ``quad``; it does not use the reduction and serves as a further check.
+        rtol : float
+            Relative tolerance asked of quad and used in the trust test
+            ``error <= rtol * |value| + 1e-300``.
+        strict : bool
+            Raise :class:`~mcverify.errors.QuadratureError` instead of returning
+            a result marked ``reliable=False``.
 
-    Returns
-    -------
-    QuadratureResult
+        Returns
+        -------
+        QuadratureResult or QuadratureBatchResult
 
-    Raises
-    ------
-    ValueError
-        If the dimensions of ``p`` and ``q`` differ, ``method`` is unknown,
-        ``method="direct"`` is asked for ``d > 2`` or ``rtol`` is not a
-        positive number below 1.
-    QuadratureError
-        With ``strict=True``, when the value cannot be trusted (a quad
-        warning, an error estimate above the tolerance, or overflow).
+        Raises
+        ------
+        ValueError
+            If the dimensions of ``p`` and ``q`` differ, ``method`` is unknown,
+            ``method="direct"`` is asked for ``d > 2`` or ``rtol`` is not a
+            positive number below 1.
+        QuadratureError
+            With ``strict=True``, when the value cannot be trusted (a quad
+            warning, an error estimate above the tolerance, or overflow).
 
-    Notes
-    -----
-    The divergence is :math:`KL(p\|q) = \int p(x) \log\frac{p(x)}{q(x)}\,dx`.
+        Notes
+        -----
+        The divergence is :math:`KL(p\|q) = \int p(x) \log\frac{p(x)}{q(x)}\,dx`.
 
-    **One dimension.**  With :math:`x = m_p + s_p t`, :math:`r = s_p/s_q` and
-    :math:`\delta = (m_p - m_q)/s_q`,
+        **One dimension.**  With :math:`x = m_p + s_p t`, :math:`r = s_p/s_q` and
+        :math:`\delta = (m_p - m_q)/s_q`,
 
-    .. math::
+        .. math::
 
-        KL = \int \varphi(t)\, \ell(t)\, dt, \qquad
-        \ell(t) = \log\frac{p}{q} = \tfrac12 (\delta + (r-1)t)(\delta + (r+1)t) - \log r,
+            KL = \int \varphi(t)\, \ell(t)\, dt, \qquad
+            \ell(t) = \log\frac{p}{q} = \tfrac12 (\delta + (r-1)t)(\delta + (r+1)t) - \log r,
 
-    where :math:`\varphi` is the N(0, 1) density, :math:`r - 1` comes from the
-    difference of the scales (``(s_p - s_q)/s_q``, or the variance
-    difference when variances were given) and :math:`\log r` from ``log1p``
-    near 1, so :math:`\ell` has no cancellation of its own.  When ``p`` and
-    ``q`` are close (:math:`1/2 \le r \le 2`, :math:`|\delta| \le 1`) the
-    plain integrand cancels (for :math:`r = 1 + 10^{-12}`, terms of size
-    1e-12 add up to 1e-24), so the pointwise non-negative form
+        where :math:`\varphi` is the N(0, 1) density, :math:`r - 1` comes from the
+        difference of the scales (``(s_p - s_q)/s_q``, or the variance
+        difference when variances were given) and :math:`\log r` from ``log1p``
+        near 1, so :math:`\ell` has no cancellation of its own.  When ``p`` and
+        ``q`` are close (:math:`1/2 \le r \le 2`, :math:`|\delta| \le 1`) the
+        plain integrand cancels (for :math:`r = 1 + 10^{-12}`, terms of size
+        1e-12 add up to 1e-24), so the pointwise non-negative form
 
-    .. math::
+        .. math::
 
-        KL = \int \varphi(t)\,\bigl(\rho - 1 - \log\rho\bigr)\,dt, \qquad
-        \rho = e^{-\ell(t)} = q/p,
+            KL = \int \varphi(t)\,\bigl(\rho - 1 - \log\rho\bigr)\,dt, \qquad
+            \rho = e^{-\ell(t)} = q/p,
 
-    is integrated instead; it has the same value because
-    :math:`\int q = \int p = 1`, and it needs ``q``'s mass inside the range,
-    which is why it is used only for close pairs (its range is widened to
-    cover ``q``).  :math:`e^a - 1 - a` is summed as a series for small
-    :math:`|a|`, and :math:`\varphi\rho` is evaluated as ``q``'s density in
-    ``t``, :math:`r\varphi(\delta + rt)`, so nothing overflows.
+        is integrated instead; it has the same value because
+        :math:`\int q = \int p = 1`, and it needs ``q``'s mass inside the range,
+        which is why it is used only for close pairs (its range is widened to
+        cover ``q``).  :math:`e^a - 1 - a` is summed as a series for small
+        :math:`|a|`, and :math:`\varphi\rho` is evaluated as ``q``'s density in
+        ``t``, :math:`r\varphi(\delta + rt)`, so nothing overflows.
 
-    **Reduced, d > 1.**  With :math:`L_q` and :math:`L_p` the Cholesky
-    factors, :math:`M = L_q^{-1} L_p` and :math:`b = L_q^{-1}(m_p - m_q)`,
-    the affine map :math:`y = U^T L_q^{-1}(x - m_q)`, where
-    :math:`M = U \operatorname{diag}(\sigma) W^T` is the SVD of ``M``, sends
-    ``q`` to N(0, I) and ``p`` to :math:`N(c, \operatorname{diag}(\sigma^2))`,
-    :math:`c = U^T b`.  KL is invariant under invertible affine maps, so
+        **Reduced, d > 1.**  With :math:`L_q` and :math:`L_p` the Cholesky
+        factors, :math:`M = L_q^{-1} L_p` and :math:`b = L_q^{-1}(m_p - m_q)`,
+        the affine map :math:`y = U^T L_q^{-1}(x - m_q)`, where
+        :math:`M = U \operatorname{diag}(\sigma) W^T` is the SVD of ``M``, sends
+        ``q`` to N(0, I) and ``p`` to :math:`N(c, \operatorname{diag}(\sigma^2))`,
+        :math:`c = U^T b`.  KL is invariant under invertible affine maps, so
 
-    .. math::
+        .. math::
 
-        KL(p\|q) = \sum_k KL\bigl(N(c_k, \sigma_k^2) \,\|\, N(0, 1)\bigr).
+            KL(p\|q) = \sum_k KL\bigl(N(c_k, \sigma_k^2) \,\|\, N(0, 1)\bigr).
 
-    ``U`` and :math:`\sigma^2` are the eigenvectors and eigenvalues of
-    :math:`S = M M^T`; the SVD of ``M`` gives them without forming ``S``,
-    which would square the condition number, and LAPACK's Jacobi SVD
-    (``dgejsv``) gets even the small singular values to high relative
-    accuracy.  A full covariance's LAPACK Cholesky factor is refined by
-    Newton steps with a double-double residual (up to ``d = 256``): the
-    backward-stable factor alone moves KL by ~1e-9 relative at condition
-    number 1e8.  Diagonal pairs need no rotation: each coordinate is its own
-    pair, and repeated coordinate pairs are integrated once.  The error then
-    also carries the SVD stage's error, read off the invariants
-    :math:`\sum\sigma_k^2 = \|M\|_F^2`, :math:`\prod\sigma_k = \det M`,
-    :math:`\|c\| = \|b\|`, and a first-order bound on the factors' rounding.
+        ``U`` and :math:`\sigma^2` are the eigenvectors and eigenvalues of
+        :math:`S = M M^T`; the SVD of ``M`` gives them without forming ``S``,
+        which would square the condition number, and LAPACK's Jacobi SVD
+        (``dgejsv``) gets even the small singular values to high relative
+        accuracy.  A full covariance's LAPACK Cholesky factor is refined by
+        Newton steps with a double-double residual (up to ``d = 256``): the
+        backward-stable factor alone moves KL by ~1e-9 relative at condition
+        number 1e8.  Diagonal pairs need no rotation: each coordinate is its own
+        pair, and repeated coordinate pairs are integrated once.  The error then
+        also carries the SVD stage's error, read off the invariants
+        :math:`\sum\sigma_k^2 = \|M\|_F^2`, :math:`\prod\sigma_k = \det M`,
+        :math:`\|c\| = \|b\|`, and a first-order bound on the factors' rounding.
 
-    **Direct, d <= 2.**  :math:`\int \varphi_d(t) [\log p(x) - \log q(x)]\,dt`
-    with :math:`x = m_p + L_p t` and both log-densities computed from the
-    original parameters by triangular solves, over the box
-    :math:`|t_i| \le 12` (nested quad for d = 2).  The error then also
-    carries a first-order bound on the rounding of :math:`\log p - \log q`
-    (which cancels when ``p`` is close to ``q``, or when ``p`` is much
-    narrower than ``|m_p|``) and a Cauchy-Schwarz bound on the mass outside
-    the box, so the method reports itself unreliable where it cannot reach
-    ``rtol`` rather than returning noise.
+        **Direct, d <= 2.**  :math:`\int \varphi_d(t) [\log p(x) - \log q(x)]\,dt`
+        with :math:`x = m_p + L_p t` and both log-densities computed from the
+        original parameters by triangular solves, over the box
+        :math:`|t_i| \le 12` (nested quad for d = 2).  The error then also
+        carries a first-order bound on the rounding of :math:`\log p - \log q`
+        (which cancels when ``p`` is close to ``q``, or when ``p`` is much
+        narrower than ``|m_p|``) and a Cauchy-Schwarz bound on the mass outside
+        the box, so the method reports itself unreliable where it cannot reach
+        ``rtol`` rather than returning noise.
 
-    References
-    ----------
-    S. Kullback and R. A. Leibler, "On information and sufficiency", Ann.
-    Math. Statist. 22 (1951) 79-86.  R. Piessens et al., *QUADPACK: a
-    subroutine package for automatic integration*, Springer (1983), the
-    library behind :func:`scipy.integrate.quad`.
+        References
+        ----------
+        S. Kullback and R. A. Leibler, "On information and sufficiency", Ann.
+        Math. Statist. 22 (1951) 79-86.  R. Piessens et al., *QUADPACK: a
+        subroutine package for automatic integration*, Springer (1983), the
+        library behind :func:`scipy.integrate.quad`.
 
-    Examples
-    --------
-    >>> from mcverify.numerics.gaussian import Gaussian
-    >>> res = quadrature_kl(Gaussian(0.0, std=1.0), Gaussian(1.0, std=2.0))
-    >>> print(f"{res.value:.12f}", res.reliable)
-    0.443147180560 True
+        Examples
+        --------
+        >>> from mcverify.numerics.gaussian import Gaussian
+    from mcverify.numerics.gaussian_batch import GaussianBatch, as_batches
+    from mcverify.numerics.univariate_pairs import UnivariatePairs
+        >>> res = quadrature_kl(Gaussian(0.0, std=1.0), Gaussian(1.0, std=2.0))
+        >>> print(f"{res.value:.12f}", res.reliable)
+        0.443147180560 True
     """
+    if isinstance(p, GaussianBatch) or isinstance(q, GaussianBatch):
+        return _batches(*as_batches(p, q), method=method, rtol=rtol, strict=strict)
     if p.dim != q.dim:
         raise ValueError(f"p and q must have the same dimension: p has dimension {p.dim}, q has dimension {q.dim}")
     if not (isinstance(rtol, (int, float)) and 0.0 < rtol < 1.0):
         raise ValueError(f"rtol must be a number in (0, 1), got {rtol!r}")
-    if method == "reduced":
-        tally = _reduced(p, q, float(rtol))
-    elif method == "direct":
-        if p.dim > 2:
-            raise ValueError(
-                f'method="direct" integrates over R^d and supports d <= 2 only, got d = {p.dim}; use method="reduced"'
-            )
-        tally = _direct(p, q, float(rtol))
-    else:
+    if method not in ("reduced", "direct"):
         raise ValueError(f'method must be "reduced" or "direct", got {method!r}')
+    if method == "direct" and p.dim > 2:
+        raise ValueError(
+            f'method="direct" integrates over R^d and supports d <= 2 only, got d = {p.dim}; use method="reduced"'
+        )
+    integrate_pair = _reduced if method == "reduced" else _direct
+    if p.is_diagonal and q.is_diagonal:  # no matrix work
+        tally = integrate_pair(p, q, float(rtol))
+    else:
+        with one_blas_thread():
+            tally = integrate_pair(p, q, float(rtol))
     return _verdict(tally, method, float(rtol), strict)
 
 
-def _verdict(tally: _Tally, method: str, rtol: float, strict: bool) -> QuadratureResult:
-    value = math.fsum(tally.values)
-    error = math.fsum(tally.errors)
-    problems: list[str] = []
-    if not (math.isfinite(value) and math.isfinite(error)):
-        problems.append(f"value {value!r} or error {error!r} is not finite (overflow)")
-    elif error > rtol * abs(value) + _ABS_FLOOR:
-        problems.append(
-            f"error estimate {error:.3g} exceeds rtol*|value| + {_ABS_FLOOR:g} "
-            f"= {rtol * abs(value) + _ABS_FLOOR:.3g} (value {value:.6g}, rtol {rtol:g})"
+def _batches(
+    p: GaussianBatch, q: GaussianBatch, *, method: QuadratureMethod, rtol: float, strict: bool
+) -> QuadratureBatchResult:
+    """:func:`quadrature_kl` of every pair of two batches of one length."""
+    n = len(p)
+    first = quadrature_kl(p[0], q[0], method=method, rtol=rtol)  # checks the arguments once
+    if p.dim == 1 and p.is_diagonal and q.is_diagonal:
+        pairs = UnivariatePairs(
+            p.mean.reshape(n),
+            p.scale.reshape(n),
+            np.full(n, p.var is not None),
+            q.mean.reshape(n),
+            q.scale.reshape(n),
+            np.full(n, q.var is not None),
         )
-    if tally.problems:
-        where, what = tally.problems[0]
-        n = len(tally.problems)
-        pieces = "1 piece" if n == 1 else f"{n} pieces"
-        problems.append(f"quad warned on {pieces} (first {where}): {what}")
-    message = "; ".join(problems)
-    if message and strict:
-        raise QuadratureError(f"quadrature KL ({method}) not reliable: {message}")
-    return QuadratureResult(
-        value=value,
-        error=error,
-        method=method,
-        evaluations=tally.evaluations,
-        reliable=not message,
-        message=message,
-    )
+        cols = _univariate_batch(pairs, float(rtol), quadrature_kl, (method,))[method]
+        value, error, reliable, message = cols.value, cols.error, cols.reliable, tuple(cols.message)
+        evaluations = np.zeros(n, dtype=np.int64)
+        panels = ~cols.fallback
+    else:
+        each = [first] + [quadrature_kl(p[i], q[i], method=method, rtol=rtol) for i in range(1, n)]
+        value = np.array([r.value for r in each], dtype=np.float64)
+        error = np.array([r.error for r in each], dtype=np.float64)
+        reliable = np.array([r.reliable for r in each], dtype=bool)
+        message = tuple(r.message for r in each)
+        evaluations = np.array([r.evaluations for r in each], dtype=np.int64)
+        panels = np.zeros(n, dtype=bool)
+    if strict and not reliable.all():
+        i = int(np.flatnonzero(~reliable)[0])
+        raise QuadratureError(f"quadrature KL ({method}) not reliable at batch index {i}: {message[i]}")
+    return QuadratureBatchResult(value, error, method, evaluations, reliable, message, panels)
 
 
 # -------------------------------------------------------------- quad helper
@@ -394,62 +380,6 @@ def _kl_1d(delta: float, r: float, rm1: float, log_r: float, rtol: float, tally:
     for a, b in ((lo, -_CORE), (_CORE, hi)):
         v, e, n, problem = _quad(f, a, b, tail_abs, epsrel)
         tally.add(v, e, n, problem)
-
-
-def _piece_rtol(rtol: float) -> float:
-    """Relative tolerance asked of each quad call.
-
-    A fraction of ``rtol``, because the pieces of one integral may partly
-    cancel (by at most a factor ~4 in the plain form), but no less than
-    ``64 eps``: quad's error estimate never drops below ``50 eps int |f|``,
-    and asking for less only buys roundoff warnings.
-    """
-    return max(rtol / 8.0, 64.0 * _EPS)
-
-
-def _log_ratio(r: NDArray[np.float64], rm1: NDArray[np.float64], fallback: NDArray[np.float64]) -> NDArray[np.float64]:
-    """``log r``: ``log1p(r - 1)`` near 1, ``fallback`` where ``r`` under/overflowed."""
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        out = np.where(np.abs(rm1) < 0.5, np.log1p(np.where(rm1 > -1.0, rm1, 0.0)), np.log(np.where(r > 0.0, r, 1.0)))
-    bad = ~(np.isfinite(r) & (r >= np.finfo(np.float64).tiny))
-    return np.where(bad, fallback, out)
-
-
-def _scale_ratio(p: Gaussian, q: Gaussian) -> tuple[NDArray[np.float64], ...]:
-    """Per-coordinate ``r = s_p/s_q``, ``r - 1`` and ``log r`` for diagonal pairs.
-
-    ``r - 1`` keeps full relative accuracy when ``r`` is near 1: from the
-    difference of the standard deviations when both were given, otherwise
-    from the variance difference ``w - 1 = (v_p - v_q)/v_q`` (squares of
-    given standard deviations taken exactly as double-doubles) and
-    ``r - 1 = (w - 1)/(1 + sqrt(w))``.  Scales are first multiplied by the
-    power of two that brings ``s_q`` near 1 (exact), so no square of a raw
-    scale under- or overflows.
-    """
-    sp, sq = p.stddevs, q.stddevs
-    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
-        log_fallback = np.log(sp) - np.log(sq)
-        r = sp / sq
-        if p.std is not None and q.std is not None:
-            rm1 = (sp - sq) / sq
-            return r, rm1, _log_ratio(r, rm1, log_fallback)
-        # Scale both by the power of two that brings s_q near 1: exact, and
-        # it keeps the squares and their Dekker low parts in the normal range.
-        e = np.frexp(sq)[1]
-        if p.var is not None:
-            ah, al = np.ldexp(p.var, -2 * e), np.zeros_like(p.var)
-        else:
-            ah, al = two_square(np.ldexp(sp, -e))
-        if q.var is not None:
-            bh, bl = np.ldexp(q.var, -2 * e), np.zeros_like(q.var)
-        else:
-            bh, bl = two_square(np.ldexp(sq, -e))
-        wm1 = ((ah - bh) + (al - bl)) / bh  # s_p^2/s_q^2 - 1
-        ok = np.isfinite(wm1) & (np.abs(wm1) < 0.5)
-        near = wm1 / (1.0 + np.sqrt(1.0 + np.where(ok, wm1, 0.0)))
-        rm1 = np.where(ok, near, r - 1.0)
-        r = np.where(ok, 1.0 + rm1, r)
-    return r, rm1, _log_ratio(r, rm1, log_fallback)
 
 
 def _reduced(p: Gaussian, q: Gaussian, rtol: float) -> _Tally:

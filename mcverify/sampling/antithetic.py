@@ -11,7 +11,8 @@ import numpy as np
 
 from mcverify.numerics.gaussian import Gaussian
 from mcverify.sampling.log_ratio import LogRatio
-from mcverify.sampling.monte_carlo import UNIVARIATE_CHUNK, MonteCarloResult, SeedLike, _chunked, generator, mean_result
+from mcverify.sampling.monte_carlo import MonteCarloResult, SeedLike, _chunked, generator, mean_result
+from mcverify.sampling.power_sums import UNIVARIATE_CHUNK
 
 __all__ = ["antithetic_kl"]
 

@@ -11,33 +11,38 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
-from scipy import stats
+from numpy.typing import NDArray
 
 from mcverify.numerics.blas import one_blas_thread
 from mcverify.numerics.gaussian import Gaussian
+from mcverify.numerics.gaussian_batch import GaussianBatch, as_batches
+from mcverify.numerics.univariate_pairs import UnivariatePairs
 from mcverify.sampling.log_ratio import LogRatio, whitened_diagonal
-from mcverify.sampling.moments import ExactSum, StreamingMoments, skewness_of
+from mcverify.sampling.moments import StreamingMoments
+from mcverify.sampling.power_sums import (
+    _power_sums,
+    _univariate_moments,
+)
+from mcverify.sampling.seeding import case_seeds
+from mcverify.sampling.univariate_batch import monte_carlo as _univariate_batch
 from mcverify.stats.intervals import confidence_interval, two_sided_p_value
 
 _whitened_diagonal = whitened_diagonal  # the name other modules imported before log_ratio held it
 
-__all__ = ["MonteCarloResult", "generator", "mean_result", "monte_carlo_kl", "monte_carlo_kl_reference"]
+__all__ = [
+    "MonteCarloBatchResult",
+    "MonteCarloResult",
+    "generator",
+    "mean_result",
+    "monte_carlo_kl",
+    "monte_carlo_kl_reference",
+]
 
 #: Numbers drawn per chunk for d > 1: 512 KiB buffers stay in the L2 cache.
 CHUNK = 1 << 16
-#: Univariate chunk: OpenBLAS computes dot products of up to 10,000
-#: elements on one thread, so a chunk's sums never depend on the number of
-#: BLAS threads (and never compete with other processes for cores); the
-#: largest such chunk also makes a 10^4-sample case a single chunk.
-UNIVARIATE_CHUNK = 10_000
-#: Univariate runs up to this many draws keep their chunk sums in plain lists
-#: (see :class:`~mcverify.sampling.moments.ExactSum`, which collapses its partials beyond 4096 of them).
-_SHORT_RUN = UNIVARIATE_CHUNK * 4096
-
 SeedLike = int | np.random.SeedSequence | None
 
 
@@ -124,6 +129,51 @@ class MonteCarloResult:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class MonteCarloBatchResult:
+    """Monte Carlo estimates of many pairs: the fields of :class:`MonteCarloResult` as arrays.
+
+    Entry ``i`` (``result[i]``, a :class:`MonteCarloResult`) is bit-identical
+    to ``monte_carlo_kl(p[i], q[i], samples, seed=int(seeds[i]), confidence=confidence)``.
+
+    Attributes
+    ----------
+    estimate, stderr, ci_low, ci_high, std, skewness : numpy.ndarray
+        One entry per pair, as in :class:`MonteCarloResult`.
+    samples : int
+    confidence : float
+    seeds : numpy.ndarray of uint64
+        Each pair's seed.
+    """
+
+    estimate: NDArray[np.float64]
+    stderr: NDArray[np.float64]
+    ci_low: NDArray[np.float64]
+    ci_high: NDArray[np.float64]
+    std: NDArray[np.float64]
+    skewness: NDArray[np.float64]
+    samples: int
+    confidence: float
+    seeds: NDArray[np.uint64]
+
+    def __len__(self) -> int:
+        return int(self.estimate.shape[0])
+
+    def __getitem__(self, i: int) -> MonteCarloResult:
+        """Pair ``i`` as a :class:`MonteCarloResult`."""
+        return MonteCarloResult(
+            float(self.estimate[i]),
+            float(self.stderr[i]),
+            float(self.ci_low[i]),
+            float(self.ci_high[i]),
+            self.samples,
+            self.confidence,
+            float(self.std[i]),
+            float(self.skewness[i]),
+            self.samples,
+        )
+
+
 def generator(seed: SeedLike) -> np.random.Generator:
     if isinstance(seed, np.random.Generator):
         return seed
@@ -168,32 +218,53 @@ def mean_result(
     )
 
 
+@overload
 def monte_carlo_kl(
-    p: Gaussian,
-    q: Gaussian,
+    p: Gaussian, q: Gaussian, samples: int, seed: SeedLike = None, confidence: float = 0.95
+) -> MonteCarloResult: ...
+@overload
+def monte_carlo_kl(
+    p: GaussianBatch, q: Gaussian | GaussianBatch, samples: int, seed: Any = None, confidence: float = 0.95
+) -> MonteCarloBatchResult: ...
+@overload
+def monte_carlo_kl(
+    p: Gaussian, q: GaussianBatch, samples: int, seed: Any = None, confidence: float = 0.95
+) -> MonteCarloBatchResult: ...
+def monte_carlo_kl(
+    p: Gaussian | GaussianBatch,
+    q: Gaussian | GaussianBatch,
     samples: int,
-    seed: SeedLike = None,
+    seed: Any = None,
     confidence: float = 0.95,
-) -> MonteCarloResult:
-    r"""Monte Carlo estimate of KL(p || q) with a standard error.
+) -> MonteCarloResult | MonteCarloBatchResult:
+    r"""Monte Carlo estimate of KL(p || q) with a standard error, for one pair or a batch.
 
     Parameters
     ----------
-    p, q : Gaussian
-        Distributions of the same dimension.
+    p, q : Gaussian or GaussianBatch
+        Distributions of the same dimension.  With a
+        :class:`~mcverify.GaussianBatch` on either side every pair is
+        estimated (a single Gaussian is paired with every entry), each from
+        its own stream.
     samples : int
         Number of draws from ``p`` (``>= 2``). Memory use does not grow with it.
     seed : int, numpy.random.SeedSequence, numpy.random.Generator or None
         Source of randomness; an int or SeedSequence seeds numpy's SFC64 generator
         (a small-state generator that passes BigCrush and PractRand).
-        The same seed gives bit-identical results.
+        The same seed gives bit-identical results.  For batches: a root
+        seed (int, or None for fresh entropy), pair ``i`` drawing from
+        ``case_seed(seed, i)`` as case ``i`` of a sweep does
+        (:func:`mcverify.sampling.seeding.case_seed`), or an array of one
+        seed per pair.
     confidence : float
         Level of the confidence interval (Hall's skewness-corrected normal
         interval, :mod:`mcverify.stats.intervals`).
 
     Returns
     -------
-    MonteCarloResult
+    MonteCarloResult or MonteCarloBatchResult
+        For batches, entry ``i`` is bit-identical to
+        ``monte_carlo_kl(p[i], q[i], samples, seed=int(result.seeds[i]))``.
 
     Notes
     -----
@@ -220,6 +291,10 @@ def monte_carlo_kl(
     C. P. Robert and G. Casella, *Monte Carlo Statistical Methods*, 2nd ed.,
     Springer, 2004, ch. 3.
     """
+    if isinstance(p, GaussianBatch) or isinstance(q, GaussianBatch):
+        pb, qb = as_batches(p, q)
+        _check(pb[0], qb[0], samples, confidence)
+        return _batches(pb, qb, samples, _pair_seeds(seed, len(pb)), confidence)
     _check(p, q, samples, confidence)
     rng = generator(seed)
     if p.dim == 1 and p.is_diagonal and q.is_diagonal:
@@ -229,112 +304,47 @@ def monte_carlo_kl(
     return mean_result(mean, var, skew, samples, confidence)
 
 
+def _pair_seeds(seed: Any, n: int) -> NDArray[np.uint64]:
+    """One 63-bit seed per pair: ``case_seed(root, i)`` of a root, or the given array."""
+    if seed is None:
+        seed = np.random.SeedSequence().entropy
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        return case_seeds(int(seed), np.arange(n))
+    arr = np.asarray(seed)
+    if arr.shape != (n,) or arr.dtype.kind not in "iu" or np.any(arr < 0):
+        raise ValueError(
+            f"seed for a batch must be an int >= 0, None or an array of {n} non-negative integers, got {seed!r}"
+        )
+    return arr.astype(np.uint64)
+
+
+def _batches(
+    p: GaussianBatch, q: GaussianBatch, samples: int, seeds: NDArray[np.uint64], confidence: float
+) -> MonteCarloBatchResult:
+    n = len(p)
+    if p.dim == 1 and p.is_diagonal and q.is_diagonal:
+        pairs = UnivariatePairs(
+            p.mean.reshape(n),
+            p.scale.reshape(n),
+            np.full(n, p.var is not None),
+            q.mean.reshape(n),
+            q.scale.reshape(n),
+            np.full(n, q.var is not None),
+        )
+        cols = _univariate_batch(pairs, samples, seeds, confidence)
+        est, se, low, high, std, skew = cols.estimate, cols.stderr, cols.ci_low, cols.ci_high, cols.std, cols.skewness
+    else:
+        each = [monte_carlo_kl(p[i], q[i], samples, seed=int(seeds[i]), confidence=confidence) for i in range(n)]
+        est, se, low, high, std, skew = (
+            np.array([getattr(r, f) for r in each], dtype=np.float64)
+            for f in ("estimate", "stderr", "ci_low", "ci_high", "std", "skewness")
+        )
+    return MonteCarloBatchResult(est, se, low, high, std, skew, int(samples), confidence, seeds)
+
+
 def _univariate(p: Gaussian, q: Gaussian, n: int, rng: np.random.Generator) -> tuple[float, float, float]:
     (r,), (c,), (log_r,) = whitened_diagonal(p, q)
     return _univariate_moments(r, c, log_r, _power_sums(rng, n), n)
-
-
-class PowerSumBuffers:
-    """Scratch arrays of :func:`_power_sums`, reusable across calls.
-
-    ``powers`` holds the rows ``1, z, z^2, z^3`` of a chunk; :meth:`views`
-    gives, for a chunk of ``m`` draws, the row ``z`` to draw into and the
-    operands of :func:`_chunk_sums`.
-    """
-
-    __slots__ = ("powers",)
-
-    def __init__(self) -> None:
-        self.powers = np.empty((4, UNIVARIATE_CHUNK))
-        self.powers[0] = 1.0
-
-    def views(self, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """``(z, powers, left, right)`` for a chunk of ``m`` draws.
-
-        ``left[k] = z^(k+1)`` and ``right[k, j] = z^(k+j)``, ``k < 3``,
-        ``j < 2``: the six dot products ``left[k] . right[k, j]`` are the
-        sums of ``z^1 .. z^6`` in order.
-        """
-        p = self.powers[:, :m]
-        row, col = p.strides
-        left = p[1:4, None, :]
-        right = as_strided(p, shape=(3, 2, m), strides=(row, row, col), writeable=False)
-        return p[1], p, left, right
-
-
-def _chunk_sums(powers: np.ndarray, left: np.ndarray, right: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """Sums of ``z, z^2, ..., z^6`` over one chunk, into ``out`` (shape (3, 2)).
-
-    ``powers[1]`` holds the draws ``z`` (:meth:`PowerSumBuffers.views`).  Two
-    products fill ``z^2`` and ``z^3``; one :func:`numpy.vecdot` call makes
-    the six BLAS dot products (``ddot`` on each row: a chunk of at most
-    10,000 draws is summed on one thread, whatever the BLAS thread count).
-    """
-    z = powers[1]
-    np.multiply(z, z, out=powers[2])
-    np.multiply(powers[2], z, out=powers[3])
-    return np.vecdot(left, right, out=out)
-
-
-def _power_sums(
-    rng: np.random.Generator, n: int, buffers: PowerSumBuffers | None = None
-) -> tuple[float, float, float, float, float, float]:
-    """Exact sums of ``z, z^2, ..., z^6`` over ``n`` standard normals from ``rng``.
-
-    Chunks of :data:`UNIVARIATE_CHUNK` draws, each summed by
-    :func:`_chunk_sums`, the chunk sums added exactly (:func:`math.fsum`).
-    The batched runner calls this too (and :func:`_chunk_sums` directly for
-    one-chunk cases), so that a case's numbers are the same whichever path
-    computes them.  The sums of ``z^5`` and ``z^6`` serve only the sample
-    skewness.
-    """
-    b = PowerSumBuffers() if buffers is None else buffers
-    out = np.empty((3, 2))
-    full = b.views(UNIVARIATE_CHUNK)
-    parts: list[list[float]] = []
-    sums = [ExactSum() for _ in range(6)] if n > _SHORT_RUN else None
-    for start in range(0, n, UNIVARIATE_CHUNK):
-        m = min(UNIVARIATE_CHUNK, n - start)
-        z, powers, left, right = full if m == UNIVARIATE_CHUNK else b.views(m)
-        rng.standard_normal(out=z)
-        chunk = _chunk_sums(powers, left, right, out).ravel().tolist()
-        if sums is None:
-            # Fewer than 4097 chunks: ExactSum never collapses its partial
-            # sums, so plain lists summed by fsum at the end give the same bits.
-            parts.append(chunk)
-        else:
-            for acc, value in zip(sums, chunk):
-                acc.add(value)
-    if sums is not None:
-        return sums[0].value, sums[1].value, sums[2].value, sums[3].value, sums[4].value, sums[5].value
-    fsum = math.fsum
-    s0, s1, s2, s3, s4, s5 = zip(*parts)
-    return fsum(s0), fsum(s1), fsum(s2), fsum(s3), fsum(s4), fsum(s5)
-
-
-def _univariate_moments(r: Any, c: Any, log_r: Any, sums: Any, n: int) -> tuple[Any, Any, Any]:
-    """Mean, sample variance and sample skewness of the log ratio from the power sums of ``z``.
-
-    With ``x = m_p + s_p z``, ``r = s_p/s_q`` and ``c = (m_p - m_q)/s_q``, the
-    log ratio is ``-log r + c^2/2 + (alpha z^2 + beta z)/2`` with
-    ``alpha = r^2 - 1`` and ``beta = 2 r c``.  Only arithmetic and numpy
-    ufuncs: the batched runner applies it to arrays of pairs and gets the
-    same bits per pair.
-    """
-    alpha, beta = (r - 1.0) * (r + 1.0), 2.0 * r * c
-    m1, m2, m3, m4, m5, m6 = (s / n for s in sums)
-    mean = 0.5 * (alpha * m2 + beta * m1) + (0.5 * c * c - log_r)
-    central = alpha * alpha * (m4 - m2 * m2) + 2.0 * alpha * beta * (m3 - m1 * m2)
-    central += beta * beta * (m2 - m1 * m1)
-    # Third central moment of y = a u + b v, u = z^2 - m2, v = z - m1 (sample moments).
-    a, b = 0.5 * alpha, 0.5 * beta
-    u3 = m6 - 3.0 * m2 * m4 + 2.0 * m2 * m2 * m2
-    u2v = m5 - m1 * m4 - 2.0 * m2 * m3 + 2.0 * m1 * m2 * m2
-    uv2 = m4 - 2.0 * m1 * m3 - m2 * m2 + 2.0 * m1 * m1 * m2
-    v3 = m3 - 3.0 * m1 * m2 + 2.0 * m1 * m1 * m1
-    third = a * a * a * u3 + 3.0 * a * a * b * u2v + 3.0 * a * b * b * uv2 + b * b * b * v3
-    var_n = 0.25 * central
-    return mean, var_n * n / (n - 1), skewness_of(var_n, third)
 
 
 def _chunked(
@@ -380,6 +390,8 @@ def monte_carlo_kl_reference(
     ``multivariate_normal`` otherwise), all in memory at once; the skewness
     comes from :func:`scipy.stats.skew`.
     """
+    from scipy import stats  # slow to import (0.5 s), and only this oracle needs it
+
     _check(p, q, samples, confidence)
     rng = generator(seed)
     if p.dim == 1:

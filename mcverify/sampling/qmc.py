@@ -8,10 +8,10 @@ The integrand is the log-likelihood ratio of :mod:`mcverify.sampling.log_ratio` 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from scipy.special import ndtri
-from scipy.stats import qmc
 
 from mcverify.numerics.gaussian import Gaussian
 from mcverify.sampling.log_ratio import LogRatio
@@ -59,8 +59,10 @@ def _seed_sequence(seed: SeedLike | np.random.Generator) -> np.random.SeedSequen
     return np.random.SeedSequence(seed)
 
 
-def _sobol(d: int, rng: np.random.Generator) -> qmc.Sobol:
+def _sobol(d: int, rng: np.random.Generator) -> Any:
     """A scrambled Sobol engine; scipy >= 1.15 names its generator ``rng``, older ones ``seed``."""
+    from scipy.stats import qmc  # 0.5 s to import: only when a QMC run asks for it
+
     try:
         return qmc.Sobol(d, scramble=True, bits=SOBOL_BITS, rng=rng)
     except TypeError:  # pragma: no cover - scipy < 1.15

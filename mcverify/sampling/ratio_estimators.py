@@ -32,13 +32,13 @@ from mcverify.sampling.log_ratio import LogRatio
 from mcverify.sampling.moments import StreamingMoments
 from mcverify.sampling.monte_carlo import (
     CHUNK,
-    UNIVARIATE_CHUNK,
     MonteCarloResult,
     SeedLike,
     _check,
     generator,
     mean_result,
 )
+from mcverify.sampling.power_sums import UNIVARIATE_CHUNK
 
 __all__ = ["ESTIMATORS", "RatioEstimates", "k3_variance_is_finite", "ratio_estimators"]
 

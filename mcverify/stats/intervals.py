@@ -56,7 +56,7 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 __all__ = [
     "SKEW_TERM_LIMIT",
@@ -135,6 +135,8 @@ def critical_value(confidence: float, df: float = math.inf) -> float:
     level = 0.5 + confidence / 2.0
     if math.isinf(df):
         return float(special.ndtri(level))
+    from scipy import stats  # 0.5 s to import; only Student-t intervals (randomised QMC) need it
+
     return float(stats.t.ppf(level, df))
 
 
@@ -195,6 +197,8 @@ def two_sided_p_value(t: Any, *, skewness: Any = 0.0, terms: Any = math.inf, df:
     """
     s = np.abs(np.asarray(hall_transform(t, skewness, terms), dtype=np.float64))
     if not math.isinf(df):
+        from scipy import stats  # 0.5 s to import; only Student-t tests (randomised QMC) need it
+
         return _out(2.0 * stats.t.sf(s, df))
     return _out(special.erfc(s / math.sqrt(2.0)))
 

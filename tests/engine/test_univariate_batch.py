@@ -1,4 +1,4 @@
-"""mcverify.engine.univariate_batch: the three methods for many univariate pairs at once.
+"""numerics.univariate_pairs, sampling.univariate_batch, quadrature.univariate_batch: the three methods for many univariate pairs at once.
 
 Closed form and Monte Carlo must be bit-identical to the one-case
 functions; the batched quadrature must be honest (its error estimate covers
@@ -17,7 +17,9 @@ import numpy as np
 import pytest
 
 from mcverify import kl_divergence, monte_carlo_kl, quadrature_kl
-from mcverify.engine import univariate_batch as ub
+from mcverify.numerics import univariate_pairs
+from mcverify.quadrature import univariate_batch as quad_batch
+from mcverify.sampling import univariate_batch as mc_batch
 from mcverify.sampling.seeding import case_seeds
 
 REFERENCE = json.loads((Path(__file__).parents[1] / "data" / "kl_reference.json").read_text())["cases"]
@@ -29,7 +31,7 @@ def _side(d):
 
 
 def reference_pairs():
-    return ub.UnivariatePairs.from_values([(*_side(c["p"]), *_side(c["q"])) for c in UNIVARIATE_REF])
+    return univariate_pairs.UnivariatePairs.from_values([(*_side(c["p"]), *_side(c["q"])) for c in UNIVARIATE_REF])
 
 
 def random_pairs(n=400, seed=11):
@@ -46,12 +48,12 @@ def random_pairs(n=400, seed=11):
         else:  # far apart, wide range of scales
             mp, sp, mq, sq = 100 * rng.normal(), math.exp(8 * rng.normal()), rng.normal(), math.exp(8 * rng.normal())
         out.append((mp, sp, bool(rng.integers(2)), mq, sq, bool(rng.integers(2))))
-    return ub.UnivariatePairs.from_values(out)
+    return univariate_pairs.UnivariatePairs.from_values(out)
 
 
 def test_closed_form_is_bit_identical_to_kl_divergence():
     for pairs in (reference_pairs(), random_pairs()):
-        got = ub.closed_form(pairs)
+        got = univariate_pairs.closed_form(pairs)
         expected = [kl_divergence(*pairs.gaussians(i)) for i in range(len(pairs))]
         assert got.tolist() == expected
 
@@ -60,12 +62,17 @@ def test_closed_form_is_bit_identical_to_kl_divergence():
 def test_monte_carlo_is_bit_identical_to_monte_carlo_kl(samples):
     rnd = random_pairs(25, seed=samples)
     # and p == q (a zero-variance log ratio), as std and as var
-    same = ub.UnivariatePairs.from_values([(0.5, 2.0, False, 0.5, 2.0, False), (0.0, 4.0, True, 0.0, 2.0, False)])
-    pairs = ub.UnivariatePairs(
-        *(np.concatenate([getattr(rnd, f), getattr(same, f)]) for f in ub.UnivariatePairs.__dataclass_fields__)
+    same = univariate_pairs.UnivariatePairs.from_values(
+        [(0.5, 2.0, False, 0.5, 2.0, False), (0.0, 4.0, True, 0.0, 2.0, False)]
+    )
+    pairs = univariate_pairs.UnivariatePairs(
+        *(
+            np.concatenate([getattr(rnd, f), getattr(same, f)])
+            for f in univariate_pairs.UnivariatePairs.__dataclass_fields__
+        )
     )
     seeds = case_seeds(5, np.arange(100, 127))
-    got = ub.monte_carlo(pairs, samples, seeds, confidence=0.9)
+    got = mc_batch.monte_carlo(pairs, samples, seeds, confidence=0.9)
     for i in range(len(pairs)):
         one = monte_carlo_kl(*pairs.gaussians(i), samples, seed=int(seeds[i]), confidence=0.9)
         mine = (got.estimate[i], got.stderr[i], got.ci_low[i], got.ci_high[i])
@@ -82,7 +89,7 @@ def test_close_pairs_at_the_corners_of_the_close_region():
     for r in (0.5, 0.5000001, 0.9999999, 1.0, 1.0000001, 1.999999, 2.0):
         for delta in (-1.0, -0.3, 0.0, 1e-9, 0.999999, 1.0):
             corners.append((delta, r, False, 0.0, 1.0, False))
-    pairs = ub.UnivariatePairs.from_values(corners)
+    pairs = univariate_pairs.UnivariatePairs.from_values(corners)
     with mpmath.workdps(50):
         truth = np.array(
             [
@@ -90,7 +97,7 @@ def test_close_pairs_at_the_corners_of_the_close_region():
                 for d, r, *_ in corners
             ]
         )
-    for method, res in ub.quadrature(pairs).items():
+    for method, res in quad_batch.quadrature(pairs, rtol=1e-10, fallback=quadrature_kl).items():
         assert not res.fallback.any(), method
         # the direct integrand cancels to rounding noise for KL near 1e-14, as quad's does
         assert res.reliable.all() if method == "reduced" else res.reliable[truth > 1e-10].all()
@@ -102,10 +109,10 @@ def test_quadrature_does_not_depend_on_the_batch_a_pair_is_in(monkeypatch):
     # Each pair's numbers are summed by the same loops whatever its batch, so a
     # case's table row does not depend on its neighbours.
     pairs = random_pairs(300, seed=4)
-    whole = ub.quadrature(pairs)
+    whole = quad_batch.quadrature(pairs, rtol=1e-10, fallback=quadrature_kl)
     for size in (1, 37):
-        monkeypatch.setattr(ub, "_QUAD_BATCH", size)
-        other = ub.quadrature(pairs)
+        monkeypatch.setattr(quad_batch, "_QUAD_BATCH", size)
+        other = quad_batch.quadrature(pairs, rtol=1e-10, fallback=quadrature_kl)
         for method in ("reduced", "direct"):
             a, b = whole[method], other[method]
             assert a.value.tobytes() == b.value.tobytes() and a.error.tobytes() == b.error.tobytes()
@@ -115,7 +122,7 @@ def test_quadrature_does_not_depend_on_the_batch_a_pair_is_in(monkeypatch):
 @pytest.mark.parametrize("method", ["reduced", "direct"])
 def test_quadrature_error_estimates_cover_the_reference(method):
     pairs = reference_pairs()
-    res = ub.quadrature(pairs)[method]
+    res = quad_batch.quadrature(pairs, rtol=1e-10, fallback=quadrature_kl)[method]
     truth = np.array([float(mpmath.mpf(c["kl"])) for c in UNIVARIATE_REF])
     off = np.abs(res.value - truth)
     assert np.all(off <= res.error + 1e-15 * np.abs(truth)), [
@@ -129,8 +136,8 @@ def test_quadrature_error_estimates_cover_the_reference(method):
 @pytest.mark.parametrize("method", ["reduced", "direct"])
 def test_quadrature_agrees_with_quadrature_kl(method):
     pairs = random_pairs(300)
-    res = ub.quadrature(pairs)[method]
-    truth = ub.closed_form(pairs)
+    res = quad_batch.quadrature(pairs, rtol=1e-10, fallback=quadrature_kl)[method]
+    truth = univariate_pairs.closed_form(pairs)
     assert np.all(np.abs(res.value - truth) <= res.error + 1e-12 * np.abs(truth))
     for i in range(0, len(pairs), 6):
         one = quadrature_kl(*pairs.gaussians(i), method=method)
@@ -145,18 +152,18 @@ def test_quadrature_agrees_with_quadrature_kl(method):
 @pytest.mark.parametrize("method", ["reduced", "direct"])
 def test_panels_too_coarse_fall_back_to_quadrature_kl(monkeypatch, method):
     # With 2 panels over [-12, 12] the estimates miss quad's tolerance: quadrature_kl answers.
-    coarse = ub._fixed_nodes([-12.0, 0.0, 12.0])
-    monkeypatch.setattr(ub, "_CORE_T", coarse[0])
-    monkeypatch.setattr(ub, "_CORE_HALF", coarse[1])
-    monkeypatch.setattr(ub, "_CORE_E", coarse[2])
-    monkeypatch.setattr(ub, "_CLOSE_T", coarse[0])
-    monkeypatch.setattr(ub, "_CLOSE_HALF", coarse[1])
-    monkeypatch.setattr(ub, "_CLOSE_E", coarse[2])
-    monkeypatch.setattr(ub, "_DIRECT_T", coarse[0])
-    monkeypatch.setattr(ub, "_DIRECT_HALF", coarse[1])
-    monkeypatch.setattr(ub, "_DIRECT_E", coarse[2])
+    coarse = quad_batch._fixed_nodes([-12.0, 0.0, 12.0])
+    monkeypatch.setattr(quad_batch, "_CORE_T", coarse[0])
+    monkeypatch.setattr(quad_batch, "_CORE_HALF", coarse[1])
+    monkeypatch.setattr(quad_batch, "_CORE_E", coarse[2])
+    monkeypatch.setattr(quad_batch, "_CLOSE_T", coarse[0])
+    monkeypatch.setattr(quad_batch, "_CLOSE_HALF", coarse[1])
+    monkeypatch.setattr(quad_batch, "_CLOSE_E", coarse[2])
+    monkeypatch.setattr(quad_batch, "_DIRECT_T", coarse[0])
+    monkeypatch.setattr(quad_batch, "_DIRECT_HALF", coarse[1])
+    monkeypatch.setattr(quad_batch, "_DIRECT_E", coarse[2])
     pairs = random_pairs(12, seed=3)
-    res = ub.quadrature(pairs)[method]
+    res = quad_batch.quadrature(pairs, rtol=1e-10, fallback=quadrature_kl)[method]
     assert res.fallback.sum() >= 6
     for i in np.flatnonzero(res.fallback):
         one = quadrature_kl(*pairs.gaussians(int(i)), method=method)
@@ -183,5 +190,5 @@ def test_close_tail_bound_is_an_upper_bound(delta, r):
     a0 = abs(0.5 * delta**2 - math.log(r))
     a1 = abs(delta * r)
     a2 = 0.5 * abs(r * r - 1)
-    bound = ub._close_tail_bound(*(np.array([x]) for x in (abs(delta), r, a0, a1, a2, width)))
+    bound = quad_batch._close_tail_bound(*(np.array([x]) for x in (abs(delta), r, a0, a1, a2, width)))
     assert float(exact) <= bound[0]

@@ -8,6 +8,7 @@ import pytest
 from conftest import random_spd
 
 import mcverify.sampling.monte_carlo as mc_module
+import mcverify.sampling.power_sums as power_sums
 from mcverify import Gaussian, kl_divergence, monte_carlo_kl, monte_carlo_kl_reference
 
 Z_MAX = 5.0  # |z| beyond 5 has probability 5.7e-7 under a correct estimator
@@ -233,9 +234,9 @@ def test_monte_carlo_never_uses_the_closed_form():
 def test_power_sums_are_the_sums_of_the_drawn_powers(monkeypatch, n):
     z = np.random.Generator(np.random.SFC64(8)).standard_normal(n)
     exact = [math.fsum(z**k) for k in range(1, 7)]
-    lists = mc_module._power_sums(np.random.Generator(np.random.SFC64(8)), n)
+    lists = power_sums._power_sums(np.random.Generator(np.random.SFC64(8)), n)
     # the same draws within each chunk's BLAS rounding (10,000 terms, 16 digits)
     assert lists == pytest.approx(exact, rel=1e-12, abs=1e-12 * math.sqrt(n))
     # runs beyond 4096 chunks keep compensated partial sums (ExactSum): same bits
-    monkeypatch.setattr(mc_module, "_SHORT_RUN", mc_module.UNIVARIATE_CHUNK)
-    assert mc_module._power_sums(np.random.Generator(np.random.SFC64(8)), n) == lists
+    monkeypatch.setattr(power_sums, "_SHORT_RUN", power_sums.UNIVARIATE_CHUNK)
+    assert power_sums._power_sums(np.random.Generator(np.random.SFC64(8)), n) == lists

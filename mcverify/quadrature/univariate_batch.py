@@ -1,26 +1,14 @@
-r"""All three methods for many univariate pairs at once.
+r"""Both quadratures of :func:`mcverify.quadrature_kl` for many univariate pairs at once.
 
-A sweep of 10^5 univariate cases at 10^4 samples spends ~100 µs per case
-drawing normals; computed one case at a time, the rest (closed form,
-building generators, two adaptive quadratures through Python callbacks)
-costs ten times that.  The functions here take whole arrays of pairs:
-
-- :func:`closed_form` runs the closed form's own array code
-  (:mod:`mcverify.numerics.closed_form`) on every pair at once: bit-identical to
-  :func:`mcverify.kl_divergence`.
-- :func:`monte_carlo` draws each case's normals from the case's own stream
-  (:mod:`mcverify.sampling.seeding`) through the same chunked power sums as
-  :func:`mcverify.monte_carlo_kl`: bit-identical to
-  ``monte_carlo_kl(p, q, samples, seed=seed)``.
-- :func:`quadrature` integrates the same integrands as
-  :func:`mcverify.quadrature_kl` (``"reduced"`` and ``"direct"``) with
-  QUADPACK's 21-point Gauss-Kronrod rule on fixed panels, for all pairs in
-  one array evaluation, with QUADPACK's per-panel error estimates and exact
-  bounds for the neglected tails.  A pair whose error estimate the panels
-  cannot bring within quad's tolerance is handed to :func:`quadrature_kl`
-  itself, so every value comes with an error estimate of the same kind as
-  quad's.  The values agree with :func:`quadrature_kl` within the error
-  estimates, not bit for bit.
+:func:`quadrature` integrates the same integrands as
+:func:`mcverify.quadrature_kl` (``"reduced"`` and ``"direct"``) with
+QUADPACK's 21-point Gauss-Kronrod rule on fixed panels, for all pairs in
+one array evaluation, with QUADPACK's per-panel error estimates and exact
+bounds for the neglected tails.  A pair whose error estimate the panels
+cannot bring within quad's tolerance is handed to :func:`quadrature_kl`
+itself, so every value comes with an error estimate of the same kind as
+quad's.  The values agree with :func:`quadrature_kl` within the error
+estimates, not bit for bit.
 
 Pure numerics: arrays in, arrays out.
 """
@@ -28,30 +16,19 @@ Pure numerics: arrays in, arrays out.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
-from mcverify.numerics.closed_form import _diagonal_terms
 from mcverify.numerics.gaussian import Gaussian
-from mcverify.quadrature import integration as _quad
+from mcverify.numerics.univariate_pairs import UnivariatePairs
+from mcverify.quadrature import pieces as _quad
 from mcverify.quadrature.gauss_kronrod import normal_tail_moments, panel_nodes, qk21_sums
-from mcverify.quadrature.integration import QuadratureResult, quadrature_kl
-from mcverify.sampling.log_ratio import whitened_diagonal
-from mcverify.sampling.monte_carlo import (
-    UNIVARIATE_CHUNK,
-    PowerSumBuffers,
-    _chunk_sums,
-    _power_sums,
-    _univariate_moments,
-)
-from mcverify.sampling.seeding import StreamPool, sfc64_states
-from mcverify.stats.intervals import confidence_interval
+from mcverify.quadrature.pieces import QuadratureResult
 
-__all__ = ["QuadratureColumns", "UnivariatePairs", "closed_form", "monte_carlo", "quadrature"]
+__all__ = ["OnePair", "QuadratureColumns", "quadrature"]
 
 Array = NDArray[np.float64]
 
@@ -102,165 +79,14 @@ _HERMITE = (
 _QUAD_BATCH = 128
 
 
-@dataclass(frozen=True)
-class _Side:
-    """Duck-typed stand-in for many univariate Gaussians of one scale kind."""
+class OnePair(Protocol):
+    """:func:`mcverify.quadrature_kl` for one pair: the fallback of :func:`quadrature`."""
 
-    mean: Array
-    std: Array | None
-    var: Array | None
-
-    @property
-    def stddevs(self) -> Array:
-        if self.std is not None:
-            return self.std
-        assert self.var is not None  # groups() sets exactly one of std and var
-        return np.sqrt(self.var)
+    def __call__(
+        self, p: Gaussian, q: Gaussian, *, method: _quad.QuadratureMethod, rtol: float
+    ) -> QuadratureResult: ...
 
 
-@dataclass(frozen=True)
-class UnivariatePairs:
-    """Parameters of ``n`` univariate pairs (p, q), as the config gave them.
-
-    Attributes
-    ----------
-    mean_p, scale_p, mean_q, scale_q : numpy.ndarray
-        Means and scales; a scale is a standard deviation, or a variance
-        where ``p_var`` (``q_var``) is True.
-    p_var, q_var : numpy.ndarray of bool
-    """
-
-    mean_p: Array
-    scale_p: Array
-    p_var: NDArray[np.bool_]
-    mean_q: Array
-    scale_q: Array
-    q_var: NDArray[np.bool_]
-
-    @classmethod
-    def from_values(cls, pairs: list[tuple[float, float, bool, float, float, bool]]) -> UnivariatePairs:
-        """From ``(mean_p, scale_p, p_is_var, mean_q, scale_q, q_is_var)`` tuples."""
-        cols = list(zip(*pairs)) if pairs else [()] * 6
-        f = [np.array(c, dtype=np.float64) for c in cols]
-        b = [np.array(c, dtype=bool) for c in cols]
-        return cls(f[0], f[1], b[2], f[3], f[4], b[5])
-
-    def __len__(self) -> int:
-        return int(self.mean_p.shape[0])
-
-    def gaussians(self, i: int) -> tuple[Gaussian, Gaussian]:
-        """Pair ``i`` as :class:`~mcverify.numerics.gaussian.Gaussian` objects."""
-        p = Gaussian(float(self.mean_p[i]), **{"var" if self.p_var[i] else "std": float(self.scale_p[i])})
-        q = Gaussian(float(self.mean_q[i]), **{"var" if self.q_var[i] else "std": float(self.scale_q[i])})
-        return p, q
-
-    def groups(self) -> list[tuple[NDArray[np.intp], _Side, _Side]]:
-        """Index sets sharing one scale kind per side, with duck-typed sides."""
-        out = []
-        for pv in (False, True):
-            for qv in (False, True):
-                sel = np.flatnonzero((self.p_var == pv) & (self.q_var == qv))
-                if sel.size:
-                    sp, sq = self.scale_p[sel], self.scale_q[sel]
-                    p = _Side(self.mean_p[sel], None if pv else sp, sp if pv else None)
-                    q = _Side(self.mean_q[sel], None if qv else sq, sq if qv else None)
-                    out.append((sel, p, q))
-        return out
-
-
-# ------------------------------------------------------------ closed form
-def closed_form(pairs: UnivariatePairs) -> Array:
-    """KL(p || q) of every pair, bit-identical to :func:`mcverify.kl_divergence`.
-
-    The closed form of a univariate pair is the sum of two non-negative
-    terms (:func:`mcverify.numerics.closed_form._diagonal_terms`, evaluated here for
-    all pairs at once); ``math.fsum`` of two numbers is their correctly
-    rounded sum, which is what floating-point addition returns.  Where that
-    sum overflows the result is ``inf`` (``kl_divergence`` raises there).
-    """
-    out = np.empty(len(pairs))
-    for sel, p, q in pairs.groups():
-        terms = _diagonal_terms(p, q)  # type: ignore[arg-type]  # _Side duck-types Gaussian: mean, std, var, stddevs are all this reads
-        n = sel.size
-        with np.errstate(over="ignore", invalid="ignore"):
-            out[sel] = terms[:n] + terms[n:]
-    return out
-
-
-# ------------------------------------------------------------ Monte Carlo
-@dataclass(frozen=True)
-class MonteCarloColumns:
-    """Monte Carlo results of many pairs, one entry per pair."""
-
-    estimate: Array
-    stderr: Array
-    ci_low: Array
-    ci_high: Array
-    seconds: Array
-    skewness: Array
-
-
-def monte_carlo(
-    pairs: UnivariatePairs, samples: int, seeds: NDArray[np.uint64], confidence: float = 0.95
-) -> MonteCarloColumns:
-    """Monte Carlo KL of every pair, each from its own seed.
-
-    Entry ``i`` is bit-identical to
-    ``monte_carlo_kl(p_i, q_i, samples, seed=int(seeds[i]), confidence=confidence)``:
-    the same SFC64 stream (:func:`mcverify.sampling.seeding.sfc64_states`), the same
-    chunked power sums and the same arithmetic; only the per-case set-up is
-    shared.  ``seconds`` is each case's wall time.
-    """
-    n = len(pairs)
-    r = np.empty(n)
-    c = np.empty(n)
-    log_r = np.empty(n)
-    for sel, p, q in pairs.groups():
-        r[sel], c[sel], log_r[sel] = whitened_diagonal(p, q)  # type: ignore[arg-type]  # _Side duck-types Gaussian: mean, std, var, stddevs are all this reads
-    buffers = PowerSumBuffers()
-    out = np.empty((n, 3, 2))  # case i's sums of z^1 .. z^6 in out[i].ravel()
-    seconds = np.empty(n)
-    clock = time.perf_counter
-    streams = StreamPool().each(sfc64_states(seeds))
-    one_chunk = samples <= UNIVARIATE_CHUNK
-    z, powers, left, right = buffers.views(min(samples, UNIVARIATE_CHUNK))
-    flat = out.reshape(n, 6)
-    t0 = clock()
-    for i, rng in enumerate(streams):  # the only per-case loop: each case's own stream
-        if one_chunk:  # _power_sums on one chunk, its set-up hoisted out of the loop
-            rng.standard_normal(out=z)
-            _chunk_sums(powers, left, right, out[i])
-        else:
-            flat[i] = _power_sums(rng, samples, buffers)
-        t1 = clock()
-        seconds[i] = t1 - t0
-        t0 = t1
-    t0 = clock()
-    if one_chunk:
-        flat += 0.0  # as _power_sums' fsum of one number: -0.0 becomes +0.0
-    sums = flat.T
-    mean, var, skew = _univariate_moments(r, c, log_r, sums, samples)
-    estimate, stderr, ci_low, ci_high = _interval(mean, var, skew, samples, confidence)
-    seconds += (clock() - t0) / max(n, 1)
-    return MonteCarloColumns(estimate, stderr, ci_low, ci_high, seconds, np.asarray(skew, dtype=np.float64))
-
-
-def _interval(mean: Array, var: Array, skew: Array, n: int, confidence: float) -> tuple[Array, Array, Array, Array]:
-    """:func:`mcverify.sampling.monte_carlo.mean_result` on arrays: estimate, stderr and interval, bit for bit.
-
-    The moments come from :func:`mcverify.sampling.monte_carlo._univariate_moments`
-    itself (applied to arrays), the interval from
-    :func:`mcverify.stats.intervals.confidence_interval`, which is written in numpy
-    ufuncs for exactly this.
-    """
-    with np.errstate(invalid="ignore"):
-        std = np.sqrt(np.where(0.0 > var, 0.0, var))  # max(var, 0.0): keeps nan and -0.0 as Python does
-    se = std / math.sqrt(n)
-    low, high = confidence_interval(mean, se, confidence, skewness=skew, terms=n)
-    return mean, se, np.asarray(low), np.asarray(high)
-
-
-# ------------------------------------------------------------- quadrature
 @dataclass(frozen=True)
 class QuadratureColumns:
     """Quadrature results of many pairs, one entry per pair.
@@ -496,6 +322,7 @@ def _finish(
     ok: NDArray[np.bool_],
     method: _quad.QuadratureMethod,
     rtol: float,
+    fallback: OnePair,
 ) -> QuadratureColumns:
     """Reliability and messages as :func:`quadrature_kl` gives them; fallbacks."""
     value = value.copy()
@@ -512,12 +339,17 @@ def _finish(
             res = _quad._verdict(tally, method, rtol, strict=False)
         else:
             p, q = pairs.gaussians(int(i))
-            res = quadrature_kl(p, q, method=method, rtol=rtol)
+            res = fallback(p, q, method=method, rtol=rtol)
         value[i], error[i], reliable[i], message[i] = res.value, res.error, res.reliable, res.message
     return QuadratureColumns(value, error, reliable, message, ~ok)
 
 
-def quadrature(pairs: UnivariatePairs, rtol: float = 1e-10) -> dict[str, QuadratureColumns]:
+def quadrature(
+    pairs: UnivariatePairs,
+    rtol: float,
+    fallback: OnePair,
+    methods: tuple[_quad.QuadratureMethod, ...] = ("reduced", "direct"),
+) -> dict[str, QuadratureColumns]:
     r"""Both quadratures of :func:`mcverify.quadrature_kl` for many univariate pairs.
 
     Parameters
@@ -525,6 +357,11 @@ def quadrature(pairs: UnivariatePairs, rtol: float = 1e-10) -> dict[str, Quadrat
     pairs : UnivariatePairs
     rtol : float
         As for :func:`~mcverify.quadrature_kl`.
+    fallback : callable
+        :func:`~mcverify.quadrature_kl` itself (passed in: it lives in the
+        module that calls this one), for the pairs the panels cannot settle.
+    methods : tuple of str
+        Which of ``"reduced"`` and ``"direct"`` to compute.
 
     Returns
     -------
@@ -556,27 +393,29 @@ def quadrature(pairs: UnivariatePairs, rtol: float = 1e-10) -> dict[str, Quadrat
     ``error <= rtol |value| + 1e-300``.
     """
     n = len(pairs)
-    red = [np.empty(n), np.empty(n), np.empty(n, dtype=bool)]
-    for sel, p, q in pairs.groups():
-        with np.errstate(over="ignore"):
-            delta = (p.mean - q.mean) / q.stddevs
-        r, rm1, log_r = _quad._scale_ratio(p, q)  # type: ignore[arg-type]  # _Side duck-types Gaussian: mean, std, var, stddevs are all this reads
-        for start in range(0, sel.size, _QUAD_BATCH):
+    out: dict[str, QuadratureColumns] = {}
+    if "reduced" in methods:
+        red = [np.empty(n), np.empty(n), np.empty(n, dtype=bool)]
+        for sel, p, q in pairs.groups():
+            with np.errstate(over="ignore"):
+                delta = (p.mean - q.mean) / q.stddevs
+            r, rm1, log_r = _quad._scale_ratio(p, q)  # type: ignore[arg-type]  # Side duck-types Gaussian: mean, std, var, stddevs are all this reads
+            for start in range(0, sel.size, _QUAD_BATCH):
+                part = slice(start, start + _QUAD_BATCH)
+                res = _reduced(delta[part], r[part], rm1[part], log_r[part], rtol)
+                for k in range(3):
+                    red[k][sel[part]] = res[k]
+        out["reduced"] = _finish(pairs, red[0], red[1], red[2], "reduced", rtol, fallback)
+    if "direct" in methods:
+        direct = [np.empty(n), np.empty(n), np.empty(n, dtype=bool)]
+        for start in range(0, n, _QUAD_BATCH):
             part = slice(start, start + _QUAD_BATCH)
-            out = _reduced(delta[part], r[part], rm1[part], log_r[part], rtol)
+            sub = UnivariatePairs(*(getattr(pairs, f)[part] for f in UnivariatePairs.__dataclass_fields__))
+            res = _direct(sub, rtol)
             for k in range(3):
-                red[k][sel[part]] = out[k]
-    direct = [np.empty(n), np.empty(n), np.empty(n, dtype=bool)]
-    for start in range(0, n, _QUAD_BATCH):
-        part = slice(start, start + _QUAD_BATCH)
-        sub = UnivariatePairs(*(getattr(pairs, f)[part] for f in UnivariatePairs.__dataclass_fields__))
-        out = _direct(sub, rtol)
-        for k in range(3):
-            direct[k][part] = out[k]
-    return {
-        "reduced": _finish(pairs, red[0], red[1], red[2], "reduced", rtol),
-        "direct": _finish(pairs, direct[0], direct[1], direct[2], "direct", rtol),
-    }
+                direct[k][part] = res[k]
+        out["direct"] = _finish(pairs, direct[0], direct[1], direct[2], "direct", rtol, fallback)
+    return out
 
 
 def as_dict(columns: QuadratureColumns) -> dict[str, Any]:  # pragma: no cover - debugging aid
