@@ -20,6 +20,7 @@ from contextlib import contextmanager
 
 from mcverify._version import __version__
 from mcverify.cli.audit import add_audit_command
+from mcverify.cli.init import add_init_command
 from mcverify.cli.options import EXIT_FAIL, EXIT_INTERNAL, EXIT_USAGE, Parser, UsageError, one_line
 from mcverify.cli.report import add_report_commands
 from mcverify.cli.run import add_run_command
@@ -41,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     add_audit_command(sub)
     add_study_commands(sub)
     add_report_commands(sub)
+    add_init_command(sub)
     return parser
 
 
