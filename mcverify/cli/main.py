@@ -2,7 +2,7 @@
 
 Each subcommand family lives in a module of its own (:mod:`mcverify.cli.run`,
 :mod:`mcverify.cli.audit`, :mod:`mcverify.cli.studies`,
-:mod:`mcverify.cli.report`) over :mod:`mcverify.cli.options`, which holds the
+:mod:`mcverify.cli.report`, :mod:`mcverify.cli.init`) over :mod:`mcverify.cli.options`, which holds the
 exit codes, the one-line error and the argument types they share.
 """
 
