@@ -1,4 +1,4 @@
-"""The repository's results/ and the README's classic log10 figure are real and current."""
+"""The repository's validation report (validation/) and the documentation's classic log10 figure are real and current."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from tabletext import pipe_tables
 from mcverify.tables.readers import read_results
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "results"
-REGENERATE = "mcverify validate configs/*.toml -o results --overwrite"
+RESULTS = ROOT / "validation"
+REGENERATE = "mcverify validate configs/*.toml -o validation --overwrite"
 
 
 def test_results_hold_every_shipped_config_current():
@@ -40,21 +40,21 @@ def test_results_hold_every_shipped_config_current():
     assert sorted(set(conv["config"])) == [c.stem for c in configs]
 
 
-def readme_block(marker: str) -> str:
-    text = (ROOT / "README.md").read_text()
+def docs_block(marker: str) -> str:
+    text = (ROOT / "docs" / "tutorials" / "report.md").read_text()
     m = re.search(re.escape(marker) + r"\s*```python\n(.*?)```", text, re.S)
-    assert m, f"README has no python block after {marker!r}"
+    assert m, f"docs/tutorials/report.md has no python block after {marker!r}"
     return m.group(1)
 
 
 @pytest.mark.slow
 def test_readme_classic_log10_figure(tmp_path):
     pytest.importorskip("matplotlib")
-    code = readme_block("<!-- classic-log10 figure -->")
-    (tmp_path / "results").mkdir()
+    code = docs_block("<!-- classic-log10 figure -->")
+    (tmp_path / "validation").mkdir()
     (tmp_path / "docs").mkdir()
     for name in ("classic-std.csv", "classic-std.provenance.json"):
-        shutil.copy(RESULTS / name, tmp_path / "results" / name)
+        shutil.copy(RESULTS / name, tmp_path / "validation" / name)
     check = code + (
         "\nimport json\n"
         "lines = {l.get_label(): l for l in ax.get_lines()}\n"
@@ -85,4 +85,4 @@ def test_readme_classic_log10_figure(tmp_path):
         Image.open(tmp_path / "docs" / "classic-log10.png") as made,
         Image.open(ROOT / "docs" / "classic-log10.png") as shipped,
     ):
-        assert made.size == shipped.size  # the README's image is this figure
+        assert made.size == shipped.size  # the documentation's image is this figure

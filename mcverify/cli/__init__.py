@@ -2,7 +2,8 @@
 
 :mod:`~mcverify.cli.run` (``run``), :mod:`~mcverify.cli.audit` (``audit``),
 :mod:`~mcverify.cli.studies` (``calibrate``, ``converge``),
-:mod:`~mcverify.cli.report` (``report``, ``validate``); :mod:`~mcverify.cli.main`
+:mod:`~mcverify.cli.report` (``report``, ``validate``), :mod:`~mcverify.cli.init`
+(``init``); :mod:`~mcverify.cli.main`
 assembles them and holds :func:`~mcverify.cli.main.main`.
 
 Layer rule: the top of the package; may import every layer below it and is

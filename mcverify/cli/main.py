@@ -2,7 +2,7 @@
 
 Each subcommand family lives in a module of its own (:mod:`mcverify.cli.run`,
 :mod:`mcverify.cli.audit`, :mod:`mcverify.cli.studies`,
-:mod:`mcverify.cli.report`) over :mod:`mcverify.cli.options`, which holds the
+:mod:`mcverify.cli.report`, :mod:`mcverify.cli.init`) over :mod:`mcverify.cli.options`, which holds the
 exit codes, the one-line error and the argument types they share.
 """
 
@@ -20,6 +20,7 @@ from contextlib import contextmanager
 
 from mcverify._version import __version__
 from mcverify.cli.audit import add_audit_command
+from mcverify.cli.init import add_init_command
 from mcverify.cli.options import EXIT_FAIL, EXIT_INTERNAL, EXIT_USAGE, Parser, UsageError, one_line
 from mcverify.cli.report import add_report_commands
 from mcverify.cli.run import add_run_command
@@ -41,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     add_audit_command(sub)
     add_study_commands(sub)
     add_report_commands(sub)
+    add_init_command(sub)
     return parser
 
 

@@ -121,7 +121,7 @@ def add_config_options(p: argparse.ArgumentParser) -> None:
     CONFIG, ``-o``, ``--seed``, the sampling options, ``--format``,
     ``--jobs``, ``--force``, ``--overwrite``, ``-q`` and ``--debug``.
     """
-    p.add_argument("config", help="TOML config file (see configs/)")
+    p.add_argument("config", help="TOML config file (mcverify init writes examples)")
     p.add_argument("-o", "--output", default="results", help="output folder (default: results)")
     p.add_argument("--seed", type=nonnegative_int, help="root seed")
     add_sampling_options(p)

@@ -60,9 +60,8 @@ class Gaussian:
     var : float or array_like, optional
         Variance(s), shaped like ``std``.
     cov : array_like, optional
-        A symmetric positive definite ``d x d`` covariance matrix.
-
-    Exactly one of ``std``, ``var`` and ``cov`` must be given.
+        A symmetric positive definite ``d x d`` covariance matrix. Exactly
+        one of ``std``, ``var`` and ``cov`` must be given.
 
     Raises
     ------

@@ -187,7 +187,7 @@ def table_order(names: Iterable[str]) -> list[str]:
 
 
 def markdown_columns(columns: dict[str, str]) -> str:
-    """A column-documentation dict as the Markdown table the README shows (``|`` escaped)."""
+    """A column-documentation dict as the Markdown table the documentation shows (``|`` escaped)."""
     lines = ["| column | meaning |", "| --- | --- |"]
     lines += ["| `{}` | {} |".format(name, meaning.replace("|", "\\|")) for name, meaning in columns.items()]
     return "\n".join(lines)

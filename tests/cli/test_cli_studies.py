@@ -11,8 +11,8 @@ import pytest
 from mcverify.cli.main import main
 from mcverify.studies.calibration import CELL_COLUMNS, FAMILY_COLUMNS
 from mcverify.studies.convergence import FIT_COLUMNS, POINT_COLUMNS
-from mcverify.tables.schema import COLUMNS, markdown_columns
-from tests.cli.test_cli import ROOT, mcverify, write
+from mcverify.tables.schema import COLUMNS
+from tests.cli.test_cli import mcverify, write
 
 SMALL = """
 [run]
@@ -163,13 +163,3 @@ def test_converge_writes_rates(tmp_path):
     assert re.search(r"ratio-10\s+qmc\s+-\d\.\d{3} ± \d\.\d{3}", proc.stdout)
     prov = json.loads((tmp_path / "cfg.convergence.provenance.json").read_text())
     assert prov["sample_counts"] == [256, 512, 1024, 2048, 4096] and prov["replicates"] == 4
-
-
-@pytest.mark.parametrize(
-    "columns",
-    [COLUMNS, CELL_COLUMNS, FAMILY_COLUMNS, POINT_COLUMNS, FIT_COLUMNS],
-    ids=["run", "calibration", "calibration-family", "convergence", "rates"],
-)
-def test_readme_column_tables_match_the_code(columns):
-    # Regenerate with mcverify.tables.schema.markdown_columns when a column changes.
-    assert markdown_columns(columns) in (ROOT / "README.md").read_text()

@@ -1,13 +1,6 @@
-from pathlib import Path
-
 from mcverify.tables.schema import COLUMNS, to_frame
 
-README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-
-
-def test_readme_documents_every_column():
-    for column, meaning in COLUMNS.items():  # a '|' inside a Markdown table cell is written '\|'
-        assert f"| `{column}` | {meaning.replace('|', chr(92) + '|')} |" in README, column
+# The documentation's column tables are generated from COLUMNS: tests/test_docs.py.
 
 
 def test_column_order_puts_parameters_after_identity():

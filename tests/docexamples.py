@@ -1,0 +1,262 @@
+"""Run the examples of the README and the documentation, and compare what they print.
+
+A page's fenced blocks run in order, in one temporary folder per page that
+holds links to the repository's ``configs/``, ``tests/`` and ``benchmarks/``, a
+copy of ``validation/`` and an empty ``docs/``:
+
+- ```` ```console ````: each ``$ COMMAND`` line runs in bash (``mcverify`` is
+  this checkout's ``python -m mcverify``); the lines under it are what it must
+  print, stdout and stderr together. A line ``...`` stands for any number of
+  lines; durations (``1.5 s``) are masked. ``pip install ...`` (alone, or
+  before ``&&``) is not run: the suite runs in an environment that has
+  mcverify installed (the installs themselves are checked by ``.ci/run``).
+- ```` ```python ````: executed; the blocks of a page share one namespace.
+  After ``<!-- docs-test: file NAME -->`` it is written to NAME instead (a
+  module the commands below audit or test).
+- ```` ```pycon ````: ``>>>`` examples checked by :mod:`doctest` (ELLIPSIS,
+  NORMALIZE_WHITESPACE), in the same namespace.
+- ```` ```toml ````: parsed; after ``<!-- docs-test: file NAME -->`` it is
+  also written to NAME in the page's folder, for the commands below it.
+- ```` ```text ````: shown only (a picture of a progress bar, a usage line);
+  it may not hold a ``$ `` command line.
+
+A comment line ``<!-- docs-test: skip REASON -->`` right above a block keeps it
+from running (the reason is required: a cluster address, the test suite itself);
+``<!-- docs-test: slow -->`` anywhere in a page marks the page's test slow.
+"""
+
+from __future__ import annotations
+
+import doctest
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+#: The pages whose examples run: the README and the site's pages (docs/sections/ holds fragments).
+PAGES = [
+    "README.md",
+    *sorted(
+        str(p.relative_to(ROOT)) for p in (ROOT / "docs").rglob("*.md") if "sections" not in p.relative_to(ROOT).parts
+    ),
+]
+KINDS = ("console", "python", "pycon", "toml", "text")
+
+_FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```\s*$", re.M | re.S)
+_DIRECTIVE = re.compile(r"<!-- docs-test: (skip|slow|file)(?: (.+?))? -->\s*$")
+_DURATION = re.compile(r"\b\d+(?:\.\d+)? ?s\b")
+_PIP = re.compile(r"^pip install [^&]*&&\s*")
+
+
+@dataclass(frozen=True)
+class Block:
+    """One fenced block of a page: its kind, text, first line number and directives."""
+
+    page: str
+    line: int
+    kind: str
+    text: str
+    skip: str | None = None
+    file: str | None = None
+
+
+def blocks(page: str) -> list[Block]:
+    """Every fenced block of ``page`` (relative to the repository), with the directive above it."""
+    text = (ROOT / page).read_text(encoding="utf-8")
+    out = []
+    for m in _FENCE.finditer(text):
+        before = text[: m.start()].rstrip("\n").rsplit("\n", 1)[-1]
+        d = _DIRECTIVE.search(before)
+        kind, arg = (d.group(1), d.group(2)) if d else (None, None)
+        if kind == "skip" and not arg:
+            raise AssertionError(f"{page}: a skipped block needs a reason")
+        out.append(
+            Block(
+                page=page,
+                line=text.count("\n", 0, m.start()) + 1,
+                kind=m.group(1),
+                text=m.group(2),
+                skip=arg if kind == "skip" else None,
+                file=arg if kind == "file" else None,
+            )
+        )
+    return out
+
+
+def commands(block: Block) -> list[tuple[str, list[str]]]:
+    """A console block as (command, expected output lines) pairs."""
+    out: list[tuple[str, list[str]]] = []
+    for line in block.text.splitlines():
+        if line.startswith("$ "):
+            out.append((line[2:], []))
+        elif out:
+            out[-1][1].append(line)
+        elif line.strip():
+            raise AssertionError(f"{block.page}:{block.line}: a console block starts with a '$ ' line")
+    return out
+
+
+def _normal(text: str) -> str:
+    return _DURATION.sub("N s", text.rstrip())  # "1.5 s", and pytest's "0.52s"
+
+
+def matches(expected: list[str], actual: str) -> bool:
+    """Whether ``actual`` is ``expected`` line by line, ``...`` lines matching any lines, durations masked."""
+    pattern = "".join(r"(?:[^\n]*\n)*?" if e.strip() == "..." else re.escape(_normal(e)) + r"\n" for e in expected)
+    return re.fullmatch(pattern, _normal(actual) + "\n" if actual.strip() else "") is not None
+
+
+def workdir(tmp: Path) -> Path:
+    """A page's folder: links to configs/, tests/, benchmarks/; a copy of validation/; an empty docs/."""
+    for name in ("configs", "tests", "benchmarks"):
+        (tmp / name).symlink_to(ROOT / name, target_is_directory=True)
+    shutil.copytree(ROOT / "validation", tmp / "validation")
+    (tmp / "docs").mkdir()
+    bin_dir = tmp / ".bin"
+    bin_dir.mkdir()
+    shim = bin_dir / "mcverify"
+    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m mcverify "$@"\n')
+    shim.chmod(0o755)
+    return tmp
+
+
+def environment(tmp: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        PATH=f"{tmp / '.bin'}{os.pathsep}{env.get('PATH', '')}",
+        PYTHONPATH=str(ROOT),
+        MPLBACKEND="Agg",
+        COLUMNS="200",
+        OMP_NUM_THREADS="1",
+        OPENBLAS_NUM_THREADS="1",
+        # The shipped tables and the outputs shown were computed without AVX-512
+        # (see the guarantees: the last bit of exp, log and BLAS sums follows the CPU).
+        NPY_DISABLE_CPU_FEATURES="X86_V4 AVX512_ICL",
+        OPENBLAS_CORETYPE="Haswell",
+    )
+    env.pop("CI", None)  # the commands' output must not depend on the test runner
+    return env
+
+
+def run_console(block: Block, tmp: Path) -> list[str]:
+    """Run a console block's commands; the mismatches, as messages."""
+    problems = []
+    for command, expected in commands(block):
+        printed = _printed(command, tmp)
+        if printed is None:
+            continue  # pip install: the environment is installed already; .ci/run checks the installs
+        if not matches(expected, printed):
+            problems.append(
+                f"{block.page}:{block.line}: $ {command}\n--- shown\n"
+                + "\n".join(expected)
+                + f"\n--- printed\n{printed}"
+            )
+    return problems
+
+
+def run_python(block: Block, namespace: dict[str, Any], tmp: Path) -> list[str]:
+    """Execute a python block, or check a pycon block with doctest, in ``namespace``; the failures."""
+    if block.kind == "python":
+        code = compile(block.text, f"{block.page}:{block.line}", "exec")
+        exec(code, namespace)
+        return []
+    test = doctest.DocTestParser().get_doctest(block.text, namespace, block.page, block.page, block.line)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    report: list[str] = []
+    runner.run(test, out=report.append, clear_globs=False)
+    namespace.update(test.globs)  # DocTest works on a copy; later blocks see its names
+    return report if runner.failures else []
+
+
+def run_toml(block: Block, tmp: Path) -> None:
+    tomllib.loads(block.text)  # a config shown must at least be TOML
+    write_file(block, tmp)
+
+
+def write_file(block: Block, tmp: Path) -> None:
+    """A block under ``<!-- docs-test: file NAME -->``: written to NAME (a python one is compiled, not run)."""
+    if block.kind == "python":
+        compile(block.text, f"{block.page}:{block.line}", "exec")
+    if block.file:
+        (tmp / block.file).write_text(block.text, encoding="utf-8")
+
+
+def update(page: str) -> int:
+    """Rewrite the shown output of ``page``'s console commands with what they print now.
+
+    Outputs that hold a ``...`` line are left alone and reported (edit them by
+    hand). Review the diff: this is for outputs that changed for a reason.
+    Returns the number of outputs left alone that differ.
+    """
+    import tempfile
+
+    text = (ROOT / page).read_text(encoding="utf-8")
+    left = 0
+    with tempfile.TemporaryDirectory() as t:
+        tmp = workdir(Path(t))
+        cwd = os.getcwd()
+        os.chdir(tmp)
+        namespace: dict[str, Any] = {"__name__": "__docs__"}
+        try:
+            for block in blocks(page):
+                if block.skip:
+                    continue
+                if block.kind == "toml":
+                    run_toml(block, tmp)
+                elif block.kind == "python" and block.file:
+                    write_file(block, tmp)
+                elif block.kind in ("python", "pycon"):
+                    for problem in run_python(block, namespace, tmp):
+                        left += 1
+                        print(f"{page}:{block.line}: edit by hand:\n{problem}")
+                elif block.kind == "console":
+                    new = []
+                    for command, expected in commands(block):
+                        printed = _printed(command, tmp)
+                        if any(e.strip() == "..." for e in expected):
+                            if printed is not None and not matches(expected, printed):
+                                left += 1
+                                print(f"{page}:{block.line}: $ {command}: differs; edit by hand:\n{printed}")
+                            new.append("$ " + command + "\n" + "".join(e + "\n" for e in expected))
+                        else:
+                            new.append(
+                                "$ "
+                                + command
+                                + "\n"
+                                + ("" if printed is None else printed.rstrip("\n") + "\n" if printed.strip() else "")
+                            )
+                    text = text.replace(block.text, "".join(new), 1)
+        finally:
+            os.chdir(cwd)
+    (ROOT / page).write_text(text, encoding="utf-8")
+    return left
+
+
+def _printed(command: str, tmp: Path) -> str | None:
+    if re.match(r"pip install [^&]*$", command):
+        return None
+    proc = subprocess.run(
+        ["bash", "-c", "{ " + _PIP.sub("", command) + "\n} 2>&1"],
+        cwd=tmp,
+        capture_output=True,
+        text=True,
+        env=environment(tmp),
+        timeout=600,
+    )
+    return proc.stdout
+
+
+if __name__ == "__main__":  # python tests/docexamples.py --update PAGE ...
+    import argparse
+
+    sys.path.insert(0, str(ROOT))
+    os.environ["MPLBACKEND"] = "Agg"
+    parser = argparse.ArgumentParser(description="Rewrite the shown outputs of console examples with what they print.")
+    parser.add_argument("--update", nargs="+", metavar="PAGE", required=True)
+    sys.exit(1 if sum(update(p) for p in parser.parse_args().update) else 0)

@@ -1,0 +1,143 @@
+"""The README and the documentation site: every example runs and prints what is shown; the generated tables."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+from docexamples import KINDS, PAGES, ROOT, blocks, matches, run_console, run_python, run_toml, workdir, write_file
+
+from mcverify.studies.calibration import CELL_COLUMNS, FAMILY_COLUMNS
+from mcverify.studies.convergence import FIT_COLUMNS, POINT_COLUMNS
+from mcverify.tables.schema import COLUMNS, markdown_columns
+
+
+def _hooks():
+    spec = importlib.util.spec_from_file_location("docs_hooks", ROOT / "docs" / "hooks" / "reference.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _page_params():
+    for page in PAGES:
+        slow = "<!-- docs-test: slow -->" in (ROOT / page).read_text(encoding="utf-8")
+        marks = [pytest.mark.slow] if slow else []
+        yield pytest.param(page, marks=marks, id=page)
+
+
+@pytest.mark.parametrize("page", _page_params())
+def test_page_examples_run_and_print_what_is_shown(page, tmp_path, monkeypatch):
+    page_blocks = blocks(page)
+    unknown = [b.line for b in page_blocks if b.kind not in KINDS]
+    assert not unknown, f"{page}: fenced blocks without a known kind ({', '.join(KINDS)}) at lines {unknown}"
+    tmp = workdir(tmp_path)
+    monkeypatch.chdir(tmp)
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    namespace: dict = {"__name__": "__docs__"}
+    problems: list[str] = []
+    for block in page_blocks:
+        if block.skip:
+            continue
+        if block.kind == "console":
+            problems += run_console(block, tmp)
+        elif block.kind == "python" and block.file:
+            write_file(block, tmp)
+        elif block.kind in ("python", "pycon"):
+            problems += run_python(block, namespace, tmp)
+        elif block.kind == "toml":
+            run_toml(block, tmp)
+        else:
+            assert not re.search(r"^\$ ", block.text, re.M), (
+                f"{page}:{block.line}: a command in a text block: use console"
+            )
+    assert not problems, "\n\n".join(problems)
+
+
+def test_skipped_examples_are_few_and_say_why():
+    skipped = [(b.page, b.line, b.skip) for p in PAGES for b in blocks(p) if b.skip]
+    assert len(skipped) <= 6, skipped
+
+
+def test_output_comparison_masks_durations_and_can_fail():
+    assert matches(["53 cases in 1.5 s", "..."], "53 cases in 0.8 s\nwrote x\n")
+    assert matches(["a", "...", "c"], "a\nb\nb2\nc\n")
+    assert not matches(["53 cases"], "52 cases\n")
+    assert not matches(["a", "c"], "a\nb\nc\n")
+    assert not matches(["a"], "")
+
+
+def test_every_page_is_in_the_site_nav():
+    nav = (ROOT / "mkdocs.yml").read_text()
+    for page in PAGES:
+        if page.startswith("docs/"):
+            assert page.removeprefix("docs/") in nav, f"{page} is not in mkdocs.yml's nav"
+
+
+@pytest.mark.parametrize(
+    ("marker", "columns"),
+    [
+        ("run", COLUMNS),
+        ("calibration", CELL_COLUMNS),
+        ("calibration-family", FAMILY_COLUMNS),
+        ("convergence", POINT_COLUMNS),
+        ("convergence-rates", FIT_COLUMNS),
+    ],
+)
+def test_column_tables_are_generated_from_the_code(marker, columns):
+    page = (ROOT / "docs" / "reference" / "columns.md").read_text()
+    assert f"<!-- mcverify:columns {marker} -->" in page
+    rendered = _hooks().render(page)
+    assert markdown_columns(columns) in rendered
+    for column, meaning in columns.items():  # a '|' inside a Markdown table cell is written '\|'
+        assert f"| `{column}` | {meaning.replace('|', chr(92) + '|')} |" in rendered, column
+
+
+def test_config_reference_lists_every_run_key_with_its_default():
+    from mcverify.config.loader import _RUN_KEYS, DEFAULTS
+
+    page = (ROOT / "docs" / "reference" / "config.md").read_text()
+    rendered = _hooks().render(page)
+    assert "<!--" not in rendered.split("mcverify:", 1)[-1][:0]  # every marker rendered
+    for key in _RUN_KEYS:
+        assert f"| `{key}` |" in rendered, key
+    assert f"| `samples` | `{DEFAULTS['samples']:_}` |" in rendered
+
+
+def test_unknown_markers_fail_the_build():
+    with pytest.raises(ValueError, match="unknown"):
+        _hooks().render("<!-- mcverify:columns nothing -->\n")
+    with pytest.raises(ValueError, match="unknown"):
+        _hooks().render("<!-- mcverify:nothing -->\n")
+
+
+def test_readme_is_short_and_its_figure_url_is_a_shipped_file():
+    text = (ROOT / "README.md").read_text()
+    assert len(text.splitlines()) <= 210
+    urls = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]
+    source = urls["Source"].removeprefix("https://github.com/")
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert images, "the README shows the classic log10 figure"
+    for url in images:  # absolute, so that the long description on PyPI shows it too
+        m = re.fullmatch(rf"https://raw\.githubusercontent\.com/{re.escape(source)}/main/(.+)", url)
+        assert m, url
+        assert (ROOT / m.group(1)).is_file(), url
+    assert "pip install mcverify" in text
+
+
+def test_citation_version_is_the_package_version():
+    from mcverify._version import __version__
+
+    citation = (ROOT / "CITATION.cff").read_text()
+    assert re.search(rf"^version: {re.escape(__version__)}$", citation, re.M)
+
+
+def test_docs_folder_has_no_page_outside_the_site():
+    # Pages under docs/ are in the nav (checked above); fragments live in docs/sections/.
+    for path in Path(ROOT / "docs").rglob("*.md"):
+        rel = path.relative_to(ROOT / "docs")
+        assert rel.parts[0] == "sections" or f"docs/{rel}" in PAGES
