@@ -100,6 +100,17 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: igno
             terminalreporter.write_line(line)
 
 
+def pytest_sessionfinish(session, exitstatus):  # type: ignore[no-untyped-def]
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # a pytest-xdist worker: hand the lines to the controller, which prints them
+        workeroutput["mcverify_artifacts"] = list(ARTIFACTS)
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: unknown, and so never called, without it
+def pytest_testnodedown(node, error):  # type: ignore[no-untyped-def]
+    ARTIFACTS.extend(getattr(node, "workeroutput", {}).get("mcverify_artifacts", []))
+
+
 @pytest.fixture
 def artifacts() -> list[str]:
     """Append a line here to have it listed at the end of the test run."""

@@ -26,7 +26,15 @@ from mcverify.auditing.expressions import ExprError, compile_expr
 from mcverify.auditing.report import AuditReport
 from mcverify.auditing.sandbox import CandidateEnded, in_child
 from mcverify.auditing.templates import TemplateError, compile_template, parse_template
-from mcverify.cli.options import EXIT_FAIL, EXIT_PASS, UsageError, first_line, nonnegative_int, seconds
+from mcverify.cli.options import (
+    EXIT_FAIL,
+    EXIT_PASS,
+    UsageError,
+    add_common_options,
+    first_line,
+    nonnegative_int,
+    seconds,
+)
 from mcverify.config.loader import MAX_SAMPLES
 from mcverify.errors import AuditError
 from mcverify.files import not_regular, shown_path
@@ -45,7 +53,7 @@ def add_audit_command(sub: argparse._SubParsersAction) -> None:
         description=(
             "Evaluate a KL implementation on probe pairs, compare it with the true KL within "
             "floating-point tolerance, and report where it goes wrong, which classic mistake it "
-            "matches, and Monte Carlo evidence. Exit 0 pass, 1 fail, 2 bad input."
+            "matches, and Monte Carlo evidence. Exit 0 when it passes, 1 when it fails, 2 on bad input."
         ),
     )
     audit.add_argument(
@@ -67,7 +75,7 @@ def add_audit_command(sub: argparse._SubParsersAction) -> None:
     )
     audit.add_argument(
         "--expr",
-        help='a formula as text instead of TARGET, e.g. "0.5*(std**2 + mean**2 - 1 - log(std**2))"',
+        help='a formula as text instead of TARGET, e.g. "0.5*(std**2 + mean**2 - 1 - log(std**2))" (default: none)',
     )
     audit.add_argument(
         "--call",
@@ -83,11 +91,12 @@ def add_audit_command(sub: argparse._SubParsersAction) -> None:
         "--backend", default="numpy", choices=list(BACKENDS), help="array type the function receives (default: numpy)"
     )
     audit.add_argument("--json", action="store_true", help="print one JSON object instead of text")
-    audit.add_argument(
-        "-o",
-        "--output",
+    add_common_options(
+        audit,
+        output="also write the report: JSON for .json, the probe table for .csv, text otherwise "
+        "(default: print it only)",
         metavar="FILE",
-        help="also write the report: JSON for .json, the probe table for .csv, text otherwise",
+        quiet="print nothing but errors: the exit status and -o FILE tell the verdict",
     )
     audit.add_argument(
         "--overwrite",
@@ -136,7 +145,6 @@ def add_audit_command(sub: argparse._SubParsersAction) -> None:
         help="also hand the function inputs of this training dtype and judge its results at that precision "
         "(default: float64, the value audit alone)",
     )
-    audit.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show the traceback of an error")
     audit.set_defaults(handler=_cmd_audit)
 
 
@@ -227,7 +235,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         if exc.phase in ("", "import"):
             raise UsageError(f"{name}: importing it ended the process ({exc.how}); no audit was made") from None
         problem = f"the candidate ended the audit's process ({exc.how}) before the audit finished"
-        if args.json:
+        if args.json and not args.quiet:
             print(
                 json.dumps(
                     {
@@ -242,14 +250,14 @@ def _cmd_audit(args: argparse.Namespace) -> int:
             )
         print(f"mcverify: audit: FAIL: {name}: {problem}", file=sys.stderr)
         return EXIT_FAIL
-    if args.json:
-        print(json.dumps(report.as_dict(), indent=2, allow_nan=False))
-    else:
-        print(report.summary())
-    if out is not None:
+    if out is not None:  # the file first: a reader that stops early (`| head`) never costs it
         written = _write_report(report, out, args.overwrite)
         if written != out:
             print(f"mcverify: {out} exists: wrote {written} (--overwrite replaces it)", file=sys.stderr)
+    if args.json and not args.quiet:
+        print(json.dumps(report.as_dict(), indent=2, allow_nan=False))
+    elif not args.quiet:
+        print(report.summary())
     return EXIT_PASS if report.passed else EXIT_FAIL
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import signal
 import sys
 import threading
@@ -21,10 +20,11 @@ from contextlib import contextmanager
 from mcverify._version import __version__
 from mcverify.cli.audit import add_audit_command
 from mcverify.cli.init import add_init_command
-from mcverify.cli.options import EXIT_FAIL, EXIT_INTERNAL, EXIT_USAGE, Parser, UsageError, one_line
+from mcverify.cli.options import EXIT_INTERNAL, EXIT_USAGE, Parser, UsageError, one_line
 from mcverify.cli.report import add_report_commands
 from mcverify.cli.run import add_run_command
 from mcverify.cli.studies import add_study_commands
+from mcverify.cli.terminal import reader_may_leave
 from mcverify.errors import ConfigError
 
 __all__ = ["main"]
@@ -60,17 +60,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.reconfigure(errors="backslashreplace")
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in argv
+    parser = _parser()
+    if not argv:  # `mcverify` alone: what it can do, on stderr, as for any usage error
+        sys.stderr.write(parser.format_help())
+        return EXIT_USAGE
+    stdout = sys.stdout
     try:
-        args = _parser().parse_args(argv)
-        with _terminate_as_interrupt():
-            return int(args.handler(args))
+        # A reader that closes the pipe (`mcverify audit ... | head`) never fails the command:
+        # the rest of the output goes to /dev/null and the exit status is the verdict's.
+        with reader_may_leave(stdout) as sys.stdout:
+            args = parser.parse_args(argv)
+            with _terminate_as_interrupt():
+                return int(args.handler(args))
     except (UsageError, ConfigError) as exc:
         return _report(f"mcverify: error: {exc}", EXIT_USAGE, debug)
-    except BrokenPipeError:
-        # The reader went away (`mcverify audit --json ... | head`): stop quietly.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_FAIL
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
         return _report(f"mcverify: error: {where}{exc.strerror or exc}", EXIT_USAGE, debug)
@@ -84,6 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             EXIT_INTERNAL,
             debug,
         )
+    finally:
+        sys.stdout = stdout
 
 
 @contextmanager

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
-from mcverify.config.loader import ERROR_CONTROLS
+from mcverify.config.loader import DEFAULTS, ERROR_CONTROLS
 from mcverify.tables.atomic import clean_stale
 from mcverify.tables.writers import check_formats
 
@@ -26,6 +26,7 @@ __all__ = [
     "EXIT_USAGE",
     "Parser",
     "UsageError",
+    "add_common_options",
     "add_config_options",
     "add_sampling_options",
     "first_line",
@@ -47,8 +48,15 @@ class UsageError(Exception):
 
 
 class Parser(argparse.ArgumentParser):
+    """argparse's parser whose errors are :class:`UsageError`: ``audit: argument --seed: ...``.
+
+    The subcommand names the message (``mcverify: error:`` is added once, by
+    :func:`mcverify.cli.main.main`).
+    """
+
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.prog}: {message}")
+        command = self.prog.partition(" ")[2]
+        raise UsageError(f"{command}: {message}" if command else message)
 
 
 def positive_int(text: str) -> int:
@@ -104,28 +112,60 @@ def names(allowed: tuple[str, ...]) -> Callable[[str], tuple[str, ...]]:
     return parse
 
 
-def add_sampling_options(p: argparse.ArgumentParser) -> None:
-    """``--alpha``, ``--error-control`` and ``--randomizations``: [run] keys every command that samples takes."""
-    p.add_argument("--alpha", type=level, help="level of the verdicts (default: [run] alpha, else 0.01)")
+def _from_config(key: str) -> str:
+    """``"(default: [run] seed, else 0"``: the config's own value, else mcverify's (the caller closes it)."""
+    return f"(default: [run] {key}, else {DEFAULTS[key]}"
+
+
+def add_sampling_options(p: argparse.ArgumentParser, *, verdicts: bool = True) -> None:
+    """``--randomizations``, and ``--alpha`` and ``--error-control`` for commands that make verdicts.
+
+    Each overrides the config's ``[run]`` key of the same name.
+    """
+    if verdicts:
+        p.add_argument("--alpha", type=level, help=f"level of the verdicts {_from_config('alpha')})")
+        p.add_argument(
+            "--error-control",
+            choices=ERROR_CONTROLS,
+            help="holm: family-wise error rate; bh: false discovery rate (Benjamini-Hochberg) "
+            f"{_from_config('error_control')})",
+        )
     p.add_argument(
-        "--error-control",
-        choices=ERROR_CONTROLS,
-        help="holm: family-wise error rate (default); bh: false discovery rate (Benjamini-Hochberg)",
+        "--randomizations", type=positive_int, help=f"independent scramblings for qmc {_from_config('randomizations')})"
     )
-    p.add_argument("--randomizations", type=positive_int, help="independent scramblings for qmc (default 64)")
 
 
-def add_config_options(p: argparse.ArgumentParser) -> None:
+def add_common_options(
+    p: argparse.ArgumentParser,
+    *,
+    output: str,
+    default: str | None = None,
+    metavar: str | None = None,
+    quiet: str = "print nothing but errors",
+) -> None:
+    """``-o/--output`` (``output`` is its help, which states ``default``), ``-q/--quiet`` and ``--debug``.
+
+    The options every subcommand spells the same way (and ``-f/--format``, where a command has formats).
+    """
+    p.add_argument("-o", "--output", default=default, metavar=metavar, help=output)
+    p.add_argument("-q", "--quiet", action="store_true", help=quiet)
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show the traceback of an error")
+
+
+def add_config_options(p: argparse.ArgumentParser, *, verdicts: bool = True) -> None:
     """What every command that computes a config's cases takes (run, calibrate, converge).
 
-    CONFIG, ``-o``, ``--seed``, the sampling options, ``--format``,
+    CONFIG, ``-o``, ``--seed``, the sampling options (without ``--alpha`` and
+    ``--error-control`` when the command makes no verdicts), ``-f/--format``,
     ``--jobs``, ``--force``, ``--overwrite``, ``-q`` and ``--debug``.
     """
     p.add_argument("config", help="TOML config file (mcverify init writes examples)")
-    p.add_argument("-o", "--output", default="results", help="output folder (default: results)")
-    p.add_argument("--seed", type=nonnegative_int, help="root seed")
-    add_sampling_options(p)
-    p.add_argument("--format", default="csv", help="comma-separated: csv,json,parquet,md,latex,html (default: csv)")
+    add_common_options(p, output="output folder (default: results)", default="results")
+    p.add_argument("--seed", type=nonnegative_int, help=f"root seed {_from_config('seed')})")
+    add_sampling_options(p, verdicts=verdicts)
+    p.add_argument(
+        "-f", "--format", default="csv", help="comma-separated: csv,json,parquet,md,latex,html (default: csv)"
+    )
     p.add_argument(
         "--jobs",
         type=positive_int,
@@ -138,8 +178,6 @@ def add_config_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="replace existing result files (default: write beside them as <stem>-2, <stem>-3, ...)",
     )
-    p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
-    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show the traceback of an error")
 
 
 def parse_formats(text: str) -> list[str]:

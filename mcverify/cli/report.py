@@ -15,10 +15,24 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from mcverify.cli.options import EXIT_FAIL, EXIT_PASS, UsageError, nonnegative_int, positive_int
+from mcverify.cli.options import (
+    EXIT_FAIL,
+    EXIT_PASS,
+    UsageError,
+    add_common_options,
+    nonnegative_int,
+    positive_int,
+)
 from mcverify.extras import require_extra
 from mcverify.files import shown_path
-from mcverify.reporting.publish import build_report, check_extras, format_for, render_report, save_plots
+from mcverify.reporting.publish import (
+    DOCUMENT_FORMATS,
+    build_report,
+    check_extras,
+    format_for,
+    render_reports,
+    save_plots,
+)
 from mcverify.studies.validation import validate
 from mcverify.tables.atomic import clean_stale, write_new
 from mcverify.tables.readers import ResultsError, read_results
@@ -40,11 +54,22 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
         "as Markdown, LaTeX, self-contained HTML with plots, or convert it to CSV, Parquet or JSON. "
         "Exit 0 when written, 2 on bad input.",
     )
-    report.add_argument("results", help="results table: .csv, .parquet or .json")
     report.add_argument(
-        "--format", "-f", help="md, latex, html, csv, parquet or json (default: from -o's extension, else md)"
+        "results",
+        nargs="+",
+        metavar="TABLE",
+        help="results tables: .csv, .parquet or .json; several make one document (md, latex or html) "
+        "with a combined summary and a section per table",
     )
-    report.add_argument("-o", "--output", metavar="FILE", help="write here (default: standard output)")
+    report.add_argument(
+        "-f", "--format", help="md, latex, html, csv, parquet or json (default: from -o's extension, else md)"
+    )
+    add_common_options(
+        report,
+        output="write here (default: standard output)",
+        metavar="FILE",
+        quiet="print nothing but errors (default: with -o, a summary of each table)",
+    )
     report.add_argument(
         "--overwrite",
         action="store_true",
@@ -53,19 +78,19 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
     report.add_argument(
         "--plots",
         metavar="DIR",
-        help="also save every plot as PNG and SVG in DIR (Markdown and LaTeX reports then show them)",
+        help="also save every plot as PNG and SVG in DIR, which Markdown and LaTeX reports then link "
+        "(default: none saved; HTML embeds its plots)",
     )
     report.add_argument("--no-plots", action="store_true", help="HTML without plots (no matplotlib needed)")
     report.add_argument("--columns", help="comma-separated columns of the table to include (default: all)")
-    report.add_argument("--title", help="report title")
+    report.add_argument("--title", help="report title (default: mcverify report: <table name>)")
     report.add_argument(
         "--max-rows",
         type=nonnegative_int,
         default=2000,
         metavar="N",
-        help="rows of the full table in md, latex and html (default 2000; 0: all)",
+        help="rows of the full table in md, latex and html, 0 for all (default: 2000)",
     )
-    report.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     report.set_defaults(handler=_cmd_report)
 
 
@@ -78,20 +103,19 @@ def _add_validate(sub: argparse._SubParsersAction) -> None:
         "and DIR/index.md. Exit 0 when every case passes, 1 when one fails, 2 on bad input.",
     )
     val.add_argument("configs", nargs="+", metavar="CONFIG", help="TOML config files")
-    val.add_argument("-o", "--output", default="results", help="output folder (default: results)")
+    add_common_options(val, output="output folder (default: results)", default="results")
     val.add_argument(
         "--overwrite", action="store_true", help="replace the files of an earlier validation in the output folder"
     )
-    val.add_argument("--jobs", type=positive_int, default=1, help="local worker processes per run")
+    val.add_argument("--jobs", type=positive_int, default=1, help="local worker processes per run (default: 1)")
     val.add_argument(
         "--convergence",
         type=nonnegative_int,
         default=3,
         metavar="K",
-        help="Monte Carlo sample sizes below each config's own, a decade apart (default 3; 0: none)",
+        help="Monte Carlo sample sizes below each config's own, a decade apart, 0 for none (default: 3)",
     )
     val.add_argument("--no-plots", action="store_true", help="report without plots (no matplotlib needed)")
-    val.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     val.set_defaults(handler=_cmd_validate)
 
 
@@ -143,6 +167,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
         fmt = format_for(args.format, out)
     except ValueError as exc:
         raise UsageError(f"report: {exc}") from None
+    several = len(args.results) > 1
+    if several and fmt not in DOCUMENT_FORMATS:
+        raise UsageError(f"report: several tables make one document: choose {', '.join(DOCUMENT_FORMATS)}, not {fmt}")
     if args.plots and args.no_plots:
         raise UsageError("report: --plots and --no-plots contradict each other")
     if out is None and fmt == "parquet":
@@ -158,32 +185,43 @@ def _cmd_report(args: argparse.Namespace) -> int:
         check_extras(fmt, plots=plots)
     except ImportError as exc:
         raise UsageError(f"report: {exc}") from None
-    try:
-        results = read_results(args.results)
-    except ResultsError as exc:
-        raise UsageError(str(exc)) from None
-    # From here the path only names the table (title, source): bytes that are not UTF-8 shown as \xff.
-    results = replace(results, path=Path(shown_path(results.path)))
+    tables = []
+    for path in args.results:  # every table read and checked before any work
+        try:
+            results = read_results(path)
+        except ResultsError as exc:
+            raise UsageError(str(exc)) from None
+        # From here the path only names the table (title, source): bytes that are not UTF-8 shown as \xff.
+        tables.append(replace(results, path=Path(shown_path(results.path))))
     columns = None
     if args.columns:
         columns = [c.strip() for c in args.columns.split(",") if c.strip()]
-        unknown = [c for c in columns if c not in results.frame.columns]
-        if unknown or not columns:
-            raise UsageError(
-                f"--columns: {results.path} has no column {unknown[0]!r}"
-                if unknown
-                else "--columns: give at least one column"
-            )
-    report = build_report(results, plots=plots, title=args.title)
-    plot_files = {}
+        if not columns:
+            raise UsageError("--columns: give at least one column")
+        for results in tables:
+            unknown = [c for c in columns if c not in results.frame.columns]
+            if unknown:
+                raise UsageError(f"--columns: {results.path} has no column {unknown[0]!r}")
+    reports = [build_report(r, plots=plots, title=None if several else args.title) for r in tables]
+    plot_files: list[dict[str, list[Path]]] = []
     if args.plots:
         try:
-            plot_files = save_plots(report.figures, Path(args.plots))
+            names = [r.results.name for r in reports]
+            for i, report in enumerate(reports):  # several tables: a folder each (their plots share names)
+                twins = names[:i].count(names[i])  # the second small.* in small-2/
+                folder = Path(args.plots) / (f"{names[i]}-{twins + 1}" if twins else names[i])
+                plot_files.append(save_plots(report.figures, folder if several else Path(args.plots)))
         except OSError as exc:
             raise UsageError(f"{args.plots}: cannot write the plots ({exc.strerror})") from None
     base = out.parent if out is not None else Path.cwd()
-    data = render_report(
-        report, fmt, columns=columns, plot_files=plot_files, relative_to=base, max_rows=args.max_rows or None
+    data = render_reports(
+        reports,
+        fmt,
+        title=args.title,
+        columns=columns,
+        plot_files=plot_files,
+        relative_to=base,
+        max_rows=args.max_rows or None,
     )
     if out is None:
         sys.stdout.write(data if isinstance(data, str) else data.decode())
@@ -196,15 +234,18 @@ def _cmd_report(args: argparse.Namespace) -> int:
         print(f"mcverify: {out} exists: wrote {written} (--overwrite replaces it)", file=sys.stderr)
         out = written
     if not args.quiet:
-        s = report.summary
-        print(f"{results.path}: {s.headline()}")
-        for m in s.methods.to_dict(orient="records"):
-            worst = [
-                f"{k} {m[k]:.3g} ({m[k + ' at']})"
-                for k in ("max |z|", "max error / tolerance", "max rel error")
-                if isinstance(m.get(k), float) and math.isfinite(m[k])
-            ]
-            print(f"  {m['method']}: " + "; ".join(worst[:2]))
-        n_files = sum(len(v) for v in plot_files.values())
+        for report in reports:
+            s = report.summary
+            print(f"{report.results.path}: {s.headline()}")
+            for m in s.methods.to_dict(orient="records"):
+                worst = [
+                    f"{k} {m[k]:.3g} ({m[k + ' at']})"
+                    # the error in standard errors or in tolerances: a relative error means little next
+                    # to p = q, where the KL is near 0, and an absolute one where the KL is huge
+                    for k in ("max |z|", "max error / tolerance", "max abs error")
+                    if isinstance(m.get(k), float) and math.isfinite(m[k])
+                ]
+                print(f"  {m['method']}: " + worst[0] if worst else f"  {m['method']}")
+        n_files = sum(len(v) for files in plot_files for v in files.values())
         print(f"wrote {out}" + (f" and {n_files} plot files in {args.plots}" if n_files else ""))
     return EXIT_PASS

@@ -29,7 +29,7 @@ from mcverify.cli.options import (
     prepare_output,
 )
 from mcverify.config.cases import RunSpec
-from mcverify.config.loader import load_config
+from mcverify.config.loader import DEFAULTS, load_config
 from mcverify.engine.parallel import usable_cores
 from mcverify.sampling.estimators import METHODS, minimum_samples
 from mcverify.studies.calibration import CELL_COLUMNS, FAMILY_COLUMNS, Calibration, calibrate
@@ -61,8 +61,12 @@ def add_study_commands(sub: argparse._SubParsersAction) -> None:
         "their binomial bands. Exit 0 when every check passes, 1 when one fails, 2 on bad input.",
     )
     add_config_options(cal)
-    cal.add_argument("--samples", type=positive_int, help="samples per estimate (default: [run] samples)")
-    cal.add_argument("--replicates", type=positive_int, default=200, help="replicates per case (default 200)")
+    cal.add_argument(
+        "--samples",
+        type=positive_int,
+        help=f"samples per estimate (default: [run] samples, else {DEFAULTS['samples']})",
+    )
+    cal.add_argument("--replicates", type=positive_int, default=200, help="replicates per case (default: 200)")
     cal.add_argument(
         "--method",
         type=names(METHODS),
@@ -75,12 +79,17 @@ def add_study_commands(sub: argparse._SubParsersAction) -> None:
         "converge",
         help="error against sample count, and the fitted convergence rates",
         description="Estimate every case of CONFIG at 2^k samples, --replicates times each, and fit the rate "
-        "of the root mean square error against the closed form. Exit 0 when written, 2 on bad input.",
+        "of the root mean square error against the closed form. It makes no verdicts. Exit 0 when written, "
+        "2 on bad input.",
     )
-    add_config_options(conv)
-    conv.add_argument("--min-samples", type=_power_of_two, default=1 << 10, help="smallest count (default 1024)")
-    conv.add_argument("--max-samples", type=_power_of_two, default=1 << 20, help="largest count (default 2^20)")
-    conv.add_argument("--replicates", type=positive_int, default=16, help="estimates per count (default 16)")
+    add_config_options(conv, verdicts=False)
+    conv.add_argument(
+        "--min-samples", type=_power_of_two, default=1 << 10, help="smallest count, a power of two (default: 1024)"
+    )
+    conv.add_argument(
+        "--max-samples", type=_power_of_two, default=1 << 20, help="largest count, a power of two (default: 1048576)"
+    )
+    conv.add_argument("--replicates", type=positive_int, default=16, help="estimates per count (default: 16)")
     conv.add_argument(
         "--method",
         type=names(METHODS),
@@ -99,8 +108,8 @@ def _prepare(args: argparse.Namespace, samples: Sequence[int]) -> tuple[RunSpec,
         samples=getattr(args, "samples", None),
         seed=args.seed,
         force=args.force,
-        alpha=args.alpha,
-        error_control=args.error_control,
+        alpha=getattr(args, "alpha", None),  # converge makes no verdicts: no --alpha, no --error-control
+        error_control=getattr(args, "error_control", None),
         randomizations=args.randomizations,
     )
     smallest = min(samples) if samples else spec.samples

@@ -1,16 +1,21 @@
 """A self-contained HTML report: one file that opens in any browser, offline.
 
 Everything is inside the file: the CSS inline, the plots as base64 PNG
-``data:`` URIs, no scripts and no fonts or styles from the network. A
-Content-Security-Policy ``<meta>`` (``default-src 'none'``) makes the browser
-refuse any other load, so the page provably works without a server or a
-network. Built with the standard library (no template engine): every piece
-of text goes through :func:`html.escape`.
+``data:`` URIs, one inline script (:data:`SCRIPT`: click a column name to
+sort a table, type in the box above the full table to filter its rows), and
+no fonts, styles or scripts from the network. A Content-Security-Policy
+``<meta>`` (``default-src 'none'``, and ``script-src`` that names
+:data:`SCRIPT` by its SHA-256) makes the browser refuse any other load or
+script, so the page provably works without a server or a network. Built
+with the standard library (no template engine): every piece of text goes
+through :func:`html.escape`. Without scripts the page reads the same,
+unsorted and unfiltered.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import math
 from collections.abc import Sequence
@@ -22,10 +27,66 @@ from mcverify._version import __version__
 from mcverify.reporting.documents import Block, Figure, Heading, Items, KeyValues, Paragraph, Table
 from mcverify.reporting.plots import figure_bytes
 
-__all__ = ["CSP", "render_html"]
+__all__ = ["CSP", "SCRIPT", "render_html"]
 
-#: The page may load nothing but its own inline styles and data: images.
-CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+#: Sorting (click a column name; again for descending) and filtering (every word typed must occur in the
+#: row; "fail" finds the failing rows) of the page's tables. Numbers sort as numbers, empty cells last.
+SCRIPT = """
+(function () {
+  function key(td, num) {
+    var t = td ? td.textContent : "";
+    if (!num) return t.toLowerCase();
+    if (t === "") return NaN;
+    return t === "inf" ? Infinity : t === "-inf" ? -Infinity : parseFloat(t);
+  }
+  function sortBy(table, col, th) {
+    var body = table.tBodies[0];
+    var rows = Array.prototype.slice.call(body.rows);
+    var num = rows.some(function (r) { return r.cells[col] && r.cells[col].className === "num"; });
+    var down = th.getAttribute("aria-sort") === "ascending";
+    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (c) { c.removeAttribute("aria-sort"); });
+    th.setAttribute("aria-sort", down ? "descending" : "ascending");
+    rows.sort(function (a, b) {
+      var x = key(a.cells[col], num), y = key(b.cells[col], num);
+      if (num && isNaN(x)) return isNaN(y) ? 0 : 1;
+      if (num && isNaN(y)) return -1;
+      var c = x < y ? -1 : x > y ? 1 : 0;
+      return down ? -c : c;
+    });
+    rows.forEach(function (r) { body.appendChild(r); });
+  }
+  function filter(table, input, count) {
+    var words = input.value.toLowerCase().split(/\\s+/).filter(Boolean);
+    var shown = 0, rows = table.tBodies[0].rows;
+    for (var i = 0; i < rows.length; i++) {
+      var text = rows[i].textContent.toLowerCase() + (rows[i].className === "fail" ? " fail" : "");
+      var ok = words.every(function (w) { return text.indexOf(w) >= 0; });
+      rows[i].hidden = !ok;
+      shown += ok ? 1 : 0;
+    }
+    count.textContent = shown + " of " + rows.length + " rows";
+  }
+  Array.prototype.forEach.call(document.querySelectorAll("table.sortable"), function (table) {
+    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, col) {
+      th.tabIndex = 0;
+      th.addEventListener("click", function () { sortBy(table, col, th); });
+      th.addEventListener("keydown", function (e) { if (e.key === "Enter") sortBy(table, col, th); });
+    });
+    var box = table.parentNode.previousElementSibling;
+    if (box && box.className === "filter") {
+      var input = box.querySelector("input"), count = box.querySelector("span");
+      box.hidden = false;
+      input.addEventListener("input", function () { filter(table, input, count); });
+      filter(table, input, count);
+    }
+  });
+})();
+"""
+#: The page may load nothing but its own inline styles, data: images and :data:`SCRIPT`.
+CSP = (
+    "default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+    f"script-src 'sha256-{base64.b64encode(hashlib.sha256(SCRIPT.encode()).digest()).decode()}'"
+)
 
 _CSS = """
 :root { --fail: #b42318; --fail-bg: #fdecea; --pass: #1e7b34; --pass-bg: #e7f5ea; --rule: #d0d7de; }
@@ -48,6 +109,13 @@ table { border-collapse: collapse; font-size: .82em; margin: .5em 0 1em; }
 caption { caption-side: top; text-align: left; color: #57606a; padding: .2em 0; font-style: italic; }
 th, td { border-bottom: 1px solid #eaeef2; padding: .25em .6em; vertical-align: top; }
 th { background: #f6f8fa; text-align: left; position: sticky; top: 0; white-space: nowrap; }
+table.sortable th { cursor: pointer; }
+table.sortable th[aria-sort="ascending"]::after { content: " \\25B2"; }
+table.sortable th[aria-sort="descending"]::after { content: " \\25BC"; }
+table.full td { white-space: nowrap; }
+div.filter { margin: .5em 0; font-size: .88em; }
+div.filter input { font: inherit; padding: .2em .4em; width: 22em; }
+div.filter span { color: #57606a; margin-left: .8em; }
 th[title] { text-decoration: underline dotted #8c959f; cursor: help; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tr.fail td { background: var(--fail-bg); }
@@ -97,16 +165,21 @@ def _table(t: Table) -> str:
         cls = ' class="fail"' if i < len(t.fail) and t.fail[i] else ""
         rows.append(f"<tr{cls}>{''.join(cells)}</tr>")
     caption = f"<caption>{_esc(t.caption)}</caption>" if t.caption and not t.full else ""
+    cls = "sortable full" if t.full else "sortable"
     body = (
-        f'<div class="scroll"><table>{caption}<thead><tr>{head}</tr></thead>'
+        f'<div class="scroll"><table class="{cls}">{caption}<thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table></div>"
     )
     if t.full:
         n_fail = sum(t.fail)
         extra = f", {n_fail} failing highlighted" if n_fail else ""
+        box = (  # shown by the script: without it there is nothing to filter with
+            '<div class="filter" hidden><label>Filter rows: <input type="search" '
+            'placeholder="words every row shown contains; fail: the failing rows"></label><span></span></div>'
+        )
         body = (
             f"<details><summary>Show the table ({len(t.frame)} rows, {len(cols)} columns{extra}; "
-            f"hover a column name for its meaning)</summary>{body}</details>"
+            f"hover a column name for its meaning, click it to sort)</summary>{box}{body}</details>"
         )
     return body
 
@@ -160,7 +233,7 @@ def render_html(blocks: Sequence[Block], *, title: str, dpi: float = 100, nav: b
     Returns
     -------
     str
-        The page: no external references, no scripts.
+        The page: no external references, no script but :data:`SCRIPT`.
     """
 
     parts = [_block(b, dpi) for b in blocks]
@@ -184,5 +257,5 @@ def render_html(blocks: Sequence[Block], *, title: str, dpi: float = 100, nav: b
         + "\n".join(p for p in parts if p)
         + f"\n<footer>Generated by mcverify {_esc(__version__)}. This page is self-contained: "
         "its plots are embedded and it loads nothing from a network.</footer>\n"
-        "</main>\n</body>\n</html>\n"
+        f"</main>\n<script>{SCRIPT}</script>\n</body>\n</html>\n"
     )

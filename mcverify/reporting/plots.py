@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 __all__ = [
     "FigureItem",
     "figure_bytes",
+    "kl_yscale",
+    "legend_below",
     "new_axes",
     "plot_audit_errors",
     "plot_audit_sweep",
@@ -48,10 +50,13 @@ __all__ = [
     "plot_gradient_errors",
     "plot_heatmap",
     "plot_kl_sweep",
+    "plot_mc_difference",
+    "plot_probes",
     "plot_z_histogram",
     "plot_zscores",
     "save_figure",
     "standard_figures",
+    "symlog_axis",
 ]
 
 #: Colours of the methods, the same in every plot.
@@ -109,6 +114,44 @@ def _xlabel(label: str, centre: float) -> str:
     return f"{label} - {centre:g}" if centre else label
 
 
+#: Most decades labelled on each side of a symmetric-log axis (more would overlap).
+SYMLOG_LABELS = 4
+
+
+def symlog_axis(ax: Axes, which: str, values: np.ndarray, *, linthresh: float | None = None) -> None:
+    """A symmetric-logarithmic ``which`` ("x" or "y") axis with ticks that do not overlap.
+
+    Linear within ``linthresh`` of 0 (default: the smallest nonzero magnitude,
+    rounded down to a power of 10), logarithmic beyond: zero and negative values
+    stay on the axis, as a log axis would drop them. Ticks sit at 0 and at
+    every ``k``-th power of 10 on each side that has values, ``k`` chosen so that
+    no side labels more than :data:`SYMLOG_LABELS` decades; minor ticks are off.
+    """
+    from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
+
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    mags = np.abs(v[v != 0])
+    if linthresh is None:
+        linthresh = float(10 ** np.floor(np.log10(mags.min()))) if mags.size else 1.0
+    (ax.set_xscale if which == "x" else ax.set_yscale)("symlog", linthresh=linthresh)
+    lo_k = int(np.floor(np.log10(linthresh)))
+    ticks, labels = [0.0], ["0"]
+    for sign, side in ((1.0, v[v > 0]), (-1.0, -v[v < 0])):
+        if not side.size or side.max() < linthresh:
+            continue
+        hi_k = int(np.floor(np.log10(side.max())))  # the outermost decade inside the data
+        step = max(1, int(np.ceil((hi_k - lo_k + 1) / SYMLOG_LABELS)))
+        for k in range(hi_k, lo_k - 1, -step):  # from the outermost decade inwards, so it is always labelled
+            ticks.append(sign * 10.0**k)
+            labels.append(("-" if sign < 0 else "") + f"$10^{{{k}}}$")
+    order = np.argsort(ticks)
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    axis.set_major_locator(FixedLocator([ticks[i] for i in order]))
+    axis.set_major_formatter(FixedFormatter([labels[i] for i in order]))
+    axis.set_minor_locator(NullLocator())
+
+
 def _set_xscale(ax: Axes, xs: np.ndarray) -> None:
     """Logarithmic x for positive values over more than two decades; symmetric-log when they
     also reach zero or below (a mean swept from -1000 to 1000 through 1e-6)."""
@@ -119,7 +162,19 @@ def _set_xscale(ax: Axes, xs: np.ndarray) -> None:
         return
     nonzero = np.abs(v[v != 0])
     if nonzero.size and nonzero.max() / nonzero.min() > 100:
-        ax.set_xscale("symlog", linthresh=float(nonzero.min()))
+        symlog_axis(ax, "x", v, linthresh=float(nonzero.min()))
+
+
+def kl_yscale(*frames: pd.DataFrame) -> str:
+    """``"symlog"`` when a few KL values dwarf the rest (the largest over 100 times the median
+    of the positive ones) in any of ``frames``, else ``"linear"``: one choice for the two
+    directions of a sweep, so that they read alike."""
+    for f in frames:
+        kl = f["kl_closed"].to_numpy(dtype=float)
+        positive = kl[np.isfinite(kl) & (kl > 0)]
+        if positive.size and positive.max() / np.median(positive) > 100:
+            return "symlog"
+    return "linear"
 
 
 def _sorted(frame: pd.DataFrame, x: str) -> pd.DataFrame:
@@ -142,6 +197,7 @@ def plot_kl_sweep(
     xlabel: str | None = None,
     title: str | None = None,
     confidence: float | None = None,
+    yscale: str | None = None,
 ) -> Axes:
     r"""KL against a swept parameter: closed form, Monte Carlo, quadrature, a candidate.
 
@@ -166,6 +222,9 @@ def plot_kl_sweep(
     xlabel, title : str, optional
     confidence : float, optional
         Level of the Monte Carlo intervals, for the legend.
+    yscale : {"linear", "symlog"}, optional
+        The KL axis (default: :func:`kl_yscale` of ``frame``). Pass the same
+        for the two directions of a sweep.
 
     Returns
     -------
@@ -176,8 +235,10 @@ def plot_kl_sweep(
     The closed form is a line, Monte Carlo estimates are points with their
     confidence intervals as error bars, quadrature values are crosses. The
     x axis is logarithmic when the parameter is positive and spans more than
-    two decades; the y axis when the largest KL exceeds 100 times the median
-    (symmetric-logarithmic when a candidate is drawn, which may be negative).
+    two decades. A KL axis over many decades is symmetric-logarithmic
+    (:func:`symlog_axis`), never logarithmic: KL = 0 (at p = q) and a negative
+    candidate stay on it. The Monte Carlo intervals are mostly far narrower
+    than the markers at this scale: :func:`plot_mc_difference` shows them.
     """
     ax = new_axes(ax)
     f = frame.copy()
@@ -232,12 +293,10 @@ def plot_kl_sweep(
             )
         ax.axhline(0.0, color="0.4", lw=0.8, zorder=1)
     _set_xscale(ax, xs)
-    finite = kl[np.isfinite(kl) & (kl > 0)]
-    if finite.size and finite.max() / np.median(finite) > 100:  # a few values dwarf the rest
-        if candidate is None:
-            ax.set_yscale("log", nonpositive="mask")
-        else:
-            ax.set_yscale("symlog", linthresh=max(float(finite.min()), 1e-3))
+    if (yscale or kl_yscale(f)) == "symlog":  # a few values dwarf the rest; 0 and negatives stay on the axis
+        finite = kl[np.isfinite(kl) & (kl > 0)]
+        drawn = np.concatenate([kl, f["_candidate"].to_numpy(dtype=float)]) if candidate is not None else kl
+        symlog_axis(ax, "y", drawn, linthresh=float(10 ** np.floor(np.log10(max(float(finite.min()), 1e-3)))))
     ax.set_xlabel(_xlabel(xlabel or parameter_label(x), centre))
     ax.set_ylabel(KL_LABEL)
     if title:
@@ -245,6 +304,109 @@ def plot_kl_sweep(
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize="small")
     return ax
+
+
+def plot_mc_difference(
+    frame: pd.DataFrame,
+    x: str,
+    *,
+    ax: Axes | None = None,
+    xlabel: str | None = None,
+    title: str | None = None,
+    confidence: float | None = None,
+) -> Axes:
+    r"""Monte Carlo minus the closed form along a sweep, with the Monte Carlo confidence intervals.
+
+    Draws :math:`\hat{\mathrm{KL}}_{MC} - \mathrm{KL}` with the interval
+    ``[mc_ci_low - KL, mc_ci_high - KL]`` as an error bar, and the line at 0:
+    an interval that misses the line is a miss. At this scale the intervals
+    are visible, where on the KL axis they hide under the markers. The y axis
+    is symmetric-logarithmic when the half-widths span more than two decades.
+    """
+    ax = new_axes(ax)
+    f = _sorted(frame, x)
+    f = f[f["kl_mc"].notna()] if "kl_mc" in f else f.iloc[:0]
+    centre = _offset(f[x].to_numpy(dtype=float))
+    xs = f[x].to_numpy(dtype=float) - centre
+    kl = f["kl_closed"].to_numpy(dtype=float)
+    diff = f["kl_mc"].to_numpy(dtype=float) - kl
+    ax.axhline(0.0, color=COLORS["closed form"], lw=1.5, label="closed form (difference 0)", zorder=2)
+    if {"mc_ci_low", "mc_ci_high"} <= set(f.columns):
+        low, high = f["mc_ci_low"].to_numpy(dtype=float) - kl, f["mc_ci_high"].to_numpy(dtype=float) - kl
+        miss = (low > 0) | (high < 0)
+        level = f"{confidence:.0%} interval" if confidence else "interval"
+        for sel, colour, what in ((~miss, COLORS["Monte Carlo"], "covers"), (miss, COLORS["candidate"], "misses")):
+            if sel.any():
+                ax.errorbar(
+                    xs[sel],
+                    diff[sel],
+                    yerr=np.clip(np.vstack([diff[sel] - low[sel], high[sel] - diff[sel]]), 0, None),
+                    fmt="o",
+                    ms=3,
+                    capsize=2.5,
+                    lw=1.2,
+                    color=colour,
+                    label=f"Monte Carlo - closed form, {level} {what} 0 ({int(sel.sum())})",
+                    zorder=4,
+                )
+        half = 0.5 * (high - low)
+        half = half[np.isfinite(half) & (half > 0)]
+        if half.size and half.max() / half.min() > 100:
+            symlog_axis(ax, "y", np.concatenate([low, high]), linthresh=float(10 ** np.floor(np.log10(half.min()))))
+    else:
+        ax.plot(xs, diff, "o", ms=3, color=COLORS["Monte Carlo"], label="Monte Carlo - closed form", zorder=4)
+    _set_xscale(ax, xs)
+    ax.set_xlabel(_xlabel(xlabel or parameter_label(x), centre))
+    ax.set_ylabel("Monte Carlo - closed form [nats]")
+    if title:
+        ax.set_title(title)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_probes(
+    ax: Axes,
+    x: Sequence[float] | np.ndarray | pd.Series,
+    y: Sequence[float] | np.ndarray | pd.Series,
+    failed: Sequence[bool] | np.ndarray | pd.Series,
+    *,
+    label: str = "audit probes",
+) -> Axes:
+    """An audit's probes on a KL plot: passing ones small and grey, failing ones as large red crosses on top.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+    x, y : array_like
+        Where each probe sits and the candidate's value there.
+    failed : array_like of bool
+        Which probes fail.
+    label : str
+        The legend names ``"<label>: N pass"`` and ``"<label>: N fail"``.
+    """
+    xs, ys, bad = np.asarray(x, dtype=float), np.asarray(y, dtype=float), np.asarray(failed, dtype=bool)
+    if (~bad).any():
+        ax.plot(xs[~bad], ys[~bad], "o", ms=3.5, color="0.45", ls="none", label=f"{label}: {int((~bad).sum())} pass")
+    if bad.any():
+        ax.plot(
+            xs[bad],
+            ys[bad],
+            "X",
+            ms=8,
+            mec="white",
+            mew=0.6,
+            color=COLORS["candidate"],
+            ls="none",
+            zorder=7,
+            label=f"{label}: {int(bad.sum())} fail",
+        )
+    return ax
+
+
+def legend_below(ax: Axes, *, columns: int = 2, fontsize: str = "small") -> None:
+    """The axes' legend under the plot, in ``columns`` columns: it covers nothing."""
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=columns, fontsize=fontsize, frameon=False)
 
 
 def _negative_spans(xs: np.ndarray, cand: np.ndarray, truth: np.ndarray) -> list[tuple[float, float]]:
@@ -491,6 +653,7 @@ def plot_heatmap(
     ax: Axes | None = None,
     log: bool | None = None,
     symmetric: bool = False,
+    limit: float | None = None,
     label: str | None = None,
     title: str | None = None,
 ) -> Axes:
@@ -507,6 +670,9 @@ def plot_heatmap(
         span more than two decades). Zeros are drawn grey.
     symmetric : bool
         A diverging scale centred on 0 (for z-scores).
+    limit : float, optional
+        With ``symmetric``: the scale spans at least ``-limit .. limit`` (a
+        z-score threshold, so that only values beyond it look extreme).
     label, title : str, optional
         Colour bar label (default: ``value``) and title.
     """
@@ -530,7 +696,7 @@ def plot_heatmap(
     import matplotlib as mpl
 
     if symmetric:
-        lim = float(np.max(np.abs(values))) if values.size else 1.0
+        lim = max(float(np.max(np.abs(values))) if values.size else 1.0, limit or 0.0)
         norm, cmap = Normalize(-lim, lim), mpl.colormaps["RdBu_r"].copy()
     elif log:
         z = np.ma.masked_less_equal(z, 0)
@@ -614,7 +780,7 @@ def plot_audit_sweep(
     both = both[np.isfinite(both)]
     mags = np.abs(both[both != 0])
     if mags.size and mags.max() / mags.min() > 1e3:
-        ax.set_yscale("symlog", linthresh=0.1)
+        symlog_axis(ax, "y", both, linthresh=0.1)
         lo, hi = min(float(both.min()), 0.0), float(both.max())
         # symlog pads symmetrically; keep the axis to the data (3x beyond it, or 0.1 into the linear part)
         ax.set_ylim(lo * 3 if lo < -0.1 else lo - 0.1, hi * 3 if hi > 0.1 else hi + 0.1)
@@ -764,6 +930,16 @@ def _slug(text: str) -> str:
     return out.strip("-") or "figure"
 
 
+def _stacked(figsize: tuple[float, float] = (7.5, 6.4)) -> Figure:
+    """A figure of two axes above each other sharing x: the quantity (taller) and its difference."""
+    _require()
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, layout="constrained")
+    fig.subplots(2, 1, sharex=True, height_ratios=(3, 2))
+    return fig
+
+
 def _two_panels(figsize: tuple[float, float] = (11.0, 4.0)) -> tuple[Figure, Axes, Axes]:
     _require()
     from matplotlib.figure import Figure
@@ -797,20 +973,36 @@ def standard_figures(
     items: list[FigureItem] = []
     prefix = f"{name}: " if name else ""
     if kind == "run":
-        for sw in sweep_axes(frame):
+        sweeps = sweep_axes(frame)
+        rows: dict[str, list[pd.DataFrame]] = {}  # both directions of a group share the KL axis's scale
+        for sw in sweeps:
+            rows.setdefault(sw["group"], []).append(frame.loc[sw["rows"]])
+        for sw in sweeps:
             sub = frame.loc[sw["rows"]]
             where = sw["group"] + ("" if sw["direction"] in (None, "forward") else f" ({sw['direction']})")
             if len(sw["axes"]) == 1:
                 x = sw["axes"][0]
                 label = parameter_label(x)
-                ax = plot_kl_sweep(sub, x, title=f"{prefix}{where}", confidence=confidence)
+                fig = _stacked()
+                top, bottom = fig.axes
+                plot_kl_sweep(
+                    sub,
+                    x,
+                    ax=top,
+                    title=f"{prefix}{where}",
+                    confidence=confidence,
+                    yscale=kl_yscale(*rows[sw["group"]]),
+                )
+                top.set_xlabel("")
+                plot_mc_difference(sub, x, ax=bottom, confidence=confidence)
                 items.append(
                     FigureItem(
                         _slug(f"{name}-{where}-kl"),
                         f"{where}: KL against {label}",
-                        f"Closed form (line), Monte Carlo with its confidence interval (points), and "
-                        f"quadrature (crosses) along {label}, {len(sub)} cases.",
-                        cast("Figure", ax.figure),  # new_axes made it: a Figure, not a SubFigure
+                        f"Top: closed form (line), Monte Carlo (points) and quadrature (crosses) along {label}, "
+                        f"{len(sub)} cases. Bottom: Monte Carlo minus the closed form with its confidence "
+                        "interval, red where the interval misses 0.",
+                        fig,
                     )
                 )
                 fig, a, b = _two_panels()
@@ -831,10 +1023,24 @@ def standard_figures(
                 _require()
                 from matplotlib.figure import Figure
 
-                fig = Figure(figsize=(14.0, 4.0), layout="constrained")
+                fig = Figure(figsize=(16.0, 5.4), layout="constrained")
                 a, b, c = fig.subplots(1, 3)
-                plot_heatmap(sub, x, y, "kl_closed", ax=a, label="closed-form KL", title="KL")
-                plot_heatmap(sub, x, y, "mc_z", ax=b, symmetric=True, label="Monte Carlo z", title="z-score")
+                zero = bool((sub["kl_closed"] == 0).any())
+                plot_heatmap(
+                    sub, x, y, "kl_closed", ax=a, label="closed-form KL", title="KL" + (" (grey: 0)" if zero else "")
+                )
+                threshold = _z_threshold(len(frame), alpha)
+                plot_heatmap(
+                    sub,
+                    x,
+                    y,
+                    "mc_z",
+                    ax=b,
+                    symmetric=True,
+                    limit=threshold,
+                    label=f"Monte Carlo z (scale: the threshold, ±{threshold:.2f})",
+                    title="z-score",
+                )
                 plot_heatmap(
                     sub,
                     x,

@@ -26,7 +26,7 @@ from typing import Any
 import pandas as pd
 
 from mcverify.extras import require_extra
-from mcverify.reporting.documents import Figure, report_blocks, to_latex, to_markdown
+from mcverify.reporting.documents import Figure, Heading, Paragraph, Table, report_blocks, to_latex, to_markdown
 from mcverify.reporting.html import render_html
 from mcverify.reporting.plots import save_figure, standard_figures
 from mcverify.reporting.summary import Summary, summarize
@@ -34,7 +34,17 @@ from mcverify.tables.readers import Results
 from mcverify.tables.textformats import jsonable
 from mcverify.tables.writers import FORMATS, column_types, render_table
 
-__all__ = ["REPORT_FORMATS", "Report", "build_report", "format_for", "render_report", "save_plots"]
+__all__ = [
+    "DOCUMENT_FORMATS",
+    "REPORT_FORMATS",
+    "Report",
+    "build_report",
+    "format_for",
+    "overview",
+    "render_report",
+    "render_reports",
+    "save_plots",
+]
 
 #: Report formats and the suffix of their files.
 REPORT_FORMATS = {"md": ".md", "latex": ".tex", "html": ".html", "csv": ".csv", "parquet": ".parquet", "json": ".json"}
@@ -49,6 +59,8 @@ _BY_SUFFIX = {
     ".pq": "parquet",
     ".json": "json",
 }
+#: The formats that are documents (the others are one table's conversion).
+DOCUMENT_FORMATS = ("md", "latex", "html")
 #: Rows of the full table a document shows by default (the summary covers all).
 MAX_ROWS = 2000
 
@@ -189,3 +201,69 @@ def render_report(
     if fmt == "html":
         return render_html(blocks, title=report.title, dpi=dpi)
     raise ValueError(f"unknown report format {fmt!r}")
+
+
+def overview(reports: Sequence[Report]) -> pd.DataFrame:
+    """One row per report: ``table``, ``rows``, ``pass``, ``fail`` and each method's worst ``max |z|``
+    and ``max error / tolerance`` over the tables (the combined summary of several tables)."""
+    rows = []
+    for r in reports:
+        s = r.summary
+        row: dict[str, Any] = {"table": str(r.results.path), "kind": s.kind, "rows": s.rows}
+        row["pass"], row["fail"] = s.passed, s.failed
+        for title in ("max |z|", "max error / tolerance"):
+            values = s.methods[title].dropna() if title in s.methods else pd.Series(dtype=float)
+            row[title] = float(values.max()) if len(values) else float("nan")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def render_reports(
+    reports: Sequence[Report],
+    fmt: str,
+    *,
+    title: str | None = None,
+    columns: Sequence[str] | None = None,
+    plot_files: Sequence[dict[str, list[Path]]] | None = None,
+    relative_to: Path | None = None,
+    dpi: float = 100,
+    max_rows: int | None = MAX_ROWS,
+) -> str | bytes:
+    """Several tables as one document: the combined summary (:func:`overview`), then a section per table.
+
+    One report is :func:`render_report`'s document. Several need a document
+    format (:data:`DOCUMENT_FORMATS`); ``plot_files`` holds each report's files.
+    """
+    if len(reports) == 1:
+        files = plot_files[0] if plot_files else None
+        return render_report(
+            reports[0], fmt, columns=columns, plot_files=files, relative_to=relative_to, dpi=dpi, max_rows=max_rows
+        )
+    if fmt not in DOCUMENT_FORMATS:
+        raise ValueError(f"several tables make one document: choose {', '.join(DOCUMENT_FORMATS)}, not {fmt!r}")
+    table = overview(reports)
+    doc_title = title or f"mcverify report: {len(reports)} tables"
+    n = int(table["rows"].sum())
+    line = f"{len(reports)} tables, {n} rows"
+    judged = table["fail"].notna()
+    tone = ""
+    if judged.any():
+        failed = int(table.loc[judged, "fail"].sum())
+        line += f"; of the {int(table.loc[judged, 'rows'].sum())} judged: {failed} fail"
+        tone = "fail" if failed else "pass"
+    blocks: list[Any] = [
+        Heading(1, doc_title, "top"),
+        Paragraph(line + ".", tone),
+        Table(table, "One row per table; each worst value is the largest over the table's methods."),
+    ]
+    for i, report in enumerate(reports):
+        files = plot_files[i] if plot_files else None
+        section = Report(report.results, report.summary, report.figures, str(report.results.path))
+        blocks += blocks_for(
+            section, columns=columns, plot_files=files, relative_to=relative_to, level=2, max_rows=max_rows
+        )
+    if fmt == "md":
+        return to_markdown(blocks)
+    if fmt == "latex":
+        return to_latex(blocks)
+    return render_html(blocks, title=doc_title, dpi=dpi, nav=True)

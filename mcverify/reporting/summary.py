@@ -542,8 +542,8 @@ def breakdown(frame: pd.DataFrame, column: str, *, alpha: float = DEFAULT_ALPHA)
 
 def _headline(m: Method, errs: pd.DataFrame) -> list[tuple[str, str]]:
     """The one or two numbers a breakdown shows for a method."""
-    if "abs_z" in errs:  # Monte Carlo: how many standard errors, and how far
-        return [("abs_z", "max |z|"), ("rel", "max rel error")]
+    if "abs_z" in errs:  # Monte Carlo: the error in standard errors (a relative error means little at p = q)
+        return [("abs_z", "max |z|")]
     if m.label == "candidate":
         return [("abs", "max abs error")] + ([("tol_ratio", "max error / tolerance")] if "tol_ratio" in errs else [])
     if "tol_ratio" in errs:

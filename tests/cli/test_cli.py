@@ -24,6 +24,23 @@ def mcverify(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess
     )
 
 
+def in_process(
+    capsys: pytest.CaptureFixture[str],
+    *args: str,
+    cwd: Path | None = None,
+    monkeypatch: pytest.MonkeyPatch | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """What :func:`mcverify` returns, from ``main(args)`` in this process: where a subprocess tests nothing
+    more (the same parser, handler, files and exit code), at a fraction of the time."""
+    if cwd is not None:
+        assert monkeypatch is not None, "give monkeypatch to change the folder"
+        monkeypatch.chdir(cwd)
+    capsys.readouterr()
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(["mcverify", *args], code, out, err)
+
+
 def write(tmp_path: Path, text: str, name: str = "cfg.toml") -> Path:
     path = tmp_path / name
     path.write_text(text)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from mcverify.cli.main import main
+from tests.cli.test_cli import in_process
 
 ROOT = Path(__file__).resolve().parents[2]
 CLASSIC = "0.5*(std**2 - 1 - log10(std**2))"
@@ -310,24 +311,30 @@ TYPED = textwrap.dedent(
 
 
 @pytest.mark.parametrize(
-    ("func", "message"),
+    ("func", "message", "as_subprocess"),
     [
-        ("kl_complex", "returns complex values (5j) at"),  # the first probe: mean = 0, std = 1, KL = 0
-        ("kl_text", "returns text ('0.0') at"),
-        ("kl_object", "returns object values"),
+        ("kl_complex", "returns complex values (5j) at", True),  # the first probe: mean = 0, std = 1, KL = 0
+        ("kl_text", "returns text ('0.0') at", False),  # main() in this process: the same audit, in a child too
+        ("kl_object", "returns object values", False),
     ],
 )
-def test_result_that_is_not_real_numbers_fails(tmp_path, func, message):
+def test_result_that_is_not_real_numbers_fails(tmp_path, capsys, monkeypatch, func, message, as_subprocess):
     """Regression: KL + 5j passed (the imaginary part was dropped), and so did str(KL)."""
     (tmp_path / "typed.py").write_text(TYPED)
-    out = run(f"typed.py:{func}", "-c", "prior-std", "--samples", "0", "--json", cwd=tmp_path)
+
+    def call(*args: str) -> subprocess.CompletedProcess[str]:
+        if as_subprocess:
+            return run(*args, cwd=tmp_path)
+        return in_process(capsys, "audit", *args, cwd=tmp_path, monkeypatch=monkeypatch)
+
+    out = call(f"typed.py:{func}", "-c", "prior-std", "--samples", "0", "--json")
     assert out.returncode == 1, (out.stdout, out.stderr)
     assert "Traceback" not in out.stderr
     report = json.loads(out.stdout)
     assert report["verdict"] == "fail" and report["properties"]["wrong_type"] == report["probes"]
     problem = next(p for p in report["problems"] if "a KL divergence is a real number" in p)
     assert message in problem, problem
-    text = run(f"typed.py:{func}", "-c", "prior-std", "--samples", "0", cwd=tmp_path)
+    text = call(f"typed.py:{func}", "-c", "prior-std", "--samples", "0")
     assert text.returncode == 1 and "FAIL" in text.stdout.splitlines()[0] and message in text.stdout
 
 

@@ -11,14 +11,14 @@ from tabletext import latex_tabulars, pipe_tables
 
 from mcverify.cli.main import main
 from mcverify.tables.readers import read_results
-from tests.cli.test_cli import mcverify
+from tests.cli.test_cli import in_process, mcverify
 
 TIMING = ["seconds_closed", "seconds_mc", "seconds_quad", "seconds"]
 
 
-def test_markdown_to_standard_output(small_run):
+def test_markdown_to_standard_output(small_run, capsys):
     folder, frame = small_run
-    proc = mcverify("report", str(folder / "small.csv"))
+    proc = in_process(capsys, "report", str(folder / "small.csv"))  # test_terminal.py pipes it from a subprocess
     assert proc.returncode == 0 and proc.stderr == ""
     assert proc.stdout.startswith("# mcverify report: small\n")
     tables = pipe_tables(proc.stdout)
@@ -26,11 +26,12 @@ def test_markdown_to_standard_output(small_run):
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet", "json"])
-def test_conversions_read_back_exactly(small_run, tmp_path, fmt):
+def test_conversions_read_back_exactly(small_run, tmp_path, capsys, fmt):
     folder, frame = small_run
     src = "json" if fmt == "csv" else "csv"  # convert from another format
     out = tmp_path / f"converted.{fmt}"
-    proc = mcverify("report", str(folder / f"small.{src}"), "-o", str(out))
+    args = ("report", str(folder / f"small.{src}"), "-o", str(out))
+    proc = mcverify(*args) if fmt == "parquet" else in_process(capsys, *args)  # one as the user calls it
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[0] == f"{folder / f'small.{src}'}: 35 cases: 35 pass, 0 fail"
     assert proc.stdout.splitlines()[-1] == f"wrote {out}"
@@ -50,11 +51,12 @@ def test_latex_with_selected_columns(small_run, tmp_path):
     assert spec == "lrl" and header == ["name", r"kl\_closed", "verdict"] and len(rows) == len(frame)
 
 
-def test_plots_saved_and_linked_from_markdown(small_run, tmp_path):
+def test_plots_saved_and_linked_from_markdown(small_run, tmp_path, capsys):
     pytest.importorskip("matplotlib")
     folder, _ = small_run
     out = tmp_path / "r.md"
-    proc = mcverify("report", str(folder / "small.csv"), "-o", str(out), "--plots", str(tmp_path / "plots"))
+    # in this process: test_several_tables_as_a_subprocess_with_plots saves plots from a subprocess
+    proc = in_process(capsys, "report", str(folder / "small.csv"), "-o", str(out), "--plots", str(tmp_path / "plots"))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[-1] == f"wrote {out} and 12 plot files in {tmp_path / 'plots'}"
     pngs = sorted(p.name for p in (tmp_path / "plots").glob("*.png"))
@@ -74,7 +76,9 @@ def test_plots_saved_and_linked_from_markdown(small_run, tmp_path):
         (["report", "CSV", "-o", "no/such/dir/r.md"], "the folder no/such/dir does not exist"),
         (["report", "CSV", "--plots", "p", "--no-plots"], "contradict"),
         (["report", "BAD"], "cannot read it as CSV"),
-        (["report"], "the following arguments are required: results"),
+        (["report"], "report: the following arguments are required: TABLE"),
+        (["report", "CSV", "CSV", "--format", "csv"], "several tables make one document: choose md, latex, html"),
+        (["report", "CSV", "missing.csv", "-o", "r.md"], "missing.csv: no such file"),
     ],
 )
 def test_bad_input_exit_2_one_line(small_run, tmp_path, monkeypatch, capsys, args, words):
@@ -86,6 +90,53 @@ def test_bad_input_exit_2_one_line(small_run, tmp_path, monkeypatch, capsys, arg
     out, err = capsys.readouterr()
     assert out == "" and len(err.strip().splitlines()) == 1 and words in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv"]  # nothing written
+
+
+def test_several_tables_make_one_document(small_run, tmp_path, capsys):
+    """A combined summary (a row per table), then a section per table with its whole table."""
+    folder, frame = small_run
+    sources = [folder / "small.csv", folder / "small.json"]
+    out = tmp_path / "both.md"
+    assert main(["report", *map(str, sources), "-o", str(out)]) == 0
+    text = out.read_text()
+    assert text.startswith("# mcverify report: 2 tables\n")
+    assert "**2 tables, 70 rows; of the 70 judged: 0 fail.**" in text
+    tables = pipe_tables(text)
+    header, rows = tables[0]
+    assert header[:5] == ["table", "kind", "rows", "pass", "fail"]
+    assert [r[:5] for r in rows] == [[str(s), "run", "35", "35", "0"] for s in sources]
+    sections = [line[3:] for line in text.splitlines() if line.startswith("## ")]
+    assert sections == [str(s) for s in sources]
+    full = [t for t in tables if t[0] == list(frame.columns)]
+    assert len(full) == 2 and all(len(t[1]) == len(frame) for t in full)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"{sources[0]}: 35 cases: 35 pass, 0 fail" and lines[-1] == f"wrote {out}"
+    assert sum(line.startswith(str(folder)) for line in lines) == 2
+
+
+@pytest.mark.slow  # 12 figures drawn
+def test_several_tables_with_plots_a_folder_each(small_run, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    folder, _ = small_run
+    out, plots = tmp_path / "both.html", tmp_path / "plots"
+    sources = [str(folder / "small.csv"), str(folder / "small.json")]
+    proc = in_process(capsys, "report", *sources, "-o", str(out), "--plots", str(plots))
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in plots.iterdir()) == ["small", "small-2"]  # a folder per table, twins numbered
+    assert len(list((plots / "small").glob("*.png"))) == len(list((plots / "small-2").glob("*.png"))) == 6
+    html = out.read_text()
+    assert html.count("<h2") >= 2 and "2 tables, 70 rows" in html and html.count("<img ") == 12
+
+
+def test_several_tables_as_a_subprocess(small_run):
+    folder, _ = small_run
+    proc = mcverify("report", str(folder / "small.csv"), str(folder / "small.json"), "--max-rows", "3")
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert proc.stdout.startswith("# mcverify report: 2 tables\n")
+    assert [line[3:] for line in proc.stdout.splitlines() if line.startswith("## ")] == [
+        str(folder / "small.csv"),
+        str(folder / "small.json"),
+    ]
 
 
 def test_bad_input_as_a_subprocess(tmp_path):

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import html
 import html.parser
 import io
+import json
 import os
 import re
 import shutil
@@ -14,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from mcverify.cli.main import main
-from mcverify.reporting.html import CSP
+from mcverify.reporting.html import CSP, SCRIPT
 
 ROOT = Path(__file__).resolve().parents[2]
 VOID = {"meta", "img", "br", "hr", "input", "link"}
@@ -42,6 +45,17 @@ class Page(html.parser.HTMLParser):
         self.text.append(data)
 
 
+def sha256(script: str) -> str:
+    """A script's source as a Content-Security-Policy names it."""
+    return "'sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode() + "'"
+
+
+def with_probe(text: str, probe: str) -> str:
+    """The page with ``probe`` (a script's source) run after its own, allowed by its hash."""
+    csp = CSP.replace("script-src ", f"script-src {sha256(probe)} ")
+    return text.replace("</body>", f"<script>{probe}</script></body>").replace(CSP, csp)
+
+
 def parse(text: str) -> Page:
     page = Page()
     page.feed(text)
@@ -63,9 +77,13 @@ def test_self_contained_structure(report):
     text = report.read_text()
     page = parse(text)
     tags = [t for t, _ in page.tags]
-    assert text.startswith("<!DOCTYPE html>") and "script" not in tags and "link" not in tags
+    assert text.startswith("<!DOCTYPE html>") and "link" not in tags
     meta = {a.get("http-equiv"): a.get("content") for t, a in page.tags if t == "meta"}
     assert meta["Content-Security-Policy"] == CSP
+    # One script, inline, and the policy allows it alone: by its hash.
+    assert [a for t, a in page.tags if t == "script"] == [{}]
+    assert text.count("<script>") == 1 and f"<script>{SCRIPT}</script>" in text
+    assert f"script-src {sha256(SCRIPT)}" in CSP and "unsafe-inline'" not in CSP.split("script-src")[1]
     # Nothing refers outside the file: no URLs with a scheme or a host except data: images.
     for _, attrs in page.tags:
         for key, value in attrs.items():
@@ -116,7 +134,7 @@ def chromium() -> str | None:
 
 #: Injected into a copy of the report: after load, the title says how many images decoded, how
 #: many there are, and how many resources came from anywhere but data: URIs.
-PROBE = """<script>
+PROBE = """
 window.addEventListener("error", function (e) { document.title = "error:" + e.message; });
 window.addEventListener("load", function () {
   var imgs = Array.prototype.slice.call(document.images);
@@ -124,7 +142,7 @@ window.addEventListener("load", function () {
   var ext = performance.getEntriesByType("resource").filter(function (r) { return !/^data:/.test(r.name); });
   document.title = "ok:" + ok + "/" + imgs.length + ":" + ext.length;
 });
-</script>"""
+"""
 
 
 def run_chromium(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
@@ -151,7 +169,7 @@ def test_report_in_headless_chromium(report, tmp_path, artifacts):
     text = report.read_text()
     n_images = text.count("<img ")
     probe = tmp_path / "probe.html"
-    probe.write_text(text.replace("</body>", PROBE + "</body>").replace(CSP, CSP + "; script-src 'unsafe-inline'"))
+    probe.write_text(with_probe(text, PROBE))
     proc = run_chromium(["--virtual-time-budget=10000", "--dump-dom", probe.as_uri()], tmp_path)
     title = re.search(r"<title>(.*?)</title>", proc.stdout)
     assert title is not None, proc.stderr[-2000:]
@@ -174,3 +192,49 @@ def test_report_in_headless_chromium(report, tmp_path, artifacts):
         colours = img.convert("RGB").getcolors(maxcolors=1 << 20)
         assert colours is not None and len(colours) > 100  # text, tables and a plot, not a blank page
     artifacts.append(f"screenshot of the HTML report in headless Chromium: {shot}")
+
+
+#: Clicks a column name of the full table once and twice, then filters, and writes what it sees in the title.
+TABLE_PROBE = """
+window.addEventListener("error", function (e) { document.title = "error:" + e.message; });
+window.addEventListener("load", function () {
+  var table = document.querySelector("table.full");
+  var names = Array.prototype.map.call(table.tHead.rows[0].cells, function (c) { return c.textContent; });
+  var col = names.indexOf("kl_closed"), name = names.indexOf("name");
+  function column(i) {
+    return Array.prototype.filter.call(table.tBodies[0].rows, function (r) { return !r.hidden; })
+      .map(function (r) { return r.cells[i].textContent; });
+  }
+  var th = table.tHead.rows[0].cells[col];
+  th.click();
+  var up = column(col);
+  th.click();
+  var down = column(col);
+  var input = document.querySelector("div.filter input");
+  input.value = "GRID  mean=-1";
+  input.dispatchEvent(new Event("input"));
+  var found = column(name);
+  document.title = "json:" + JSON.stringify({up: up, down: down, found: found,
+    count: document.querySelector("div.filter span").textContent, box: !document.querySelector("div.filter").hidden});
+});
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(chromium() is None, reason="chromium is not installed (apt-get install chromium)")
+def test_table_sorts_and_filters_in_headless_chromium(small_run, report, tmp_path):
+    _folder, frame = small_run
+    probe = tmp_path / "probe.html"
+    probe.write_text(with_probe(report.read_text(), TABLE_PROBE))
+    proc = run_chromium(["--virtual-time-budget=10000", "--dump-dom", probe.as_uri()], tmp_path)
+    title = re.search(r"<title>json:(.*?)</title>", proc.stdout, re.S)
+    assert title is not None, proc.stdout[:300] + proc.stderr[-2000:]
+    seen = json.loads(html.unescape(title.group(1)))
+    assert [line for line in proc.stderr.splitlines() if ":CONSOLE" in line] == []  # no CSP violation
+    values = [float(v) for v in seen["up"]]
+    assert values == sorted(values) and len(values) == len(frame)  # as numbers: 10 after 9
+    assert sorted(values) == sorted(float(f"{v:.6g}") for v in frame["kl_closed"])
+    assert seen["down"] == seen["up"][::-1] or [float(v) for v in seen["down"]] == sorted(values, reverse=True)
+    want = [n for n in frame["name"] if "grid" in n.lower() and "mean=-1" in n.lower()]
+    assert sorted(seen["found"]) == sorted(want) and len(want) == 3
+    assert seen["count"] == f"3 of {len(frame)} rows" and seen["box"]

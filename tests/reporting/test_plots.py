@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import subprocess
 import sys
@@ -242,3 +243,108 @@ def test_axis_near_one_shows_the_distance():
     assert ax.get_xlabel() == "p.std - 1"
     wide = pd.DataFrame({"param:p.std": [0.5, 1.0, 2.0], "kl_closed": [0.3, 0.0, 0.8]})
     assert plot_kl_sweep(wide, "param:p.std").get_xlabel() == "p.std"  # no offset for ordinary sweeps
+
+
+# ------------------------------------------------ readable at a glance: axes, ticks, intervals
+def tick_boxes(ax, which: str):  # type: ignore[no-untyped-def]
+    """The drawn, labelled major ticks of an axis: (label, bounding box in pixels)."""
+    render(ax)
+    renderer = ax.figure.canvas.get_renderer()
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    return [
+        (t.label1.get_text(), t.label1.get_window_extent(renderer))
+        for t in axis.get_major_ticks()
+        if t.label1.get_visible() and t.label1.get_text()
+    ]
+
+
+@pytest.mark.parametrize("which", ["x", "y"])
+def test_symlog_tick_labels_do_not_overlap(which):
+    """Regression: a mean swept -1000 .. 1000 through 1e-6 printed '-10³10²10¹10⁰10⁻...' in one smear."""
+    from mcverify.reporting.plots import SYMLOG_LABELS, new_axes, symlog_axis
+
+    values = np.concatenate([-np.logspace(-6, 3, 19), [0.0], np.logspace(-6, 3, 19)])
+    ax = new_axes()
+    ax.plot(values, values) if which == "x" else ax.plot(np.arange(values.size), values)
+    symlog_axis(ax, which, values)
+    ticks = tick_boxes(ax, which)
+    assert len(ticks) <= 2 * SYMLOG_LABELS + 1 and "0" in [t for t, _ in ticks]
+    assert {"$10^{3}$", "-$10^{3}$"} <= {t for t, _ in ticks}  # the outermost decades are labelled
+    boxes = [b for _, b in ticks]
+    for a, b in itertools.pairwise(boxes):
+        assert not a.overlaps(b), (a, b)
+
+
+def test_both_directions_share_the_kl_axis_and_keep_kl_zero(small_run):
+    """Regression: one direction linear, the other log, where KL = 0 at std = 1 silently vanished."""
+    _, frame = small_run
+    figures = {f.key: f.figure for f in standard_figures(frame, name="small")}
+    tops = [figures["small-std-kl"].axes[0], figures["small-std-reverse-kl"].axes[0]]
+    scales = {ax.get_yscale() for ax in tops}
+    assert len(scales) == 1
+    for ax, direction in zip(tops, ("forward", "reverse"), strict=True):
+        closed = next(line for line in ax.get_lines() if line.get_label() == "closed form")
+        x, y = closed.get_xdata(), closed.get_ydata()
+        at_one = np.isclose(np.asarray(x, dtype=float), 1.0)
+        assert at_one.sum() == 1 and y[at_one][0] == 0.0
+        lo, hi = ax.get_ylim()
+        assert lo <= 0.0 <= hi and np.isfinite(ax.transData.transform((1.0, 0.0))).all()
+        assert len(sweep(frame, direction)) == len(x)  # every case drawn
+
+
+def test_monte_carlo_intervals_are_visible_beside_the_markers(small_run):
+    """The bottom panel shows Monte Carlo - closed form with its intervals; they stand out of the markers."""
+    _, frame = small_run
+    fig = next(f.figure for f in standard_figures(frame, name="small") if f.key == "small-std-kl")
+    bottom = fig.axes[1]
+    render(bottom)
+    fwd = sweep(frame).sort_values("param:p.std")
+    bars = [c for c in bottom.containers if isinstance(c, ErrorbarContainer)]
+    assert bars
+    half_pixels, marker_pixels = [], []
+    dpi = fig.dpi
+    for c in bars:
+        line, _, (segments,) = c.lines[0], c.lines[1], c.lines[2]
+        marker_pixels.append(line.get_markersize() * dpi / 72)
+        for seg in segments.get_segments():
+            (_, y0), (_, y1) = bottom.transData.transform(seg)
+            half_pixels.append(abs(y1 - y0) / 2)
+    assert len(half_pixels) == len(fwd)
+    assert np.median(half_pixels) > max(marker_pixels)  # most intervals reach beyond their marker
+    # the bars are the intervals, relative to the closed form
+    ys = np.sort(np.concatenate([seg[:, 1] for c in bars for seg in c.lines[2][0].get_segments()]))
+    want = np.sort(np.concatenate([fwd["mc_ci_low"] - fwd["kl_closed"], fwd["mc_ci_high"] - fwd["kl_closed"]]))
+    np.testing.assert_allclose(ys, want, rtol=1e-12, atol=1e-15)
+
+
+def test_zscore_heat_map_spans_the_threshold(small_run):
+    from mcverify.reporting.plots import _z_threshold
+
+    _, frame = small_run
+    fig = next(f.figure for f in standard_figures(frame, name="small") if f.key.endswith("heatmap"))
+    mesh = next(c for c in fig.axes[1].collections if isinstance(c, QuadMesh))
+    limit = _z_threshold(len(frame), 0.01)
+    assert mesh.norm.vmin == -mesh.norm.vmax and mesh.norm.vmax >= limit > np.abs(frame["mc_z"]).max()
+    assert fig.get_size_inches()[1] >= 5
+
+
+def test_probes_failing_stand_out_and_the_legend_covers_nothing(small_run):
+    from mcverify.reporting.plots import legend_below, plot_probes
+
+    _, frame = small_run
+    fwd = sweep(frame)
+    s = fwd["param:p.std"].to_numpy()
+    cand = 0.5 * (s**2 - 1 - np.log10(s**2))
+    ax = plot_kl_sweep(fwd, "param:p.std", candidate=cand)
+    failed = np.abs(cand - fwd["kl_closed"].to_numpy()) > 1e-12
+    plot_probes(ax, s, cand, failed)
+    legend_below(ax)
+    render(ax)
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    bad = lines[f"audit probes: {int(failed.sum())} fail"]
+    good = lines[f"audit probes: {int((~failed).sum())} pass"]
+    assert bad.get_color() != good.get_color() and bad.get_markersize() > 2 * good.get_markersize()
+    assert bad.get_zorder() > max(line.get_zorder() for line in ax.get_lines() if line is not bad)
+    renderer = ax.figure.canvas.get_renderer()
+    legend, frame_box = ax.get_legend().get_window_extent(renderer), ax.get_window_extent(renderer)
+    assert legend.y1 <= frame_box.y0  # below the axes: it covers no data
