@@ -84,7 +84,7 @@ def add_audit_command(sub: argparse._SubParsersAction) -> None:
             "how to call code that fits no convention: a Python expression over the convention's "
             "arguments, the names of TARGET's module and zeros/ones/empty, "
             'e.g. "loss_function(empty(0, 784), empty(0, 784), mean, logvar)" or "VAE().kl(mean, logvar)"; '
-            "TARGET may then be just FILE.py"
+            "TARGET may then be just FILE.py (default: none: the convention's own call)"
         ),
     )
     audit.add_argument(
@@ -128,7 +128,8 @@ def add_audit_command(sub: argparse._SubParsersAction) -> None:
         metavar="NAME=LO..HI",
         help=(
             "restrict or widen the probed domain, e.g. logvar=-30..20 or std=1e-3..1e3,mean=-10..10 "
-            "(repeatable; names: mean, std, var, logvar, logstd, or one of them with _p or _q)"
+            "(repeatable; names: mean, std, var, logvar, logstd, or one of them with _p or _q; "
+            "default: the convention's whole probe set, stated in the report)"
         ),
     )
     # -- what training sees: gradients and the training dtype (mcverify.auditing.gradients, .precision)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mcverify.cli.options import EXIT_PASS, UsageError
+from mcverify.cli.options import EXIT_PASS, UsageError, add_common_options
 from mcverify.config.examples import DEFAULT_EXAMPLES, EXAMPLES, example_text
 from mcverify.tables.atomic import atomic_write
 
@@ -26,7 +26,8 @@ def add_init_command(sub: argparse._SubParsersAction) -> None:
         description="Write the example configs shipped with mcverify into a folder (default: the current "
         f"one) as NAME.toml: without NAME, {', '.join(DEFAULT_EXAMPLES)}. Then run one: "
         "mcverify run example.toml. An existing file is never replaced without --overwrite. "
-        "Exit 0 when written, 2 on bad input (an unknown NAME, an existing file), nothing written.",
+        "Nothing is written when a NAME is unknown or a file exists. "
+        "Exit 0 when written, 2 on bad input.",
     )
     p.add_argument(
         "names",
@@ -34,9 +35,8 @@ def add_init_command(sub: argparse._SubParsersAction) -> None:
         metavar="NAME",
         help=f"example configs to write (default: {' '.join(DEFAULT_EXAMPLES)}; all: {' '.join(EXAMPLES)})",
     )
-    p.add_argument("-o", "--output", default=".", metavar="DIR", help="folder to write into (default: .)")
+    add_common_options(p, output="folder to write into (default: .)", default=".", metavar="DIR")
     p.add_argument("--overwrite", action="store_true", help="replace existing files of the same names")
-    p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     p.set_defaults(handler=_cmd_init)
 
 

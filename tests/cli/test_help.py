@@ -29,7 +29,7 @@ def options(parser: argparse.ArgumentParser) -> list[argparse.Action]:
 
 
 def test_every_command_is_walked():
-    assert set(COMMANDS) == {"run", "audit", "calibrate", "converge", "report", "validate"}
+    assert set(COMMANDS) == {"run", "audit", "calibrate", "converge", "report", "validate", "init"}
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))
