@@ -128,8 +128,8 @@ def add_audit_command(sub: argparse._SubParsersAction) -> None:
         metavar="NAME=LO..HI",
         help=(
             "restrict or widen the probed domain, e.g. logvar=-30..20 or std=1e-3..1e3,mean=-10..10 "
-            "(repeatable; names: mean, std, var, logvar, logstd, or one of them with _p or _q; "
-            "default: the convention's whole probe set, stated in the report)"
+            "(repeatable; names: mean, std, var, logvar, logstd, or one of them with _p or _q) "
+            "(default: the convention's whole probe set, stated in the report)"
         ),
     )
     # -- what training sees: gradients and the training dtype (mcverify.auditing.gradients, .precision)
