@@ -143,8 +143,8 @@ def add_audit_command(sub: argparse._SubParsersAction) -> None:
         "--dtype",
         default="float64",
         choices=list(DTYPES),
-        help="also hand the function inputs of this training dtype and judge its results at that precision "
-        "(default: float64, the value audit alone)",
+        help="also hand the function inputs of this training dtype and judge its results at that precision; "
+        "float64 is the value audit alone (default: float64)",
     )
     audit.set_defaults(handler=_cmd_audit)
 
