@@ -24,7 +24,7 @@ from mcverify.cli.options import EXIT_FAIL, EXIT_INTERNAL, EXIT_USAGE, Parser, U
 from mcverify.cli.report import add_report_commands
 from mcverify.cli.run import add_run_command
 from mcverify.cli.studies import add_study_commands
-from mcverify.errors import ConfigError
+from mcverify.errors import ConfigError, OutputError
 
 __all__ = ["main"]
 
@@ -62,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(argv)
         with _terminate_as_interrupt():
             return int(args.handler(args))
-    except (UsageError, ConfigError) as exc:
+    except (UsageError, ConfigError, OutputError) as exc:
         return _report(f"mcverify: error: {exc}", EXIT_USAGE, debug)
     except BrokenPipeError:
         # The reader went away (`mcverify audit --json ... | head`): stop quietly.
