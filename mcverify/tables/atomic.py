@@ -174,11 +174,13 @@ def check_writable(folder: str | os.PathLike[str]) -> None:
         Naming the folder and what the errno means.
     """
     probe = _temp_path(Path(folder) / "write-check")
-    try:
-        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    except OSError as exc:
-        raise OutputError(f"{folder}: cannot write in the folder: {exc.strerror or exc}") from None
-    os.unlink(probe)
+    with deferred_signals():  # Ctrl-C waits until the probe is gone again
+        try:
+            os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except OSError as exc:
+            raise OutputError(f"{folder}: cannot write in the folder: {exc.strerror or exc}") from None
+        finally:
+            probe.unlink(missing_ok=True)
 
 
 def is_temporary(path: str | os.PathLike[str]) -> bool:
