@@ -343,8 +343,11 @@ CASES = [
     Case(
         "candidates",
         "shadowing pandas.py beside it",
-        {**candidate("def kl(m1, s1, m2, s2):\n" + KL_BODY), "pandas.py": "raise SystemExit('shadowed')\n"},
-        AUDIT,
+        {
+            "sub/cand.py": candidate("def kl(m1, s1, m2, s2):\n" + KL_BODY)["cand.py"],
+            "sub/pandas.py": "raise SystemExit('shadowed')\n",
+        },
+        ["audit", "sub/cand.py:kl", "-c", "pair-std", "--samples", "0"],
         0,
     ),
     # ---------------------------------------------------------------- paths
@@ -356,12 +359,20 @@ CASES = [
         0,
         setup=lambda folder: (folder / os.fsdecode(b"cf\xffg.toml")).write_text(GOOD),
     ),
-    Case("paths", "missing config name not UTF-8", {}, ["run", "cf\udcffg.toml", "-o", "out"], 2, "cf\\udcffg.toml"),
+    Case(
+        "paths",
+        "missing config name not UTF-8",
+        {},
+        ["run", "cf\udcffg.toml", "-o", "out"],
+        2,
+        "cf\\xffg.toml: cannot read the config file",
+    ),
 ]
 
 
 def build(case: Case, folder: Path) -> None:
     for name, text in case.files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_text(text)
     if case.setup is not None:
         case.setup(folder)
