@@ -214,6 +214,7 @@ class Session:
                 result = self._worker.run(fn, self.timeout)
                 if result is None:
                     self._abandoned.append(self._worker.thread)
+                    self._worker.stop()  # it ends when the call returns, instead of waiting for work for ever
                     self._worker = None
                     self.timeouts += 1
                     raise CandidateTimeout(f"no result within {self.timeout:g} s (the per-call timeout)")
