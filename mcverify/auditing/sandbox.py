@@ -53,6 +53,7 @@ import io
 import os
 import pickle
 import queue
+import resource
 import select
 import signal
 import struct
@@ -395,12 +396,10 @@ def _announce(timeout: float | None) -> None:
 def _limit_memory(extra: int) -> None:
     """Cap this process's address space at what it has mapped now plus ``extra`` bytes (Linux)."""
     try:
-        import resource
-
         with open("/proc/self/statm") as fh:
             mapped = int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
         resource.setrlimit(resource.RLIMIT_AS, (mapped + extra, resource.RLIM_INFINITY))
-    except (OSError, ValueError, ImportError):  # no /proc or no resource module: no limit
+    except (OSError, ValueError):  # no /proc: no limit
         pass
 
 
