@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["AuditError", "ConfigError", "QuadratureError"]
+__all__ = ["AuditError", "ConfigError", "OutputError", "QuadratureError"]
 
 
 class ConfigError(ValueError):
@@ -26,6 +26,14 @@ class ConfigError(ValueError):
         self.message = message
         where = f"{source}: {field}" if field else source
         super().__init__(f"{where}: {message}")
+
+
+class OutputError(ValueError):
+    """An output file cannot be written: found before any work (a name too long for the file
+    system, a folder in the way, two outputs with one name) or while writing (disk full, a
+    read-only file system, no permission).  The message names the file; the command line reports
+    it in one line with exit code 2.
+    """
 
 
 class QuadratureError(ArithmeticError):

@@ -53,11 +53,13 @@ import io
 import os
 import pickle
 import queue
+import resource
 import select
 import signal
 import struct
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -67,6 +69,8 @@ import numpy as np
 
 __all__ = [
     "DEFAULT_TIMEOUT",
+    "KILL_GRACE",
+    "MEMORY_LIMIT",
     "CandidateEnded",
     "CandidateExit",
     "CandidateTimeout",
@@ -194,6 +198,7 @@ class Session:
         self._wrote = False
         ok: bool
         value: Any  # the call's result (a T) or, when not ok, the exception it raised
+        _announce(self.timeout)
         try:
             if self.timeout is None:
                 ident = threading.get_ident()
@@ -210,11 +215,13 @@ class Session:
                 result = self._worker.run(fn, self.timeout)
                 if result is None:
                     self._abandoned.append(self._worker.thread)
+                    self._worker.stop()  # it ends when the call returns, instead of waiting for work for ever
                     self._worker = None
                     self.timeouts += 1
                     raise CandidateTimeout(f"no result within {self.timeout:g} s (the per-call timeout)")
                 ok, value = result
         finally:
+            _announce(None)
             if self._wrote:
                 self.output_calls += 1
         self.results += 1
@@ -367,6 +374,33 @@ class CandidateEnded(Exception):
 
 
 _FRAME = struct.Struct("!cQ")
+#: Seconds past the per-call timeout after which the parent kills a child whose call still runs:
+#: the call holds the interpreter (``sum(range(10**11))``), so the child's own timeout cannot fire.
+KILL_GRACE = 2.0
+#: Address space a candidate's child may add to what it has at the fork (``RLIMIT_AS``), in bytes.
+MEMORY_LIMIT = 4 << 30
+#: In a child of :func:`in_child`: the pipe to the parent, where calls are announced.
+_WATCH_FD: int | None = None
+
+
+def _announce(timeout: float | None) -> None:
+    """Tell the watching parent that a call starts (with its timeout) or, given None, that it ended."""
+    if _WATCH_FD is None:
+        return
+    if timeout is None:
+        _send(_WATCH_FD, b"t", b"")
+    else:
+        _send(_WATCH_FD, b"T", struct.pack("!d", timeout))
+
+
+def _limit_memory(extra: int) -> None:
+    """Cap this process's address space at what it has mapped now plus ``extra`` bytes (Linux)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            mapped = int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        resource.setrlimit(resource.RLIMIT_AS, (mapped + extra, resource.RLIM_INFINITY))
+    except (OSError, ValueError):  # no /proc: no limit
+        pass
 
 
 def _send(fd: int, tag: bytes, payload: bytes) -> None:
@@ -385,13 +419,23 @@ def fork_is_safe() -> bool:
     return hasattr(os, "fork") and threading.active_count() == 1 and "jax" not in sys.modules
 
 
-def in_child(job: Callable[[Callable[[str], None]], T]) -> T:
+def in_child(job: Callable[[Callable[[str], None]], T], memory: int | None = MEMORY_LIMIT) -> T:
     """Run ``job(mark)`` in a forked child process and return its result here.
 
     ``job`` calls ``mark(phase)`` as it enters each phase (``"import"``,
     ``"audit"``); the result (or the exception it raised) comes back pickled
     through a pipe.  Where forking is not safe (:func:`fork_is_safe`) the
     job runs in this process instead.
+
+    The child runs in a process group of its own, killed as a whole when the
+    result is in (processes the candidate forked never keep the output pipes
+    open); its file descriptor 1 points at stderr (what the candidate prints,
+    at import too, from any thread, never reaches stdout, where the report
+    goes); its address space may grow by ``memory`` bytes (``RLIMIT_AS``;
+    None for no limit: beyond it allocations raise ``MemoryError``); and
+    each call of a :class:`Session` is announced to this process, which kills
+    the child when a call runs :data:`KILL_GRACE` seconds past its timeout
+    (code that holds the interpreter cannot be stopped from inside).
 
     Raises
     ------
@@ -410,8 +454,14 @@ def in_child(job: Callable[[Callable[[str], None]], T]) -> T:
     if pid == 0:  # the child: never returns
         status = 0
         try:
+            global _WATCH_FD
             os.close(read_fd)
+            os.setpgid(0, 0)  # its own group: the candidate's forks are killed with it
             signal.signal(signal.SIGINT, signal.SIG_DFL)  # the parent reports Ctrl-C
+            _redirect_stdout_fd()
+            _WATCH_FD = write_fd
+            if memory is not None:
+                _limit_memory(memory)
             try:
                 outcome: tuple[bool, Any] = (True, job(lambda phase: _send(write_fd, b"P", phase.encode())))
             except SystemExit as exc:
@@ -431,16 +481,39 @@ def in_child(job: Callable[[Callable[[str], None]], T]) -> T:
             os._exit(status)
     os.close(write_fd)
     try:
+        os.setpgid(pid, pid)  # also here: no race with the child's own call
+    except OSError:  # it has already done so, or already ended
+        pass
+    try:
         return _collect(pid, read_fd)
     except BaseException:
+        _kill(pid)
         try:
-            os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
-        except (ProcessLookupError, ChildProcessError):
+        except ChildProcessError:
             pass
         raise
     finally:
+        _kill(pid)  # what the candidate forked, still running, goes too
         os.close(read_fd)
+
+
+def _kill(pid: int) -> None:
+    """SIGKILL the process group ``pid`` leads (the child and whatever it forked)."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _redirect_stdout_fd() -> None:
+    """Send this process's standard output, ``sys.stdout`` and file descriptor 1, to its standard error."""
+    try:
+        sys.stdout.flush()
+        os.dup2(2, 1)
+    except (OSError, ValueError):
+        pass
+    sys.stdout = sys.stderr
 
 
 def _collect(pid: int, fd: int) -> Any:
@@ -448,7 +521,14 @@ def _collect(pid: int, fd: int) -> Any:
     buf = b""
     phase = ""
     status: int | None = None
+    deadline: float | None = None  # when the running call must be over, if one runs
     while True:
+        if deadline is not None and status is None and time.monotonic() > deadline:
+            _kill(pid)
+            os.waitpid(pid, 0)
+            raise CandidateEnded(
+                phase, f"killed: a call ran {KILL_GRACE:g} s past the per-call timeout without letting go"
+            )
         ready, _, _ = select.select([fd], [], [], 0.05)
         chunk = os.read(fd, 1 << 16) if ready else b""
         buf += chunk
@@ -459,6 +539,13 @@ def _collect(pid: int, fd: int) -> Any:
             payload, buf = buf[_FRAME.size : _FRAME.size + size], buf[_FRAME.size + size :]
             if tag == b"P":
                 phase = payload.decode()
+                continue
+            if tag == b"T":
+                (limit,) = struct.unpack("!d", payload)
+                deadline = time.monotonic() + limit + KILL_GRACE
+                continue
+            if tag == b"t":
+                deadline = None
                 continue
             os.waitpid(pid, 0)
             ok, value = pickle.loads(payload)

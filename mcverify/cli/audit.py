@@ -38,7 +38,7 @@ from mcverify.cli.options import (
 from mcverify.config.loader import MAX_SAMPLES
 from mcverify.errors import AuditError
 from mcverify.files import not_regular, shown_path
-from mcverify.tables.atomic import clean_stale, write_new
+from mcverify.tables.atomic import check_target, check_writable, clean_stale, write_new
 
 __all__ = ["add_audit_command"]
 
@@ -165,6 +165,8 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     if out is not None:
         if not os.access(out.parent, os.W_OK | os.X_OK):
             raise UsageError(f"{out}: the folder {out.parent} is not writable")
+        check_target(out, 0 if args.overwrite else 4)  # the name fits, nothing but a file in the way
+        check_writable(out.parent)
         clean_stale(out.parent)  # temporary files of killed runs
     domain = _domain(args.domain, args.convention)
     compiled: Callable[..., object] | None = None  # an --expr, compiled once here (the child inherits it)

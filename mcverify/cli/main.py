@@ -25,7 +25,7 @@ from mcverify.cli.report import add_report_commands
 from mcverify.cli.run import add_run_command
 from mcverify.cli.studies import add_study_commands
 from mcverify.cli.terminal import reader_may_leave
-from mcverify.errors import ConfigError
+from mcverify.errors import ConfigError, OutputError
 
 __all__ = ["main"]
 
@@ -72,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = parser.parse_args(argv)
             with _terminate_as_interrupt():
                 return int(args.handler(args))
-    except (UsageError, ConfigError) as exc:
+    except (UsageError, ConfigError, OutputError) as exc:
         return _report(f"mcverify: error: {exc}", EXIT_USAGE, debug)
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""

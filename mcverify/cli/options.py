@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import NoReturn
 
 from mcverify.config.loader import DEFAULTS, ERROR_CONTROLS
-from mcverify.tables.atomic import clean_stale
-from mcverify.tables.writers import check_formats
+from mcverify.tables.atomic import check_writable, clean_stale
+from mcverify.tables.result_files import check_set
+from mcverify.tables.writers import FORMATS, check_formats
 
 __all__ = [
     "EXIT_FAIL",
@@ -29,6 +30,7 @@ __all__ = [
     "add_common_options",
     "add_config_options",
     "add_sampling_options",
+    "check_outputs",
     "first_line",
     "level",
     "names",
@@ -191,6 +193,22 @@ def parse_formats(text: str) -> list[str]:
     return formats
 
 
+def check_outputs(
+    folder: str | os.PathLike[str], stem: str, formats: list[str], *, overwrite: bool, tables: tuple[str, ...] = ("",)
+) -> None:
+    """Check, before any work, that the result set ``stem`` can be written (names, collisions, folders in the way).
+
+    ``tables`` are what each table adds to ``stem`` (``("", "-rates")``), each
+    written in every format; see :func:`mcverify.tables.result_files.check_set`.
+
+    Raises
+    ------
+    mcverify.errors.OutputError
+        Naming the file.
+    """
+    check_set(folder, stem, [t + FORMATS[f][0] for t in tables for f in formats], overwrite=overwrite)
+
+
 def prepare_output(folder: str | os.PathLike[str]) -> Path:
     """Create the output folder if needed and check it is a writable folder, before any work.
 
@@ -210,6 +228,7 @@ def prepare_output(folder: str | os.PathLike[str]) -> Path:
         raise UsageError(f"{out}: cannot create the output folder ({exc.strerror})") from None
     if not os.access(out, os.W_OK | os.X_OK):
         raise UsageError(f"{out}: the output folder is not writable")
+    check_writable(out)  # what os.access cannot tell: a read-only file system, root refused
     clean_stale(out)  # temporary files of killed runs
     return out
 

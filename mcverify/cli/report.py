@@ -34,7 +34,7 @@ from mcverify.reporting.publish import (
     save_plots,
 )
 from mcverify.studies.validation import validate
-from mcverify.tables.atomic import clean_stale, write_new
+from mcverify.tables.atomic import check_target, check_writable, clean_stale, write_new
 from mcverify.tables.readers import ResultsError, read_results
 
 __all__ = ["add_report_commands"]
@@ -179,6 +179,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if out is not None and out.is_dir():
         raise UsageError(f"{out}: is a folder; -o takes a file name")
     if out is not None:
+        check_target(out, 0 if args.overwrite else 4)  # the name fits, nothing but a file in the way
+        check_writable(out.parent)
         clean_stale(out.parent)  # temporary files of killed runs
     plots = bool(args.plots) or (fmt == "html" and not args.no_plots)
     try:

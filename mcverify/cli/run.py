@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from mcverify.cli.options import UsageError, add_config_options, names, parse_formats, positive_int, prepare_output
+from mcverify.cli.options import (
+    UsageError,
+    add_config_options,
+    check_outputs,
+    names,
+    parse_formats,
+    positive_int,
+    prepare_output,
+)
 from mcverify.config.loader import DEFAULTS, ESTIMATORS, METHODS, load_config
-from mcverify.engine.checkpoint import CheckpointError
+from mcverify.engine.checkpoint import Checkpoint, CheckpointError
 from mcverify.engine.pipeline import RunOptions, RunProblem, execute
+from mcverify.tables.atomic import check_name
 
 __all__ = ["add_run_command"]
 
@@ -62,10 +72,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         randomizations=args.randomizations,
         estimators=args.estimators,
     )
-    out = prepare_output(args.output)
-
     if args.resume and args.restart:
         raise UsageError("--resume and --restart exclude each other")
+    stem = Path(spec.source).stem
+    check_outputs(args.output, stem, formats, overwrite=args.overwrite)
+    check_name(Checkpoint.folder_for(args.output, stem))
+    out = prepare_output(args.output)
     options = RunOptions(
         output=out,
         formats=formats,

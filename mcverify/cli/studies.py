@@ -23,6 +23,7 @@ from mcverify.cli.options import (
     EXIT_PASS,
     UsageError,
     add_config_options,
+    check_outputs,
     names,
     parse_formats,
     positive_int,
@@ -99,8 +100,14 @@ def add_study_commands(sub: argparse._SubParsersAction) -> None:
     conv.set_defaults(handler=_cmd_converge)
 
 
-def _prepare(args: argparse.Namespace, samples: Sequence[int]) -> tuple[RunSpec, Path, list[str], int]:
-    """Check formats, config, methods and output folder before any work; return (spec, out, formats, jobs)."""
+def _prepare(
+    args: argparse.Namespace, samples: Sequence[int], study: str, tables: tuple[str, ...]
+) -> tuple[RunSpec, Path, list[str], int]:
+    """Check formats, config, methods and outputs before any work; return (spec, out, formats, jobs).
+
+    The results are the set ``<config stem>.<study>``, with ``tables`` (what
+    each table adds to that name) in every format.
+    """
 
     formats = parse_formats(args.format)
     spec = load_config(
@@ -120,6 +127,7 @@ def _prepare(args: argparse.Namespace, samples: Sequence[int]) -> tuple[RunSpec,
             raise UsageError(f"{what}method '{method}' needs at least {least} samples, got {smallest:,}")
     if args.replicates < 2:
         raise UsageError("--replicates: need at least 2")
+    check_outputs(args.output, f"{Path(spec.source).stem}.{study}", formats, overwrite=args.overwrite, tables=tables)
     out = prepare_output(args.output)
     return spec, out, formats, args.jobs if args.jobs is not None else usable_cores()
 
@@ -144,7 +152,7 @@ def _frame(rows: list[dict[str, Any]], columns: dict[str, str]) -> pd.DataFrame:
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
 
-    spec, out, formats, jobs = _prepare(args, ())
+    spec, out, formats, jobs = _prepare(args, (), "calibration", ("", "-family"))
     t0 = time.perf_counter()
     result = calibrate(spec, replicates=args.replicates, methods=args.method, workers=jobs)
     elapsed = time.perf_counter() - t0
@@ -225,7 +233,7 @@ def _cmd_converge(args: argparse.Namespace) -> int:
         counts = sample_counts(args.min_samples, args.max_samples)
     except ValueError as exc:
         raise UsageError(f"--min-samples/--max-samples: {exc}") from None
-    spec, out, formats, jobs = _prepare(args, counts)
+    spec, out, formats, jobs = _prepare(args, counts, "convergence", ("", "-rates"))
     t0 = time.perf_counter()
     result = converge(spec, counts=counts, replicates=args.replicates, methods=args.method, workers=jobs)
     elapsed = time.perf_counter() - t0

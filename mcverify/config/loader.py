@@ -86,7 +86,9 @@ from mcverify.config.sweeps import (
 )
 from mcverify.errors import ConfigError
 from mcverify.files import file_kind, not_regular, shown_path
+from mcverify.numerics.closed_form import kl_divergence
 from mcverify.numerics.gaussian import Gaussian
+from mcverify.stats.power import DEFAULT_POWER
 
 __all__ = [
     "DEFAULTS",
@@ -121,6 +123,20 @@ ESTIMATORS = ("k1", "k2", "k3")
 DEFAULT_MAX_CASES = 100_000
 #: More Monte Carlo samples per case than this is surely a typo.
 MAX_SAMPLES = 10**12
+#: Largest KL divergence, in a direction a case computes, that mcverify verifies: Monte Carlo
+#: cubes the log ratio (its skewness), and (1e100)^3 stays inside float64's 1.8e308.
+MAX_KL = 1e100
+#: Largest |mean| / standard deviation of a coordinate: samples and whitened means stay finite.
+MAX_STANDARDISED_MEAN = 1e150
+#: Largest condition number of a full covariance verified without ``force``: beyond it the
+#: Monte Carlo and quadrature checks lose the accuracy the verdicts assume (false alarms).
+MAX_CONDITION = 1e8
+#: Relative slack on that limit: the computed condition number of a matrix built with cond = 1e8
+#: is 1e8 only up to rounding (an SVD's error grows with the condition number).
+_COND_SLACK = 1e-3
+#: Largest dimension of a swept full covariance without ``force``: validating, factoring and
+#: verifying each case is O(d^3) work (a 5,000-d random covariance takes minutes and a gigabyte).
+MAX_FULL_DIM = 2_000
 #: Largest memory one case of a sweep may take without ``force`` (see ``_point_bytes``).
 MAX_PARAMETER_BYTES = 2 * 2**30
 #: Largest config file read (a bigger one, or an endless stream, is refused).
@@ -302,6 +318,7 @@ class _Parser:
     def __init__(self, source: str, config_hash: str) -> None:
         self.source = source
         self.config_hash = config_hash
+        self.force = False  # set by parse: limits that --force lifts
 
     def fail(self, field: str, message: str, source: str | None = None) -> ConfigError:
         return ConfigError(self.source if source is None else source, field, _one_line(message))
@@ -331,6 +348,7 @@ class _Parser:
         force: bool,
         overrides: Mapping[str, Any] | None = None,
     ) -> RunSpec:
+        self.force = force
         self.check_keys(data, _TOP_KEYS, "")
         run = data.get("run", {})
         if not isinstance(run, dict):
@@ -339,7 +357,7 @@ class _Parser:
         run_samples = self.samples(run.get("samples", DEFAULTS["samples"]), "run.samples")
         run_seed = self.seed(run.get("seed", DEFAULTS["seed"]), "run.seed")
         run_confidence = self.level(run.get("confidence", DEFAULTS["confidence"]), "run.confidence")
-        run_alpha = self.level(run.get("alpha", DEFAULTS["alpha"]), "run.alpha")
+        run_alpha = self.alpha(run.get("alpha", DEFAULTS["alpha"]), "run.alpha")
         limit = self.count(run.get("max_cases", DEFAULT_MAX_CASES), "run.max_cases")
         if samples is not None:
             run_samples = self.samples(samples, "samples", COMMAND_LINE)
@@ -391,6 +409,16 @@ class _Parser:
                 "(--force on the command line) to expand it anyway",
             )
 
+        for name, where, sweep, _ in parsed_sweeps:
+            d = sweep_dim(sweep)
+            if d > MAX_FULL_DIM and any(f.key == "cov" for f in sweep.fields) and not force:
+                raise self.fail(
+                    where,
+                    f"sweep '{name}' has full covariances of dimension {d:,}, more than {MAX_FULL_DIM:,}: each "
+                    "case costs O(d^3) work (minutes at 5,000) before any result; make it smaller, or pass "
+                    "force=True (--force on the command line) to run it anyway",
+                )
+
         entries: list[PairEntry | SweepEntry] = [PairEntry(*pair) for pair in parsed_pairs]
         for j, (name, where, sweep, direction) in enumerate(parsed_sweeps):
             with self.spec_errors():
@@ -410,6 +438,7 @@ class _Parser:
                 context = f" (in case '{case_name}')"
                 p, q = (self.gaussian(values[side], f"{where}.{side}", context) for side in ("p", "q"))
                 self.same_dim(p, q, where, context)
+                self.verifiable(p, q, parsed_sweeps[e - len(parsed_pairs)][3], where, context)
         return RunSpec(
             source=self.source,
             config_hash=self.config_hash,
@@ -430,7 +459,7 @@ class _Parser:
             raise TypeError(f"unexpected overrides: {', '.join(sorted(unknown))}")
         out: dict[str, Any] = {}
         checks: dict[str, Callable[[Any, str, str | None], Any]] = {
-            "alpha": self.level,
+            "alpha": self.alpha,
             "error_control": partial(self.choice, allowed=ERROR_CONTROLS),
             "method": partial(self.choice, allowed=METHODS),
             "randomizations": self.randomizations,
@@ -502,6 +531,23 @@ class _Parser:
         x = float(value)
         if not 0.0 < x < 1.0:  # also refuses nan
             raise self.fail(field, f"must be strictly between 0 and 1, got {value!r}", source)
+        return x
+
+    def alpha(self, value: Any, field: str, source: str | None = None) -> float:
+        """A verdict level: in (0, 1), and below the power at which the detectable error is stated.
+
+        With one case tested, the per-case level is ``alpha`` itself, and a test at
+        level ``alpha`` detects nothing with probability :data:`~mcverify.stats.power.DEFAULT_POWER`
+        unless ``alpha`` is below it (:func:`mcverify.stats.power.detection_multiplier`).
+        """
+        x = self.level(value, field, source)
+        if x >= DEFAULT_POWER:
+            raise self.fail(
+                field,
+                f"must be below {DEFAULT_POWER:g} (the power at which mcverify states the error a test "
+                f"detects), got {value!r}; verdict levels are usually 0.01 or 0.05",
+                source,
+            )
         return x
 
     # ---------------------------------------------------------- entries
@@ -576,6 +622,46 @@ class _Parser:
             field = f"{where}.{first}" if first in values else where
             raise self.fail(field, message + context) from None
 
+    def verifiable(self, p: Gaussian, q: Gaussian, direction: str, where: str, context: str = "") -> None:
+        """Refuse a pair whose terms leave float64 or whose covariance is beyond the methods' accuracy.
+
+        Limits: |mean| / std of every coordinate at most :data:`MAX_STANDARDISED_MEAN`;
+        the KL in each direction the case computes finite and at most :data:`MAX_KL`
+        (computed by the closed form, with the factorisation every method uses);
+        without ``force``, full covariances of condition number at most :data:`MAX_CONDITION`.
+        """
+        for side, g in (("p", p), ("q", q)):
+            with np.errstate(all="ignore"):
+                z = float(np.max(np.abs(g.mean) / g.stddevs))
+            if not z <= MAX_STANDARDISED_MEAN:
+                raise self.fail(
+                    f"{where}.{side}.mean",
+                    f"|mean| / std = {z:.3g} is beyond {MAX_STANDARDISED_MEAN:.0e}, where the methods' terms leave "
+                    f"float64; shift or rescale the pair{context}",
+                )
+            if g.kind == "full" and not self.force:
+                with np.errstate(all="ignore"):
+                    cond = float(np.linalg.cond(g.covariance))
+                if not cond <= MAX_CONDITION * (1.0 + _COND_SLACK):
+                    raise self.fail(
+                        f"{where}.{side}.cov",
+                        f"condition number {cond:.3g} is beyond {MAX_CONDITION:.0e}, where Monte Carlo and "
+                        f"quadrature cannot verify the closed form (--force runs it anyway){context}",
+                    )
+        pairs = {"forward": [("KL(p || q)", p, q)], "reverse": [("KL(q || p)", q, p)]}
+        for label, a, b in pairs.get(direction, pairs["forward"] + pairs["reverse"]):
+            try:
+                with np.errstate(all="ignore"):
+                    kl = kl_divergence(a, b)
+            except (ArithmeticError, ValueError, np.linalg.LinAlgError):
+                kl = math.inf
+            if not kl <= MAX_KL:
+                raise self.fail(
+                    where,
+                    f"{label} = {kl:.3g} is beyond {MAX_KL:.0e}, where the Monte Carlo terms leave float64; "
+                    f"bring p and q closer{context}",
+                )
+
     def same_dim(self, p: Gaussian, q: Gaussian, where: str, context: str = "") -> None:
         if p.dim != q.dim:
             raise self.fail(
@@ -594,6 +680,7 @@ class _Parser:
             dists.append(self.gaussian(values, f"{where}.{side}"))
         p, q = dists
         self.same_dim(p, q, where)
+        self.verifiable(p, q, direction, where)
         return name, p, q, direction
 
     def sweep(self, entry: Mapping[str, Any], where: str, names: dict[str, str]) -> tuple[str, str, Sweep, str]:

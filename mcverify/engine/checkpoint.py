@@ -64,6 +64,7 @@ from typing import Any
 
 import numpy as np
 
+from mcverify.tables.atomic import writing
 from mcverify.tables.columns import Columns, load_npz_arrays, npz_arrays
 
 __all__ = ["Checkpoint", "CheckpointError", "Manifest"]
@@ -144,17 +145,19 @@ class _LazyNpz(Mapping[str, Any]):
 
 
 def _atomic_write(path: Path, data: bytes, sync: bool = True) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            if sync:
-                fh.flush()
-                os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``data`` to ``path`` through a temporary file; an :class:`OSError` names ``path`` (disk full, ...)."""
+    with writing(path):
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                if sync:
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
 
 def _remove_entry(path: str | os.PathLike[str]) -> None:

@@ -37,6 +37,7 @@ from mcverify.engine.checkpoint import Checkpoint, CheckpointError, Manifest
 from mcverify.engine.dask_executor import dask_executor
 from mcverify.engine.parallel import BlockTask, default_jobs, map_blocks, ordered_map, run_params, usable_cores
 from mcverify.engine.progress import progress_bar
+from mcverify.errors import OutputError
 from mcverify.stats.verdicts import adjusted_p_values, verdict_columns
 from mcverify.tables.block_writer import TableWriter, block_frame, render_block
 from mcverify.tables.columns import Columns
@@ -292,8 +293,37 @@ def execute(spec: RunSpec, opts: RunOptions, methods: Methods | None = None) -> 
     ckpt, found = _open_checkpoint(spec, opts, manifest, layout, [*RAW_COLUMNS, *params])
     try:
         return _compute_and_write(spec, opts, settings, manifest, layout, params, ckpt, found)
+    except (OSError, OutputError) as exc:
+        saved = _after_failure(ckpt, layout.block_size, n)
+        if not saved:
+            raise
+        what = str(exc) if isinstance(exc, OutputError) else f"{exc.filename}: {exc.strerror or exc}"
+        raise OutputError(f"{what}; {saved}") from exc
+    except Exception:
+        _after_failure(ckpt, layout.block_size, n)
+        raise
     finally:
         ckpt.unlock()  # on success, error and Ctrl-C alike
+
+
+def _after_failure(ckpt: Checkpoint, block_size: int, n: int) -> str:
+    """After a failed run: remove a checkpoint that holds no case, or say what a kept one holds.
+
+    A checkpoint without saved cases would only block the next run (which
+    would ask for ``--resume`` or ``--restart``); one with cases is worth resuming.
+    Returns the words for the error line ("" when nothing is kept).
+    """
+    try:
+        saved = ckpt.count_cases(ckpt.completed(), block_size, n)
+        if saved == 0:
+            ckpt.remove()
+            return ""
+    except (OSError, CheckpointError):  # the checkpoint cannot even be read: leave it as it is
+        return ""
+    return (
+        f"{saved:,} of {n:,} cases are saved in {ckpt.directory}; "
+        "run the same command with --resume to continue once it can be written"
+    )
 
 
 def _compute_and_write(

@@ -130,9 +130,20 @@ def hall_inverse(x: Any, skewness: Any, terms: Any) -> Any:
     return _out(3.0 * u / (c * c + c + 1.0))
 
 
+def _upper_quantile(tail: float, df: float) -> float:
+    """The normal (``df = inf``) or Student-t quantile with ``tail`` above it, accurate for tiny ``tail``."""
+    if math.isinf(df):
+        return -float(special.ndtri(tail))
+    from scipy import stats  # 0.5 s to import; only Student-t intervals (randomised QMC) need it
+
+    return float(stats.t.isf(tail, df))
+
+
 def critical_value(confidence: float, df: float = math.inf) -> float:
     """Two-sided critical value: the normal or Student-t quantile at ``(1 + confidence) / 2``."""
     level = 0.5 + confidence / 2.0
+    if level == 1.0:  # confidence within 1.1e-16 of 1: from the upper tail (1 - confidence) / 2, exact
+        return _upper_quantile((1.0 - confidence) / 2.0, df)
     if math.isinf(df):
         return float(special.ndtri(level))
     from scipy import stats  # 0.5 s to import; only Student-t intervals (randomised QMC) need it
@@ -243,7 +254,8 @@ def minimum_terms(skewness: Any, level: float, limit: float = SKEW_TERM_LIMIT, d
     many terms the test's false-alarm rate at ``level`` may be off by more
     than a few tens of percent.
     """
-    x = critical_value(1.0 - level, df)
+    # 1 - level rounds to 1 below level 1.1e-16: the quantile then comes from the tail level / 2.
+    x = critical_value(1.0 - level, df) if 1.0 - level < 1.0 else _upper_quantile(level / 2.0, df)
     g = np.asarray(skewness, dtype=np.float64)
     g = np.where(np.isfinite(g), np.abs(g), 0.0)
     n = np.maximum(2.0, np.ceil((g * (2.0 * x * x + 1.0) * x / (6.0 * limit)) ** 2))

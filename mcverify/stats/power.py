@@ -25,6 +25,8 @@ __all__ = ["DEFAULT_POWER", "detectable_difference", "detection_multiplier", "pe
 
 #: The conventional target power.
 DEFAULT_POWER = 0.8
+#: Below this, ``1 - p`` rounds to 1 (half the spacing of doubles below 1): tail quantiles are taken from ``p``.
+_EPS_HALF = 2.0**-54
 
 
 def per_case_level(alpha: float, cases: int, control: str = "holm") -> float:
@@ -101,7 +103,8 @@ def detection_multiplier(level: float, power: float = DEFAULT_POWER, df: float =
     if not df > 0:
         raise ValueError(f"df must be positive, got {df!r}")
     if math.isinf(df):
-        zc = float(special.ndtri(1.0 - level / 2.0))
+        # Phi^-1(1 - level/2), as -Phi^-1(level/2) where 1 - level/2 rounds to 1 (level < 2.2e-16).
+        zc = float(special.ndtri(1.0 - level / 2.0)) if level / 2.0 > _EPS_HALF else -float(special.ndtri(level / 2.0))
 
         def achieved(lam: float) -> float:
             return float(special.ndtr(lam - zc) + special.ndtr(-lam - zc))
@@ -110,7 +113,11 @@ def detection_multiplier(level: float, power: float = DEFAULT_POWER, df: float =
     else:
         from scipy import stats  # 0.5 s to import; only Student-t power needs it
 
-        tc = float(stats.t.ppf(1.0 - level / 2.0, df))
+        tc = (
+            float(stats.t.ppf(1.0 - level / 2.0, df))
+            if level / 2.0 > _EPS_HALF
+            else float(stats.t.isf(level / 2.0, df))
+        )
 
         def achieved(lam: float) -> float:
             # The far tail P(T' < -t_c) is below level / 2; scipy's nct returns

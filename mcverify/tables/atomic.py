@@ -30,6 +30,7 @@ import re
 import secrets
 import signal
 import socket
+import stat
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -37,22 +38,32 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from mcverify.errors import OutputError
+
 __all__ = [
     "Staged",
     "atomic_write",
     "beside",
+    "check_name",
+    "check_target",
+    "check_writable",
     "clean_stale",
     "commit_all",
     "deferred_signals",
     "is_temporary",
     "stage",
+    "write_error",
     "write_new",
+    "writing",
 ]
 
 TEMP_SUFFIX = ".part"
 _TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<host>[0-9a-f]{8})-(?P<pid>\d+)\.(?P<token>[0-9a-f]{8})\.part$")
 #: errno values meaning "this file system cannot make hard links".
 _NO_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK, errno.EXDEV, errno.ENOSYS}
+#: Bytes a temporary name adds to the final one: ``.`` + ``.<host>-<pid>.<token>.part``, the
+#: pid at its longest (7 digits: Linux's largest pid_max is 4,194,304).
+_TEMP_EXTRA = len(".") + len(".12345678-1234567.12345678") + len(TEMP_SUFFIX)
 
 
 def _host() -> str:
@@ -61,6 +72,115 @@ def _host() -> str:
 
 def _temp_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.{_host()}-{os.getpid()}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
+
+
+def write_error(path: str | os.PathLike[str], exc: OSError) -> OutputError:
+    """The one-line error of a write to ``path`` that failed with ``exc``: the file and what the errno means.
+
+    ``No space left on device`` (ENOSPC), ``Disk quota exceeded`` (EDQUOT),
+    ``Read-only file system`` (EROFS), ``Permission denied`` (EACCES), ...
+    """
+    return OutputError(f"{path}: cannot write the file: {exc.strerror or exc}")
+
+
+@contextmanager
+def writing(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Turn an :class:`OSError` raised while writing ``path`` into :func:`write_error`, naming ``path``.
+
+    Writes, flushes and syncs raise errors that name no file (a full disk
+    fails ``write`` or ``fsync``); this names the final file, not the
+    temporary one.  :class:`FileExistsError` passes unchanged (the atomic
+    moves rely on it).
+    """
+    try:
+        yield
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        raise write_error(path, exc) from exc
+
+
+def _name_max(folder: Path) -> int:
+    """The file system's limit on the bytes of one name in ``folder`` (or its nearest existing parent)."""
+    for where in (folder, *folder.parents):
+        try:
+            return int(os.pathconf(where if str(where) else ".", "PC_NAME_MAX"))
+        except (OSError, ValueError):
+            continue
+    return 255  # pragma: no cover - no folder on the way can be asked
+
+
+def check_name(path: str | os.PathLike[str], spare: int = 0) -> None:
+    """Check, before any work, that ``path``'s name and its temporary names fit the file system.
+
+    The temporary file is named ``.<name>.<host>-<pid>.<token>.part``, 32 bytes
+    longer than the name (with the longest pid); ``spare`` reserves further
+    bytes (for ``-<n>`` added beside an existing file).
+
+    Raises
+    ------
+    OutputError
+        If the longest such name exceeds the folder's limit (``NAME_MAX``,
+        255 bytes on most file systems), naming the file.
+    """
+    path = Path(path)
+    size = len(os.fsencode(path.name))
+    limit = _name_max(path.parent)
+    if size + spare + _TEMP_EXTRA > limit:
+        raise OutputError(
+            f"{path}: the file name is too long for the file system ({size} bytes; mcverify writes through a "
+            f"temporary name {_TEMP_EXTRA + spare} bytes longer, and names may have at most {limit}); "
+            "use a shorter config name or output"
+        )
+
+
+def check_target(path: str | os.PathLike[str], spare: int = 0) -> None:
+    """Check, before any work, that a file can be written at ``path`` as this module writes it.
+
+    Its names fit the file system (:func:`check_name`), and nothing but a
+    regular file or a link (which a new file replaces) is in the way.
+
+    Raises
+    ------
+    OutputError
+        Naming the file and what is in the way.
+    """
+    path = Path(path)
+    check_name(path, spare)
+    try:
+        mode = os.lstat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot check the output file ({exc.strerror})") from None
+    if stat.S_ISREG(mode) or stat.S_ISLNK(mode):
+        return
+    kind = "a folder" if stat.S_ISDIR(mode) else "a special file (FIFO, device or socket)"
+    raise OutputError(f"{path}: {kind} is in the way of the output file; move it or choose another output")
+
+
+def check_writable(folder: str | os.PathLike[str]) -> None:
+    """Check, before any work, that files can be created in ``folder``: by creating and removing one.
+
+    Finds a read-only file system (EROFS), a folder without permission (EACCES,
+    also for root on some kernel file systems) or a full quota where
+    :func:`os.access` says yes.  The probe is named like this module's
+    temporary files, so a killed process leaves nothing :func:`clean_stale`
+    does not remove.
+
+    Raises
+    ------
+    OutputError
+        Naming the folder and what the errno means.
+    """
+    probe = _temp_path(Path(folder) / "write-check")
+    with deferred_signals():  # Ctrl-C waits until the probe is gone again
+        try:
+            os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except OSError as exc:
+            raise OutputError(f"{folder}: cannot write in the folder: {exc.strerror or exc}") from None
+        finally:
+            probe.unlink(missing_ok=True)
 
 
 def is_temporary(path: str | os.PathLike[str]) -> bool:
@@ -98,6 +218,12 @@ class Staged:
             file is kept, so the caller may commit it elsewhere.
         """
         final = Path(target) if target is not None else self.target
+        with writing(final):
+            self._move(final, overwrite)
+        _sync_folder(final.parent)
+        return final
+
+    def _move(self, final: Path, overwrite: bool) -> None:
         if overwrite:
             try:  # a replaced file keeps its permissions
                 os.chmod(self.temp, os.stat(final).st_mode & 0o7777)
@@ -106,8 +232,6 @@ class Staged:
             os.replace(self.temp, final)
         else:
             _move_without_replacing(self.temp, final)
-        _sync_folder(final.parent)
-        return final
 
     def discard(self) -> None:
         """Remove the temporary file (nothing happens if it is gone)."""
@@ -141,16 +265,17 @@ def stage(path: str | os.PathLike[str], data: str | bytes, temp: str | os.PathLi
     path = Path(path)
     temp = Path(temp) if temp is not None else _temp_path(path)
     payload = data.encode("utf-8") if isinstance(data, str) else data
-    # 0o666 and the umask, like any new file (mkstemp would make it 0o600)
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
+    with writing(path):
+        # 0o666 and the umask, like any new file (mkstemp would make it 0o600)
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(payload)
+                fh.flush()
+                os.fsync(fh.fileno())
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
     return Staged(temp, path)
 
 
@@ -178,16 +303,17 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w", *, overwrite: bo
     path = Path(path)
     temp = _temp_path(path)
     text: dict[str, Any] = {} if mode == "wb" else {"encoding": "utf-8", "newline": ""}
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb" if mode == "wb" else "w", **text) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        Staged(temp, path).commit(overwrite)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
+    with writing(path):
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        try:
+            with os.fdopen(fd, "wb" if mode == "wb" else "w", **text) as fh:
+                yield fh
+                fh.flush()
+                os.fsync(fh.fileno())
+            Staged(temp, path).commit(overwrite)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
 
 
 def beside(path: str | os.PathLike[str], n: int) -> Path:

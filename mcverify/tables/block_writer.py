@@ -26,7 +26,7 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
-from mcverify.tables.atomic import Staged, _temp_path, stage
+from mcverify.tables.atomic import Staged, _temp_path, stage, writing
 from mcverify.tables.textformats import jsonable
 from mcverify.tables.writers import FORMATS, check_formats, render_table
 
@@ -120,7 +120,8 @@ class TableWriter:
                     path = self._path(fmt)
                     tmp = str(_temp_path(path))  # named so that mcverify.tables.atomic.clean_stale knows it
                     self._pending.append(tmp)  # known before it exists: Ctrl-C right after open() cannot leak it
-                    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+                    with writing(path):
+                        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
                     mode = "wb" if fmt == "parquet" else "w"
                     kw: dict[str, Any] = {} if fmt == "parquet" else {"encoding": "utf-8", "newline": ""}
                     self._tmp[fmt] = (tmp, os.fdopen(fd, mode, **kw))
@@ -167,21 +168,26 @@ class TableWriter:
         first = self._rows == 0
         frame = block_frame(block) if block is not None and self.needs_block else None
         for fmt, (_, fh) in self._tmp.items():
-            if fmt == "csv":
-                if first:
-                    fh.write(rendered["csv_header"])
-                fh.write(rendered["csv"])
-            elif fmt == "json":
-                inner = rendered["json"]
-                if inner:
-                    fh.write(("[\n" if first else ",\n") + inner)
-            elif fmt == "parquet":
-                assert frame is not None
-                self._add_parquet(frame, fh)
+            with writing(self._path(fmt)):
+                self._append(fmt, fh, rendered, frame, first)
         if any(fmt not in STREAMED for fmt in self.formats):
             assert frame is not None
             self._frames.append(frame)
         self._rows += n
+
+    def _append(self, fmt: str, fh: IO[Any], rendered: dict[str, str], frame: pd.DataFrame | None, first: bool) -> None:
+        """Append one block's rows to the open file of ``fmt``."""
+        if fmt == "csv":
+            if first:
+                fh.write(rendered["csv_header"])
+            fh.write(rendered["csv"])
+        elif fmt == "json":
+            inner = rendered["json"]
+            if inner:
+                fh.write(("[\n" if first else ",\n") + inner)
+        elif fmt == "parquet":
+            assert frame is not None
+            self._add_parquet(frame, fh)
 
     def _add_parquet(self, frame: pd.DataFrame, fh: IO[Any]) -> None:
         import pyarrow as pa
@@ -217,15 +223,16 @@ class TableWriter:
                 path = self._path(fmt)
                 if fmt in self._tmp:
                     tmp, fh = self._tmp[fmt]
-                    if fmt == "json":
-                        fh.write("\n]\n" if self._rows else "[]\n")
-                    if fmt == "parquet" and self._parquet is not None:
-                        self._parquet.close()
-                        self._parquet = None
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                    fh.close()
-                    os.chmod(tmp, 0o666 & ~_umask())
+                    with writing(path):
+                        if fmt == "json":
+                            fh.write("\n]\n" if self._rows else "[]\n")
+                        if fmt == "parquet" and self._parquet is not None:
+                            self._parquet.close()
+                            self._parquet = None
+                        fh.flush()
+                        os.fsync(fh.fileno())
+                        fh.close()
+                        os.chmod(tmp, 0o666 & ~_umask())
                     staged.append((FORMATS[fmt][0], Staged(Path(tmp), path)))
                     del self._tmp[fmt]
                 else:

@@ -27,17 +27,58 @@ from typing import Any
 
 import pandas as pd
 
-from mcverify.tables.atomic import Staged, commit_all, stage
+from mcverify.errors import OutputError
+from mcverify.tables.atomic import Staged, check_target, commit_all, stage
 from mcverify.tables.writers import FORMATS, check_formats, render_table
 
-__all__ = ["PROVENANCE_SUFFIX", "commit_results", "set_paths", "write_results"]
+__all__ = ["PROVENANCE_SUFFIX", "check_set", "commit_results", "set_paths", "write_results"]
 
 PROVENANCE_SUFFIX = ".provenance.json"
+#: Bytes reserved for ``-<n>`` when a set goes beside an existing one (up to ``-999``).
+_BESIDE = len("-999")
 
 
 def set_paths(folder: Path, stem: str, formats: Sequence[str]) -> tuple[list[Path], Path]:
     """The table files and the provenance file of the set named ``stem``."""
     return [folder / f"{stem}{FORMATS[f][0]}" for f in formats], folder / f"{stem}{PROVENANCE_SUFFIX}"
+
+
+def check_set(folder: str | os.PathLike[str], stem: str, suffixes: Sequence[str], *, overwrite: bool) -> None:
+    """Check, before any work, that the set named ``stem`` can be written in ``folder``.
+
+    Each file's name (and its temporary name, and ``-<n>`` beside an
+    existing set) fits the file system, nothing but a file is in the way
+    (:func:`mcverify.tables.atomic.check_target`), no two files of the set
+    share a name, and no table takes the name of another set's provenance
+    (a config ``x.provenance.toml`` written as JSON would be ``x.provenance.json``).
+
+    Parameters
+    ----------
+    suffixes : sequence of str
+        What each table file adds to ``stem`` (``".csv"``, ``"-rates.json"``).
+
+    Raises
+    ------
+    OutputError
+        Naming the first file that cannot be written and why.
+    """
+    folder = Path(folder)
+    tables = [folder / f"{stem}{suffix}" for suffix in suffixes]
+    seen: set[str] = set()
+    for path in (*tables, folder / f"{stem}{PROVENANCE_SUFFIX}"):
+        key = path.name.casefold()  # one file on case-insensitive file systems
+        if key in seen:
+            raise OutputError(f"{path}: two outputs of the run would be written to this file")
+        seen.add(key)
+    for path in tables:
+        if path.name.endswith(PROVENANCE_SUFFIX):
+            owner = path.name[: -len(PROVENANCE_SUFFIX)]
+            raise OutputError(
+                f"{path}: this table would take the name of the provenance file of the results '{owner}'; "
+                "rename the config or choose another format"
+            )
+    for path in (*tables, folder / f"{stem}{PROVENANCE_SUFFIX}"):
+        check_target(path, 0 if overwrite else _BESIDE)
 
 
 def _sha256(path: Path) -> str:

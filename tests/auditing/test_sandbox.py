@@ -98,3 +98,15 @@ def test_changed_arguments() -> None:
         raise TypeError("not an array")
 
     assert changed_arguments([a], [object()], unreadable) == []
+
+
+def test_abandoned_worker_thread_ends_when_its_call_returns() -> None:
+    """A timed-out call's thread used to wait for work for ever once the call returned (forking then unsafe)."""
+    release = threading.Event()
+    with session(timeout=0.1):
+        with pytest.raises(CandidateTimeout):
+            guarded_call(lambda: release.wait(30))
+    (thread,) = [t for t in threading.enumerate() if t.name == "mcverify-candidate"]
+    release.set()
+    thread.join(5.0)
+    assert not thread.is_alive()

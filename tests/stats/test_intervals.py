@@ -97,3 +97,27 @@ def test_inverse_is_accurate_for_tiny_skewness():
     t = hall_inverse(1.96, 1e-12, 1e6)
     ref = optimize.brentq(lambda s: hall_transform(s, 1e-12, 1e6) - 1.96, 1.0, 3.0, xtol=1e-15)
     assert t == pytest.approx(ref, rel=1e-14)
+
+
+@pytest.mark.parametrize("confidence", [1.0 - 2.0**-53, 1.0 - 1e-16])
+def test_critical_value_for_confidence_next_to_one(confidence):
+    """0.5 + confidence/2 rounds to 1 here; the quantile comes from the exact tail (1 - confidence)/2 (mpmath)."""
+    mpmath = pytest.importorskip("mpmath")
+    from mcverify.stats.intervals import critical_value
+
+    tail = (1.0 - confidence) / 2.0
+    with mpmath.workdps(50):
+        expected = -mpmath.sqrt(2) * mpmath.erfinv(2 * mpmath.mpf(tail) - 1)
+    assert critical_value(confidence) == pytest.approx(float(expected), rel=1e-14)
+    assert math.isfinite(critical_value(confidence, df=9.0))
+
+
+def test_minimum_terms_for_a_level_below_double_precision():
+    from mcverify.stats.intervals import critical_value, minimum_terms
+
+    n = minimum_terms(np.sqrt(8.0), 1e-300)
+    x = -float(special.ndtri(0.5e-300))
+    assert n == math.ceil((np.sqrt(8.0) * (2 * x * x + 1) * x / (6 * 2.0)) ** 2)
+    assert minimum_terms(np.sqrt(8.0), 0.01) == math.ceil(
+        (np.sqrt(8.0) * (2 * critical_value(0.99) ** 2 + 1) * critical_value(0.99) / 12.0) ** 2
+    )

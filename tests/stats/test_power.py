@@ -57,3 +57,27 @@ def test_detectable_difference_scales_with_the_standard_error():
 def test_bad_arguments(kwargs):
     with pytest.raises(ValueError):
         detection_multiplier(**kwargs)
+
+
+@pytest.mark.parametrize("level", [1e-17, 1e-100, 1e-300])
+def test_multiplier_for_levels_below_double_precision(level):
+    """Per-case levels under 1.1e-16 (1 - level/2 rounds to 1) still give the lambda of the power equation.
+
+    Checked with mpmath at 50 digits: Phi(lambda - z_c) + Phi(-lambda - z_c) = 0.8, where
+    z_c solves Phi(-z_c) = level / 2.
+    """
+    mpmath = pytest.importorskip("mpmath")
+    with mpmath.workdps(50):
+        half = mpmath.mpf(level) / 2
+        zc = mpmath.findroot(lambda z: mpmath.log(mpmath.ncdf(-z)) - mpmath.log(half), -special.ndtri(level / 2))
+        lam = mpmath.mpf(detection_multiplier(level))
+        power = mpmath.ncdf(lam - zc) + mpmath.ncdf(-lam - zc)
+    assert math.isfinite(float(lam))
+    assert abs(float(power) - 0.8) < 1e-9
+
+
+def test_student_multiplier_for_a_level_below_double_precision():
+    lam = detection_multiplier(1e-40, df=63.0)
+    tc = stats.t.isf(0.5e-40, 63.0)
+    assert math.isfinite(lam) and lam > tc
+    assert stats.nct.sf(tc, 63.0, lam) == pytest.approx(0.8, abs=1e-6)
