@@ -2,7 +2,7 @@
 
 A page's fenced blocks run in order, in one temporary folder per page that
 holds links to the repository's ``configs/``, ``tests/`` and ``benchmarks/``, a
-copy of ``validation/`` and an empty ``docs/``:
+copy of ``results/validation/`` and an empty ``docs/``:
 
 - ```` ```console ````: each ``$ COMMAND`` line runs in bash (``mcverify`` is
   this checkout's ``python -m mcverify``); the lines under it are what it must
@@ -113,10 +113,10 @@ def matches(expected: list[str], actual: str) -> bool:
 
 
 def workdir(tmp: Path) -> Path:
-    """A page's folder: links to configs/, tests/, benchmarks/; a copy of validation/; an empty docs/."""
+    """A page's folder: links to configs/, tests/, benchmarks/; a copy of results/validation/; an empty docs/."""
     for name in ("configs", "tests", "benchmarks"):
         (tmp / name).symlink_to(ROOT / name, target_is_directory=True)
-    shutil.copytree(ROOT / "validation", tmp / "validation")
+    shutil.copytree(ROOT / "results" / "validation", tmp / "results" / "validation")
     (tmp / "docs").mkdir()
     bin_dir = tmp / ".bin"
     bin_dir.mkdir()

@@ -1,4 +1,4 @@
-"""The repository's validation report (validation/) and the documentation's classic log10 figure are real and current."""
+"""The repository's validation report (results/validation/) and the documentation's classic log10 figure are real and current."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from tabletext import pipe_tables
 from mcverify.tables.readers import read_results
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "validation"
-REGENERATE = "mcverify validate configs/*.toml -o validation --overwrite"
+RESULTS = ROOT / "results" / "validation"
+REGENERATE = "mcverify validate configs/*.toml -o results/validation --overwrite"
 
 
 def test_results_hold_every_shipped_config_current():
@@ -51,10 +51,10 @@ def docs_block(marker: str) -> str:
 def test_readme_classic_log10_figure(tmp_path):
     pytest.importorskip("matplotlib")
     code = docs_block("<!-- classic-log10 figure -->")
-    (tmp_path / "validation").mkdir()
+    (tmp_path / "results" / "validation").mkdir(parents=True)
     (tmp_path / "docs").mkdir()
     for name in ("classic-std.csv", "classic-std.provenance.json"):
-        shutil.copy(RESULTS / name, tmp_path / "validation" / name)
+        shutil.copy(RESULTS / name, tmp_path / "results" / "validation" / name)
     check = code + (
         "\nimport json\n"
         "lines = {l.get_label(): l for l in ax.get_lines()}\n"

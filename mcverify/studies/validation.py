@@ -5,9 +5,9 @@ run`` does and write ``<stem>.csv`` with its provenance; rerun its Monte
 Carlo alone at smaller sample sizes to measure the convergence rate; then
 write ``index.html`` (a self-contained report with every summary, plot and
 table) and ``index.md`` (the summaries, which GitHub shows beside the files).
-``mcverify validate configs/*.toml -o validation --overwrite`` regenerates the
-repository's ``validation/`` (kept apart from ``results/``, where ``mcverify
-run`` writes by default).
+``mcverify validate configs/*.toml -o results/validation --overwrite`` regenerates the
+repository's ``results/validation/`` (a folder of its own inside ``results/``,
+where ``mcverify run`` writes by default and git ignores everything else).
 """
 
 from __future__ import annotations
@@ -181,7 +181,7 @@ def _write_index(results: Sequence[ConfigResult], out: Path, *, plots: bool) -> 
         Paragraph(
             "Every case is computed three independent ways (closed form, Monte Carlo, quadrature); a case "
             "fails when a method disagrees with the closed form beyond its own error. Regenerate with: "
-            "mcverify validate configs/*.toml -o validation --overwrite"
+            "mcverify validate configs/*.toml -o results/validation --overwrite"
         ),
         Table(
             overview,
