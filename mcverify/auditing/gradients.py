@@ -18,8 +18,8 @@ Problem ids: ``nan``, ``inf``, ``zero`` (no gradient reaches an input the
 KL depends on there; a ``None`` gradient counts as zero) and ``wrong``
 (finite but beyond the tolerance). Each comes with a region in the user's
 parameters, and the worst probes get independent evidence: a pathwise Monte
-Carlo gradient (:mod:`mcverify.sampling.pathwise`) and a central difference
-of the quadrature value.
+Carlo gradient (:mod:`mcverify.sampling.pathwise`; full covariances
+included) and a central difference of the quadrature value.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from mcverify.formatting import significant
 from mcverify.numerics.gaussian import Gaussian
 from mcverify.numerics.kl_gradients import KLGradient, diagonal_kl_gradient, mvn_kl_gradient, symmetric_part
 from mcverify.quadrature.integration import quadrature_kl
-from mcverify.sampling.pathwise import pathwise_kl_gradient
+from mcverify.sampling.pathwise import pathwise_kl_gradient, pathwise_mvn_kl_gradient
 
 __all__ = ["GRADIENT_PROBLEMS", "GradientAudit", "GradientEvidence", "GradientFinding", "audit_gradients"]
 
@@ -109,7 +109,8 @@ class GradientEvidence:
     z_candidate, z_exact : float
         ``(candidate - mc_estimate) / mc_stderr`` and the same for the exact derivative.
     finite_difference : float or None
-        Central difference of the quadrature value (None when quadrature failed).
+        Central difference of the quadrature value (None when quadrature
+        failed or the perturbed covariance is not positive definite).
     samples, seed : int
     """
 
@@ -133,7 +134,7 @@ class GradientEvidence:
         fd = (
             f", finite difference of quadrature {significant(self.finite_difference, 6)}"
             if self.finite_difference is not None
-            else ""
+            else ", no finite difference of quadrature (quadrature failed)"
         )
         return (
             f"d KL / d {self.argument} at {self.label}: candidate {significant(self.candidate, 6)}, "
@@ -365,18 +366,17 @@ def audit_gradients(
     if raised:
         notes.append(f"differentiating the candidate raised at {len(raised)} probes (first: {errors[raised[0]]})")
     evidence: list[GradientEvidence] = []
-    if samples and worst and conv.family != "mvn":
+    if samples and worst:
         worst.sort(key=lambda t: -t[0])
         seen: set[int] = set()
+        gather = _mvn_evidence if conv.family == "mvn" else _evidence
         for _, i, k in worst:
             if i in seen or len(evidence) >= evidence_points:
                 continue
             seen.add(i)
             g = grads[i]
             assert g is not None
-            evidence.append(_evidence(ps.probes[i], conv, k, g[k], samples, seed))
-    elif samples and worst:
-        notes.append("no Monte Carlo gradient evidence for mvn (pathwise evidence covers diagonal covariances)")
+            evidence.append(gather(ps.probes[i], conv, k, g[k], samples, seed))
     verdict = "fail" if problems or raised else "pass"
     return GradientAudit(verdict, problems, findings, table, evidence, notes)
 
@@ -518,5 +518,80 @@ def _quadrature_difference(p: Probe, conv: Convention, k: int, c: int) -> float 
 
     try:
         return (kl_at(x0 + h) - kl_at(x0 - h)) / (2.0 * h)
+    except Exception:
+        return None
+
+
+def _gap(cand: NDArray[np.float64] | None, exact: NDArray[np.float64], k: int, full: bool) -> NDArray[np.float64]:
+    """The candidate's gradient shaped as the exact one (symmetric part for a covariance)."""
+    if cand is None:
+        return np.zeros_like(exact)
+    c = np.asarray(cand, dtype=np.float64)
+    if full and k in (1, 3) and c.ndim == 2:
+        c = symmetric_part(c)
+    return np.broadcast_to(c, exact.shape)
+
+
+def _mvn_evidence(
+    p: Probe, conv: Convention, k: int, cand: NDArray[np.float64] | None, samples: int, seed: int
+) -> GradientEvidence:
+    """Evidence for one entry of a full-covariance gradient: the entry the candidate misses most."""
+    names = conv.params
+    exact = np.asarray(exact_gradient(p, conv).grads[k])
+    c_arr = _gap(cand, exact, k, True)
+    flat = int(np.argmax(np.abs(c_arr - exact)))
+    entry = tuple(int(j) for j in np.unravel_index(flat, exact.shape))
+    est = pathwise_mvn_kl_gradient(
+        *(p.params[n] for n in names),
+        samples=samples,
+        seed=SeedSequence(seed, spawn_key=(GRADIENT_SEED_OFFSET + p.index,)),
+    )
+    m, s = float(est.estimate[k][entry]), float(est.stderr[k][entry])
+    cv, ev = float(c_arr[entry]), float(exact[entry])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        zc = (cv - m) / s if s > 0 else (0.0 if cv == m else math.inf)
+        ze = (ev - m) / s if s > 0 else (0.0 if ev == m else math.inf)
+    fd = _mvn_quadrature_difference(p, conv, k, entry)
+    arg = f"{names[k]}[{', '.join(str(j) for j in entry)}]"
+    return GradientEvidence(p.index, p.label(), arg, cv, ev, m, s, float(zc), float(ze), fd, samples, seed)
+
+
+def _mvn_quadrature_difference(p: Probe, conv: Convention, k: int, entry: tuple[int, ...]) -> float | None:
+    r"""Central difference of the quadrature KL in one entry of a mean or a covariance.
+
+    A covariance entry :math:`(i, j)` moves symmetrically,
+    :math:`\Sigma + h(E_{ij} + E_{ji})/2` (:math:`E_{ii}` on the diagonal),
+    so the quotient is the entry of the symmetric gradient
+    :math:`(G_{ij} + G_{ji})/2` (the convention of
+    :func:`mcverify.numerics.kl_gradients.mvn_kl_gradient`). The step is :math:`10^{-4}` of the
+    smallest eigenvalue (the perturbed matrix stays positive definite, and the
+    truncation error, relative :math:`(h/\lambda_{min})^2`, stays below
+    :math:`10^{-8}`); for a mean, :math:`10^{-4}` of the larger of
+    :math:`|x|` and the standard deviation along that coordinate (KL is
+    quadratic in the means: no truncation error). Quadrature (the reduced
+    method) exists in every dimension; None when it fails.
+    """
+    names = conv.params
+    base = [np.array(p.params[n], dtype=np.float64) for n in names]
+    x0 = base[k]
+    if k in (0, 2):
+        (c,) = entry
+        cov = base[1 if k == 0 else 3]
+        h = 1e-4 * max(abs(float(x0[c])), math.sqrt(float(cov[c, c])))
+        step = np.zeros_like(x0)
+        step[c] = 1.0
+    else:
+        i, j = entry
+        h = 1e-4 * float(np.linalg.eigvalsh(x0)[0])
+        step = np.zeros_like(x0)
+        step[i, j] = step[j, i] = 1.0 if i == j else 0.5
+
+    def kl_at(t: float) -> float:
+        a = list(base)
+        a[k] = x0 + t * step
+        return float(quadrature_kl(Gaussian(a[0], cov=a[1]), Gaussian(a[2], cov=a[3])).value)
+
+    try:
+        return (kl_at(h) - kl_at(-h)) / (2.0 * h)
     except Exception:
         return None

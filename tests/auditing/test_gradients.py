@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
+from scipy.stats import norm
 
 from mcverify import audit
 from mcverify.auditing.gradients import judge
 from mcverify.auditing.probes import probe_set
 from mcverify.testing import assert_kl_correct
+
+#: Monte Carlo draws for mvn gradient evidence: enough to separate a wrong covariance gradient, and fast.
+MVN_EVIDENCE_SAMPLES = 2_000
+#: Each evidence line holds two z-tests (candidate, exact); family-wise level 1e-4 over 3 lines of 2.
+Z_EVIDENCE = float(norm.ppf(1 - 1e-4 / 6 / 2))
+#: Central difference of quadrature: the quadrature's rtol 1e-10 over a step of 1e-4 of the scale is
+#: 1e-6 of KL / (scale * gradient), at most ~10 on the mvn probes; the truncation is 1e-8 relative.
+FD_REL = 1e-5
+#: The same over every mvn probe, relative to the largest gradient term: ill conditioning (up to 1e8)
+#: adds the whitening's rounding u * kappa, over the step.
+FD_SCALE = 1e-6
 
 
 # ------------------------------------------------------------------ pure parts
@@ -21,6 +35,14 @@ def test_judge_orders_problems_and_counts_none_as_zero():
     assert judge(np.zeros(2), exact, tol) == "zero"
     assert judge(np.array([1.1, 0.0]), exact, tol) == "wrong"
     assert judge(None, np.zeros(2), tol) == "ok"  # nothing to reach where the gradient is 0
+
+
+def test_evidence_line_says_when_there_is_no_quadrature_difference():
+    from mcverify.auditing.gradients import GradientEvidence
+
+    e = GradientEvidence(0, "p", "cov_p[0, 1]", 1.0, 0.5, 0.51, 0.01, 49.0, -1.0, None, 100, 7)
+    assert e.line().endswith(", no finite difference of quadrature (quadrature failed)")
+    assert replace(e, finite_difference=0.5).line().endswith("exact z = -1), finite difference of quadrature 0.5")
 
 
 def test_numpy_candidates_are_not_checked():
@@ -139,6 +161,63 @@ class TestTorch:
         assert r.verdict == "pass", r.summary()
         assert r.gradient_verdict == "pass"
 
+    def test_mvn_wrong_covariance_gradient_gets_monte_carlo_and_quadrature_evidence(self):
+        torch = self.torch
+
+        def kl(mean_p, cov_p, mean_q, cov_q):
+            iq = torch.cholesky_inverse(torch.linalg.cholesky(cov_q))
+            diff = (mean_q - mean_p).unsqueeze(-1)
+            trace = (iq * cov_p.detach()).sum((-2, -1))  # detached by mistake: the value is right
+            maha = (diff.transpose(-1, -2) @ iq @ diff).squeeze(-1).squeeze(-1)
+            return 0.5 * (trace + maha - mean_p.shape[-1] + torch.logdet(cov_q) - torch.logdet(cov_p))
+
+        r = audit(kl, "mvn", backend="torch", samples=MVN_EVIDENCE_SAMPLES)
+        assert r.value_verdict == "pass" and r.gradient_problems == ["wrong"]
+        assert [f.argument for f in r.gradient.findings] == ["cov_p"]
+        assert not any("no Monte Carlo gradient evidence" in n for n in r.gradient.notes)
+        assert len(r.gradient.evidence) == 3
+        for e in r.gradient.evidence:
+            assert e.argument.startswith("cov_p[") and e.samples == MVN_EVIDENCE_SAMPLES
+            assert abs(e.z_exact) < Z_EVIDENCE < abs(e.z_candidate), e.line()
+            assert e.finite_difference == pytest.approx(e.exact, rel=FD_REL), e.line()
+        text = r.summary()
+        assert "Gradient evidence (pathwise Monte Carlo, 2000 draws" in text
+        assert "d KL / d cov_p[" in text and "finite difference of quadrature" in text
+
+    def test_mvn_hand_written_backward_in_the_unique_entry_convention_is_caught_off_the_diagonal(self):
+        """A backward that returns the derivative in one triangle's free entries (2 G - diag G) for cov_q."""
+        torch = self.torch
+
+        class MvnKL(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, mean_p, cov_p, mean_q, cov_q):
+                iq = torch.linalg.inv(cov_q)
+                ip = torch.linalg.inv(cov_p)
+                delta = (mean_p - mean_q).unsqueeze(-1)
+                ctx.save_for_backward(iq, ip, delta, cov_p)
+                trace = (iq * cov_p).sum((-2, -1))
+                maha = (delta.transpose(-1, -2) @ iq @ delta).squeeze(-1).squeeze(-1)
+                return 0.5 * (trace + maha - mean_p.shape[-1] + torch.logdet(cov_q) - torch.logdet(cov_p))
+
+            @staticmethod
+            def backward(ctx, g):
+                iq, ip, delta, cov_p = ctx.saved_tensors
+                g = g[..., None, None]
+                g_mp = (iq @ delta).squeeze(-1)
+                g_cq = 0.5 * (iq - iq @ (cov_p + delta @ delta.transpose(-1, -2)) @ iq)
+                unique = 2 * g_cq - torch.diag_embed(torch.diagonal(g_cq, dim1=-2, dim2=-1))  # the mistake
+                return g[..., 0] * g_mp, g * 0.5 * (iq - ip), -g[..., 0] * g_mp, g * unique
+
+        r = audit(MvnKL.apply, "mvn", backend="torch", samples=MVN_EVIDENCE_SAMPLES)
+        assert r.value_verdict == "pass" and r.gradient_problems == ["wrong"]
+        assert [f.argument for f in r.gradient.findings] == ["cov_q"]
+        assert r.gradient.evidence
+        for e in r.gradient.evidence:
+            i, j = (int(t) for t in e.argument.removeprefix("cov_q[").removesuffix("]").split(","))
+            assert i != j, e.line()  # the diagonal is right; an off-diagonal entry is twice the truth
+            assert abs(e.z_exact) < Z_EVIDENCE < abs(e.z_candidate), e.line()
+            assert e.finite_difference == pytest.approx(e.exact, rel=FD_REL), e.line()
+
 
 # ------------------------------------------------------------------ jax
 @pytest.mark.slow  # jax compiles each probe shape's gradient: several seconds per audit
@@ -209,6 +288,27 @@ def test_every_probe_set_has_exact_gradients():
             for gk, (arg, v) in zip(g.grads, p.params.items(), strict=True):
                 assert np.shape(gk) == np.shape(v), (name, arg)
                 assert np.all(np.isfinite(gk))
+
+
+def test_mvn_evidence_at_every_mvn_probe_agrees_with_the_exact_gradient():
+    """Dimensions 2, 3 and 5, condition numbers up to 1e8: Monte Carlo within its stderr, quadrature differences close."""
+    from mcverify.auditing.conventions import CONVENTIONS
+    from mcverify.auditing.gradients import _mvn_evidence, exact_gradient
+
+    conv = CONVENTIONS["mvn"]
+    ps = probe_set("mvn")
+    assert {p.d for p in ps.probes} == {2, 3, 5}
+    z = float(norm.ppf(1 - 1e-4 / (4 * len(ps)) / 2))  # family-wise level 1e-4 over every probe and argument
+    for p in ps.probes:
+        exact = exact_gradient(p, conv)
+        scale = max(float(np.max(m)) for m in exact.magnitudes)
+        for k in range(4):
+            e = _mvn_evidence(p, conv, k, None, 1_000, seed=11)  # None: the entry of largest exact gradient
+            assert abs(e.z_exact) < z, e.line()
+            assert e.finite_difference is not None, e.line()
+            # central difference: truncation (h / lambda_min)^2 = 1e-8, quadrature and whitening errors
+            # (rtol 1e-10, u * kappa with kappa <= 1e8) over the step: within 1e-6 of the gradient's scale
+            assert abs(e.finite_difference - e.exact) <= FD_SCALE * scale, e.line()
 
 
 def test_a_batch_mean_loss_gets_its_gradients_audited_per_sample():

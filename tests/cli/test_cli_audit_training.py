@@ -78,3 +78,29 @@ def test_gradients_on_by_default_and_off_with_no_gradients(tmp_path: Path) -> No
     off = run(*base, "--no-gradients", cwd=tmp_path)
     assert off.returncode == 0, off.stdout
     assert "Gradients: not checked" in off.stdout
+
+
+MVN_TORCH_CODE = textwrap.dedent(
+    """
+    import torch
+
+    def mvn_kl(mean_p, cov_p, mean_q, cov_q):
+        iq = torch.cholesky_inverse(torch.linalg.cholesky(cov_q))
+        diff = (mean_q - mean_p).unsqueeze(-1)
+        trace = (iq * cov_p.detach()).sum((-2, -1))
+        maha = (diff.transpose(-1, -2) @ iq @ diff).squeeze(-1).squeeze(-1)
+        return 0.5 * (trace + maha - mean_p.shape[-1] + torch.logdet(cov_q) - torch.logdet(cov_p))
+    """
+)
+
+
+@pytest.mark.slow  # a subprocess importing torch
+def test_mvn_wrong_covariance_gradient_shows_monte_carlo_evidence(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    (tmp_path / "losses.py").write_text(MVN_TORCH_CODE)
+    r = run("losses.py:mvn_kl", "-c", "mvn", "--backend", "torch", "--samples", "2000", cwd=tmp_path)
+    assert r.returncode == 1, r.stderr
+    assert "Gradients: FAIL (wrong)" in r.stdout
+    assert "Gradient evidence (pathwise Monte Carlo, 2000 draws" in r.stdout
+    assert "- d KL / d cov_p[0, 0] at " in r.stdout and "finite difference of quadrature" in r.stdout
+    assert "no Monte Carlo gradient evidence" not in r.stdout
