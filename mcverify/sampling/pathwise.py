@@ -40,6 +40,7 @@ along the path. As :math:`\Sigma = A A^T`, a symmetric gradient
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,6 +54,36 @@ __all__ = ["PathwiseGradient", "PathwiseMvnGradient", "pathwise_kl_gradient", "p
 
 #: Draws per chunk: memory stays flat at any sample count.
 CHUNK = 1 << 16
+
+
+def _mean_and_stderr(
+    draws: Callable[[int], NDArray[np.float64]], samples: int, chunk: int
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    r"""Sample means and standard errors of per-draw values, ``draws(n)`` giving shape (k, n), in chunks.
+
+    Sums are taken about the first chunk's means, so that the sum of squares
+    does not cancel; the variance is the unbiased one, the standard error
+    :math:`\sqrt{s^2/n}`.
+    """
+    s1: NDArray[np.float64] | None = None
+    s2: NDArray[np.float64] | None = None
+    shift: NDArray[np.float64] | None = None
+    done = 0
+    while done < samples:
+        n = min(chunk, samples - done)
+        terms = draws(n)
+        if shift is None:
+            shift = terms.mean(axis=1)
+            s1, s2 = np.zeros_like(shift), np.zeros_like(shift)
+        assert s1 is not None and s2 is not None
+        c = terms - shift[:, None]
+        s1 += c.sum(axis=1)
+        s2 += (c * c).sum(axis=1)
+        done += n
+    assert shift is not None and s1 is not None and s2 is not None
+    m = s1 / samples
+    var = np.maximum(s2 / samples - m * m, 0.0) * samples / (samples - 1)
+    return shift + m, np.sqrt(var / samples)
 
 
 @dataclass(frozen=True)
@@ -92,26 +123,13 @@ def pathwise_kl_gradient(
         raise ValueError("standard deviations must be positive")
     rng = generator(seed)
     vq = std_q * std_q
-    s1 = np.zeros(4)
-    s2 = np.zeros(4)
-    shift = None  # first chunk's means: sums of squares about them do not cancel
-    done = 0
-    while done < samples:
-        n = min(CHUNK, samples - done)
+
+    def draws(n: int) -> NDArray[np.float64]:
         z = rng.standard_normal(n)
         r = (mean_p - mean_q + std_p * z) / vq  # (x - mean_q) / v_q
-        terms = np.stack([r, -1.0 / std_p + z * r, -r, 0.5 * (1.0 / vq - r * r)])
-        if shift is None:
-            shift = terms.mean(axis=1)
-        c = terms - shift[:, None]
-        s1 += c.sum(axis=1)
-        s2 += (c * c).sum(axis=1)
-        done += n
-    assert shift is not None
-    m = s1 / samples
-    var = np.maximum(s2 / samples - m * m, 0.0) * samples / (samples - 1)
-    est = shift + m
-    se = np.sqrt(var / samples)
+        return np.stack([r, -1.0 / std_p + z * r, -r, 0.5 * (1.0 / vq - r * r)])
+
+    est, se = _mean_and_stderr(draws, samples, CHUNK)
     return PathwiseGradient(
         (float(est[0]), float(est[1]), float(est[2]), float(est[3])),
         (float(se[0]), float(se[1]), float(se[2]), float(se[3])),
@@ -191,32 +209,18 @@ def pathwise_mvn_kl_gradient(
     iq = lq_inv.T @ lq_inv
     delta = mp - mq
     rng = generator(seed)
-    rows = max(1, CHUNK // (d * d))  # per-draw d x d matrices: memory stays flat
-    width = 2 * d + 2 * d * d
-    s1 = np.zeros(width)
-    s2 = np.zeros(width)
-    shift = None  # first chunk's means: sums of squares about them do not cancel
-    done = 0
-    while done < samples:
-        n = min(rows, samples - done)
+
+    def draws(n: int) -> NDArray[np.float64]:
         z = rng.standard_normal((n, d))
         r = delta + z @ lp.T  # x - mean_q
         w = cho_solve((lq, True), r.T).T  # Sigma_q^{-1} (x - mean_q)
         u = solve_triangular(lp, z.T, lower=True, trans="T").T  # A^{-T} z
         g_cp = -0.5 * ip + 0.5 * symmetric_part(w[:, :, None] * u[:, None, :])
         g_cq = 0.5 * (iq - w[:, :, None] * w[:, None, :])
-        terms = np.concatenate([w, g_cp.reshape(n, -1), -w, g_cq.reshape(n, -1)], axis=1)
-        if shift is None:
-            shift = terms.mean(axis=0)
-        c = terms - shift
-        s1 += c.sum(axis=0)
-        s2 += (c * c).sum(axis=0)
-        done += n
-    assert shift is not None
-    m = s1 / samples
-    var = np.maximum(s2 / samples - m * m, 0.0) * samples / (samples - 1)
-    est = shift + m
-    se = np.sqrt(var / samples)
+        return np.concatenate([w, g_cp.reshape(n, -1), -w, g_cq.reshape(n, -1)], axis=1).T
+
+    # per-draw d x d matrices: chunks of CHUNK numbers keep the memory flat
+    est, se = _mean_and_stderr(draws, samples, max(1, CHUNK // (d * d)))
     cuts = np.cumsum([d, d * d, d])
     shapes = [(d,), (d, d), (d,), (d, d)]
     return PathwiseMvnGradient(
