@@ -51,7 +51,7 @@ def test_numpy_candidates_are_not_checked():
 
     r = audit(kl, "diag-prior-logvar", samples=0)
     assert r.verdict == "pass" and r.gradient_verdict == "not-checked" and r.gradient_problems == []
-    assert "Gradients: not checked (the numpy backend cannot differentiate)" in r.summary()
+    assert "Gradients" not in r.summary()  # numpy has nothing to differentiate: the text is as before
     assert r.as_dict()["gradient_verdict"] == "not-checked"
 
 

@@ -51,7 +51,7 @@ def test_dtype_float16_fails_with_the_overflow_threshold(tmp_path: Path) -> None
     assert r.returncode == 1, r.stderr
     assert "Training dtype float16: FAIL (overflow)" in r.stdout
     assert "overflows to inf for logvar > 11.09 in float16" in r.stdout
-    assert "Gradients: not checked" in r.stdout
+    assert "Gradients" not in r.stdout  # numpy: nothing to differentiate
     ok = run("losses.py:prior_kl", "-c", "prior-logvar", "--samples", "0", "--json", cwd=tmp_path)
     assert ok.returncode == 0
     d = json.loads(ok.stdout)
