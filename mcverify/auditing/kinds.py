@@ -11,6 +11,7 @@ bookkeeping.
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING
 
 from mcverify.auditing.distributions import ObjectConvention
@@ -63,8 +64,6 @@ def combine(
             f"the candidate raised on every probe of every kind of object: {why}; "
             f"convention {convention.name} calls {convention.signature}"
         )
-    import pandas as pd  # the table is the only use; keep ``import mcverify`` light
-
     kinds = {k: (r.verdict if isinstance(r, AuditReport) else "unsupported") for k, r in parts.items()}
     failing = [k for k, r in reports.items() if not r.passed]
     tables, evidence, regions = [], [], []
@@ -107,7 +106,7 @@ def combine(
         [f"{k}: {w}" for k, r in reports.items() for w in r.warnings],
         regions,
         evidence,
-        lambda: _params_before_results(pd.concat(tables, ignore_index=True), first.table),
+        partial(_combined_table, tables, first.table),  # picklable: the command line's sandbox sends it
         properties,
         calls.pop() if len(calls) == 1 else "mixed",
         notes,
@@ -120,6 +119,13 @@ def combine(
         dtype=first.dtype,
         kinds=kinds,
     )
+
+
+def _combined_table(tables: list[pd.DataFrame], one: pd.DataFrame) -> pd.DataFrame:
+    """The kinds' probe tables as one, parameters before results."""
+    import pandas as pd  # the table is the only use; keep ``import mcverify`` light
+
+    return _params_before_results(pd.concat(tables, ignore_index=True), one)
 
 
 def _params_before_results(table: pd.DataFrame, one: pd.DataFrame) -> pd.DataFrame:
