@@ -5,7 +5,9 @@ holds links to the repository's ``configs/``, ``tests/`` and ``benchmarks/``, a
 copy of ``validation/`` and an empty ``docs/``:
 
 - ```` ```console ````: each ``$ COMMAND`` line runs in bash (``mcverify`` is
-  this checkout's ``python -m mcverify``); the lines under it are what it must
+  this checkout's ``python -m mcverify``; a line ending in ``\\`` continues on
+  the next line, as in bash; ``$?`` is the exit status of the block's previous
+  command); the lines under it are what it must
   print, stdout and stderr together. A line ``...`` stands for any number of
   lines; durations (``1.5 s``) are masked. ``pip install ...`` (alone, or
   before ``&&``) is not run: the suite runs in an environment that has
@@ -115,6 +117,8 @@ def commands(block: Block) -> list[tuple[str, list[str]]]:
     for line in block.text.splitlines():
         if line.startswith("$ "):
             out.append((line[2:], []))
+        elif out and not out[-1][1] and out[-1][0].endswith("\\"):  # a command continued on the next line
+            out[-1] = (out[-1][0] + "\n" + line, [])
         elif out:
             out[-1][1].append(line)
         elif line.strip():
@@ -167,8 +171,9 @@ def environment(tmp: Path) -> dict[str, str]:
 def run_console(block: Block, tmp: Path) -> list[str]:
     """Run a console block's commands; the mismatches, as messages."""
     problems = []
+    status = 0
     for command, expected in commands(block):
-        printed = _printed(command, tmp)
+        printed, status = _printed(command, tmp, status)
         if printed is None:
             continue  # pip install: the environment is installed already; .ci/run checks the installs
         if not matches(expected, printed):
@@ -261,8 +266,9 @@ def update(page: str) -> int:
                             print(f"{page}:{block.line}: edit by hand:\n{problem}")
                     elif block.kind == "console":
                         new = []
+                        status = 0
                         for command, expected in commands(block):
-                            printed = _printed(command, tmp)
+                            printed, status = _printed(command, tmp, status)
                             if any(e.strip() == "..." for e in expected):
                                 if printed is not None and not matches(expected, printed):
                                     left += 1
@@ -290,18 +296,19 @@ def update(page: str) -> int:
     return left
 
 
-def _printed(command: str, tmp: Path) -> str | None:
+def _printed(command: str, tmp: Path, status: int = 0) -> tuple[str | None, int]:
+    """What ``command`` prints, and its exit status; ``$?`` in it is ``status``, the previous command's."""
     if re.match(r"pip install [^&]*$", command):
-        return None
+        return None, 0
     proc = subprocess.run(
-        ["bash", "-c", "{ " + _PIP.sub("", command) + "\n} 2>&1"],
+        ["bash", "-c", f"{{ (exit {status}); " + _PIP.sub("", command) + "\n} 2>&1"],
         cwd=tmp,
         capture_output=True,
         text=True,
         env=environment(tmp),
         timeout=600,
     )
-    return proc.stdout
+    return proc.stdout, proc.returncode
 
 
 if __name__ == "__main__":  # python tests/docexamples.py --update PAGE ...

@@ -15,6 +15,7 @@ from docexamples import (
     ROOT,
     Block,
     blocks,
+    commands,
     matches,
     page_imports,
     run_console,
@@ -118,6 +119,22 @@ def test_python_blocks_import_the_files_the_page_wrote_and_forget_them(tmp_path)
     assert (namespace["first"], namespace["second"]) == (1, 2)
     assert str(tmp_path) not in sys.path
     assert "docs_helper_mod" not in sys.modules
+
+
+def test_console_commands_continue_after_a_backslash():
+    text = '$ mcverify audit f.py \\\n    --call "g(mean)"\nPASS\n  continued\n$ echo $?\n0\n'
+    block = Block(page="page.md", line=1, kind="console", text=text)
+    assert commands(block) == [
+        ('mcverify audit f.py \\\n    --call "g(mean)"', ["PASS", "  continued"]),
+        ("echo $?", ["0"]),
+    ]
+
+
+def test_echo_status_shows_the_exit_code_of_the_previous_command_of_the_block(tmp_path):
+    text = "$ sh -c 'exit 2'\n$ echo $?\n2\n$ true\n$ echo $?\n0\n"
+    assert run_console(Block(page="page.md", line=1, kind="console", text=text), tmp_path) == []
+    wrong = "$ sh -c 'exit 2'\n$ echo $?\n0\n"
+    assert run_console(Block(page="page.md", line=1, kind="console", text=wrong), tmp_path)
 
 
 def test_output_comparison_masks_durations_and_can_fail():
