@@ -5,7 +5,9 @@ holds links to the repository's ``configs/``, ``tests/`` and ``benchmarks/``, a
 copy of ``results/validation/`` and an empty ``docs/``:
 
 - ```` ```console ````: each ``$ COMMAND`` line runs in bash (``mcverify`` is
-  this checkout's ``python -m mcverify``); the lines under it are what it must
+  this checkout's ``python -m mcverify``; a line ending in ``\\`` continues on
+  the next line, as in bash; ``$?`` is the exit status of the block's previous
+  command); the lines under it are what it must
   print, stdout and stderr together. A line ``...`` stands for any number of
   lines; durations (``1.5 s``) are masked. ``pip install ...`` (alone, or
   before ``&&``) is not run: the suite runs in an environment that has
@@ -22,18 +24,28 @@ copy of ``results/validation/`` and an empty ``docs/``:
 
 A comment line ``<!-- docs-test: skip REASON -->`` right above a block keeps it
 from running (the reason is required: a cluster address, the test suite itself);
-``<!-- docs-test: slow -->`` anywhere in a page marks the page's test slow.
+``<!-- docs-test: needs MODULE [MODULE ...] -->`` right above a block runs it only
+where every named module can be imported (an optional backend: ``torch``,
+``jax``, ``tensorflow``); ``.ci/run`` installs them all, so there every block
+runs. ``<!-- docs-test: slow -->`` anywhere in a page marks the page's test slow.
+
+The page's folder is on ``sys.path`` while its blocks run, so a python block can
+import the modules that ``file`` blocks wrote; they are forgotten
+(``sys.modules``) when a block rewrites them and when the page ends.
 """
 
 from __future__ import annotations
 
 import doctest
+import importlib.util
 import os
 import re
 import shutil
 import subprocess
 import sys
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,7 +61,7 @@ PAGES = [
 KINDS = ("console", "python", "pycon", "toml", "text")
 
 _FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```\s*$", re.M | re.S)
-_DIRECTIVE = re.compile(r"<!-- docs-test: (skip|slow|file)(?: (.+?))? -->\s*$")
+_DIRECTIVE = re.compile(r"<!-- docs-test: (skip|slow|file|needs)(?: (.+?))? -->\s*$")
 _DURATION = re.compile(r"\b\d+(?:\.\d+)? ?s\b")
 _PIP = re.compile(r"^pip install [^&]*&&\s*")
 
@@ -64,6 +76,12 @@ class Block:
     text: str
     skip: str | None = None
     file: str | None = None
+    needs: tuple[str, ...] = ()
+    offset: int = -1  # where ``text`` starts in the page
+
+    def missing(self) -> list[str]:
+        """The modules this block needs that cannot be imported here."""
+        return [m for m in self.needs if importlib.util.find_spec(m) is None]
 
 
 def blocks(page: str) -> list[Block]:
@@ -76,6 +94,8 @@ def blocks(page: str) -> list[Block]:
         kind, arg = (d.group(1), d.group(2)) if d else (None, None)
         if kind == "skip" and not arg:
             raise AssertionError(f"{page}: a skipped block needs a reason")
+        if kind == "needs" and not arg:
+            raise AssertionError(f"{page}: a 'needs' directive names the modules a block needs")
         out.append(
             Block(
                 page=page,
@@ -84,6 +104,8 @@ def blocks(page: str) -> list[Block]:
                 text=m.group(2),
                 skip=arg if kind == "skip" else None,
                 file=arg if kind == "file" else None,
+                needs=tuple(arg.split()) if kind == "needs" and arg else (),
+                offset=m.start(2),
             )
         )
     return out
@@ -95,6 +117,8 @@ def commands(block: Block) -> list[tuple[str, list[str]]]:
     for line in block.text.splitlines():
         if line.startswith("$ "):
             out.append((line[2:], []))
+        elif out and not out[-1][1] and out[-1][0].endswith("\\"):  # a command continued on the next line
+            out[-1] = (out[-1][0] + "\n" + line, [])
         elif out:
             out[-1][1].append(line)
         elif line.strip():
@@ -147,8 +171,9 @@ def environment(tmp: Path) -> dict[str, str]:
 def run_console(block: Block, tmp: Path) -> list[str]:
     """Run a console block's commands; the mismatches, as messages."""
     problems = []
+    status = 0
     for command, expected in commands(block):
-        printed = _printed(command, tmp)
+        printed, status = _printed(command, tmp, status)
         if printed is None:
             continue  # pip install: the environment is installed already; .ci/run checks the installs
         if not matches(expected, printed):
@@ -185,6 +210,27 @@ def write_file(block: Block, tmp: Path) -> None:
         compile(block.text, f"{block.page}:{block.line}", "exec")
     if block.file:
         (tmp / block.file).write_text(block.text, encoding="utf-8")
+        _forget_modules(tmp)
+
+
+def _forget_modules(tmp: Path) -> None:
+    """Drop the modules imported from the page's folder, so that the next import reads the files anew."""
+    for name, module in list(sys.modules.items()):
+        origin = getattr(module, "__file__", None)
+        if origin and Path(origin).resolve().is_relative_to(tmp.resolve()):
+            del sys.modules[name]
+    importlib.invalidate_caches()
+
+
+@contextmanager
+def page_imports(tmp: Path) -> Iterator[None]:
+    """The page's folder on ``sys.path`` while its blocks run; its modules forgotten afterwards."""
+    sys.path.insert(0, str(tmp))
+    try:
+        yield
+    finally:
+        sys.path.remove(str(tmp))
+        _forget_modules(tmp)
 
 
 def update(page: str) -> int:
@@ -192,64 +238,77 @@ def update(page: str) -> int:
 
     Outputs that hold a ``...`` line are left alone and reported (edit them by
     hand). Review the diff: this is for outputs that changed for a reason.
-    Returns the number of outputs left alone that differ.
+    Blocks whose ``needs`` cannot be imported are left alone. Returns the number
+    of outputs left alone that differ.
     """
     import tempfile
 
     text = (ROOT / page).read_text(encoding="utf-8")
     left = 0
+    edits: list[tuple[Block, str]] = []
     with tempfile.TemporaryDirectory() as t:
         tmp = workdir(Path(t))
         cwd = os.getcwd()
         os.chdir(tmp)
         namespace: dict[str, Any] = {"__name__": "__docs__"}
         try:
-            for block in blocks(page):
-                if block.skip:
-                    continue
-                if block.kind == "toml":
-                    run_toml(block, tmp)
-                elif block.kind == "python" and block.file:
-                    write_file(block, tmp)
-                elif block.kind in ("python", "pycon"):
-                    for problem in run_python(block, namespace, tmp):
-                        left += 1
-                        print(f"{page}:{block.line}: edit by hand:\n{problem}")
-                elif block.kind == "console":
-                    new = []
-                    for command, expected in commands(block):
-                        printed = _printed(command, tmp)
-                        if any(e.strip() == "..." for e in expected):
-                            if printed is not None and not matches(expected, printed):
-                                left += 1
-                                print(f"{page}:{block.line}: $ {command}: differs; edit by hand:\n{printed}")
-                            new.append("$ " + command + "\n" + "".join(e + "\n" for e in expected))
-                        else:
-                            new.append(
-                                "$ "
-                                + command
-                                + "\n"
-                                + ("" if printed is None else printed.rstrip("\n") + "\n" if printed.strip() else "")
-                            )
-                    text = text.replace(block.text, "".join(new), 1)
+            with page_imports(tmp):
+                for block in blocks(page):
+                    if block.skip or block.missing():
+                        continue
+                    if block.kind == "toml":
+                        run_toml(block, tmp)
+                    elif block.kind == "python" and block.file:
+                        write_file(block, tmp)
+                    elif block.kind in ("python", "pycon"):
+                        for problem in run_python(block, namespace, tmp):
+                            left += 1
+                            print(f"{page}:{block.line}: edit by hand:\n{problem}")
+                    elif block.kind == "console":
+                        new = []
+                        status = 0
+                        for command, expected in commands(block):
+                            printed, status = _printed(command, tmp, status)
+                            if any(e.strip() == "..." for e in expected):
+                                if printed is not None and not matches(expected, printed):
+                                    left += 1
+                                    print(f"{page}:{block.line}: $ {command}: differs; edit by hand:\n{printed}")
+                                new.append("$ " + command + "\n" + "".join(e + "\n" for e in expected))
+                            else:
+                                new.append(
+                                    "$ "
+                                    + command
+                                    + "\n"
+                                    + (
+                                        ""
+                                        if printed is None
+                                        else printed.rstrip("\n") + "\n"
+                                        if printed.strip()
+                                        else ""
+                                    )
+                                )
+                        edits.append((block, "".join(new)))
         finally:
             os.chdir(cwd)
+    for block, new_text in reversed(edits):  # each block in its place, even where two blocks' texts coincide
+        text = text[: block.offset] + new_text + text[block.offset + len(block.text) :]
     (ROOT / page).write_text(text, encoding="utf-8")
     return left
 
 
-def _printed(command: str, tmp: Path) -> str | None:
+def _printed(command: str, tmp: Path, status: int = 0) -> tuple[str | None, int]:
+    """What ``command`` prints, and its exit status; ``$?`` in it is ``status``, the previous command's."""
     if re.match(r"pip install [^&]*$", command):
-        return None
+        return None, 0
     proc = subprocess.run(
-        ["bash", "-c", "{ " + _PIP.sub("", command) + "\n} 2>&1"],
+        ["bash", "-c", f"{{ (exit {status}); " + _PIP.sub("", command) + "\n} 2>&1"],
         cwd=tmp,
         capture_output=True,
         text=True,
         env=environment(tmp),
         timeout=600,
     )
-    return proc.stdout
+    return proc.stdout, proc.returncode
 
 
 if __name__ == "__main__":  # python tests/docexamples.py --update PAGE ...

@@ -271,7 +271,7 @@ class _Capture(io.TextIOBase):
 
     @property
     def encoding(self) -> str:  # type: ignore[override]  # a plain attribute in typeshed; read-only here: the wrapped stream's
-        return str(getattr(self.real, "encoding", "utf-8"))
+        return str(getattr(self.real, "encoding", None) or "utf-8")  # io.StringIO's is None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.real, name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -111,6 +112,26 @@ def test_scipy_norm_candidate_supports_the_univariate_kind_only():
     assert r.calls == "batched"  # norm has batch shapes
     assert set(r.table["kind"]) == {"univariate"}
     assert any("diagonal objects unsupported" in n for n in r.notes)
+
+
+def test_a_report_over_kinds_pickles_with_its_table():
+    # The command line audits a file's function in a child process and sends the report back by pickle.
+    r = audit(scipy_norm_kl, "dist-pair", samples=0)
+    back = pickle.loads(pickle.dumps(r))
+    assert (back.verdict, back.kinds) == (r.verdict, r.kinds)
+    assert back.table.equals(r.table) and list(back.table.columns) == list(r.table.columns)
+
+
+def test_cli_audits_a_files_object_kl_that_supports_some_kinds(tmp_path):
+    (tmp_path / "kl_frozen.py").write_text(
+        "import numpy as np\n\n\n"
+        "def kl(p, q):\n"
+        "    return np.log(q.std() / p.std()) + (p.var() + (p.mean() - q.mean()) ** 2) / (2 * q.var()) - 0.5\n"
+    )
+    proc = cli("audit", "kl_frozen.py:kl", "--convention", "dist-pair", "--samples", "0", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "kinds of object: univariate pass, diagonal unsupported, full unsupported" in proc.stdout
+    assert "internal error" not in proc.stdout + proc.stderr
 
 
 def test_scipy_multivariate_normal_candidate_supports_diagonal_and_full():

@@ -87,6 +87,18 @@ def test_output_of_the_candidate_is_captured(timeout: float | None, capsys: pyte
     assert capsys.readouterr().out == "after\n"
 
 
+def test_captured_streams_have_an_encoding_where_the_wrapped_one_has_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    # io.StringIO (doctest's and many notebooks' stdout) has encoding None; code that looks it up
+    # (codecs.lookup(sys.stdout.encoding)) must still work inside an audit.
+    import codecs
+    import io
+
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    with session(timeout=None):
+        assert sys.stdout.encoding == "utf-8"
+        assert guarded_call(lambda: codecs.lookup(sys.stdout.encoding).name) == "utf-8"
+
+
 def test_changed_arguments() -> None:
     a, b = np.array([1.0, 2.0]), np.array([[1.0]])
     assert changed_arguments([a, b, 3.0], [a.copy(), b.copy(), 3.0], np.asarray) == []
