@@ -9,8 +9,11 @@ address space is limited, so a memory blow-up is a MemoryError of the candidate.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,7 +21,25 @@ import pytest
 from mcverify.auditing.sandbox import KILL_GRACE, CandidateEnded, fork_is_safe, guarded_call, in_child, session
 
 
-@pytest.fixture(autouse=True)
+def test_this_module_runs_in_a_fresh_interpreter_where_this_one_cannot_fork() -> None:
+    """The tests below skip in a process where forking is unsafe (a test before them imported JAX):
+    then they run here, in a fresh interpreter, so that they are never silently left out."""
+    if fork_is_safe() or os.environ.get("MCVERIFY_SANDBOX_CHILD_RUN") == "1":
+        pytest.skip("this process can fork: the tests below run in it")
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", __file__, "-q", "-n", "0", "-p", "no:cacheprovider", "-rs"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, MCVERIFY_SANDBOX_CHILD_RUN="1", PYTHONPATH=str(root)),
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "5 passed" in proc.stdout, proc.stdout[-3000:]
+
+
+@pytest.fixture
 def _forkable() -> None:
     """in_child runs the job in this process when forking is not safe: then these tests would not test it.
 
@@ -40,6 +61,7 @@ def gone(pid: int) -> bool:
         return True
 
 
+@pytest.mark.usefixtures("_forkable")
 def test_call_holding_the_interpreter_past_the_timeout_is_killed() -> None:
     """sum(range(10**10)) never lets the child's own timeout fire (one C loop holds the GIL for minutes)."""
 
@@ -57,6 +79,7 @@ def test_call_holding_the_interpreter_past_the_timeout_is_killed() -> None:
     assert 0.3 + KILL_GRACE <= elapsed < 0.3 + KILL_GRACE + 5.0
 
 
+@pytest.mark.usefixtures("_forkable")
 def test_calls_within_the_timeout_are_not_killed() -> None:
     def job(mark):  # type: ignore[no-untyped-def]
         with session(timeout=10.0):  # generous: a loaded machine must not time the calls out
@@ -66,6 +89,7 @@ def test_calls_within_the_timeout_are_not_killed() -> None:
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc")
+@pytest.mark.usefixtures("_forkable")
 def test_processes_the_candidate_forks_die_with_the_child() -> None:
     """A forked grandchild keeping the output pipes open would hang a CI that reads them to the end."""
 
@@ -83,6 +107,7 @@ def test_processes_the_candidate_forks_die_with_the_child() -> None:
     assert gone(grandchild)
 
 
+@pytest.mark.usefixtures("_forkable")
 def test_writes_to_descriptor_1_from_any_thread_go_to_stderr(capfd: pytest.CaptureFixture[str]) -> None:
     def job(mark):  # type: ignore[no-untyped-def]
         os.write(1, b"import-time noise\n")
@@ -98,6 +123,7 @@ def test_writes_to_descriptor_1_from_any_thread_go_to_stderr(capfd: pytest.Captu
     assert "import-time noise" in captured.err and "thread noise" in captured.err and "print noise" in captured.err
 
 
+@pytest.mark.usefixtures("_forkable")
 def test_memory_blow_up_is_a_memory_error_of_the_candidate() -> None:
     def job(mark):  # type: ignore[no-untyped-def]
         return np.ones(64 << 20).sum()  # 512 MiB
