@@ -286,11 +286,14 @@ def coverage(ps: ProbeSet) -> dict[str, tuple[float, float]]:
 def describe(cov: Mapping[str, tuple[float, float]]) -> str:
     """``"mean -1000..1000, logvar -41.4465..41.4465 (std 1e-09..1e+09)"``.
 
-    A third range (the standard deviations a log or variance scale
-    describes) is shown in parentheses after the second, to 3 digits.
+    The standard deviations that a log or variance scale describes (the
+    range ``"std"`` after another scale's) are shown in parentheses after
+    that scale, to 3 digits; other ranges (``"cov eigenvalues"``) follow.
     """
-    parts = [f"{name} {_num(lo)}..{_num(hi)}" for name, (lo, hi) in cov.items()]
-    if len(parts) == 3:  # derived from the second: 3 digits say it (1e-09, not 1.00002e-09)
-        (lo, hi) = list(cov.values())[2]
-        parts = [parts[0], f"{parts[1]} (std {significant(lo, 3)}..{significant(hi, 3)})"]
+    parts: list[str] = []
+    for i, (name, (lo, hi)) in enumerate(cov.items()):
+        if name == "std" and i >= 2 and "mean" in cov:  # derived: 3 digits say it (1e-09, not 1.00002e-09)
+            parts[-1] += f" (std {significant(lo, 3)}..{significant(hi, 3)})"
+        else:
+            parts.append(f"{name} {_num(lo)}..{_num(hi)}")
     return ", ".join(parts)

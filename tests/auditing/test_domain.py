@@ -141,6 +141,11 @@ def test_parse_domain_forms():
     assert describe({"mean": (-1.0, 1.0), "logvar": (-2.0, 2.0), "std": (0.37, 2.7)}) == (
         "mean -1..1, logvar -2..2 (std 0.37..2.7)"
     )
+    # The object conventions merge their kinds' ranges: std is their own scale there, and the
+    # eigenvalues of the full kind are a range of their own, not standard deviations.
+    assert describe({"mean": (-1.0, 1.0), "std": (1e-9, 1e9), "cov eigenvalues": (1e-9, 1e8)}) == (
+        "mean -1..1, std 1e-09..1e+09, cov eigenvalues 1e-09..1e+08"
+    )
 
 
 @pytest.mark.parametrize(
