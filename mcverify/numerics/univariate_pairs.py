@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from mcverify.numerics.closed_form import _diagonal_terms
+from mcverify.numerics.closed_form import _diagonal_halves
 from mcverify.numerics.gaussian import Gaussian
 
 __all__ = ["UnivariatePairs", "closed_form"]
@@ -97,15 +97,14 @@ def closed_form(pairs: UnivariatePairs) -> Array:
     """KL(p || q) of every pair, bit-identical to :func:`mcverify.kl_divergence`.
 
     The closed form of a univariate pair is the sum of two non-negative
-    terms (:func:`mcverify.numerics.closed_form._diagonal_terms`, evaluated here for
+    terms (:func:`mcverify.numerics.closed_form._diagonal_halves`, evaluated here for
     all pairs at once); ``math.fsum`` of two numbers is their correctly
     rounded sum, which is what floating-point addition returns.  Where that
     sum overflows the result is ``inf`` (``kl_divergence`` raises there).
     """
     out = np.empty(len(pairs))
     for sel, p, q in pairs.groups():
-        terms = _diagonal_terms(p, q)  # type: ignore[arg-type]  # Side duck-types Gaussian: mean, std, var, stddevs are all this reads
-        n = sel.size
+        half_h, half_t2 = _diagonal_halves(p, q)  # type: ignore[arg-type]  # Side duck-types Gaussian: mean, std, var, stddevs are all this reads
         with np.errstate(over="ignore", invalid="ignore"):
-            out[sel] = terms[:n] + terms[n:]
+            out[sel] = half_h + half_t2
     return out
