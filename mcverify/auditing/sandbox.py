@@ -302,15 +302,21 @@ class Capture:
 class _Stream(io.TextIOBase):
     """``sys.stdout`` or ``sys.stderr``: the candidate's text goes to a capture, the rest to ``real``.
 
-    ``fd`` is the descriptor (1 or 2) that the candidate's threads see from
-    :meth:`fileno` where that descriptor is the capture (a child of
-    :func:`in_child`); None elsewhere.
+    ``captured`` is a stream on a descriptor that is the capture (in a child
+    of :func:`in_child`, the interpreter's own stream on descriptor 1 or 2):
+    the candidate's threads see its :meth:`fileno` and its other attributes
+    (``buffer``), so that bytes they write through those are captured too.
+    Elsewhere None: they see ``real``'s.
     """
 
-    def __init__(self, real: Any, capture: Capture, fd: int | None = None) -> None:
+    def __init__(self, real: Any, capture: Capture, captured: Any = None) -> None:
         self.real = real
         self.capture = capture
-        self.fd = fd
+        self.captured = captured
+
+    def _seen(self) -> Any:
+        """The stream whose descriptor and attributes the calling thread sees."""
+        return self.captured if self.captured is not None and self.capture.claims() else self.real
 
     def write(self, text: str) -> int:
         if self.capture.claims():
@@ -323,22 +329,20 @@ class _Stream(io.TextIOBase):
             self.write(line)
 
     def flush(self) -> None:
-        self.real.flush()
+        self._seen().flush()
 
     def isatty(self) -> bool:
         return bool(self.real.isatty())
 
     def fileno(self) -> int:
-        if self.fd is not None and self.capture.claims():
-            return self.fd
-        return int(self.real.fileno())
+        return int(self._seen().fileno())
 
     @property
     def encoding(self) -> str:  # type: ignore[override]  # a plain attribute in typeshed; read-only here: the wrapped stream's
         return str(getattr(self.real, "encoding", None) or "utf-8")  # io.StringIO's is None
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self.real, name)
+        return getattr(self._seen(), name)
 
 
 _CAPTURE: contextvars.ContextVar[Capture | None] = contextvars.ContextVar("mcverify_capture", default=None)
@@ -659,8 +663,7 @@ def in_child(
     """
     if not fork_is_safe():
         return _in_this_process(job, on_output)
-    for stream in (sys.stdout, sys.stderr):
-        stream.flush()
+    _flush_all()  # nothing buffered here is written twice, or by the child
     cap = Capture(others=True)
     try:
         read_fd, write_fd = os.pipe()
@@ -742,8 +745,8 @@ def _capture_descriptors(cap: Capture) -> None:
     if faulthandler.is_enabled():  # its dump of a crash (python -X faulthandler, pytest) goes to the capture too
         faulthandler.enable(file=2, all_threads=True)
     _CAPTURE.set(cap)
-    sys.stdout = _Stream(terminal, cap, 1)
-    sys.stderr = _Stream(terminal, cap, 2)
+    sys.stdout = _Stream(terminal, cap, sys.__stdout__)  # the interpreter's streams on descriptors 1 and 2
+    sys.stderr = _Stream(terminal, cap, sys.__stderr__)
 
 
 def _flush_all() -> None:

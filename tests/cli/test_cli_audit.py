@@ -405,6 +405,8 @@ WRITERS = {
         "C noise",
     ),
     "C printf without fflush": ("ctypes.CDLL(None).printf(b'C buffered noise\\n')", "C buffered noise"),
+    "sys.stdout.buffer": ("sys.stdout.buffer.write(b'buffer noise\\n'); sys.stdout.flush()", "buffer noise"),
+    "print to sys.__stderr__": ("print('dunder noise', file=sys.__stderr__, flush=True)", "dunder noise"),
 }
 
 
