@@ -537,3 +537,19 @@ def test_a_candidate_that_printed_before_dying_shows_its_last_output(tmp_path, w
         assert report["verdict"] == "fail" and report["output"]["lines"] == 32
         assert report["output"]["head"].startswith("loading the model\nstep 0\n")
         assert report["output"]["head"].endswith("step 29\nlast words before the crash\n")
+
+
+def test_an_import_that_raises_after_printing_shows_the_output_under_the_error_line(tmp_path):
+    (tmp_path / "cand.py").write_text("print('loading weights')\nraise ValueError('no weights file')\n")
+    out = run("cand.py:kl", "-c", "prior-std", "--samples", "0", cwd=tmp_path)
+    assert (out.returncode, out.stdout) == (2, ""), out.stderr
+    assert out.stderr.splitlines() == [
+        "mcverify: error: cand.py: importing it raised ValueError: no weights file",
+        "  the candidate wrote 1 line, 16 bytes to stdout/stderr:",
+        "  | loading weights",
+    ]
+    as_json = run("cand.py:kl", "-c", "prior-std", "--samples", "0", "--json", cwd=tmp_path)
+    assert (as_json.returncode, as_json.stdout) == (2, "")
+    assert as_json.stderr.splitlines()[1:] == [
+        "  the candidate wrote 1 line, 16 bytes to stdout/stderr (not shown with --json)"
+    ]
