@@ -20,8 +20,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from functools import cache, partial
-from typing import TYPE_CHECKING, Any
+from functools import cache, partial, wraps
+from typing import TYPE_CHECKING, Any, ParamSpec
 
 import numpy as np
 from numpy.typing import NDArray
@@ -53,7 +53,7 @@ from mcverify.auditing.probes import ProbeSet, ProbeSweep, make_probe, probe_set
 from mcverify.auditing.probes import show_number as show
 from mcverify.auditing.regions import SweepFinding, describe_sweep
 from mcverify.auditing.report import DEFAULT_SAMPLES, DEFAULT_SEED, AuditReport, Evidence, _count, fit_details
-from mcverify.auditing.sandbox import DEFAULT_TIMEOUT
+from mcverify.auditing.sandbox import DEFAULT_TIMEOUT, CandidateOutput
 from mcverify.errors import AuditError
 from mcverify.formatting import significant, significant_pair
 from mcverify.stats.verdicts import closed_form_tolerance
@@ -69,7 +69,10 @@ __all__ = [
     "Evidence",
     "audit",
     "catalog_predictions",
+    "with_candidate_output",
 ]
+
+P = ParamSpec("P")
 
 #: A correct result whose relative error exceeds sqrt(machine epsilon) has
 #: lost more than half of its digits: worth a warning, not a failure.
@@ -108,6 +111,25 @@ def catalog_predictions(convention: Convention | str) -> list[Prediction]:
 
 
 # ------------------------------------------------------------------ audit
+def _output_captured(audit: Callable[P, AuditReport]) -> Callable[P, AuditReport]:
+    """``audit`` with the candidate's output captured, and reported unless a capture was already open.
+
+    When one was (``mcverify audit``'s child process, an audit of
+    distribution objects per kind), its owner reports the output, once.
+    """
+
+    @wraps(audit)
+    def captured(*args: P.args, **kwargs: P.kwargs) -> AuditReport:
+        own = sandbox.active_capture() is None
+        with sandbox.capturing() as capture:
+            report = audit(*args, **kwargs)
+            output = capture.output() if own else None
+        return report if output is None else with_candidate_output(report, output)
+
+    return captured
+
+
+@_output_captured
 def audit(
     func: Callable[..., Any],
     convention: str | Convention,
@@ -612,7 +634,7 @@ _WRONG_TYPE = ResultTypeError.__name__
 
 
 def _with_sandbox_findings(report: AuditReport, guard: sandbox.Session, conv: Convention) -> AuditReport:
-    """The report plus what the sandbox saw: output, writes into the arguments, timeouts."""
+    """The report plus what the sandbox saw: calls that printed, writes into the arguments, timeouts."""
     extra: list[str] = []
     notes: list[str] = []
     if guard.mutations:
@@ -623,15 +645,6 @@ def _with_sandbox_findings(report: AuditReport, guard: sandbox.Session, conv: Co
         extra.append(
             f"writes into its arguments: {args}; a caller's arrays would change under it "
             "(the audit passed copies, so its results are unaffected)"
-        )
-    if guard.output_calls:
-        text = "".join(guard.output).strip()
-        first = text.splitlines()[0] if text else ""
-        first = first if len(first) <= 80 else first[:77] + "..."
-        extra.append(
-            f"prints while computing ({_count(guard.output_calls, 'call')}"
-            + (f"; first line: {first!r}" if first else "")
-            + "); the output was captured so that it cannot mix with the report"
         )
     if guard.gave_up:
         notes.append(
@@ -647,6 +660,33 @@ def _with_sandbox_findings(report: AuditReport, guard: sandbox.Session, conv: Co
     props["mutating_calls"] = sum(guard.mutations.values())
     props["printing_calls"] = guard.output_calls
     return replace(report, warnings=[*report.warnings, *extra], notes=[*report.notes, *notes], properties=props)
+
+
+def with_candidate_output(report: AuditReport, output: CandidateOutput) -> AuditReport:
+    """The report plus what the candidate wrote to stdout and stderr: ``output``, and a warning when it wrote something.
+
+    :func:`audit` calls it with the output of its own capture;
+    ``mcverify audit`` with the output of the child process, at import too.
+    """
+    if not output:
+        return replace(report, output=output)
+    calls = int(report.properties.get("printing_calls", 0))
+    where = (
+        f"while computing ({_count(calls, 'call')}; " if calls else "outside its calls (at import or from a thread; "
+    )
+    said = [f"{output.describe()} in all on stdout/stderr"]
+    first = output.first_line()
+    if first:
+        said.append(f"first line: {_clip(first)!r}")
+    last = output.last_lines(1)
+    if last and output.lines > 1 and last[0] != first:
+        said.append(f"last line: {_clip(last[0])!r}")
+    warning = f"prints {where}{'; '.join(said)}); the output was captured so that it cannot mix with the report"
+    return replace(report, output=output, warnings=[*report.warnings, warning])
+
+
+def _clip(line: str, width: int = 80) -> str:
+    return line if len(line) <= width else line[: width - 3] + "..."
 
 
 def _diagnose(

@@ -22,6 +22,7 @@ from mcverify.auditing.gradients import GradientAudit
 from mcverify.auditing.mistakes import Fit, meaning
 from mcverify.auditing.precision import PrecisionAudit
 from mcverify.auditing.regions import SweepFinding
+from mcverify.auditing.sandbox import CandidateOutput
 from mcverify.formatting import significant
 
 if TYPE_CHECKING:
@@ -184,6 +185,11 @@ class AuditReport:
         (``"none"``, also when it takes no batch), or one number, the sum or
         the mean of the per-sample KL over the batch. The verdict is always
         on the per-sample KL (see :mod:`mcverify.auditing.reductions`).
+    output : CandidateOutput
+        What the candidate wrote to stdout and stderr (byte and line counts,
+        the first and last few KiB); captured, never shown as it is written.
+        A warning summarises it when it wrote something; ``as_dict()`` has it
+        under ``output``.
     """
 
     verdict: str
@@ -214,6 +220,7 @@ class AuditReport:
     dtype: str = "float64"
     kinds: dict[str, str] = field(default_factory=dict)
     reduction: str = "none"
+    output: CandidateOutput = field(default_factory=CandidateOutput)
 
     @cached_property
     def table(self) -> pd.DataFrame:
@@ -311,6 +318,7 @@ class AuditReport:
             "precision_verdict": self.precision_verdict,
             "precision_problems": self.precision_problems,
             "precision": None if self.precision is None else self.precision.as_dict(),
+            "output": self.output.as_dict(),
         }
         if table:
             out["table"] = _jsonable(self.table.to_dict(orient="records"))

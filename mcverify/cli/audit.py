@@ -10,13 +10,12 @@ import inspect
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from mcverify.auditing.auditor import DEFAULT_SAMPLES, DEFAULT_SEED, DEFAULT_TIMEOUT, audit
+from mcverify.auditing.auditor import DEFAULT_SAMPLES, DEFAULT_SEED, DEFAULT_TIMEOUT, audit, with_candidate_output
 from mcverify.auditing.autodiff import DTYPES, check_dtype
 from mcverify.auditing.backends import BACKENDS, BackendUnavailable, get_backend
 from mcverify.auditing.conventions import CONVENTIONS
@@ -24,7 +23,7 @@ from mcverify.auditing.distributions import OBJECT_CONVENTIONS
 from mcverify.auditing.domain import parse_domain, probes_within
 from mcverify.auditing.expressions import ExprError, compile_expr
 from mcverify.auditing.report import AuditReport
-from mcverify.auditing.sandbox import CandidateEnded, in_child
+from mcverify.auditing.sandbox import CandidateEnded, CandidateOutput, in_child
 from mcverify.auditing.templates import TemplateError, compile_template, parse_template
 from mcverify.cli.options import (
     EXIT_FAIL,
@@ -33,6 +32,7 @@ from mcverify.cli.options import (
     add_common_options,
     first_line,
     nonnegative_int,
+    one_line,
     seconds,
 )
 from mcverify.config.loader import MAX_SAMPLES
@@ -214,29 +214,36 @@ def _cmd_audit(args: argparse.Namespace) -> int:
             shown = f"{name} ({built})" if built else name
         mark("audit")
         try:
-            with _c_level_stdout_to_stderr():  # the function's own output never mixes with the report
-                return audit(
-                    func,
-                    args.convention,
-                    backend=args.backend,
-                    samples=args.samples,
-                    seed=args.seed,
-                    name=shown,
-                    timeout=args.timeout or None,
-                    domain=domain,
-                    gradients=args.gradients,
-                    dtype=args.dtype,
-                )
+            return audit(
+                func,
+                args.convention,
+                backend=args.backend,
+                samples=args.samples,
+                seed=args.seed,
+                name=shown,
+                timeout=args.timeout or None,
+                domain=domain,
+                gradients=args.gradients,
+                dtype=args.dtype,
+            )
         except (AuditError, BackendUnavailable) as exc:
             raise UsageError(f"audit: {exc}") from None
 
     # The candidate is imported and called in a child process: whatever it does to
-    # that process (os._exit, a crash, patching mcverify), this one reports.
+    # that process (os._exit, a crash, patching mcverify), this one reports. What it
+    # writes to stdout and stderr (descriptors 1 and 2) is captured, never shown as
+    # written: the report summarises it (--json: under "output"), and an error
+    # line is followed by its last lines (text only: --json keeps the terminal clean).
+    outputs: list[CandidateOutput] = []
     try:
-        report = in_child(job)
+        report = in_child(job, on_output=outputs.append)
     except CandidateEnded as exc:
+        output = outputs[0] if outputs else CandidateOutput()
         if exc.phase in ("", "import"):
-            raise UsageError(f"{name}: importing it ended the process ({exc.how}); no audit was made") from None
+            raise UsageError(
+                f"{name}: importing it ended the process ({exc.how}); no audit was made",
+                _last_output(output, args.json),
+            ) from None
         problem = f"the candidate ended the audit's process ({exc.how}) before the audit finished"
         if args.json and not args.quiet:
             print(
@@ -247,12 +254,20 @@ def _cmd_audit(args: argparse.Namespace) -> int:
                         "backend": args.backend,
                         "verdict": "fail",
                         "problems": [problem],
+                        "output": output.as_dict(),
                     },
                     indent=2,
                 )
             )
         print(f"mcverify: audit: FAIL: {name}: {problem}", file=sys.stderr)
+        for line in _last_output(output, args.json):
+            print("  " + one_line(line), file=sys.stderr)
         return EXIT_FAIL
+    except UsageError as exc:
+        if outputs and outputs[0] and not exc.follow_up:
+            raise UsageError(str(exc), _last_output(outputs[0], args.json)) from None
+        raise
+    report = with_candidate_output(report, outputs[0] if outputs else CandidateOutput())
     if out is not None:  # the file first: a reader that stops early (`| head`) never costs it
         written = _write_report(report, out, args.overwrite)
         if written != out:
@@ -276,23 +291,20 @@ def _domain(texts: list[str] | None, convention: str) -> dict[str, tuple[float, 
     return {b.name: (b.lo, b.hi) for b in bounds}
 
 
-@contextmanager
-def _c_level_stdout_to_stderr() -> Iterator[None]:
-    """Point file descriptor 1 at stderr for the duration (Python-level output is captured by the sandbox)."""
-    try:
-        out_fd, err_fd = sys.stdout.fileno(), sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):  # not real files (captured in a test, a notebook)
-        yield
-        return
-    sys.stdout.flush()
-    saved = os.dup(out_fd)
-    os.dup2(err_fd, out_fd)
-    try:
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, out_fd)
-        os.close(saved)
+#: Lines of the candidate's last output shown under an error line.
+LAST_LINES = 10
+
+
+def _last_output(output: CandidateOutput, json_mode: bool) -> list[str]:
+    """The lines under an error line: what the candidate wrote last, or with ``--json`` only how much."""
+    if not output:
+        return []
+    if json_mode:
+        return [f"the candidate wrote {output.describe()} to stdout/stderr (not shown with --json)"]
+    last = output.last_lines(LAST_LINES)
+    head = f"the candidate wrote {output.describe()} to stdout/stderr"
+    head += f"; the last {len(last)}:" if len(last) < output.lines else ":"
+    return [head] + ["| " + (line if len(line) <= 200 else line[:197] + "...") for line in last]
 
 
 def _write_report(report: AuditReport, out: Path, overwrite: bool = False) -> Path:

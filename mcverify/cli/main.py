@@ -72,7 +72,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = parser.parse_args(argv)
             with _terminate_as_interrupt():
                 return int(args.handler(args))
-    except (UsageError, ConfigError, OutputError) as exc:
+    except UsageError as exc:
+        code = _report(f"mcverify: error: {exc}", EXIT_USAGE, debug)
+        for line in exc.follow_up:
+            print("  " + one_line(line), file=sys.stderr)
+        return code
+    except (ConfigError, OutputError) as exc:
         return _report(f"mcverify: error: {exc}", EXIT_USAGE, debug)
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -46,7 +46,15 @@ EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 
 class UsageError(Exception):
-    """Bad input from the command line or a file: reported in one line, exit 2."""
+    """Bad input from the command line or a file: reported in one line, exit 2.
+
+    ``follow_up`` lines, printed indented under that line, show material
+    behind it (the last output of an audited candidate that ended at import).
+    """
+
+    def __init__(self, message: str, follow_up: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.follow_up = tuple(follow_up)
 
 
 class Parser(argparse.ArgumentParser):

@@ -148,6 +148,7 @@ def _audit_blocks(meta: dict[str, Any]) -> list[Block]:
     if meta.get("warnings"):
         out.append(Paragraph("Warnings:"))
         out.append(Items(tuple(str(w) for w in meta["warnings"])))
+    out += _output_blocks(meta.get("output"))
     evidence = meta.get("evidence") or []
     if evidence:
         rows = [
@@ -177,6 +178,23 @@ def _audit_blocks(meta: dict[str, Any]) -> list[Block]:
         )
     out += _training_blocks(meta)
     return out
+
+
+#: Lines of the candidate's output a report shows (the JSON keeps the first and last few KiB).
+OUTPUT_LINES = 10
+
+
+def _output_blocks(output: Any) -> list[Block]:
+    """What the audited candidate wrote to stdout and stderr (the audit's ``output``): counts and its last lines."""
+    if not isinstance(output, dict) or not output.get("bytes"):
+        return []
+    n, size = int(output.get("lines") or 0), int(output["bytes"])
+    kept = str(output.get("tail") or output.get("head") or "")
+    last = [line for line in kept.splitlines() if line.strip()][-OUTPUT_LINES:]
+    said = f"Output of the candidate: {n:,} line{'s' * (n != 1)}, {size:,} byte{'s' * (size != 1)} on stdout/stderr"
+    if not last:
+        return [Paragraph(said + ".")]
+    return [Paragraph(said + (f"; the last {len(last)}:" if len(last) < n else ":")), Items(tuple(last))]
 
 
 def _training_blocks(meta: dict[str, Any]) -> list[Block]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -9,7 +10,17 @@ import time
 import numpy as np
 import pytest
 
-from mcverify.auditing.sandbox import CandidateExit, CandidateTimeout, changed_arguments, current, guarded_call, session
+from mcverify.auditing import sandbox
+from mcverify.auditing.sandbox import (
+    CandidateExit,
+    CandidateOutput,
+    CandidateTimeout,
+    changed_arguments,
+    current,
+    guarded_call,
+    in_child,
+    session,
+)
 
 
 def test_results_and_exceptions_pass_through() -> None:
@@ -82,7 +93,8 @@ def test_output_of_the_candidate_is_captured(timeout: float | None, capsys: pyte
         assert guarded_call(lambda: 8) == 8
     captured = capsys.readouterr()
     assert captured.out == "ours\n" and captured.err == ""
-    assert "".join(s.output) == "hello from the candidate\nand on stderr\n" and s.output_calls == 1
+    assert s.output.text == "hello from the candidate\nand on stderr\n" and s.output_calls == 1
+    assert (s.output.size, s.output.lines) == (len("hello from the candidate\nand on stderr\n"), 2)
     print("after")  # the streams are restored
     assert capsys.readouterr().out == "after\n"
 
@@ -122,3 +134,33 @@ def test_abandoned_worker_thread_ends_when_its_call_returns() -> None:
     release.set()
     thread.join(5.0)
     assert not thread.is_alive()
+
+
+def test_where_forking_is_unsafe_the_job_runs_here_with_python_level_capture_and_descriptor_1(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """in_child without a fork (JAX imported): the import phase's and the calls' text, and descriptor 1,
+    go to the capture; descriptor 2 and mcverify's own text outside the import stay this process's."""
+    monkeypatch.setattr(sandbox, "fork_is_safe", lambda: False)
+    outputs: list[CandidateOutput] = []
+    here = os.getpid()
+
+    def job(mark):  # type: ignore[no-untyped-def]
+        print("ours, before the import")
+        mark("import")
+        print("import print")
+        os.write(1, b"import fd 1\n")
+        os.write(2, b"import fd 2\n")
+        mark("audit")
+        with session(timeout=5.0):
+            guarded_call(lambda: print("call print", file=sys.stderr))
+        return os.getpid()
+
+    assert in_child(job, on_output=outputs.append) == here
+    captured = capfd.readouterr()
+    assert captured.out == "ours, before the import\n" and captured.err == "import fd 2\n"
+    expected = "import print\nimport fd 1\ncall print\n"
+    assert outputs == [CandidateOutput(len(expected), 3, expected)]
+    print("after")  # the streams and descriptor 1 are restored
+    os.write(1, b"fd 1 after\n")
+    assert capfd.readouterr().out == "after\nfd 1 after\n"

@@ -2,13 +2,15 @@
 
 Code that holds the interpreter past the per-call timeout is killed from the
 parent; processes the candidate forks die with the child; bytes written to
-file descriptor 1 (from any thread, at import too) never reach stdout; the
-address space is limited, so a memory blow-up is a MemoryError of the candidate.
+file descriptors 1 and 2 (from any thread, at import too) are captured and
+summarised, and reach neither stdout nor stderr; the address space is limited, so a memory blow-up is a MemoryError of the candidate.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -18,7 +20,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mcverify.auditing.sandbox import KILL_GRACE, CandidateEnded, fork_is_safe, guarded_call, in_child, session
+from mcverify.auditing.sandbox import (
+    KILL_GRACE,
+    OUTPUT_KEPT,
+    CandidateEnded,
+    CandidateOutput,
+    fork_is_safe,
+    guarded_call,
+    in_child,
+    session,
+)
 
 
 def test_this_module_runs_in_a_fresh_interpreter_where_this_one_cannot_fork() -> None:
@@ -36,7 +47,7 @@ def test_this_module_runs_in_a_fresh_interpreter_where_this_one_cannot_fork() ->
         timeout=300,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "5 passed" in proc.stdout, proc.stdout[-3000:]
+    assert "6 passed" in proc.stdout, proc.stdout[-3000:]
 
 
 @pytest.fixture
@@ -108,19 +119,60 @@ def test_processes_the_candidate_forks_die_with_the_child() -> None:
 
 
 @pytest.mark.usefixtures("_forkable")
-def test_writes_to_descriptor_1_from_any_thread_go_to_stderr(capfd: pytest.CaptureFixture[str]) -> None:
+def test_writes_to_descriptors_1_and_2_from_any_thread_are_captured(capfd: pytest.CaptureFixture[str]) -> None:
+    """Every way of writing reaches the capture, in order, and none the terminal; mcverify's own text does."""
+    outputs: list[CandidateOutput] = []
+
     def job(mark):  # type: ignore[no-untyped-def]
-        os.write(1, b"import-time noise\n")
-        t = threading.Thread(target=lambda: os.write(1, b"thread noise\n"))
+        print("before the import: mcverify's own")  # the main thread outside the import phase
+        mark("import")
+        os.write(1, b"import-time fd 1\n")
+        os.write(2, b"import-time fd 2\n")
+        print("import-time print")
+        print("import-time print to stderr", file=sys.stderr)
+        libc = ctypes.CDLL(None)
+        libc.printf(b"C printf, flushed\n")
+        libc.fflush(None)
+        t = threading.Thread(target=lambda: os.write(1, b"thread fd 1\n") and print("thread print"))
         t.start()
         t.join()
-        print("print noise")
+        mark("audit")
+        with session(timeout=5.0):
+            guarded_call(lambda: print("call print") or os.write(2, b"call fd 2\n"))
+        libc.printf(b"C printf, not flushed\n")  # flushed by the child before it ends
         return "result"
 
-    assert in_child(job) == "result"
+    assert in_child(job, on_output=outputs.append) == "result"
     captured = capfd.readouterr()
-    assert captured.out == ""
-    assert "import-time noise" in captured.err and "thread noise" in captured.err and "print noise" in captured.err
+    assert captured.out == "" and captured.err == "before the import: mcverify's own\n"
+    expected = (
+        "import-time fd 1\nimport-time fd 2\nimport-time print\nimport-time print to stderr\n"
+        "C printf, flushed\nthread fd 1\nthread print\ncall print\ncall fd 2\nC printf, not flushed\n"
+    )
+    (output,) = outputs
+    assert output == CandidateOutput(len(expected), expected.count("\n"), expected)
+
+
+@pytest.mark.usefixtures("_forkable")
+def test_output_of_a_child_that_dies_is_kept_and_summarised() -> None:
+    """An end after much output: the counts are exact, the first and last OUTPUT_KEPT bytes are kept."""
+    outputs: list[CandidateOutput] = []
+    line = b"x" * 99 + b"\n"
+
+    def job(mark):  # type: ignore[no-untyped-def]
+        mark("import")
+        for _ in range(1000):
+            os.write(1, line)
+        os.write(2, b"last words")
+        os.kill(os.getpid(), signal.SIGKILL)  # no dump of a crash handler in the way
+
+    with pytest.raises(CandidateEnded) as info:
+        in_child(job, on_output=outputs.append)
+    assert info.value.how == "signal SIGKILL" and info.value.phase == "import"
+    (output,) = outputs
+    assert (output.size, output.lines) == (100_000 + 10, 1001)
+    assert output.omitted == output.size - 2 * OUTPUT_KEPT and len(output.head) == len(output.tail) == OUTPUT_KEPT
+    assert output.tail.endswith("x\nlast words") and output.last_lines(1) == ["last words"]
 
 
 @pytest.mark.usefixtures("_forkable")

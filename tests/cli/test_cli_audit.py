@@ -383,3 +383,173 @@ def test_torch_py_beside_the_target_does_not_shadow_the_torch_backend(tmp_path):
     out = run(target, "-c", "diag-prior-logvar", "--backend", "torch", "--samples", "0", cwd=elsewhere)
     assert out.returncode == 0, (out.stdout, out.stderr)
     assert "PASS" in out.stdout.splitlines()[0] and "beside the target" not in out.stdout + out.stderr
+
+
+# ------------------------------------------------ what the candidate writes: captured, summarised, never on the terminal
+#: Each way a candidate writes, once at import ("import") or once per call ("call"): the statement and the line it writes.
+WRITERS = {
+    "os.write(1)": ("os.write(1, b'fd 1 noise\\n')", "fd 1 noise"),
+    "os.write(2)": ("os.write(2, b'fd 2 noise\\n')", "fd 2 noise"),
+    "print": ("print('print noise')", "print noise"),
+    "print to stderr": ("print('stderr noise', file=sys.stderr)", "stderr noise"),
+    "print from a thread": (
+        "t = threading.Thread(target=lambda: print('thread noise')); t.start(); t.join()",
+        "thread noise",
+    ),
+    "os.write from a thread": (
+        "t = threading.Thread(target=lambda: os.write(2, b'thread fd noise\\n')); t.start(); t.join()",
+        "thread fd noise",
+    ),
+    "C printf and fflush": (
+        "libc = ctypes.CDLL(None); libc.printf(b'C noise\\n'); libc.fflush(None)",
+        "C noise",
+    ),
+    "C printf without fflush": ("ctypes.CDLL(None).printf(b'C buffered noise\\n')", "C buffered noise"),
+    "sys.stdout.buffer": ("sys.stdout.buffer.write(b'buffer noise\\n'); sys.stdout.flush()", "buffer noise"),
+    "print to sys.__stderr__": ("print('dunder noise', file=sys.__stderr__, flush=True)", "dunder noise"),
+}
+
+
+def writing_candidate(statement: str, when: str) -> str:
+    body = "    return 0.5 * (std**2 + mean**2 - 1 - np.log(std**2))\n"
+    head = "import ctypes, os, sys, threading\nimport numpy as np\n"
+    if when == "import":
+        return head + statement + "\n\ndef kl(mean, std):\n" + body
+    return head + "\ndef kl(mean, std):\n    " + statement + "\n" + body
+
+
+@pytest.mark.parametrize(
+    ("writer", "when"),
+    # C's buffer is flushed when the child ends (whether a call wrote depends on the C library's buffering):
+    [(w, when) for w in WRITERS for when in ("import", "call") if (w, when) != ("C printf without fflush", "call")],
+)
+def test_json_is_one_object_whatever_the_candidate_writes(tmp_path, writer, when):
+    """Every writer, at import and in every call: stdout is the one JSON object, stderr stays empty,
+    and the report counts what was written exactly."""
+    statement, line = WRITERS[writer]
+    (tmp_path / "cand.py").write_text(writing_candidate(statement, when))
+    out = run("cand.py:kl", "-c", "prior-std", "--samples", "0", "--json", cwd=tmp_path)
+    assert out.returncode == 0, (out.stdout, out.stderr)
+    assert out.stderr == ""  # nothing of the candidate's on the terminal, and mcverify had nothing to say
+    report = json.loads(out.stdout)  # the whole of stdout: exactly one JSON object
+    assert report["verdict"] == "pass"
+    calls = report["properties"]["printing_calls"]
+    times = 1 if when == "import" else calls
+    assert times >= 1 and (calls == 0) == (when == "import")
+    expected = (line + "\n") * times
+    assert report["output"] == {
+        "bytes": len(expected),
+        "lines": times,
+        "head": expected,
+        "tail": "",
+        "omitted_bytes": 0,
+    }
+    (warning,) = [w for w in report["warnings"] if w.startswith("prints ")]
+    counts = f"{times} line{'s' * (times > 1)}, {len(expected)} bytes in all on stdout/stderr"
+    assert counts in warning and f"first line: '{line}'" in warning
+
+
+def test_text_mode_summarises_the_output_instead_of_echoing_it(tmp_path):
+    statement, line = WRITERS["os.write(1)"]
+    (tmp_path / "cand.py").write_text(writing_candidate(statement, "import"))
+    out = run("cand.py:kl", "-c", "prior-std", "--samples", "0", cwd=tmp_path)
+    assert out.returncode == 0 and out.stderr == "", (out.stdout, out.stderr)
+    assert out.stdout.splitlines()[0].endswith("PASS") and out.stdout.count(line) == 1
+    assert (
+        "  - prints outside its calls (at import or from a thread; 1 line, 11 bytes in all on stdout/stderr; "
+        "first line: 'fd 1 noise'); the output was captured so that it cannot mix with the report"
+    ) in out.stdout.splitlines()
+    quiet = run("cand.py:kl", "-c", "prior-std", "--samples", "0", "-q", cwd=tmp_path)
+    assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")
+
+
+def test_much_output_keeps_its_head_and_tail_with_exact_counts(tmp_path):
+    (tmp_path / "cand.py").write_text(
+        writing_candidate("for k in range(20000):\n    os.write(1, b'line %d\\n' % k)", "import")
+    )
+    out = run("cand.py:kl", "-c", "prior-std", "--samples", "0", "--json", cwd=tmp_path)
+    assert out.returncode == 0 and out.stderr == "", out.stderr
+    output = json.loads(out.stdout)["output"]
+    size = sum(len(f"line {k}\n") for k in range(20000))
+    assert (output["bytes"], output["lines"]) == (size, 20000)
+    assert output["head"].startswith("line 0\nline 1\n") and output["tail"].endswith("line 19998\nline 19999\n")
+    assert len(output["head"]) + len(output["tail"]) + output["omitted_bytes"] == size
+
+
+DIES = textwrap.dedent(
+    """
+    import ctypes, os, sys
+    import numpy as np
+
+    WHEN = os.environ["MCV_TEST_END"]
+    print("loading the model")
+    if WHEN == "crash at import":
+        print("about to crash at import", file=sys.stderr)
+        ctypes.string_at(0)
+
+    def kl(mean, std):
+        for k in range(30):
+            print(f"step {k}")
+        os.write(2, b"last words before the crash\\n")
+        if WHEN == "crash in a call":
+            ctypes.string_at(0)
+        os._exit(0)
+    """
+)
+
+
+@pytest.mark.parametrize("when", ["crash in a call", "os._exit in a call", "crash at import"])
+def test_a_candidate_that_printed_before_dying_shows_its_last_output(tmp_path, when):
+    (tmp_path / "dies.py").write_text(DIES)
+    env = dict(os.environ, PYTHONPATH=str(ROOT), MCV_TEST_END=when)
+    argv = [sys.executable, "-m", "mcverify", "audit", "dies.py:kl", "-c", "prior-std", "--samples", "0"]
+
+    def call(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*argv, *extra], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+
+    text = call()
+    lines = text.stderr.splitlines()
+    assert text.stdout == "" and text.returncode == (2 if when == "crash at import" else 1), text.stderr
+    assert lines[0].startswith(
+        "mcverify: error: dies.py:kl: importing it ended" if when == "crash at import" else "mcverify: audit: FAIL:"
+    )
+    if when == "crash at import":
+        assert lines[1:] == [
+            "  the candidate wrote 2 lines, 43 bytes to stdout/stderr:",
+            "  | loading the model",
+            "  | about to crash at import",
+        ]
+    else:
+        size = len("loading the model\n") + sum(len(f"step {k}\n") for k in range(30)) + 28
+        assert lines[1] == f"  the candidate wrote 32 lines, {size} bytes to stdout/stderr; the last 10:"
+        assert lines[2:] == [f"  | step {k}" for k in range(21, 30)] + ["  | last words before the crash"]
+
+    as_json = call("--json")
+    assert as_json.returncode == text.returncode
+    assert "step" not in as_json.stderr and "loading" not in as_json.stderr  # the terminal gets only mcverify's lines
+    if when == "crash at import":
+        assert as_json.stdout == ""
+        assert as_json.stderr.splitlines()[1:] == [
+            "  the candidate wrote 2 lines, 43 bytes to stdout/stderr (not shown with --json)"
+        ]
+    else:
+        report = json.loads(as_json.stdout)  # one JSON object
+        assert report["verdict"] == "fail" and report["output"]["lines"] == 32
+        assert report["output"]["head"].startswith("loading the model\nstep 0\n")
+        assert report["output"]["head"].endswith("step 29\nlast words before the crash\n")
+
+
+def test_an_import_that_raises_after_printing_shows_the_output_under_the_error_line(tmp_path):
+    (tmp_path / "cand.py").write_text("print('loading weights')\nraise ValueError('no weights file')\n")
+    out = run("cand.py:kl", "-c", "prior-std", "--samples", "0", cwd=tmp_path)
+    assert (out.returncode, out.stdout) == (2, ""), out.stderr
+    assert out.stderr.splitlines() == [
+        "mcverify: error: cand.py: importing it raised ValueError: no weights file",
+        "  the candidate wrote 1 line, 16 bytes to stdout/stderr:",
+        "  | loading weights",
+    ]
+    as_json = run("cand.py:kl", "-c", "prior-std", "--samples", "0", "--json", cwd=tmp_path)
+    assert (as_json.returncode, as_json.stdout) == (2, "")
+    assert as_json.stderr.splitlines()[1:] == [
+        "  the candidate wrote 1 line, 16 bytes to stdout/stderr (not shown with --json)"
+    ]

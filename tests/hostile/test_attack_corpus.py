@@ -45,6 +45,10 @@ class Case:
     says: str = ""  # a piece of the one error line (exit 2) or of stderr
     setup: Callable[[Path], None] | None = None
     json_out: bool = False  # stdout must be exactly one JSON object
+    # With json_out: the report's count of lines the candidate wrote (that many at import, plus
+    # lines_per_call per call that printed), and nothing on stderr: the candidate's output is captured.
+    output_lines: int | None = None
+    lines_per_call: int = 0
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -63,6 +67,24 @@ def candidate(body: str) -> dict[str, str]:
 RUN = ["run", "cfg.toml", "-o", "out", "--jobs", "1", "-q"]
 AUDIT = ["audit", "cand.py:kl", "-c", "pair-std", "--samples", "0"]
 KL_BODY = "    return np.log(s2 / s1) + (s1**2 + (m1 - m2) ** 2) / (2 * s2**2) - 0.5\n"
+
+
+def writes(name: str, at_import: str, in_call: str, lines: tuple[int, int]) -> Case:
+    """A correct candidate that writes at import and in each call, audited with ``--json``.
+
+    ``lines``: the lines it writes at import, and in each call.
+    """
+    files = candidate(at_import + "def kl(m1, s1, m2, s2):\n" + in_call + KL_BODY)
+    return Case(
+        "candidates",
+        name + ", with --json",
+        files,
+        [*AUDIT, "--json"],
+        0,
+        json_out=True,
+        output_lines=lines[0],
+        lines_per_call=lines[1],
+    )
 
 
 def _mkfifo(name: str) -> Callable[[Path], None]:
@@ -324,6 +346,37 @@ CASES = [
         0,
         json_out=True,
     ),
+    writes(
+        "writes to fd 1 and fd 2 at import and in every call",
+        "os.write(1, b'import fd 1\\n')\nos.write(2, b'import fd 2\\n')\n",
+        "    os.write(1, b'call fd 1\\n')\n    os.write(2, b'call fd 2\\n')\n",
+        (2, 2),
+    ),
+    writes(
+        "prints at import, to stderr, and from a thread",
+        "print('import print')\nprint('import stderr', file=sys.stderr)\n"
+        "t = threading.Thread(target=lambda: print('thread print')); t.start(); t.join()\n",
+        "",
+        (3, 0),
+    ),
+    writes(
+        "C-level printf and fflush through ctypes, at import and in every call",
+        "import ctypes\nlibc = ctypes.CDLL(None)\nlibc.printf(b'C flushed\\n')\nlibc.fflush(None)\n",
+        "    libc.printf(b'C in a call\\n')\n    libc.fflush(None)\n",
+        (1, 1),
+    ),
+    Case(
+        "candidates",
+        "crash in a call after printing: its last output follows the error line",
+        candidate(
+            "import ctypes\ndef kl(m1, s1, m2, s2):\n    print('step 1')\n"
+            "    os.write(2, b'last words\\n')\n    ctypes.string_at(0)\n"
+        ),
+        AUDIT,
+        1,
+        "(signal SIGSEGV) before the audit finished\n  the candidate wrote 2 lines, 18 bytes to stdout/stderr:\n"
+        "  | step 1\n  | last words\n",
+    ),
     Case(
         "candidates",
         "memory blow-up in every call",
@@ -393,7 +446,12 @@ def check(case: Case, code: int, out: str, err: str, folder: Path) -> None:
     elif case.says:
         assert case.says in err, (case.name, case.says, err)
     if case.json_out:
-        json.loads(out)  # exactly one JSON object: nothing else on stdout
+        report = json.loads(out)  # exactly one JSON object: nothing else on stdout
+        if case.output_lines is not None:
+            assert err == "", (case.name, err)  # the candidate's output reached neither stdout nor stderr
+            calls = report["properties"]["printing_calls"]
+            assert (calls > 0) == (case.lines_per_call > 0), (case.name, calls)
+            assert report["output"]["lines"] == case.output_lines + case.lines_per_call * calls, (case.name, report)
 
 
 def _skip_unless_possible(case: Case) -> None:
@@ -450,5 +508,5 @@ def test_case(case: Case, tmp_path: Path, capsys: pytest.CaptureFixture[str], mo
 def test_corpus_counts() -> None:
     """The corpus by group (the release notes quote these counts)."""
     counts = Counter(c.group for c in CASES)
-    assert counts == {"numbers": 14, "outputs": 10, "inputs": 5, "checkpoints": 3, "candidates": 8, "paths": 2}
+    assert counts == {"numbers": 14, "outputs": 10, "inputs": 5, "checkpoints": 3, "candidates": 12, "paths": 2}
     assert len({(c.group, c.name) for c in CASES}) == len(CASES)

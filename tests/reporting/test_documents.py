@@ -8,6 +8,7 @@ import pytest
 from tabletext import latex_tabulars, pipe_tables
 
 from mcverify.reporting.documents import methods_table, report_blocks, to_latex, to_markdown
+from mcverify.reporting.html import render_html
 from mcverify.reporting.summary import summarize
 from mcverify.tables.readers import read_results
 from tests.reporting.test_report import audit_table
@@ -160,3 +161,23 @@ def test_latex_report_compiles(small_run, tmp_path):
     )
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert (tmp_path / "doc.pdf").stat().st_size > 10_000 and "! " not in proc.stdout
+
+
+def test_audit_report_shows_what_the_candidate_wrote():
+    table = audit_table()
+    steps = "".join(f"step {k}\n" for k in range(30))
+    meta = {
+        "verdict": "pass",
+        "candidate": "chatty.py:kl",
+        "convention": "prior-std",
+        "output": {"bytes": len(steps), "lines": 30, "head": steps, "tail": "", "omitted_bytes": 0},
+    }
+    text = to_markdown(report_blocks(table, summarize(table), title="audit", meta=meta))
+    assert f"Output of the candidate: 30 lines, {len(steps)} bytes on stdout/stderr; the last 10:" in text
+    assert "\n".join(f"- step {k}" for k in range(20, 30)) in text and "- step 19" not in text
+    html = render_html(report_blocks(table, summarize(table), title="audit", meta=meta), title="audit")
+    assert "<p>Output of the candidate: 30 lines, " in html and "<li>step 29</li>" in html
+    silent = dict(meta, output={"bytes": 0, "lines": 0, "head": "", "tail": "", "omitted_bytes": 0})
+    assert "Output of the candidate" not in to_markdown(
+        report_blocks(table, summarize(table), title="audit", meta=silent)
+    )
