@@ -334,6 +334,23 @@ CASES = [
         AUDIT,
         0,
     ),
+    # A recursion limit too low for mcverify's own code is the candidate's to set in its process,
+    # not the audit's: the audit still passes a correct formula, with one JSON object.
+    Case(
+        "candidates",
+        "sys.setrecursionlimit(60) at import",
+        candidate("sys.setrecursionlimit(60)\ndef kl(m1, s1, m2, s2):\n" + KL_BODY),
+        [*AUDIT, "--json"],
+        0,
+        json_out=True,
+    ),
+    Case(
+        "candidates",
+        "sys.setrecursionlimit(40) in a call",
+        candidate("def kl(m1, s1, m2, s2):\n    sys.setrecursionlimit(40)\n" + KL_BODY),
+        AUDIT,
+        0,
+    ),
     Case(
         "candidates",
         "thread writing to fd 1 with --json",
@@ -508,5 +525,5 @@ def test_case(case: Case, tmp_path: Path, capsys: pytest.CaptureFixture[str], mo
 def test_corpus_counts() -> None:
     """The corpus by group (the release notes quote these counts)."""
     counts = Counter(c.group for c in CASES)
-    assert counts == {"numbers": 14, "outputs": 10, "inputs": 5, "checkpoints": 3, "candidates": 12, "paths": 2}
+    assert counts == {"numbers": 14, "outputs": 10, "inputs": 5, "checkpoints": 3, "candidates": 14, "paths": 2}
     assert len({(c.group, c.name) for c in CASES}) == len(CASES)
