@@ -42,6 +42,20 @@ def scale_exponent(magnitude: Any) -> Any:
     return int(k) if k.ndim == 0 else k
 
 
+def root_mean_square(x: ArrayLike) -> float:
+    r"""``sqrt(mean(x**2))``, squared in scaled form so that it is finite wherever it is representable.
+
+    The values are scaled by :math:`2^{-k}` (``k`` the :func:`scale_exponent` of the largest
+    :math:`|x_i|`, 0 below 3.5e100) before squaring and the root scaled back: exact, so the bits
+    are those of the plain formula wherever that does not overflow. NaN in, NaN out.
+    """
+    v = np.asarray(x, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        k = scale_exponent(float(np.max(np.abs(v))))
+    s = np.ldexp(v, -k)
+    return math.ldexp(float(np.sqrt(np.mean(s * s))), k)
+
+
 def expm1_minus(a: ArrayLike) -> NDArray[np.float64]:
     """``exp(a) - 1 - a`` to full relative accuracy, elementwise.
 

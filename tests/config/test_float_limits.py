@@ -263,3 +263,23 @@ def test_kl_up_to_1e300_with_the_ratio_estimators_in_process(tmp_path: Path) -> 
         assert main(["run", str(k2), "-o", str(tmp_path / "k2"), "-q", "--jobs", "1"]) == 0
     table = pd.read_csv(tmp_path / "k2" / "cfg.csv")
     assert table["kl_k2"].map(math.isfinite).all() and (table["kl_k2"] >= 0.5 * table["kl_closed"] ** 2).all()
+
+
+def test_studies_at_kl_up_to_1e300_write_finite_errors(tmp_path: Path) -> None:
+    """calibrate and converge square the errors (rmse): in scaled form, finite up to 1e300, no warning."""
+    cfg = _big_config(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        code = main(["calibrate", str(cfg), "-o", str(tmp_path / "cal"), "--replicates", "20", "--method", "mc"])
+        assert code == 0
+        code = main(["converge", str(cfg), "-o", str(tmp_path / "conv"), "--replicates", "4", "--max-samples", "2048"])
+        assert code == 0
+    cal = pd.read_csv(tmp_path / "cal" / "cfg.calibration.csv")
+    conv = pd.read_csv(tmp_path / "conv" / "cfg.convergence.csv")
+    for table, columns in ((cal, ["rmse", "stderr_rms"]), (conv, ["rmse", "stderr_rms"])):
+        for column in columns:
+            assert table[column].map(math.isfinite).all(), column
+    # Scale ratio 1.4e150: the log ratio is KL (z^2 + ...), its standard deviation sqrt(2) KL, so the
+    # rmse over 4 replicates of n >= 1024 samples lies well within KL * [0.001, 1].
+    scale = conv[conv["name"] == "scale-1e300"]
+    assert len(scale) > 0 and ((scale["rmse"] > 1e-3 * scale["kl_closed"]) & (scale["rmse"] < scale["kl_closed"])).all()
