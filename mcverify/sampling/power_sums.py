@@ -125,9 +125,13 @@ def _univariate_moments(r: Any, c: Any, log_r: Any, sums: Any, n: int) -> tuple[
     """
     alpha, beta, const = (r - 1.0) * (r + 1.0), 2.0 * r * c, 0.5 * c * c - log_r
     k = scale_exponent(np.maximum(np.abs(0.5 * alpha), np.abs(0.5 * beta)))
-    alpha, beta, const = np.ldexp(alpha, -k), np.ldexp(beta, -k), np.ldexp(const, -k)
+    scaled = bool(np.any(k))  # ldexp by 0 is the identity: skipped, which saves time on one case
+    if scaled:
+        alpha, beta, const = np.ldexp(alpha, -k), np.ldexp(beta, -k), np.ldexp(const, -k)
     m1, m2, m3, m4, m5, m6 = (s / n for s in sums)
-    mean = np.ldexp(0.5 * (alpha * m2 + beta * m1) + const, k)
+    mean = 0.5 * (alpha * m2 + beta * m1) + const
+    if scaled:
+        mean = np.ldexp(mean, k)
     central = alpha * alpha * (m4 - m2 * m2) + 2.0 * alpha * beta * (m3 - m1 * m2)
     central += beta * beta * (m2 - m1 * m1)
     # Third central moment of y = a u + b v, u = z^2 - m2, v = z - m1 (sample moments).
