@@ -123,9 +123,15 @@ ESTIMATORS = ("k1", "k2", "k3")
 DEFAULT_MAX_CASES = 100_000
 #: More Monte Carlo samples per case than this is surely a typo.
 MAX_SAMPLES = 10**12
-#: Largest KL divergence, in a direction a case computes, that mcverify verifies: Monte Carlo
-#: cubes the log ratio (its skewness), and (1e100)^3 stays inside float64's 1.8e308.
-MAX_KL = 1e100
+#: Largest KL divergence, in a direction a case computes, that mcverify verifies. Every method
+#: works in scaled form up to float64's maximum (Monte Carlo accumulates its moments times a
+#: power of two, quadrature squares in scaled form); the factor 1.8e8 left below 1.8e308 is
+#: headroom for what is a multiple of the KL: the interval's bounds (KL plus quantiles of
+#: standard errors of up to 1.4 KL each), the sum of a case's d terms, quad's error sums.
+MAX_KL = 1e300
+#: Largest KL verified with the k2 estimator among ``[run] estimators``: k2 averages half the
+#: squared log ratio (its mean is at least KL^2 / 2), which leaves float64 beyond it.
+MAX_KL_K2 = 1e150
 #: Largest |mean| / standard deviation of a coordinate: samples and whitened means stay finite.
 MAX_STANDARDISED_MEAN = 1e150
 #: Largest condition number of a full covariance verified without ``force``: beyond it the
@@ -319,6 +325,7 @@ class _Parser:
         self.source = source
         self.config_hash = config_hash
         self.force = False  # set by parse: limits that --force lifts
+        self.k2 = False  # set by parse: the k2 estimator is asked for (MAX_KL_K2 applies)
 
     def fail(self, field: str, message: str, source: str | None = None) -> ConfigError:
         return ConfigError(self.source if source is None else source, field, _one_line(message))
@@ -368,6 +375,7 @@ class _Parser:
         if max_cases is not None:
             limit = self.count(max_cases, "max_cases", COMMAND_LINE)
         sampling = self.sampling(run, run_samples, samples is not None, overrides or {})
+        self.k2 = "k2" in sampling.get("estimators", ())
         if "alpha" in sampling:
             run_alpha = sampling.pop("alpha")
 
@@ -627,7 +635,8 @@ class _Parser:
 
         Limits: |mean| / std of every coordinate at most :data:`MAX_STANDARDISED_MEAN`;
         the KL in each direction the case computes finite and at most :data:`MAX_KL`
-        (computed by the closed form, with the factorisation every method uses);
+        (:data:`MAX_KL_K2` when the k2 estimator is asked for; computed by the closed
+        form, with the factorisation every method uses);
         without ``force``, full covariances of condition number at most :data:`MAX_CONDITION`.
         """
         for side, g in (("p", p), ("q", q)):
@@ -655,12 +664,15 @@ class _Parser:
                     kl = kl_divergence(a, b)
             except (ArithmeticError, ValueError, np.linalg.LinAlgError):
                 kl = math.inf
-            if not kl <= MAX_KL:
-                raise self.fail(
-                    where,
-                    f"{label} = {kl:.3g} is beyond {MAX_KL:.0e}, where the Monte Carlo terms leave float64; "
-                    f"bring p and q closer{context}",
+            limit = MAX_KL_K2 if self.k2 else MAX_KL
+            if not kl <= limit:
+                why = (
+                    "where the k2 estimator (half the squared log ratio) leaves float64; "
+                    "drop k2 from the estimators or bring p and q closer"
+                    if self.k2
+                    else "the largest KL mcverify verifies (float64 ends at 1.8e+308); bring p and q closer"
                 )
+                raise self.fail(where, f"{label} = {kl:.3g} is beyond {limit:.0e}, {why}{context}")
 
     def same_dim(self, p: Gaussian, q: Gaussian, where: str, context: str = "") -> None:
         if p.dim != q.dim:

@@ -31,6 +31,7 @@ from mcverify.numerics.blas import one_blas_thread
 from mcverify.numerics.cholesky import refined_cholesky
 from mcverify.numerics.gaussian import Gaussian
 from mcverify.numerics.gaussian_batch import GaussianBatch, as_batches
+from mcverify.numerics.stable import scale_exponent
 from mcverify.numerics.univariate_pairs import UnivariatePairs
 from mcverify.quadrature.pieces import (
     _ABS_FLOOR,
@@ -524,7 +525,11 @@ def _direct_magnitudes(p: Gaussian, q: Gaussian, fp: _Factor, fq: _Factor) -> tu
         )
         mean_abs = float(w @ np.abs(llr))
         rounding = 2.0 * _EPS * float(w @ per_node)
-        rms = math.sqrt(float(w @ (llr * llr)))
+        # Squared in scaled form (a power of two: exact, and k = 0 below 3.5e100), so that a KL up
+        # to float64's maximum keeps a finite mean square.
+        k = scale_exponent(float(np.max(np.abs(llr))))
+        scaled = np.ldexp(llr, -k)
+        rms = math.ldexp(math.sqrt(float(w @ (scaled * scaled))), k)
     return mean_abs, rounding, rms
 
 

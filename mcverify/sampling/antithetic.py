@@ -75,5 +75,5 @@ def antithetic_kl(
     rng = generator(seed)
     pairs = int(samples) // 2
     rows = UNIVARIATE_CHUNK if ratio.dim == 1 else None
-    mean, var, skew = _chunked(ratio, pairs, rng, even=True, rows=rows)
-    return mean_result(mean, var, skew, pairs, confidence, samples=2 * pairs, method="antithetic")
+    mean, var, skew, k = _chunked(ratio, pairs, rng, even=True, rows=rows)
+    return mean_result(mean, var, skew, pairs, confidence, samples=2 * pairs, method="antithetic", exponent=k)

@@ -27,6 +27,7 @@ from scipy.linalg import solve_triangular
 from scipy.linalg.blas import dtrmm
 
 from mcverify.numerics.gaussian import Gaussian
+from mcverify.numerics.stable import scale_exponent
 
 __all__ = ["LogRatio"]
 
@@ -54,6 +55,16 @@ class LogRatio:
         Full pairs: ``M`` in Fortran order (its transpose in C order).
     b : ndarray or None
         Full pairs: the whitened mean difference.
+    magnitude : float
+        Size of the varying part, from the parameters: ``max(sum |alpha_i| / 2,
+        sum |beta_i| / 2)`` for diagonal pairs, ``max(||M||_F^2 / 2, ||b|| ||M||_F)``
+        for full ones. Its :func:`~mcverify.numerics.stable.scale_exponent`,
+        :attr:`exponent`, is the power of two by which the moment accumulators
+        scale the terms: 0 unless they exceed 3.5e100 (a KL beyond 1e100).
+    even_magnitude : float
+        The same for the even part alone (``sum |alpha_i| / 2``, ``||M||_F^2 / 2``),
+        whose :attr:`even_exponent` scales the antithetic pair averages: a pure
+        mean shift has a huge odd part and an even part of order 1.
     """
 
     dim: int
@@ -63,6 +74,18 @@ class LogRatio:
     half_beta: NDArray[np.float64] | None = None
     m_transpose: NDArray[np.float64] | None = None
     b: NDArray[np.float64] | None = None
+    magnitude: float = 0.0
+    even_magnitude: float = 0.0
+
+    @property
+    def exponent(self) -> int:
+        """Binary exponent by which the accumulators scale the varying part (see :attr:`magnitude`)."""
+        return int(scale_exponent(self.magnitude))
+
+    @property
+    def even_exponent(self) -> int:
+        """Binary exponent by which the accumulators scale the even part (:meth:`even`)."""
+        return int(scale_exponent(self.even_magnitude))
 
     @classmethod
     def of(cls, p: Gaussian, q: Gaussian) -> LogRatio:
@@ -73,12 +96,20 @@ class LogRatio:
             r, c, log_r = whitened_diagonal(p, q)
             alpha, beta = (r - 1.0) * (r + 1.0), 2.0 * r * c
             shift = math.fsum((0.5 * c * c - log_r).tolist())
-            return cls(p.dim, shift, True, half_alpha=0.5 * alpha, half_beta=0.5 * beta)
+            ha, hb = 0.5 * alpha, 0.5 * beta
+            with np.errstate(over="ignore"):
+                even = float(np.sum(np.abs(ha)))
+                size = max(even, float(np.sum(np.abs(hb))))
+            return cls(p.dim, shift, True, half_alpha=ha, half_beta=hb, magnitude=size, even_magnitude=even)
         lp, lq = p.cholesky, q.cholesky
         mt = np.asfortranarray(solve_triangular(lq, lp, lower=True))
         b = solve_triangular(lq, p.mean - q.mean, lower=True)
         shift = math.fsum((-np.log(np.diag(lp)) + np.log(np.diag(lq))).tolist()) + 0.5 * float(b @ b)
-        return cls(p.dim, shift, False, m_transpose=mt, b=b)
+        with np.errstate(over="ignore"):
+            frob = float(np.sqrt(np.sum(np.square(mt))))
+            even = 0.5 * frob * frob
+            size = max(even, frob * float(np.linalg.norm(b)))
+        return cls(p.dim, shift, False, m_transpose=mt, b=b, magnitude=size, even_magnitude=even)
 
     def evaluate(
         self, z: NDArray[np.float64], out: NDArray[np.float64], scratch: NDArray[np.float64] | None = None

@@ -46,7 +46,8 @@ class StreamingMoments:
     SAND2008-6212, 2008.
     """
 
-    def __init__(self, chunk: int) -> None:
+    def __init__(self, chunk: int, exponent: int = 0) -> None:
+        self.exponent = exponent  # the terms are accumulated times 2**-exponent (exact)
         self.n = 0
         self.mean = 0.0
         self.m2 = ExactSum()
@@ -55,7 +56,9 @@ class StreamingMoments:
         self._square = np.empty(chunk)
 
     def add(self, y: NDArray[np.float64]) -> None:
-        """Merge a chunk; ``y`` is overwritten with its deviations from its own mean."""
+        """Merge a chunk; ``y`` is overwritten with its (scaled) deviations from its own mean."""
+        if self.exponent:
+            np.ldexp(y, -self.exponent, out=y)
         k = y.shape[0]
         mean_k = float(np.sum(y)) / k
         y -= mean_k
@@ -74,16 +77,23 @@ class StreamingMoments:
         self.n = total
 
     def result(self, shift: float) -> tuple[float, float, float]:
-        """``(mean + shift, unbiased variance, sample skewness)``."""
+        """``(mean + shift, unbiased variance * 4**-exponent, sample skewness)``.
+
+        The variance stays scaled (it need not be representable when the mean is);
+        :func:`mcverify.sampling.monte_carlo.mean_result` takes its square root and scales that back.
+        """
         m2 = self.m2.value
-        return self.mean + shift, m2 / (self.n - 1), skewness(m2, self.m3, self.n)
+        return math.ldexp(self.mean, self.exponent) + shift, m2 / (self.n - 1), skewness(m2, self.m3, self.n)
 
 
 def skewness(m2: float, m3: float, n: int) -> float:
-    """Sample skewness ``g1 = (m3 / n) / (m2 / n)^(3/2)`` from central sums; 0 when m2 is 0."""
+    """Sample skewness ``g1 = (m3 / n) / (m2 / n)^(3/2)`` from central sums; 0 when m2 is 0 (or that power underflows)."""
     if not m2 > 0.0:
         return 0.0
-    g = (m3 / n) / (m2 / n) ** 1.5
+    den = (m2 / n) ** 1.5
+    if den == 0.0:
+        return 0.0
+    g = (m3 / n) / den
     return g if math.isfinite(g) else 0.0
 
 

@@ -201,14 +201,18 @@ def mean_result(
     df: float = math.inf,
     method: str = "mc",
     correct_skewness: bool = True,
+    exponent: int = 0,
 ) -> MonteCarloResult:
     """A :class:`MonteCarloResult` for the mean of ``terms`` independent terms.
 
-    ``var`` is their unbiased sample variance and ``skew`` their sample
-    skewness; the interval comes from :func:`mcverify.stats.intervals.confidence_interval`,
+    ``var`` is their unbiased sample variance times ``4**-exponent`` (the
+    variance of terms scaled by ``2**-exponent``, which stays finite when the
+    variance itself would not: the standard deviation is its square root
+    times ``2**exponent``, exactly) and ``skew`` their sample skewness; the
+    interval comes from :func:`mcverify.stats.intervals.confidence_interval`,
     corrected for ``skew`` unless ``correct_skewness`` is False.
     """
-    std = math.sqrt(max(var, 0.0))
+    std = math.ldexp(math.sqrt(max(var, 0.0)), exponent)
     se = std / math.sqrt(terms)
     used = skew if correct_skewness else 0.0
     low, high = confidence_interval(mean, se, confidence, skewness=used, terms=terms, df=df)
@@ -298,10 +302,10 @@ def monte_carlo_kl(
     _check(p, q, samples, confidence)
     rng = generator(seed)
     if p.dim == 1 and p.is_diagonal and q.is_diagonal:
-        mean, var, skew = _univariate(p, q, samples, rng)
+        mean, var, skew, k = _univariate(p, q, samples, rng)
     else:
-        mean, var, skew = _chunked(LogRatio.of(p, q), samples, rng)
-    return mean_result(mean, var, skew, samples, confidence)
+        mean, var, skew, k = _chunked(LogRatio.of(p, q), samples, rng)
+    return mean_result(mean, var, skew, samples, confidence, exponent=k)
 
 
 def _pair_seeds(seed: Any, n: int) -> NDArray[np.uint64]:
@@ -342,19 +346,23 @@ def _batches(
     return MonteCarloBatchResult(est, se, low, high, std, skew, int(samples), confidence, seeds)
 
 
-def _univariate(p: Gaussian, q: Gaussian, n: int, rng: np.random.Generator) -> tuple[float, float, float]:
+def _univariate(p: Gaussian, q: Gaussian, n: int, rng: np.random.Generator) -> tuple[float, float, float, int]:
     (r,), (c,), (log_r,) = whitened_diagonal(p, q)
-    return _univariate_moments(r, c, log_r, _power_sums(rng, n), n)
+    mean, var, skew, k = _univariate_moments(r, c, log_r, _power_sums(rng, n), n)
+    return mean, var, skew, int(k)
 
 
 def _chunked(
     ratio: LogRatio, n: int, rng: np.random.Generator, *, even: bool = False, rows: int | None = None
-) -> tuple[float, float, float]:
-    """Mean, variance and skewness of the log ratio over n draws, one chunk at a time.
+) -> tuple[float, float, float, int]:
+    """Mean, variance, skewness and exponent of the log ratio over n draws, one chunk at a time.
 
     With ``even`` the terms are the antithetic pair averages
     (:meth:`LogRatio.even`) of n draws instead; ``rows`` is the chunk size
-    (default ``CHUNK // d``).
+    (default ``CHUNK // d``). The terms are accumulated times ``2**-k``,
+    ``k = ratio.exponent`` (``ratio.even_exponent`` with ``even``;
+    :class:`~mcverify.sampling.moments.StreamingMoments`): the variance
+    returned is scaled by ``4**-k``, as :func:`mean_result` takes it.
     """
     d = ratio.dim
     rows = rows or max(1, CHUNK // d)
@@ -362,7 +370,8 @@ def _chunked(
     z = np.empty((rows, d))
     scratch = np.empty((rows, d)) if ratio.diagonal else None
     y = np.empty(rows)
-    acc = StreamingMoments(rows)
+    k = ratio.even_exponent if even else ratio.exponent
+    acc = StreamingMoments(rows, k)
     done = 0
     with one_blas_thread():  # the chunk's matrix product adds in the same order whatever the threads
         while done < n:
@@ -372,7 +381,7 @@ def _chunked(
             evaluate(zc, yc, None if scratch is None else scratch[:m])
             acc.add(yc)
             done += m
-    return acc.result(ratio.shift)
+    return (*acc.result(ratio.shift), k)
 
 
 def monte_carlo_kl_reference(

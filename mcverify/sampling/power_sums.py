@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from mcverify.numerics.stable import scale_exponent
 from mcverify.sampling.moments import ExactSum, skewness_of
 
 __all__ = ["UNIVARIATE_CHUNK", "PowerSumBuffers"]
@@ -108,18 +109,29 @@ def _power_sums(
     return fsum(s0), fsum(s1), fsum(s2), fsum(s3), fsum(s4), fsum(s5)
 
 
-def _univariate_moments(r: Any, c: Any, log_r: Any, sums: Any, n: int) -> tuple[Any, Any, Any]:
-    """Mean, sample variance and sample skewness of the log ratio from the power sums of ``z``.
+def _univariate_moments(r: Any, c: Any, log_r: Any, sums: Any, n: int) -> tuple[Any, Any, Any, Any]:
+    """Mean, scaled sample variance, sample skewness and exponent of the log ratio from the power sums of ``z``.
 
     With ``x = m_p + s_p z``, ``r = s_p/s_q`` and ``c = (m_p - m_q)/s_q``, the
     log ratio is ``-log r + c^2/2 + (alpha z^2 + beta z)/2`` with
-    ``alpha = r^2 - 1`` and ``beta = 2 r c``.  Only arithmetic and numpy
-    ufuncs: the batched runner applies it to arrays of pairs and gets the
-    same bits per pair.
+    ``alpha = r^2 - 1`` and ``beta = 2 r c``.  The coefficients are scaled by
+    ``2**-k``, ``k`` the :func:`~mcverify.numerics.stable.scale_exponent` of
+    ``max(|alpha|/2, |beta|/2)`` (0 unless it exceeds 3.5e100;
+    scaling by a power of two is exact), so that the cubes of the skewness stay
+    finite up to float64's maximum: the mean is scaled back, the variance is
+    returned times ``4**-k`` (:func:`~mcverify.sampling.monte_carlo.mean_result`
+    takes it so).  Only arithmetic and numpy ufuncs: the batched runner applies
+    it to arrays of pairs and gets the same bits per pair.
     """
-    alpha, beta = (r - 1.0) * (r + 1.0), 2.0 * r * c
+    alpha, beta, const = (r - 1.0) * (r + 1.0), 2.0 * r * c, 0.5 * c * c - log_r
+    k = scale_exponent(np.maximum(np.abs(0.5 * alpha), np.abs(0.5 * beta)))
+    scaled = bool(np.any(k))  # ldexp by 0 is the identity: skipped, which saves time on one case
+    if scaled:
+        alpha, beta, const = np.ldexp(alpha, -k), np.ldexp(beta, -k), np.ldexp(const, -k)
     m1, m2, m3, m4, m5, m6 = (s / n for s in sums)
-    mean = 0.5 * (alpha * m2 + beta * m1) + (0.5 * c * c - log_r)
+    mean = 0.5 * (alpha * m2 + beta * m1) + const
+    if scaled:
+        mean = np.ldexp(mean, k)
     central = alpha * alpha * (m4 - m2 * m2) + 2.0 * alpha * beta * (m3 - m1 * m2)
     central += beta * beta * (m2 - m1 * m1)
     # Third central moment of y = a u + b v, u = z^2 - m2, v = z - m1 (sample moments).
@@ -130,4 +142,4 @@ def _univariate_moments(r: Any, c: Any, log_r: Any, sums: Any, n: int) -> tuple[
     v3 = m3 - 3.0 * m1 * m2 + 2.0 * m1 * m1 * m1
     third = a * a * a * u3 + 3.0 * a * a * b * u2v + 3.0 * a * b * b * uv2 + b * b * b * v3
     var_n = 0.25 * central
-    return mean, var_n * n / (n - 1), skewness_of(var_n, third)
+    return mean, var_n * n / (n - 1), skewness_of(var_n, third), k

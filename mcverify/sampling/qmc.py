@@ -153,6 +153,8 @@ def qmc_kl(
     rows = min(m, 1 << int(math.log2(max(1, CHUNK // d))))
     y = np.empty(rows)
     scratch = np.empty((rows, d)) if ratio.diagonal else None
+    k = ratio.exponent  # the terms are summed times 2**-k (exact; 0 for a KL up to 1e100)
+    shift = math.ldexp(ratio.shift, -k)
     means = []
     for child in _seed_sequence(seed).spawn(int(randomizations)):
         sobol = _sobol(d, np.random.Generator(np.random.SFC64(child)))
@@ -162,8 +164,10 @@ def qmc_kl(
             np.maximum(u, _U_MIN, out=u)
             z = ndtri(u, out=u)
             ratio.evaluate(z, y, scratch)
+            if k:
+                np.ldexp(y, -k, out=y)
             total.add(float(np.sum(y)))
-        means.append(ratio.shift + total.value / m)
+        means.append(shift + total.value / m)
     r = len(means)
     values = np.array(means)
     mean = math.fsum(means) / r
@@ -171,5 +175,14 @@ def qmc_kl(
     m2 = float(dev @ dev)
     skew = skewness(m2, float(dev**3 @ np.ones(r)), r)
     return mean_result(
-        mean, m2 / (r - 1), skew, r, confidence, samples=r * m, df=r - 1, method="qmc", correct_skewness=False
+        math.ldexp(mean, k),
+        m2 / (r - 1),
+        skew,
+        r,
+        confidence,
+        samples=r * m,
+        df=r - 1,
+        method="qmc",
+        correct_skewness=False,
+        exponent=k,
     )

@@ -28,6 +28,7 @@ import numpy as np
 from scipy.linalg import solve_triangular
 
 from mcverify.numerics.gaussian import Gaussian
+from mcverify.numerics.stable import scale_exponent
 from mcverify.sampling.log_ratio import LogRatio
 from mcverify.sampling.moments import StreamingMoments
 from mcverify.sampling.monte_carlo import (
@@ -118,7 +119,10 @@ def ratio_estimators(
     The log ratio :math:`\\ell = \\log p(x) - \\log q(x) = -\\log r` is
     evaluated per draw (:mod:`mcverify.sampling.log_ratio`); :math:`k_3` is computed
     as ``expm1(-l) + l``. A draw with :math:`\\ell < -709` overflows ``r``
-    and makes k3 infinite, which is reported as it is.
+    and makes k3 infinite, which is reported as it is. The moments are
+    accumulated scaled by a power of two (from ``LogRatio.magnitude`` and the
+    constant, twice it for k2), so a KL beyond 1e100 keeps finite skewness sums; k2 itself is finite
+    only while the squared log ratio is (a KL up to about 1e150).
     """
     _check(p, q, samples, confidence)
     ratio = LogRatio.of(p, q)
@@ -128,7 +132,10 @@ def ratio_estimators(
     z = np.empty((rows, d))
     scratch = np.empty((rows, d)) if ratio.diagonal else None
     llr, k2, k3 = np.empty(rows), np.empty(rows), np.empty(rows)
-    acc = [StreamingMoments(rows) for _ in ESTIMATORS]
+    # The terms include the constant: scaled by the exponent of the larger of it and the varying part.
+    e = int(scale_exponent(max(ratio.magnitude, abs(ratio.shift))))
+    exponents = (e, 2 * e, e)  # k2 squares the log ratio
+    acc = [StreamingMoments(rows, e) for e in exponents]
     done = 0
     with np.errstate(over="ignore", invalid="ignore"):
         while done < samples:
@@ -145,5 +152,7 @@ def ratio_estimators(
             for a, values in zip(acc, (lc, k2c, k3c)):
                 a.add(values)
             done += m
-        res_k1, res_k2, res_k3 = [mean_result(*a.result(0.0), samples, confidence) for a in acc]
+        res_k1, res_k2, res_k3 = [
+            mean_result(*a.result(0.0), samples, confidence, exponent=e) for a, e in zip(acc, exponents)
+        ]
     return RatioEstimates(res_k1, res_k2, res_k3, k3_finite_variance=k3_variance_is_finite(p, q))

@@ -88,24 +88,26 @@ def monte_carlo(
     if one_chunk:
         flat += 0.0  # as _power_sums' fsum of one number: -0.0 becomes +0.0
     sums = flat.T
-    mean, var, skew = _univariate_moments(r, c, log_r, sums, samples)
-    estimate, stderr, ci_low, ci_high, std = _interval(mean, var, skew, samples, confidence)
+    mean, var, skew, k = _univariate_moments(r, c, log_r, sums, samples)
+    estimate, stderr, ci_low, ci_high, std = _interval(mean, var, skew, samples, confidence, k)
     seconds += (clock() - t0) / max(n, 1)
     return MonteCarloColumns(estimate, stderr, ci_low, ci_high, seconds, np.asarray(skew, dtype=np.float64), std)
 
 
 def _interval(
-    mean: Array, var: Array, skew: Array, n: int, confidence: float
+    mean: Array, var: Array, skew: Array, n: int, confidence: float, exponent: NDArray[np.int64]
 ) -> tuple[Array, Array, Array, Array, Array]:
     """:func:`mcverify.sampling.monte_carlo.mean_result` on arrays: estimate, stderr, interval and std, bit for bit.
 
     The moments come from :func:`mcverify.sampling.power_sums._univariate_moments`
     itself (applied to arrays), the interval from
     :func:`mcverify.stats.intervals.confidence_interval`, which is written in numpy
-    ufuncs for exactly this.
+    ufuncs for exactly this. ``var`` is scaled by ``4**-exponent``, as ``mean_result`` takes it.
     """
     with np.errstate(invalid="ignore"):
-        std = np.sqrt(np.where(0.0 > var, 0.0, var))  # max(var, 0.0): keeps nan and -0.0 as Python does
+        std = np.ldexp(
+            np.sqrt(np.where(0.0 > var, 0.0, var)), exponent
+        )  # max(var, 0.0): keeps nan and -0.0 as Python does
     se = std / math.sqrt(n)
     low, high = confidence_interval(mean, se, confidence, skewness=skew, terms=n)
     return mean, se, np.asarray(low), np.asarray(high), std

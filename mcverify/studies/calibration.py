@@ -43,6 +43,7 @@ from mcverify.engine.case import Settings
 from mcverify.engine.parallel import Workers, ordered_map, resolve_workers
 from mcverify.numerics.blas import one_blas_thread
 from mcverify.numerics.closed_form import kl_divergence
+from mcverify.numerics.stable import root_mean_square
 from mcverify.sampling.estimators import METHODS, estimate_kl
 from mcverify.sampling.seeding import case_seed
 from mcverify.stats.verdicts import adjust_p_values, rounding_allowance
@@ -323,8 +324,8 @@ def _cell(
     band = acceptance_band(spec.confidence, replicates, level)
     fa_band = acceptance_band(spec.alpha, replicates, level, sided="upper")
     err = est - kl
-    rmse = float(np.sqrt(np.mean(err * err)))
-    se_rms = float(np.sqrt(np.mean(se * se)))
+    rmse = root_mean_square(err)  # scaled: finite for a KL up to 1e300
+    se_rms = root_mean_square(se)
     coverage = covered / replicates
     rate = alarms / replicates
     return {

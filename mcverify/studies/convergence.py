@@ -43,6 +43,7 @@ from mcverify.config.cases import Case, RunSpec
 from mcverify.engine.case import Settings
 from mcverify.engine.parallel import Workers
 from mcverify.numerics.closed_form import kl_divergence
+from mcverify.numerics.stable import root_mean_square
 from mcverify.sampling.estimators import METHODS, estimate_kl
 from mcverify.sampling.monte_carlo import MonteCarloResult
 from mcverify.sampling.seeding import case_seed
@@ -160,9 +161,9 @@ def _errors(
                 "method": method,
                 "samples": estimates[-1][1].samples,
                 "replicates": replicates,
-                "rmse": float(np.sqrt(np.mean(err * err))),
+                "rmse": root_mean_square(err),  # scaled: finite for a KL up to 1e300
                 "bias": float(np.mean(err)),
-                "stderr_rms": float(np.sqrt(np.mean(se * se))),
+                "stderr_rms": root_mean_square(se),
                 "seconds": seconds,
             }
         )

@@ -119,7 +119,7 @@ CASES = [
         pair("{ mean = 0.0, std = 1e308 }", "{ mean = 0.0, std = 1.0 }"),
         RUN,
         2,
-        "pair[1]: KL(p || q) = inf is beyond 1e+100",
+        "pair[1]: KL(p || q) = inf is beyond 1e+300",
     ),
     Case(
         "numbers",
@@ -167,7 +167,7 @@ CASES = [
         sweep("{ mean = 0.0, std = { logspace = [0, 300, 4] } }"),
         RUN,
         2,
-        "sweep[1]: KL(p || q) = 5e+199",
+        "sweep[1]: KL(p || q) = inf is beyond 1e+300",
     ),
     Case(
         "numbers",
@@ -205,6 +205,30 @@ CASES = [
         0,
     ),
     Case("numbers", "KL 5e97 runs", pair("{ mean = 0.0, std = 1.0 }", "{ mean = 1e49, std = 1.0 }"), RUN, 0),
+    Case("numbers", "KL 9.8e299 runs", pair("{ mean = 0.0, std = 1.4e150 }", "{ mean = 0.0, std = 1.0 }"), RUN, 0),
+    Case(
+        "numbers",
+        "KL 1e200 full covariance runs by qmc",
+        pair("{ mean = [0.0, 1.0], cov = [[1e200, 5e199], [5e199, 1e200]] }", "{ mean = [0.0, 0.0], std = 1.0 }"),
+        [*RUN, "--method", "qmc"],
+        0,
+    ),
+    Case(
+        "numbers",
+        "KL 1.01e300 (just above)",
+        pair("{ mean = 0.0, std = 1.42e150 }", "{ mean = 0.0, std = 1.0 }"),
+        RUN,
+        2,
+        "pair[1]: KL(p || q) = 1.01e+300 is beyond 1e+300, the largest KL mcverify verifies",
+    ),
+    Case(
+        "numbers",
+        "k2 at KL 5e199",
+        pair("{ mean = 0.0, std = 1.0 }", "{ mean = 1e100, std = 1.0 }"),
+        [*RUN, "--estimators", "k2"],
+        2,
+        "pair[1]: KL(p || q) = 5e+199 is beyond 1e+150, where the k2 estimator",
+    ),
     # ---------------------------------------------------------------- outputs
     Case(
         "outputs",
@@ -525,5 +549,5 @@ def test_case(case: Case, tmp_path: Path, capsys: pytest.CaptureFixture[str], mo
 def test_corpus_counts() -> None:
     """The corpus by group (the release notes quote these counts)."""
     counts = Counter(c.group for c in CASES)
-    assert counts == {"numbers": 14, "outputs": 10, "inputs": 5, "checkpoints": 3, "candidates": 14, "paths": 2}
+    assert counts == {"numbers": 18, "outputs": 10, "inputs": 5, "checkpoints": 3, "candidates": 14, "paths": 2}
     assert len({(c.group, c.name) for c in CASES}) == len(CASES)
