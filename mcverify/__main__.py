@@ -1,9 +1,11 @@
 """``python -m mcverify`` and the ``mcverify`` command: :func:`run`.
 
-Ctrl-C (or SIGTERM) while the command line's modules import (numpy, scipy,
-pandas: a second or two) prints the same one line as later and exits 130,
+Ctrl-C (or SIGTERM) while the command line's modules import (its parsers, from
+light modules: no numpy) prints the same one line as later and exits 130,
 never a traceback: :func:`run` catches the signals before it imports
-:mod:`mcverify.cli.main`, then hands them back to :func:`~mcverify.cli.main.main`.
+:mod:`mcverify.cli.main`, then hands them back to :func:`~mcverify.cli.main.main`,
+in which each command imports its implementation (numpy, scipy, pandas: a second
+or two) and reports Ctrl-C the same way.
 This module imports nothing heavy (nor does ``mcverify/__init__.py``).
 """
 

@@ -14,18 +14,17 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mcverify.auditing.auditor import DEFAULT_SAMPLES, DEFAULT_SEED, DEFAULT_TIMEOUT, audit
-from mcverify.auditing.autodiff import DTYPES, check_dtype
-from mcverify.auditing.backends import BACKENDS, BackendUnavailable, get_backend
-from mcverify.auditing.conventions import CONVENTIONS
-from mcverify.auditing.distributions import OBJECT_CONVENTIONS
-from mcverify.auditing.domain import parse_domain, probes_within
-from mcverify.auditing.expressions import ExprError, compile_expr
-from mcverify.auditing.report import AuditReport
-from mcverify.auditing.sandbox import CandidateEnded, in_child
-from mcverify.auditing.templates import TemplateError, compile_template, parse_template
+from mcverify.auditing.registry import (
+    BACKENDS,
+    CONVENTIONS,
+    DEFAULT_SAMPLES,
+    DEFAULT_SEED,
+    DEFAULT_TIMEOUT,
+    DTYPES,
+    OBJECT_CONVENTIONS,
+)
 from mcverify.cli.options import (
     EXIT_FAIL,
     EXIT_PASS,
@@ -35,10 +34,12 @@ from mcverify.cli.options import (
     nonnegative_int,
     seconds,
 )
-from mcverify.config.loader import MAX_SAMPLES
 from mcverify.errors import AuditError
 from mcverify.files import not_regular, shown_path
 from mcverify.tables.atomic import check_target, check_writable, clean_stale, write_new
+
+if TYPE_CHECKING:
+    from mcverify.auditing.report import AuditReport
 
 __all__ = ["add_audit_command"]
 
@@ -150,6 +151,14 @@ def add_audit_command(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
+    from mcverify.auditing.auditor import audit
+    from mcverify.auditing.autodiff import check_dtype
+    from mcverify.auditing.backends import BackendUnavailable, get_backend
+    from mcverify.auditing.expressions import ExprError, compile_expr
+    from mcverify.auditing.sandbox import CandidateEnded, in_child
+    from mcverify.auditing.templates import TemplateError, compile_template, parse_template
+    from mcverify.config.loader import MAX_SAMPLES
+
     if (args.target is None) == (args.expr is None):
         raise UsageError("audit: give either TARGET (path/to/file.py:function or package.module:function) or --expr")
     if args.samples == 1:
@@ -266,6 +275,8 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
 def _domain(texts: list[str] | None, convention: str) -> dict[str, tuple[float, float]] | None:
     """``--domain`` as the API's mapping, checked against the convention before any process starts."""
+    from mcverify.auditing.domain import parse_domain, probes_within
+
     if not texts:
         return None
     try:

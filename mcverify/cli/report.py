@@ -25,17 +25,7 @@ from mcverify.cli.options import (
 )
 from mcverify.extras import require_extra
 from mcverify.files import shown_path
-from mcverify.reporting.publish import (
-    DOCUMENT_FORMATS,
-    build_report,
-    check_extras,
-    format_for,
-    render_reports,
-    save_plots,
-)
-from mcverify.studies.validation import validate
 from mcverify.tables.atomic import check_target, check_writable, clean_stale, write_new
-from mcverify.tables.readers import ResultsError, read_results
 
 __all__ = ["add_report_commands"]
 
@@ -120,6 +110,7 @@ def _add_validate(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
+    from mcverify.studies.validation import validate
 
     try:
         require_extra("markdown", "index.md")
@@ -161,6 +152,15 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    from mcverify.reporting.publish import (
+        DOCUMENT_FORMATS,
+        build_report,
+        check_extras,
+        format_for,
+        render_reports,
+        save_plots,
+    )
+    from mcverify.tables.readers import ResultsError, read_results
 
     out = Path(args.output) if args.output else None
     try:

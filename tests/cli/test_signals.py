@@ -1,7 +1,8 @@
 """Ctrl-C at any moment, the start-up included: one line on stderr and exit code 130.
 
-The start-up window is the second or two in which the command line's modules
-(numpy, scipy, pandas) import, before :func:`mcverify.cli.main.main` runs.
+The start-up window is the time in which the command line's modules import, before
+:func:`mcverify.cli.main.main` runs, and then the second or two in which a command imports
+its implementation (numpy, scipy, pandas) inside ``main``.
 """
 
 from __future__ import annotations
