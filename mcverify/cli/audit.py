@@ -34,6 +34,7 @@ from mcverify.cli.options import (
     nonnegative_int,
     seconds,
 )
+from mcverify.cli.terminal import interrupts_exit
 from mcverify.errors import AuditError
 from mcverify.files import not_regular, shown_path
 from mcverify.tables.atomic import check_target, check_writable, clean_stale, write_new
@@ -151,13 +152,14 @@ def add_audit_command(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
-    from mcverify.auditing.auditor import audit
-    from mcverify.auditing.autodiff import check_dtype
-    from mcverify.auditing.backends import BackendUnavailable, get_backend
-    from mcverify.auditing.expressions import ExprError, compile_expr
-    from mcverify.auditing.sandbox import CandidateEnded, in_child
-    from mcverify.auditing.templates import TemplateError, compile_template, parse_template
-    from mcverify.config.loader import MAX_SAMPLES
+    with interrupts_exit():  # nothing is written yet: Ctrl-C while importing exits 130 at once
+        from mcverify.auditing.auditor import audit
+        from mcverify.auditing.autodiff import check_dtype
+        from mcverify.auditing.backends import BackendUnavailable, get_backend
+        from mcverify.auditing.expressions import ExprError, compile_expr
+        from mcverify.auditing.sandbox import CandidateEnded, in_child
+        from mcverify.auditing.templates import TemplateError, compile_template, parse_template
+        from mcverify.config.loader import MAX_SAMPLES
 
     if (args.target is None) == (args.expr is None):
         raise UsageError("audit: give either TARGET (path/to/file.py:function or package.module:function) or --expr")
@@ -275,7 +277,8 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
 def _domain(texts: list[str] | None, convention: str) -> dict[str, tuple[float, float]] | None:
     """``--domain`` as the API's mapping, checked against the convention before any process starts."""
-    from mcverify.auditing.domain import parse_domain, probes_within
+    with interrupts_exit():  # nothing is written yet: Ctrl-C while importing exits 130 at once
+        from mcverify.auditing.domain import parse_domain, probes_within
 
     if not texts:
         return None

@@ -14,6 +14,7 @@ from mcverify.cli.options import (
     positive_int,
     prepare_output,
 )
+from mcverify.cli.terminal import interrupts_exit
 from mcverify.config.defaults import DEFAULTS
 from mcverify.sampling.methods import ESTIMATORS, METHODS
 from mcverify.tables.atomic import check_name
@@ -59,9 +60,10 @@ def add_run_command(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from mcverify.config.loader import load_config
-    from mcverify.engine.checkpoint import Checkpoint, CheckpointError
-    from mcverify.engine.pipeline import RunOptions, RunProblem, execute
+    with interrupts_exit():  # nothing is written yet: Ctrl-C while importing exits 130 at once
+        from mcverify.config.loader import load_config
+        from mcverify.engine.checkpoint import Checkpoint, CheckpointError
+        from mcverify.engine.pipeline import RunOptions, RunProblem, execute
 
     formats = parse_formats(args.format)
     spec = load_config(
