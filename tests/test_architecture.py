@@ -3,7 +3,9 @@
 - the contracts in ``.importlinter`` hold (``lint-imports`` on this checkout);
 - an import inside a function is kept for optional or slow libraries, never
   used to hide an import of mcverify (or of anything else) from the contracts
-  and the reader;
+  and the reader; the one exception is the command line, whose functions that
+  run a command import mcverify's implementation of it (see
+  :data:`LAZY_IMPLEMENTATIONS`);
 - CONTRIBUTING.md's "Architecture" map names exactly the subpackages that
   exist, in the order of the layers contract;
 - every subpackage's ``__init__.py`` states its layer rule.
@@ -59,6 +61,14 @@ LAZY_IMPORTS_ALLOWED = frozenset(
     }
 )
 
+#: The command line (``mcverify/cli/``): the function that runs a command imports the
+#: mcverify modules that implement it (the engine, the audit, the studies, the reports: numpy,
+#: scipy and pandas behind them), so that building the parsers, for ``mcverify --help`` or a
+#: usage error, imports only light modules (tests/cli/test_startup.py).  import-linter sees
+#: these imports, so the layers contract still holds them; the command line's own modules are
+#: still imported at the top.
+LAZY_IMPLEMENTATIONS = ("cli",)
+
 SUBPACKAGES = sorted(p.parent.name for p in PACKAGE.glob("*/__init__.py"))
 
 
@@ -107,8 +117,17 @@ def test_import_contracts_are_kept():
 
 
 # ------------------------------------------------- (b) imports inside functions
-def _allowed(module: str, names: tuple[str, ...] = ()) -> bool:
-    """Whether ``import module`` (or ``from module import names``) may sit inside a function."""
+def _allowed(module: str, names: tuple[str, ...] = (), subpackage: str = "") -> bool:
+    """Whether ``import module`` (or ``from module import names``) may sit inside a function.
+
+    ``subpackage`` is the importing module's subpackage of mcverify (``"cli"``), if any.
+    """
+    if (
+        subpackage in LAZY_IMPLEMENTATIONS
+        and module.startswith("mcverify.")
+        and not module.startswith(f"mcverify.{subpackage}.")
+    ):
+        return True
     if any(module == lib or module.startswith(lib + ".") for lib in LAZY_IMPORTS_ALLOWED):
         return True
     # `from scipy import stats` imports scipy.stats
@@ -139,8 +158,10 @@ def test_functions_import_only_optional_or_slow_libraries():
     offenders = []
     for path in sorted(PACKAGE.rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        parts = path.relative_to(PACKAGE).parts
+        subpackage = parts[0] if len(parts) > 1 else ""
         for line, module, names in _function_level_imports(tree):
-            if not _allowed(module, names):
+            if not _allowed(module, names, subpackage):
                 offenders.append(f"{path.relative_to(ROOT)}:{line}: {module}")
     if offenders:
         pytest.fail(
@@ -208,3 +229,13 @@ def test_subpackage_docstring_states_its_layer_rule(name):
         elif len(parts) > 1 and parts[1] != name and level.get(parts[1], -1) <= level[name]:
             problems.append(f"names {ref}, which is not in a layer below {name}")
     assert not problems, f"{init.relative_to(ROOT)}:\n" + "\n".join(problems)
+
+
+def test_only_the_command_line_imports_mcverify_inside_functions():
+    """The exception of :data:`LAZY_IMPLEMENTATIONS` is the command line's alone, and never its own modules."""
+    assert _allowed("mcverify.engine.pipeline", (), "cli")
+    assert _allowed("mcverify.auditing.auditor", ("audit",), "cli")
+    assert not _allowed("mcverify.cli.options", (), "cli")
+    assert not _allowed("mcverify.engine.pipeline", (), "studies")
+    assert not _allowed("mcverify.numerics.gaussian", (), "")
+    assert not _allowed("json", (), "cli")

@@ -10,20 +10,25 @@ evidence; never the engine, the CLI or the reports.
 Public names (everything else is internal to the layer):
 :mod:`~mcverify.auditing.auditor`: ``audit``,
 :mod:`~mcverify.auditing.report`: ``AuditReport``, ``Evidence``,
-:mod:`~mcverify.auditing.conventions`: ``CONVENTIONS``,
-:mod:`~mcverify.auditing.distributions`: ``OBJECT_CONVENTIONS``,
-:mod:`~mcverify.auditing.expressions`: ``compile_expr``,
-:mod:`~mcverify.auditing.backends`: ``BACKENDS``.
+:mod:`~mcverify.auditing.registry`: ``CONVENTIONS``, ``OBJECT_CONVENTIONS``, ``BACKENDS`` (with the
+audit's defaults, in a module that imports no numpy),
+:mod:`~mcverify.auditing.expressions`: ``compile_expr``.
+
+The public names are imported on first use, so that importing the registry (what
+``mcverify audit --help`` shows) does not import the audit (numpy, scipy, pandas).
 """
 
 from __future__ import annotations
 
-from mcverify.auditing.auditor import audit
-from mcverify.auditing.backends import BACKENDS
-from mcverify.auditing.conventions import CONVENTIONS
-from mcverify.auditing.distributions import OBJECT_CONVENTIONS
-from mcverify.auditing.expressions import compile_expr
-from mcverify.auditing.report import AuditReport, Evidence
+from typing import TYPE_CHECKING
+
+from mcverify.lazy import lazy_names
+
+if TYPE_CHECKING:
+    from mcverify.auditing.auditor import audit
+    from mcverify.auditing.expressions import compile_expr
+    from mcverify.auditing.registry import BACKENDS, CONVENTIONS, OBJECT_CONVENTIONS
+    from mcverify.auditing.report import AuditReport, Evidence
 
 __all__ = [
     "BACKENDS",
@@ -34,3 +39,15 @@ __all__ = [
     "audit",
     "compile_expr",
 ]
+
+#: Where each public name lives (module: names); imported on first use, so that importing one
+#: module of this layer does not import them all (numpy, scipy and pandas among them).
+__getattr__ = lazy_names(
+    __name__,
+    {
+        "auditor": ("audit",),
+        "report": ("AuditReport", "Evidence"),
+        "registry": ("BACKENDS", "CONVENTIONS", "OBJECT_CONVENTIONS"),
+        "expressions": ("compile_expr",),
+    },
+)

@@ -52,8 +52,9 @@ from mcverify.auditing.precision import audit_precision
 from mcverify.auditing.probes import ProbeSet, ProbeSweep, make_probe, probe_set, true_kl
 from mcverify.auditing.probes import show_number as show
 from mcverify.auditing.regions import SweepFinding, describe_sweep
-from mcverify.auditing.report import DEFAULT_SAMPLES, DEFAULT_SEED, AuditReport, Evidence, _count, fit_details
-from mcverify.auditing.sandbox import DEFAULT_TIMEOUT, CandidateOutput
+from mcverify.auditing.registry import DEFAULT_SAMPLES, DEFAULT_SEED, DEFAULT_TIMEOUT
+from mcverify.auditing.report import AuditReport, Evidence, _count, fit_details
+from mcverify.auditing.sandbox import CandidateOutput
 from mcverify.errors import AuditError
 from mcverify.formatting import significant, significant_pair
 from mcverify.stats.verdicts import closed_form_tolerance

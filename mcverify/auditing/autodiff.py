@@ -27,11 +27,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mcverify.auditing.backends import Backend, BackendUnavailable, import_tensorflow
+from mcverify.auditing.registry import DTYPES
 
 __all__ = ["CASTS", "DTYPES", "GRADIENTS", "can_differentiate", "check_dtype", "in_dtype", "value_and_grad"]
 
-#: Training dtypes an audit can hand the candidate, widest first.
-DTYPES = ("float64", "float32", "bfloat16", "float16")
 
 Grads = list[NDArray[np.float64] | None]
 

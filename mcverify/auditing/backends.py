@@ -24,12 +24,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from mcverify.auditing.registry import BACKENDS
 from mcverify.extras import require_extra
 
 __all__ = ["BACKENDS", "Backend", "BackendUnavailable", "ResultTypeError", "as_float64", "get_backend"]
-
-#: Names accepted by :func:`get_backend`.
-BACKENDS = ("numpy", "torch", "jax", "tensorflow")
 
 
 class BackendUnavailable(ImportError):

@@ -16,13 +16,14 @@ import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from mcverify.auditing.backends import Backend, ResultTypeError
 from mcverify.auditing.reductions import Reduction, classify, pick_pair, with_batch_axis
+from mcverify.auditing.registry import CONVENTIONS, Convention, ScaleName
 from mcverify.auditing.sandbox import CandidateTimeout, changed_arguments, guarded_call
 from mcverify.auditing.sandbox import current as current_session
 
@@ -38,97 +39,6 @@ __all__ = [
     "std_to_scale",
     "to_var",
 ]
-
-Family = Literal["pair", "prior", "diag-pair", "diag-prior", "mvn"]
-ScaleName = Literal["std", "var", "logvar", "logstd", "cov"]
-
-SCALES: tuple[ScaleName, ...] = ("std", "var", "logvar", "logstd")
-
-
-@dataclass(frozen=True)
-class Convention:
-    """One calling convention.
-
-    Attributes
-    ----------
-    name : str
-        The registry name, e.g. ``"diag-prior-logvar"``.
-    family : {"pair", "prior", "diag-pair", "diag-prior", "mvn"}
-        ``pair``: univariate p and q; ``prior``: univariate p against
-        N(0, 1); ``diag-*``: the same over a last axis of dimensions, summed;
-        ``mvn``: full covariances.
-    scale : {"std", "var", "logvar", "logstd", "cov"}
-        How the candidate receives the spread of each distribution.
-    """
-
-    name: str
-    family: Family
-    scale: ScaleName
-
-    @property
-    def has_q(self) -> bool:
-        """True when the candidate receives q's parameters too."""
-        return self.family in ("pair", "diag-pair", "mvn")
-
-    @property
-    def vector(self) -> bool:
-        """True when parameters carry a last axis of dimensions."""
-        return self.family in ("diag-pair", "diag-prior", "mvn")
-
-    @property
-    def univariate(self) -> bool:
-        return self.family in ("pair", "prior")
-
-    @property
-    def log_scale(self) -> bool:
-        return self.scale in ("logvar", "logstd")
-
-    @property
-    def params(self) -> tuple[str, ...]:
-        """Argument names in calling order, as used in reports and ``--expr``."""
-        if self.has_q:
-            return ("mean_p", f"{self.scale}_p", "mean_q", f"{self.scale}_q")
-        return ("mean", self.scale)
-
-    @property
-    def signature(self) -> str:
-        """``f(mean, std) -> KL(N(mean, std^2) || N(0, 1))`` and the like."""
-        args = ", ".join(self.params)
-        if self.family == "mvn":
-            return f"f({args}) -> KL(N(mean_p, cov_p) || N(mean_q, cov_q)), last axes (d,) and (d, d)"
-
-        def spread(sfx: str) -> str:
-            return {
-                "std": f"std{sfx}^2",
-                "var": f"var{sfx}",
-                "logvar": f"exp(logvar{sfx})",
-                "logstd": f"exp(2 logstd{sfx})",
-            }[self.scale]
-
-        if self.has_q:
-            body = f"KL(N(mean_p, {spread('_p')}) || N(mean_q, {spread('_q')}))"
-        else:
-            body = f"KL(N(mean, {spread('')}) || N(0, 1))"
-        if self.vector:
-            body += ", summed over the last axis"
-        return f"f({args}) -> {body}"
-
-
-def _build() -> dict[str, Convention]:
-    out: dict[str, Convention] = {}
-    family: Family
-    for family in ("pair", "prior"):
-        for scale in SCALES:
-            out[f"{family}-{scale}"] = Convention(f"{family}-{scale}", family, scale)
-    for family in ("diag-pair", "diag-prior"):
-        for scale in SCALES:
-            out[f"{family}-{scale}"] = Convention(f"{family}-{scale}", family, scale)
-    out["mvn"] = Convention("mvn", "mvn", "cov")
-    return out
-
-
-#: Every supported convention by name.
-CONVENTIONS: dict[str, Convention] = _build()
 
 
 def get_convention(name: str | Convention) -> Convention:

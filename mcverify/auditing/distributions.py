@@ -27,13 +27,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy.linalg import solve_triangular
 
 from mcverify.auditing.backends import Backend, BackendUnavailable, quiet_native_logs
+from mcverify.auditing.registry import OBJECT_CONVENTIONS, Kind, ObjectConvention
 
 __all__ = [
     "OBJECT_CONVENTIONS",
@@ -45,69 +46,6 @@ __all__ = [
     "get_object_convention",
     "is_object_convention",
 ]
-
-KindName = Literal["univariate", "diagonal", "full"]
-
-
-@dataclass(frozen=True)
-class Kind:
-    """One kind of distribution object and the numeric convention whose probes it uses.
-
-    Attributes
-    ----------
-    name : {"univariate", "diagonal", "full"}
-    convention : str
-        ``pair-std``, ``diag-pair-std``, ``mvn``, ``prior-std`` or ``diag-prior-std``.
-    whiten : bool
-        True for the full kind of ``dist-prior``: each ``mvn`` probe (p, q) is
-        handed over as p mapped by the affine map that takes q to N(0, I).
-    """
-
-    name: KindName
-    convention: str
-    whiten: bool = False
-
-
-@dataclass(frozen=True)
-class ObjectConvention:
-    """A convention whose candidate receives distribution objects.
-
-    Attributes
-    ----------
-    name : {"dist-pair", "dist-prior"}
-    has_q : bool
-        True when the candidate receives q too.
-    kinds : tuple of Kind
-    """
-
-    name: str
-    has_q: bool
-    kinds: tuple[Kind, ...]
-
-    @property
-    def params(self) -> tuple[str, ...]:
-        return ("p", "q") if self.has_q else ("p",)
-
-    @property
-    def signature(self) -> str:
-        if self.has_q:
-            return "f(p, q) -> KL(p || q), p and q the backend's distribution objects"
-        return "f(p) -> KL(p || N(0, I)), p the backend's distribution object"
-
-
-#: The distribution-object conventions by name.
-OBJECT_CONVENTIONS: dict[str, ObjectConvention] = {
-    "dist-pair": ObjectConvention(
-        "dist-pair",
-        True,
-        (Kind("univariate", "pair-std"), Kind("diagonal", "diag-pair-std"), Kind("full", "mvn")),
-    ),
-    "dist-prior": ObjectConvention(
-        "dist-prior",
-        False,
-        (Kind("univariate", "prior-std"), Kind("diagonal", "diag-prior-std"), Kind("full", "mvn", whiten=True)),
-    ),
-}
 
 
 def is_object_convention(name: object) -> bool:

@@ -22,6 +22,7 @@ from mcverify.auditing.gradients import GradientAudit
 from mcverify.auditing.mistakes import Fit, meaning
 from mcverify.auditing.precision import PrecisionAudit
 from mcverify.auditing.regions import SweepFinding
+from mcverify.auditing.registry import DEFAULT_SAMPLES, DEFAULT_SEED
 from mcverify.auditing.sandbox import CandidateOutput
 from mcverify.formatting import significant
 
@@ -29,12 +30,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["DEFAULT_SAMPLES", "DEFAULT_SEED", "AuditReport", "Evidence", "fit_details"]
-
-#: Monte Carlo draws per evidence point.
-DEFAULT_SAMPLES = 100_000
-#: Root seed of the evidence; each point draws from
-#: ``SeedSequence(seed, spawn_key=(probe index,))``.
-DEFAULT_SEED = 20240607
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,8 @@ from typing import Any, NoReturn, TypeVar
 
 import numpy as np
 
+from mcverify.auditing.registry import DEFAULT_TIMEOUT
+
 __all__ = [
     "DEFAULT_TIMEOUT",
     "KILL_GRACE",
@@ -97,8 +99,6 @@ __all__ = [
 
 T = TypeVar("T")
 
-#: Default per-call timeout of an audit, in seconds.
-DEFAULT_TIMEOUT = 10.0
 #: Timeouts before a first result after which a session stops calling the candidate.
 FIRST_TIMEOUTS = 3
 #: Timeouts in all after which a session stops calling the candidate.

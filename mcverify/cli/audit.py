@@ -13,18 +13,17 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mcverify.auditing.auditor import DEFAULT_SAMPLES, DEFAULT_SEED, DEFAULT_TIMEOUT, audit, with_candidate_output
-from mcverify.auditing.autodiff import DTYPES, check_dtype
-from mcverify.auditing.backends import BACKENDS, BackendUnavailable, get_backend
-from mcverify.auditing.conventions import CONVENTIONS
-from mcverify.auditing.distributions import OBJECT_CONVENTIONS
-from mcverify.auditing.domain import parse_domain, probes_within
-from mcverify.auditing.expressions import ExprError, compile_expr
-from mcverify.auditing.report import AuditReport
-from mcverify.auditing.sandbox import CandidateEnded, CandidateOutput, in_child
-from mcverify.auditing.templates import TemplateError, compile_template, parse_template
+from mcverify.auditing.registry import (
+    BACKENDS,
+    CONVENTIONS,
+    DEFAULT_SAMPLES,
+    DEFAULT_SEED,
+    DEFAULT_TIMEOUT,
+    DTYPES,
+    OBJECT_CONVENTIONS,
+)
 from mcverify.cli.options import (
     EXIT_FAIL,
     EXIT_PASS,
@@ -35,10 +34,14 @@ from mcverify.cli.options import (
     one_line,
     seconds,
 )
-from mcverify.config.loader import MAX_SAMPLES
+from mcverify.cli.terminal import interrupts_exit
 from mcverify.errors import AuditError
 from mcverify.files import not_regular, shown_path
 from mcverify.tables.atomic import check_target, check_writable, clean_stale, write_new
+
+if TYPE_CHECKING:
+    from mcverify.auditing.report import AuditReport
+    from mcverify.auditing.sandbox import CandidateOutput
 
 __all__ = ["add_audit_command"]
 
@@ -150,6 +153,15 @@ def add_audit_command(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
+    with interrupts_exit():  # nothing is written yet: Ctrl-C while importing exits 130 at once
+        from mcverify.auditing.auditor import audit, with_candidate_output
+        from mcverify.auditing.autodiff import check_dtype
+        from mcverify.auditing.backends import BackendUnavailable, get_backend
+        from mcverify.auditing.expressions import ExprError, compile_expr
+        from mcverify.auditing.sandbox import CandidateEnded, CandidateOutput, in_child
+        from mcverify.auditing.templates import TemplateError, compile_template, parse_template
+        from mcverify.config.loader import MAX_SAMPLES
+
     if (args.target is None) == (args.expr is None):
         raise UsageError("audit: give either TARGET (path/to/file.py:function or package.module:function) or --expr")
     if args.samples == 1:
@@ -281,6 +293,9 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
 def _domain(texts: list[str] | None, convention: str) -> dict[str, tuple[float, float]] | None:
     """``--domain`` as the API's mapping, checked against the convention before any process starts."""
+    with interrupts_exit():  # nothing is written yet: Ctrl-C while importing exits 130 at once
+        from mcverify.auditing.domain import parse_domain, probes_within
+
     if not texts:
         return None
     try:

@@ -15,10 +15,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from mcverify.config.loader import DEFAULTS, ERROR_CONTROLS
+from mcverify.cli.terminal import interrupts_exit
+from mcverify.config.defaults import DEFAULTS, ERROR_CONTROLS
 from mcverify.tables.atomic import check_writable, clean_stale
-from mcverify.tables.result_files import check_set
-from mcverify.tables.writers import FORMATS, check_formats
 
 __all__ = [
     "EXIT_FAIL",
@@ -192,6 +191,9 @@ def add_config_options(p: argparse.ArgumentParser, *, verdicts: bool = True) -> 
 
 def parse_formats(text: str) -> list[str]:
     """The ``--format`` list (``csv,json``), each format and its optional dependency checked before any work."""
+    with interrupts_exit():  # nothing is written yet: Ctrl-C while importing exits 130 at once
+        from mcverify.tables.writers import check_formats
+
     try:
         formats = check_formats(f.strip() for f in text.split(",") if f.strip())
     except (ValueError, ImportError) as exc:
@@ -214,6 +216,10 @@ def check_outputs(
     mcverify.errors.OutputError
         Naming the file.
     """
+    with interrupts_exit():  # nothing is written yet: Ctrl-C while importing exits 130 at once
+        from mcverify.tables.result_files import check_set
+        from mcverify.tables.writers import FORMATS
+
     check_set(folder, stem, [t + FORMATS[f][0] for t in tables for f in formats], overwrite=overwrite)
 
 

@@ -23,19 +23,10 @@ from mcverify.cli.options import (
     nonnegative_int,
     positive_int,
 )
+from mcverify.cli.terminal import interrupts_exit
 from mcverify.extras import require_extra
 from mcverify.files import shown_path
-from mcverify.reporting.publish import (
-    DOCUMENT_FORMATS,
-    build_report,
-    check_extras,
-    format_for,
-    render_reports,
-    save_plots,
-)
-from mcverify.studies.validation import validate
 from mcverify.tables.atomic import check_target, check_writable, clean_stale, write_new
-from mcverify.tables.readers import ResultsError, read_results
 
 __all__ = ["add_report_commands"]
 
@@ -120,6 +111,8 @@ def _add_validate(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
+    with interrupts_exit():  # nothing is written yet: Ctrl-C while importing exits 130 at once
+        from mcverify.studies.validation import validate
 
     try:
         require_extra("markdown", "index.md")
@@ -161,6 +154,16 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    with interrupts_exit():  # nothing is written yet: Ctrl-C while importing exits 130 at once
+        from mcverify.reporting.publish import (
+            DOCUMENT_FORMATS,
+            build_report,
+            check_extras,
+            format_for,
+            render_reports,
+            save_plots,
+        )
+        from mcverify.tables.readers import ResultsError, read_results
 
     out = Path(args.output) if args.output else None
     try:

@@ -14,9 +14,9 @@ from mcverify.cli.options import (
     positive_int,
     prepare_output,
 )
-from mcverify.config.loader import DEFAULTS, ESTIMATORS, METHODS, load_config
-from mcverify.engine.checkpoint import Checkpoint, CheckpointError
-from mcverify.engine.pipeline import RunOptions, RunProblem, execute
+from mcverify.cli.terminal import interrupts_exit
+from mcverify.config.defaults import DEFAULTS
+from mcverify.sampling.methods import ESTIMATORS, METHODS
 from mcverify.tables.atomic import check_name
 
 __all__ = ["add_run_command"]
@@ -60,6 +60,11 @@ def add_run_command(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    with interrupts_exit():  # nothing is written yet: Ctrl-C while importing exits 130 at once
+        from mcverify.config.loader import load_config
+        from mcverify.engine.checkpoint import Checkpoint, CheckpointError
+        from mcverify.engine.pipeline import RunOptions, RunProblem, execute
+
     formats = parse_formats(args.format)
     spec = load_config(
         args.config,

@@ -29,17 +29,15 @@ from mcverify.cli.options import (
     positive_int,
     prepare_output,
 )
-from mcverify.config.cases import RunSpec
-from mcverify.config.loader import DEFAULTS, load_config
-from mcverify.engine.parallel import usable_cores
-from mcverify.sampling.estimators import METHODS, minimum_samples
-from mcverify.studies.calibration import CELL_COLUMNS, FAMILY_COLUMNS, Calibration, calibrate
-from mcverify.studies.convergence import FIT_COLUMNS, POINT_COLUMNS, converge, sample_counts
-from mcverify.tables.result_files import write_results
-from mcverify.tables.writers import provenance
+from mcverify.cli.terminal import interrupts_exit
+from mcverify.config.defaults import DEFAULTS
+from mcverify.sampling.methods import METHODS, minimum_samples
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from mcverify.config.cases import RunSpec
+    from mcverify.studies.calibration import Calibration
 
 __all__ = ["add_study_commands"]
 
@@ -108,6 +106,9 @@ def _prepare(
     The results are the set ``<config stem>.<study>``, with ``tables`` (what
     each table adds to that name) in every format.
     """
+    with interrupts_exit():  # nothing is written yet: Ctrl-C while importing exits 130 at once
+        from mcverify.config.loader import load_config
+        from mcverify.engine.parallel import usable_cores
 
     formats = parse_formats(args.format)
     spec = load_config(
@@ -151,6 +152,10 @@ def _frame(rows: list[dict[str, Any]], columns: dict[str, str]) -> pd.DataFrame:
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
+    with interrupts_exit():  # nothing is written yet: Ctrl-C while importing exits 130 at once
+        from mcverify.studies.calibration import CELL_COLUMNS, FAMILY_COLUMNS, calibrate
+        from mcverify.tables.result_files import write_results
+        from mcverify.tables.writers import provenance
 
     spec, out, formats, jobs = _prepare(args, (), "calibration", ("", "-family"))
     t0 = time.perf_counter()
@@ -228,6 +233,10 @@ def _calibration_summary(
 
 
 def _cmd_converge(args: argparse.Namespace) -> int:
+    with interrupts_exit():  # nothing is written yet: Ctrl-C while importing exits 130 at once
+        from mcverify.studies.convergence import FIT_COLUMNS, POINT_COLUMNS, converge, sample_counts
+        from mcverify.tables.result_files import write_results
+        from mcverify.tables.writers import provenance
 
     try:
         counts = sample_counts(args.min_samples, args.max_samples)

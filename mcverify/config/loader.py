@@ -68,6 +68,7 @@ import numpy as np
 
 from mcverify.config.case_list import CaseList, PairEntry, SweepEntry
 from mcverify.config.cases import RunSpec
+from mcverify.config.defaults import DEFAULTS, ERROR_CONTROLS
 from mcverify.config.sweeps import (
     FIELD_KEYS,
     Field,
@@ -88,6 +89,7 @@ from mcverify.errors import ConfigError
 from mcverify.files import file_kind, not_regular, shown_path
 from mcverify.numerics.closed_form import kl_divergence
 from mcverify.numerics.gaussian import Gaussian
+from mcverify.sampling.methods import ESTIMATORS, METHODS, minimum_samples
 from mcverify.stats.power import DEFAULT_POWER
 
 __all__ = [
@@ -103,21 +105,6 @@ __all__ = [
     "parse_config",
 ]
 
-#: Defaults of the ``[run]`` table.
-DEFAULTS: Mapping[str, Any] = {
-    "samples": 100_000,
-    "seed": 0,
-    "confidence": 0.95,
-    "alpha": 0.01,
-    "error_control": "holm",
-    "method": "mc",
-    "randomizations": 64,
-    "estimators": (),
-}
-#: Allowed values of ``[run] method``, ``error_control`` and ``estimators``.
-METHODS = ("mc", "antithetic", "qmc")
-ERROR_CONTROLS = ("holm", "bh")
-ESTIMATORS = ("k1", "k2", "k3")
 #: Largest number of cases a config may expand to without ``force``, unless
 #: ``[run] max_cases`` or the ``max_cases`` argument says otherwise.
 DEFAULT_MAX_CASES = 100_000
@@ -479,7 +466,7 @@ class _Parser:
             elif key in run:
                 out[key] = check(run[key], f"run.{key}", None)
         method = out.get("method", DEFAULTS["method"])
-        least = {"mc": 2, "antithetic": 4, "qmc": 2 * out.get("randomizations", DEFAULTS["randomizations"])}[method]
+        least = minimum_samples(method, out.get("randomizations", DEFAULTS["randomizations"]))
         if samples < least:
             field, source = ("samples", COMMAND_LINE) if samples_overridden else ("run.samples", None)
             raise self.fail(field, f"method '{method}' needs at least {least} samples, got {samples:,}", source)

@@ -12,8 +12,9 @@ Public names (everything else is internal to the layer):
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from mcverify.lazy import lazy_names
 
 if TYPE_CHECKING:
     from mcverify.engine.case import Methods, Settings, evaluate_case
@@ -29,19 +30,13 @@ __all__ = [
     "run",
 ]
 
-#: Where each public name lives; imported on first use, so that importing one module
-#: of this layer does not import them all (pandas among them).
-_WHERE = {
-    "Methods": "mcverify.engine.case",
-    "Settings": "mcverify.engine.case",
-    "evaluate_case": "mcverify.engine.case",
-    "run": "mcverify.engine.runner",
-    "RunOptions": "mcverify.engine.pipeline",
-    "execute": "mcverify.engine.pipeline",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(importlib.import_module(_WHERE[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#: Where each public name lives (module: names); imported on first use, so that importing one
+#: module of this layer does not import them all (numpy, scipy and pandas among them).
+__getattr__ = lazy_names(
+    __name__,
+    {
+        "case": ("Methods", "Settings", "evaluate_case"),
+        "runner": ("run",),
+        "pipeline": ("RunOptions", "execute"),
+    },
+)

@@ -11,8 +11,9 @@ Public names (everything else is internal to the layer):
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from mcverify.lazy import lazy_names
 
 if TYPE_CHECKING:
     from mcverify.reporting.plots import plot_kl_sweep, save_figure
@@ -28,19 +29,13 @@ __all__ = [
     "summarize",
 ]
 
-#: Where each public name lives; imported on first use, so that importing one module
-#: of this layer does not import them all (pandas among them).
-_WHERE = {
-    "Summary": "mcverify.reporting.summary",
-    "summarize": "mcverify.reporting.summary",
-    "plot_kl_sweep": "mcverify.reporting.plots",
-    "save_figure": "mcverify.reporting.plots",
-    "build_report": "mcverify.reporting.publish",
-    "render_report": "mcverify.reporting.publish",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(importlib.import_module(_WHERE[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#: Where each public name lives (module: names); imported on first use, so that importing one
+#: module of this layer does not import them all (numpy, scipy and pandas among them).
+__getattr__ = lazy_names(
+    __name__,
+    {
+        "summary": ("Summary", "summarize"),
+        "plots": ("plot_kl_sweep", "save_figure"),
+        "publish": ("build_report", "render_report"),
+    },
+)

@@ -12,19 +12,13 @@ from typing import Literal
 
 from mcverify.numerics.gaussian import Gaussian
 from mcverify.sampling.antithetic import antithetic_kl
+from mcverify.sampling.methods import METHODS, minimum_samples
 from mcverify.sampling.monte_carlo import MonteCarloResult, SeedLike, monte_carlo_kl
 from mcverify.sampling.qmc import DEFAULT_RANDOMIZATIONS, qmc_kl
 
 __all__ = ["METHODS", "SamplingMethod", "estimate_kl", "minimum_samples"]
 
 SamplingMethod = Literal["mc", "antithetic", "qmc"]
-#: The estimators, in the order tables list them.
-METHODS: tuple[str, ...] = ("mc", "antithetic", "qmc")
-
-
-def minimum_samples(method: str, randomizations: int = DEFAULT_RANDOMIZATIONS) -> int:
-    """Fewest samples ``method`` accepts: 2 (mc), 4 (antithetic) or 2 * randomizations (qmc)."""
-    return {"mc": 2, "antithetic": 4, "qmc": 2 * randomizations}[method]
 
 
 def estimate_kl(

@@ -15,20 +15,12 @@ from scipy.special import ndtri
 
 from mcverify.numerics.gaussian import Gaussian
 from mcverify.sampling.log_ratio import LogRatio
+from mcverify.sampling.methods import DEFAULT_RANDOMIZATIONS
 from mcverify.sampling.moments import ExactSum, skewness
 from mcverify.sampling.monte_carlo import CHUNK, MonteCarloResult, SeedLike, mean_result
 
 __all__ = ["DEFAULT_RANDOMIZATIONS", "points_per_randomization", "qmc_kl"]
 
-#: Independent scramblings by default. The randomisation means of these
-#: integrands are skewed (skewness about 1.3 whenever the covariances differ)
-#: and heavy-tailed (excess kurtosis 2 to 3), because the extreme Sobol strata
-#: map to the unbounded normal tails, and the t-test over R of them inherits
-#: an O(1/R) error. Measured rejection rates of true values at the nominal
-#: 5% / 1% (skewness-corrected t; benchmarks in the README's estimator section):
-#: R = 32: up to 1.34x / 1.88x nominal; R = 64: up to 1.13x / 1.33x. 64 costs
-#: a factor sqrt(2) in accuracy at a given number of points.
-DEFAULT_RANDOMIZATIONS = 64
 #: Bits of the scrambled Sobol points: 53, the precision of a double, so
 #: every point k * 2**-53 is exact and below 1 (the inverse normal CDF then
 #: resolves |z| up to 8.1). Scrambling costs O(d * bits**3); 64 bits would

@@ -30,6 +30,7 @@ from scipy.linalg import solve_triangular
 from mcverify.numerics.gaussian import Gaussian
 from mcverify.numerics.stable import scale_exponent
 from mcverify.sampling.log_ratio import LogRatio
+from mcverify.sampling.methods import ESTIMATORS
 from mcverify.sampling.moments import StreamingMoments
 from mcverify.sampling.monte_carlo import (
     CHUNK,
@@ -42,9 +43,6 @@ from mcverify.sampling.monte_carlo import (
 from mcverify.sampling.power_sums import UNIVARIATE_CHUNK
 
 __all__ = ["ESTIMATORS", "RatioEstimates", "k3_variance_is_finite", "ratio_estimators"]
-
-#: The estimator names, in table order.
-ESTIMATORS: tuple[str, ...] = ("k1", "k2", "k3")
 
 
 @dataclass(frozen=True)

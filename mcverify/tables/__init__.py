@@ -12,8 +12,9 @@ Public names (everything else is internal to the layer):
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from mcverify.lazy import lazy_names
 
 if TYPE_CHECKING:
     from mcverify.tables.readers import Results, ResultsError, read_results
@@ -33,22 +34,14 @@ __all__ = [
     "write_results",
 ]
 
-#: Where each public name lives; imported on first use, so that importing one module
-#: of this layer does not import them all (pandas among them).
-_WHERE = {
-    "COLUMNS": "mcverify.tables.schema",
-    "SCHEMA": "mcverify.tables.schema",
-    "to_frame": "mcverify.tables.schema",
-    "Results": "mcverify.tables.readers",
-    "ResultsError": "mcverify.tables.readers",
-    "read_results": "mcverify.tables.readers",
-    "FORMATS": "mcverify.tables.writers",
-    "provenance": "mcverify.tables.writers",
-    "write_results": "mcverify.tables.result_files",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(importlib.import_module(_WHERE[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#: Where each public name lives (module: names); imported on first use, so that importing one
+#: module of this layer does not import them all (numpy, scipy and pandas among them).
+__getattr__ = lazy_names(
+    __name__,
+    {
+        "schema": ("COLUMNS", "SCHEMA", "to_frame"),
+        "readers": ("Results", "ResultsError", "read_results"),
+        "writers": ("FORMATS", "provenance"),
+        "result_files": ("write_results",),
+    },
+)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-import mcverify.cli.run as run_command  # the execute the command line calls
+import mcverify.engine.pipeline as pipeline  # the execute `mcverify run` imports when it runs
 from mcverify.cli.main import main
 from mcverify.config.loader import MAX_PARAMETER_BYTES, load_config
 from mcverify.config.sweeps import MAX_DIM
@@ -168,7 +168,7 @@ def test_internal_error_is_one_line_with_exit_3(
     def broken(*args: object, **kwargs: object) -> None:
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr(run_command, "execute", broken)
+    monkeypatch.setattr(pipeline, "execute", broken)
     cfg = write(tmp_path, GOOD)
     assert main(["run", str(cfg), "-o", str(tmp_path / "out")]) == 3
     err = capsys.readouterr().err
@@ -183,7 +183,7 @@ def test_out_of_memory_is_one_line(
     def hungry(*args: object, **kwargs: object) -> None:
         raise MemoryError
 
-    monkeypatch.setattr(run_command, "execute", hungry)
+    monkeypatch.setattr(pipeline, "execute", hungry)
     assert main(["run", str(write(tmp_path, GOOD)), "-o", str(tmp_path / "out")]) == 2
     assert "out of memory" in one_error_line(capsys)
 

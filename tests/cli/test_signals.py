@@ -1,7 +1,8 @@
 """Ctrl-C at any moment, the start-up included: one line on stderr and exit code 130.
 
-The start-up window is the second or two in which the command line's modules
-(numpy, scipy, pandas) import, before :func:`mcverify.cli.main.main` runs.
+The start-up window is the time in which the command line's modules import, before
+:func:`mcverify.cli.main.main` runs, and then the second or two in which a command imports
+its implementation (numpy, scipy, pandas) inside ``main``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 
 import mcverify
+from mcverify.cli.terminal import exit_interrupted, interrupts_exit
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -67,6 +69,12 @@ def _interrupt(
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
+def _python(code: str) -> subprocess.CompletedProcess[str]:
+    """``python -c code`` with this checkout first on the path."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+
+
 needs_proc = pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="needs /proc (Linux)")
 
 
@@ -103,9 +111,32 @@ def test_entry_module_imports_nothing_heavy():
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('numpy', 'scipy', 'pandas'))\n"
         "print(heavy[:5])\n"
     )
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    done = _python(code)
     assert (done.returncode, done.stdout, done.stderr) == (0, "[]\n", "")
+
+
+#: What a command that is importing its implementation sees of Ctrl-C.
+CTRL_C_WHILE_IMPORTING = """
+import os, signal, time
+from mcverify.cli.terminal import interrupts_exit
+with interrupts_exit():
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(30)
+print("not reached")
+"""
+
+
+def test_ctrl_c_while_a_command_imports_exits_130_at_once():
+    """Around a command's imports, Ctrl-C is one line and exit 130 at once, never a KeyboardInterrupt."""
+    done = _python(CTRL_C_WHILE_IMPORTING)
+    assert (done.returncode, done.stdout, done.stderr) == (130, "", "mcverify: interrupted\n")
+
+
+def test_interrupts_exit_gives_the_handlers_back():
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    with interrupts_exit():
+        assert signal.getsignal(signal.SIGINT) is signal.getsignal(signal.SIGTERM) is exit_interrupted
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
 
 
 def test_run_hands_ctrl_c_back_to_main(monkeypatch, capsys):
@@ -133,8 +164,7 @@ def test_import_mcverify_is_light_and_every_public_name_resolves():
         "import sys, mcverify\n"
         "print(sorted(m for m in ('numpy', 'scipy', 'scipy.stats', 'pandas') if m in sys.modules))\n"
     )
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    done = _python(code)
     assert (done.returncode, done.stdout, done.stderr) == (0, "[]\n", "")
     for name in mcverify.__all__:
         assert getattr(mcverify, name) is not None
