@@ -182,8 +182,8 @@ def audit(
     name : str, optional
         How the report names the candidate (default: its ``__name__``).
     timeout : float or None
-        Seconds each call of the candidate may take (default 10); ``None``
-        or 0 for no limit. A call that times out counts as a failure at its
+        Seconds each call of the candidate may take (default 10; a batched
+        call of several probes three times that); ``None`` or 0 for no limit. A call that times out counts as a failure at its
         probes. After three timeouts before a first result, or ten in all,
         the candidate is no longer called. The sandbox
         (:mod:`mcverify.auditing.sandbox`) also captures what the candidate prints,

@@ -159,9 +159,10 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
-def _invoke(func: Callable[..., Any], args: Sequence[Any], backend: Backend) -> NDArray[np.float64]:
-    # Guarded (mcverify.auditing.sandbox): per-call timeout, output captured, sys.exit
-    # reported; the candidate gets fresh copies, and writing into them is noted.
+def _invoke(func: Callable[..., Any], args: Sequence[Any], backend: Backend, probes: int = 1) -> NDArray[np.float64]:
+    # Guarded (mcverify.auditing.sandbox): per-call timeout (times the number of probes
+    # a batched call evaluates), output captured, sys.exit reported; the candidate gets
+    # fresh copies, and writing into them is noted.
     def call() -> tuple[NDArray[np.float64], list[int]]:
         with backend.scope(), np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -169,7 +170,7 @@ def _invoke(func: Callable[..., Any], args: Sequence[Any], backend: Backend) -> 
             out = backend.to_numpy(func(*native))
             return out, changed_arguments(args, native, backend.to_numpy)
 
-    out, changed = guarded_call(call)
+    out, changed = guarded_call(call, probes)
     sess = current_session()
     if changed and sess is not None:
         sess.record_mutation(changed)
@@ -285,7 +286,7 @@ def _try_batch(
     n = len(group)
     stacked = [np.stack([np.asarray(args[k], dtype=np.float64) for args in group]) for k in range(len(group[0]))]
     try:
-        out = _invoke(func, stacked, backend)
+        out = _invoke(func, stacked, backend, n)
     except Exception as exc:
         _note(notes, f"a batched call raised {_describe(exc)}")
         return None
@@ -320,8 +321,8 @@ def _reduced(
     if pair is not None:
         a, b = pair
         try:
-            r_aa = _invoke(func, [np.stack([x, x]) for x in group[a]], backend)
-            r_ab = _invoke(func, [np.stack([x, y]) for x, y in zip(group[a], group[b])], backend)
+            r_aa = _invoke(func, [np.stack([x, x]) for x in group[a]], backend, 2)
+            r_ab = _invoke(func, [np.stack([x, y]) for x, y in zip(group[a], group[b])], backend, 2)
         except Exception:
             r_aa = r_ab = np.full(2, math.nan)
         if r_aa.size == 1 and r_ab.size == 1:

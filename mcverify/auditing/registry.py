@@ -19,6 +19,7 @@ from typing import Literal
 
 __all__ = [
     "BACKENDS",
+    "BATCH_TIMEOUTS",
     "CONVENTIONS",
     "DEFAULT_SAMPLES",
     "DEFAULT_SEED",
@@ -42,6 +43,10 @@ DEFAULT_SAMPLES = 100_000
 DEFAULT_SEED = 20240607
 #: Default per-call timeout of an audit, in seconds.
 DEFAULT_TIMEOUT = 10.0
+#: Per-call timeouts a batched call (several probes at once) may take: it does the work of
+#: many calls, and JAX compiles it anew for each batch shape (a numpyro MultivariateNormal
+#: batch took over 2 s on a loaded 2-core machine where one probe took milliseconds).
+BATCH_TIMEOUTS = 3
 
 Family = Literal["pair", "prior", "diag-pair", "diag-prior", "mvn"]
 ScaleName = Literal["std", "var", "logvar", "logstd", "cov"]

@@ -8,7 +8,8 @@ process, or corrupt the probes; it is reported instead.  Within a
 
 Timeout
     Each call runs in a daemon worker thread; the caller waits at most
-    ``timeout`` seconds.  A call that does not return in time raises
+    ``timeout`` seconds (a batched call, several probes at once,
+    :data:`BATCH_TIMEOUTS` times that).  A call that does not return in time raises
     :class:`CandidateTimeout` and its thread is abandoned: Python cannot
     stop a thread, so it runs on in the background until it returns or the
     process exits (a thread stuck in a loop keeps one core busy meanwhile).
@@ -75,7 +76,7 @@ from typing import Any, NoReturn, TypeVar
 
 import numpy as np
 
-from mcverify.auditing.registry import DEFAULT_TIMEOUT
+from mcverify.auditing.registry import BATCH_TIMEOUTS, DEFAULT_TIMEOUT
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -431,16 +432,18 @@ class Session:
         for k in positions:
             self.mutations[k] = self.mutations.get(k, 0) + 1
 
-    def call(self, fn: Callable[[], T]) -> T:
+    def call(self, fn: Callable[[], T], probes: int = 1) -> T:
+        """Call ``fn`` under the session's rules; a call of several ``probes`` gets :data:`BATCH_TIMEOUTS` timeouts."""
         if self.gave_up:
             raise CandidateTimeout(f"not called: the candidate already timed out {self.timeouts} times")
         self.calls += 1
         written = self.capture.size()
         ok: bool
         value: Any  # the call's result (a T) or, when not ok, the exception it raised
-        _announce(self.timeout)
+        timeout = None if self.timeout is None else self.timeout * min(max(1, probes), BATCH_TIMEOUTS)
+        _announce(timeout)
         try:
-            if self.timeout is None:
+            if timeout is None:
                 ident = threading.get_ident()
                 claimed = ident in self.capture.threads
                 self.capture.threads.add(ident)
@@ -454,13 +457,14 @@ class Session:
             else:
                 if self._worker is None:
                     self._worker = _Worker(self)
-                result = self._worker.run(fn, self.timeout)
+                result = self._worker.run(fn, timeout)
                 if result is None:
                     self.capture.abandoned.append(self._worker.thread)
                     self._worker.stop()  # it ends when the call returns, instead of waiting for work for ever
                     self._worker = None
                     self.timeouts += 1
-                    raise CandidateTimeout(f"no result within {self.timeout:g} s (the per-call timeout)")
+                    per = "the per-call timeout" if probes <= 1 else "a batched call's timeout"
+                    raise CandidateTimeout(f"no result within {timeout:g} s ({per})")
                 ok, value = result
         finally:
             _announce(None)
@@ -521,14 +525,17 @@ def session(
             sess.close()
 
 
-def guarded_call(fn: Callable[[], T]) -> T:
+def guarded_call(fn: Callable[[], T], probes: int = 1) -> T:
     """Call ``fn`` (which calls the candidate) under the open session's rules, or directly without one.
+
+    ``probes``: how many probes the call evaluates; a batched call (more than one) may take
+    :data:`BATCH_TIMEOUTS` per-call timeouts.
 
     Without a session, ``SystemExit`` still becomes :class:`CandidateExit`.
     """
     sess = _CURRENT.get()
     if sess is not None:
-        return sess.call(fn)
+        return sess.call(fn, probes)
     try:
         return fn()
     except SystemExit as exc:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from mcverify.auditing.registry import (
     BACKENDS,
+    BATCH_TIMEOUTS,
     CONVENTIONS,
     DEFAULT_SAMPLES,
     DEFAULT_SEED,
@@ -123,7 +124,10 @@ def add_audit_command(sub: argparse._SubParsersAction) -> None:
         type=seconds,
         default=DEFAULT_TIMEOUT,
         metavar="SECONDS",
-        help=f"time each call of the function may take, 0 for no limit (default: {DEFAULT_TIMEOUT:g})",
+        help=(
+            f"time each call of the function may take (a batched call: {BATCH_TIMEOUTS} times), "
+            f"0 for no limit (default: {DEFAULT_TIMEOUT:g})"
+        ),
     )
     audit.add_argument(
         "--domain",

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -90,6 +91,33 @@ def test_sleeping_past_the_timeout_on_some_probes() -> None:
     assert set(narrow["status"][not_called]) <= {"timeout"}
     assert any("no result in time" in p and "0.1 s" in p for p in r.problems)
     assert any("stopped calling the candidate after 10 timeouts" in n for n in r.notes)
+
+
+def test_a_batched_call_may_take_three_per_call_timeouts() -> None:
+    # A batched call does the work of many calls (and JAX compiles each batch shape): it gets
+    # BATCH_TIMEOUTS per-call timeouts before the audit falls back to one call per probe.
+    from mcverify.auditing.registry import BATCH_TIMEOUTS
+
+    assert BATCH_TIMEOUTS == 3
+
+    release = threading.Event()  # ends the abandoned batched call: no thread outlives the test
+
+    def slow_batches(pause: float):  # type: ignore[no-untyped-def]
+        def candidate(mean, std):  # type: ignore[no-untyped-def]
+            if np.ndim(std) > 0:
+                release.wait(pause)
+            return good(mean, std)
+
+        return candidate
+
+    r = audit(slow_batches(0.6), "prior-std", samples=0, timeout=0.4)  # 0.4 < 0.6 < 1.2 s
+    assert r.verdict == "pass" and r.calls == "batched" and r.properties["timed_out"] == 0
+    try:
+        r = audit(slow_batches(30.0), "prior-std", samples=0, timeout=0.4)
+    finally:
+        release.set()
+    assert r.verdict == "pass" and r.calls == "one per probe"
+    assert any("no result within 1.2 s (a batched call's timeout)" in n for n in r.notes), r.notes
 
 
 def test_hanging_everywhere_stops_after_three_timeouts() -> None:
