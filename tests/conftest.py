@@ -124,5 +124,19 @@ def artifacts() -> list[str]:
 THREADED_BACKEND_TESTS = ("test_jax_backend.py", "test_torch_backend.py")
 
 
+# The documentation's pages (seconds to minutes of commands each) start first, so that no
+# worker is left running one while the other is idle at the end (pytest-xdist hands out
+# tests in this order); not the pages whose Python blocks import a library that starts
+# threads in the test process (torch, JAX, Dask's client): those keep their place, after
+# the tests that fork.
+def _order(item) -> tuple[bool, int]:  # type: ignore[no-untyped-def]
+    page = item.callspec.params.get("page") if hasattr(item, "callspec") else None
+    if item.path.name == "test_docs.py" and isinstance(page, str):
+        from docexamples import starts_threads
+
+        return False, 1 if starts_threads(page) else 0
+    return item.path.name in THREADED_BACKEND_TESTS, 1
+
+
 def pytest_collection_modifyitems(session, config, items):  # type: ignore[no-untyped-def]
-    items.sort(key=lambda item: item.path.name in THREADED_BACKEND_TESTS)  # stable: order kept otherwise
+    items.sort(key=_order)  # stable: order kept otherwise

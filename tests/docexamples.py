@@ -43,6 +43,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -62,7 +63,7 @@ KINDS = ("console", "python", "pycon", "toml", "text")
 
 _FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```\s*$", re.M | re.S)
 _DIRECTIVE = re.compile(r"<!-- docs-test: (skip|slow|file|needs)(?: (.+?))? -->\s*$")
-_DURATION = re.compile(r"\b\d+(?:\.\d+)? ?s\b")
+_DURATION = re.compile(r"\b\d+(?:\.\d+)? ?s\b(?: \(\d+:\d\d:\d\d\))?")  # pytest adds "(0:01:03)" past a minute
 _PIP = re.compile(r"^pip install [^&]*&&\s*")
 
 
@@ -109,6 +110,20 @@ def blocks(page: str) -> list[Block]:
             )
         )
     return out
+
+
+#: Libraries that start threads when imported or used (a fork of the test process could then deadlock).
+THREADED = ("torch", "jax", "tensorflow", "tensorflow_probability", "numpyro", "distributed", "dask")
+
+
+def starts_threads(page: str) -> bool:
+    """Whether a Python block of ``page`` (run in the test process) imports a library that starts threads."""
+    return any(
+        re.search(rf"^\s*(?:>>> )?(?:from|import) ({'|'.join(THREADED)})\b", b.text, re.M)
+        or any(m.split(".")[0] in THREADED for m in b.needs)  # through a module the page wrote, or audit(backend=)
+        for b in blocks(page)
+        if b.kind in ("python", "pycon") and not b.file
+    )
 
 
 def commands(block: Block) -> list[tuple[str, list[str]]]:
@@ -223,6 +238,53 @@ def _forget_modules(tmp: Path) -> None:
 
 
 @contextmanager
+def command_server(tmp: Path) -> Iterator[None]:
+    """The page's ``mcverify`` as forks of one server that has imported the command line (``docserver.py``).
+
+    Each command is still a process of its own, with the page's folder, environment and
+    streams; it only skips the interpreter's start-up and the imports (a second or two a
+    command).  The server starts with the page's first command.
+    """
+    _SERVERS[tmp] = None
+    try:
+        yield
+    finally:
+        server = _SERVERS.pop(tmp, None)
+        if server is not None:
+            server.terminate()
+            server.wait()
+            assert server.stdout is not None
+            server.stdout.close()
+            shutil.rmtree(Path(server.args[-1]).parent, ignore_errors=True)
+
+
+#: The page folders whose ``mcverify`` is the server's, with the server once started.
+_SERVERS: dict[Path, subprocess.Popen[str] | None] = {}
+
+
+def _start_server(tmp: Path) -> None:
+    """Start the page's server, point the page's ``mcverify`` at it and wait until it listens.
+
+    If it gives up (see ``docserver.serve``), the commands find no server and run as fresh processes.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="mcv-"))  # short: a socket's path has at most 107 bytes
+    socket_path = folder / "socket"
+    server = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "docserver.py"), "serve", str(socket_path)],
+        cwd=tmp,
+        env=environment(tmp),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    _SERVERS[tmp] = server
+    client = f'"{sys.executable}" -I -S "{ROOT / "tests" / "docserver.py"}" call "{socket_path}"'
+    (tmp / ".bin" / "mcverify").write_text(f'#!/bin/sh\nexec {client} "$@"\n')
+    assert server.stdout is not None
+    server.stdout.readline()  # "ready", or nothing if it gave up
+
+
+@contextmanager
 def page_imports(tmp: Path) -> Iterator[None]:
     """The page's folder on ``sys.path`` while its blocks run; its modules forgotten afterwards."""
     sys.path.insert(0, str(tmp))
@@ -241,8 +303,6 @@ def update(page: str) -> int:
     Blocks whose ``needs`` cannot be imported are left alone. Returns the number
     of outputs left alone that differ.
     """
-    import tempfile
-
     text = (ROOT / page).read_text(encoding="utf-8")
     left = 0
     edits: list[tuple[Block, str]] = []
@@ -252,7 +312,7 @@ def update(page: str) -> int:
         os.chdir(tmp)
         namespace: dict[str, Any] = {"__name__": "__docs__"}
         try:
-            with page_imports(tmp):
+            with page_imports(tmp), command_server(tmp):
                 for block in blocks(page):
                     if block.skip or block.missing():
                         continue
@@ -300,6 +360,8 @@ def _printed(command: str, tmp: Path, status: int = 0) -> tuple[str | None, int]
     """What ``command`` prints, and its exit status; ``$?`` in it is ``status``, the previous command's."""
     if re.match(r"pip install [^&]*$", command):
         return None, 0
+    if tmp in _SERVERS and _SERVERS[tmp] is None:
+        _start_server(tmp)
     proc = subprocess.run(
         ["bash", "-c", f"{{ (exit {status}); " + _PIP.sub("", command) + "\n} 2>&1"],
         cwd=tmp,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import sys
 import tomllib
@@ -14,7 +15,9 @@ from docexamples import (
     PAGES,
     ROOT,
     Block,
+    _printed,
     blocks,
+    command_server,
     commands,
     matches,
     page_imports,
@@ -56,7 +59,7 @@ def test_page_examples_run_and_print_what_is_shown(page, tmp_path, monkeypatch):
     namespace: dict = {"__name__": "__docs__"}
     problems: list[str] = []
     missing: set[str] = set()
-    with page_imports(tmp):
+    with page_imports(tmp), command_server(tmp):
         for block in page_blocks:
             if block.skip:
                 continue
@@ -137,8 +140,80 @@ def test_echo_status_shows_the_exit_code_of_the_previous_command_of_the_block(tm
     assert run_console(Block(page="page.md", line=1, kind="console", text=wrong), tmp_path)
 
 
+_PROBE = """
+import json, os, signal, sys
+
+what = sys.argv[1:]
+if what[:1] == ["exit"]:
+    sys.exit(int(what[1]))
+if what[:1] == ["kill"]:
+    os.kill(os.getpid(), getattr(signal, what[1]))
+if what[:1] == ["interleave"]:  # stdout a pipe is block-buffered (unless PYTHONUNBUFFERED); stderr is not
+    print("out 1"); print("err 1", file=sys.stderr); print("out 2"); sys.stdout.write("no newline")
+    sys.exit(0)
+
+def stream(s):
+    b = s.buffer
+    raw = getattr(b, "raw", b)
+    return [type(b).__name__, raw.name, s.encoding, s.errors, s.line_buffering, s.write_through, s.mode,
+            b.seekable(), s.isatty(), s is getattr(sys, "__" + raw.name.strip("<>") + "__")]
+
+env = {k: v for k, v in os.environ.items() if k not in ("PROBE_FRESH", "KMP_DUPLICATE_LIB_OK")}
+print(json.dumps({
+    "forked": "mcverify.cli.main" in sys.modules,
+    "streams": {n: stream(getattr(sys, n)) for n in ("stdin", "stdout", "stderr")},
+    "stdin": sys.stdin.read() if what == ["read"] else None,
+    "argv": sys.argv, "path0": sys.path[0], "cwd": os.getcwd(), "env": env,
+    "main": [__name__, __spec__.name, sys.modules["__main__"].__file__, sys.modules["__main__"] is sys.modules[__name__]],
+}, sort_keys=True))
+"""
+
+
+def test_commands_run_as_forks_that_a_fresh_process_cannot_tell_apart(tmp_path, monkeypatch):
+    # A page's commands run in forks of docserver.py; each must see what `python -m` would give it:
+    # its streams as the interpreter makes them, argv, sys.path, __main__, folder and environment;
+    # its exit status and death by a signal reach the shell; stdout and stderr interleave as they would.
+    tmp = workdir(tmp_path)
+    (tmp / "docs_probe.py").write_text(_PROBE)
+    (tmp / "sub").mkdir()
+    with command_server(tmp):
+        assert _printed("mcverify --version", tmp)[1] == 0  # starts the server
+        client = (
+            (tmp / ".bin" / "mcverify")
+            .read_text()
+            .replace(" call ", " run-module ")
+            .replace('" "$@"', '" docs_probe "$@"')
+        )
+        assert client != (tmp / ".bin" / "mcverify").read_text()
+        (tmp / ".bin" / "probe").write_text(client)
+        (tmp / ".bin" / "probe").chmod(0o755)
+        for command in [
+            "probe",
+            "probe | cat",
+            "probe > out.json; cat out.json",
+            "probe 2>/dev/null < /dev/null",
+            "echo some input | probe read",
+            "cd sub && probe a 'b c'",
+            "probe interleave 2>&1",
+            "probe interleave 2>&1 | cat",
+            "probe exit 3; echo $?",
+            "probe kill SIGTERM; echo $?",
+            "probe kill SIGPIPE; echo $?",
+        ]:
+            forked, forked_status = _printed(command, tmp)
+            fresh, fresh_status = _printed(command.replace("probe", "PROBE_FRESH=1 probe"), tmp)
+            if fresh.startswith("{"):  # the one difference: the fork has the server's imports
+                assert '"forked": false' in fresh and '"forked": true' in forked, command
+                forked = forked.replace('"forked": true', '"forked": false')
+            assert (forked, forked_status) == (fresh, fresh_status), command
+        # A variable read at start-up (here PYTHONHASHSEED) makes the command a fresh process.
+        assert not json.loads(_printed("PYTHONHASHSEED=7 probe", tmp)[0])["forked"]
+
+
 def test_output_comparison_masks_durations_and_can_fail():
     assert matches(["53 cases in 1.5 s", "..."], "53 cases in 0.8 s\nwrote x\n")
+    assert matches(["1 passed in 7.44s"], "1 passed in 63.87s (0:01:03)\n")  # pytest's run time past a minute
+    assert not matches(["1 passed in 7.44s"], "2 passed in 63.87s (0:01:03)\n")
     assert matches(["a", "...", "c"], "a\nb\nb2\nc\n")
     assert not matches(["53 cases"], "52 cases\n")
     assert not matches(["a", "c"], "a\nb\nc\n")

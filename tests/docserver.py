@@ -1,0 +1,206 @@
+"""A fork server for the ``mcverify`` commands of the documentation's examples.
+
+Each ``$ mcverify ...`` line of a page used to start a fresh interpreter,
+which spends a second or two importing numpy, scipy and pandas before the
+command does anything.  Here one server per page imports them once, under the
+page's environment; each command is then a fork of it, a process of its own:
+
+- ``python tests/docserver.py serve SOCKET``: import :mod:`mcverify.cli.main`,
+  listen on the Unix socket ``SOCKET``, and for each command fork a process
+  that takes the caller's standard streams (the file descriptors themselves,
+  passed over the socket), folder, environment and arguments, and runs
+  ``python -m mcverify`` there (:func:`runpy._run_module_as_main`, what ``-m``
+  calls), exiting through the interpreter's own shutdown (atexit, flushes,
+  exit code).  Nothing it runs sees the server's state: each command starts
+  from the server's fresh imports.
+- ``python tests/docserver.py call SOCKET ARG...`` (the page's ``mcverify``):
+  hand the call to the server, wait, and exit with the command's status (or
+  die by its signal).  ``run-module SOCKET MODULE ARG...`` runs another module
+  (the tests of this file compare a probe's view of its process, forked and fresh).
+
+A command runs as a fresh ``python -m mcverify`` instead (the caller
+``exec``\\s it) whenever the fork could differ from one: the server is not up,
+a standard stream is a terminal, or the environment differs from the server's
+in anything but the variables the shell sets (``PWD``, ``OLDPWD``, ``SHLVL``,
+``_``) and ``PATH`` (numpy, OpenBLAS and Python read theirs at start-up:
+``NPY_DISABLE_CPU_FEATURES``, ``OPENBLAS_CORETYPE``, ``PYTHONHASHSEED``...).
+Output is byte for byte what the process prints: the same streams, the same
+buffering (stdout a pipe, block-buffered), the same interleaving of stdout and
+stderr.  What a fork cannot show is start-up itself (Ctrl-C while numpy
+imports); such examples belong in the tests of ``mcverify/__main__.py``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+
+#: Variables the shell sets or that Python reads only at run time: they may differ from the server's.
+_RUNTIME_ONLY = frozenset({"PWD", "OLDPWD", "SHLVL", "_", "PATH"})
+_LIMIT = 1 << 20  # bytes of one request (arguments and environment)
+
+
+def _comparable(env: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in env.items() if k not in _RUNTIME_ONLY}
+
+
+def call(path: str, args: list[str], module: str = "mcverify") -> None:
+    """The page's ``mcverify``: run ``args`` in a fork of the server, or as a fresh interpreter; never returns.
+
+    ``module`` is what runs (``python -m module``): the tests of this file run a probe.
+    """
+    fresh = [sys.executable, "-m", module, *args]
+    if any(os.isatty(fd) for fd in (0, 1, 2)):
+        os.execv(sys.executable, fresh)
+    request = json.dumps({"module": module, "args": args, "cwd": os.getcwd(), "env": dict(os.environ)}).encode()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        sock.connect(path)
+        socket.send_fds(sock, [request], [0, 1, 2])
+    except OSError:  # no server (it has not started, or would not fork): nothing ran yet
+        os.execv(sys.executable, fresh)
+    reply = json.loads(sock.recv(4096) or b"{}")
+    if "fresh" in reply:  # the server declined before forking
+        os.execv(sys.executable, fresh)
+    if "signal" in reply:  # die as the command died, so that the shell sees the same status
+        signal.signal(reply["signal"], signal.SIG_DFL)
+        os.kill(os.getpid(), reply["signal"])
+    if "status" not in reply:
+        sys.exit(f"docserver: the server lost the command mcverify {' '.join(args)}")
+    sys.exit(reply["status"])
+
+
+def serve(path: str) -> None:
+    """Import the command line once, then fork a command for each request on the socket ``path``."""
+    before = dict(os.environ)
+    import mcverify.cli.main  # noqa: F401  (the imports every command pays: numpy, scipy, pandas)
+
+    # What the imports did to the environment (threadpoolctl sets KMP_DUPLICATE_LIB_OK), done again in each command.
+    imported = {k: v for k, v in os.environ.items() if before.get(k) != v}
+
+    threads = _threads()
+    if threads:  # a fork of a threaded process may deadlock: callers find no server and run fresh
+        sys.exit(f"docserver: threads {', '.join(threads)} after the imports; not forking")
+    startup = _comparable(before)
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    server.bind(path + ".new")
+    server.listen(16)
+    os.rename(path + ".new", path)  # callers see the socket only when it listens
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
+    while True:
+        conn, _ = server.accept()
+        data, fds, _flags, _addr = socket.recv_fds(conn, _LIMIT, 3)
+        request = json.loads(data)
+        env = _comparable(request["env"])
+        if len(fds) != 3 or env != startup:
+            differ = sorted(k for k in env.keys() | startup.keys() if env.get(k) != startup.get(k))
+            conn.send(json.dumps({"fresh": f"environment: {', '.join(differ)}"}).encode())
+        elif os.fork() == 0:  # a waiter, so that the server takes the next request (a pipeline) at once
+            server.close()
+            _wait_for_command(conn, fds, {**request, "env": {**request["env"], **imported}})
+        for fd in fds:
+            os.close(fd)
+        conn.close()
+        _reap()
+
+
+def _threads() -> list[str]:
+    """The threads besides this one, but jemalloc's (pyarrow's allocator, which pandas imports).
+
+    jemalloc quiesces its background thread around a fork (``pthread_atfork``) and a
+    child starts without it; any other thread (BLAS's pool without
+    ``OPENBLAS_NUM_THREADS=1``, a monitor) makes the server decline.
+    """
+    if not os.path.isdir("/proc/self/task"):
+        return ["(unknown: no /proc)"]
+    names = []
+    for task in os.listdir("/proc/self/task"):
+        if int(task) != threading.get_native_id():
+            with open(f"/proc/self/task/{task}/comm") as f:
+                names.append(f.read().strip())
+    return [n for n in names if n != "jemalloc_bg_thd"]
+
+
+def _reap() -> None:
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+    except ChildProcessError:
+        pass
+
+
+def _wait_for_command(conn: socket.socket, fds: list[int], request: dict) -> None:
+    """In the waiter: fork the command, wait for it, send its status; never returns.
+
+    The command leaves by the SystemExit of ``python -m mcverify``, up through the
+    server's frames (none catches it) to the interpreter's own shutdown.
+    """
+    pid = os.fork()
+    if pid == 0:
+        conn.close()
+        _become_command(fds, request)
+    try:
+        _, status = os.waitpid(pid, 0)
+        if os.WIFSIGNALED(status):
+            reply = {"signal": os.WTERMSIG(status)}
+        else:
+            reply = {"status": os.waitstatus_to_exitcode(status)}
+        conn.send(json.dumps(reply).encode())
+    finally:
+        os._exit(0)
+
+
+def _become_command(fds: list[int], request: dict) -> None:
+    """Turn this fork into ``python -m MODULE ARGS`` started by the caller; raises SystemExit."""
+    import importlib
+    import runpy
+    import types
+
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+        os.close(fd)
+    # The standard streams anew, as the interpreter makes them at start-up for these descriptors
+    # (pylifecycle.c, create_stdio): seekable or not, line-buffered on a terminal and stderr, or
+    # unbuffered (-u, PYTHONUNBUFFERED: the same for the server and the command, as the environments are).
+    unbuffered = sys.stdout.write_through
+    for fd, name in enumerate(("stdin", "stdout", "stderr")):
+        old = getattr(sys, name)
+        writing = fd > 0
+        buffer = open(fd, "wb" if writing else "rb", buffering=0 if unbuffered and writing else -1, closefd=False)
+        raw = buffer if isinstance(buffer, io.FileIO) else buffer.raw
+        raw.name = f"<{name}>"
+        stream = io.TextIOWrapper(
+            buffer,
+            encoding=old.encoding,
+            errors=old.errors,
+            newline="\n",
+            line_buffering=not unbuffered and (raw.isatty() or fd == 2),
+            write_through=unbuffered,
+        )
+        stream.mode = "r" if fd == 0 else "w"
+        setattr(sys, name, stream)
+        setattr(sys, f"__{name}__", stream)
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    sys.argv = ["-m", *request["args"]]  # as python -m sets it, until runpy names the module's file
+    sys.path[0] = os.getcwd()  # python -m puts the current folder first, not this file's
+    importlib.invalidate_caches()
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    runpy._run_module_as_main(request["module"], alter_argv=True)  # type: ignore[attr-defined]
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "serve":
+        serve(sys.argv[2])
+    elif sys.argv[1] == "call":
+        call(sys.argv[2], sys.argv[3:])
+    else:  # run-module SOCKET MODULE ARG...
+        call(sys.argv[2], sys.argv[4:], module=sys.argv[3])
