@@ -56,7 +56,11 @@ def dask_executor(address: str, n_workers: int, *, timeout: float = 20.0) -> Ite
             threads_per_worker=1,
             processes=True,
             dashboard_address=None,
-            silence_logs=logging.ERROR,
+            # A worker whose heartbeat meets the closing scheduler logs an ERROR with a
+            # traceback (tornado's StreamClosedError), to the user's terminal: noise of the
+            # shutdown. A task's own error reaches mcverify through its future and is
+            # reported there, so distributed's log lines below CRITICAL are not shown.
+            silence_logs=logging.CRITICAL,
         )
         client = Client(cluster, timeout=timeout)
     else:
