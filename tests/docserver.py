@@ -41,7 +41,9 @@ import sys
 import threading
 
 #: Variables the shell sets or that Python reads only at run time: they may differ from the server's.
-_RUNTIME_ONLY = frozenset({"PWD", "OLDPWD", "SHLVL", "_", "PATH"})
+#: PS1 and PS2 among them: a non-interactive bash unsets them, so a prompt exported by a
+#: virtual environment's ``activate`` reaches the server but not the page's commands.
+_RUNTIME_ONLY = frozenset({"PWD", "OLDPWD", "SHLVL", "_", "PATH", "PS1", "PS2"})
 _LIMIT = 1 << 20  # bytes of one request (arguments and environment)
 
 
