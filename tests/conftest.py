@@ -111,6 +111,15 @@ def pytest_testnodedown(node, error):  # type: ignore[no-untyped-def]
     ARTIFACTS.extend(getattr(node, "workeroutput", {}).get("mcverify_artifacts", []))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _command_server():  # type: ignore[no-untyped-def]
+    """Stop this process's ``mcverify`` command server (``commands.py``) at the end of the session."""
+    yield
+    from commands import SERVER
+
+    SERVER.stop()
+
+
 @pytest.fixture
 def artifacts() -> list[str]:
     """Append a line here to have it listed at the end of the test run."""

@@ -238,28 +238,43 @@ def _forget_modules(tmp: Path) -> None:
 
 
 @contextmanager
-def command_server(tmp: Path) -> Iterator[None]:
-    """The page's ``mcverify`` as forks of one server that has imported the command line (``docserver.py``).
+def command_server(tmp: Path, modules: tuple[str, ...] = ()) -> Iterator[None]:
+    """The page's ``mcverify`` as forks of one server that has imported what the commands import (``docserver.py``).
 
     Each command is still a process of its own, with the page's folder, environment and
     streams; it only skips the interpreter's start-up and the imports (a second or two a
-    command).  The server starts with the page's first command.
+    command; ``modules``, such as :func:`shared_modules`, besides).  The server starts
+    with the page's first command.
     """
     _SERVERS[tmp] = None
+    _MODULES[tmp] = modules
     try:
         yield
     finally:
+        _MODULES.pop(tmp, None)
         server = _SERVERS.pop(tmp, None)
         if server is not None:
             server.terminate()
             server.wait()
             assert server.stdout is not None
             server.stdout.close()
-            shutil.rmtree(Path(server.args[-1]).parent, ignore_errors=True)
+            shutil.rmtree(Path(server.args[-1 - len(modules)]).parent, ignore_errors=True)
+
+
+def shared_modules(page: str) -> tuple[str, ...]:
+    """The heavy libraries of ``page``'s commands that its server imports once for all of them.
+
+    PyTorch (two seconds an import) where the page names it and it is installed.
+    TensorFlow and JAX start threads when imported, which a fork must not copy
+    (``docserver.serve`` would decline): their commands import them afresh.
+    """
+    text = (ROOT / page).read_text(encoding="utf-8")
+    return tuple(m for m in ("torch",) if re.search(rf"\b{m}\b", text) and importlib.util.find_spec(m))
 
 
 #: The page folders whose ``mcverify`` is the server's, with the server once started.
 _SERVERS: dict[Path, subprocess.Popen[str] | None] = {}
+_MODULES: dict[Path, tuple[str, ...]] = {}
 
 
 def _start_server(tmp: Path) -> None:
@@ -270,7 +285,7 @@ def _start_server(tmp: Path) -> None:
     folder = Path(tempfile.mkdtemp(prefix="mcv-"))  # short: a socket's path has at most 107 bytes
     socket_path = folder / "socket"
     server = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "docserver.py"), "serve", str(socket_path)],
+        [sys.executable, str(ROOT / "tests" / "docserver.py"), "serve", str(socket_path), *_MODULES[tmp]],
         cwd=tmp,
         env=environment(tmp),
         stdin=subprocess.DEVNULL,
@@ -312,7 +327,7 @@ def update(page: str) -> int:
         os.chdir(tmp)
         namespace: dict[str, Any] = {"__name__": "__docs__"}
         try:
-            with page_imports(tmp), command_server(tmp):
+            with page_imports(tmp), command_server(tmp, shared_modules(page)):
                 for block in blocks(page):
                     if block.skip or block.missing():
                         continue

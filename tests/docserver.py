@@ -5,8 +5,10 @@ which spends a second or two importing numpy, scipy and pandas before the
 command does anything.  Here one server per page imports them once, under the
 page's environment; each command is then a fork of it, a process of its own:
 
-- ``python tests/docserver.py serve SOCKET``: import :mod:`mcverify.cli.main`,
-  listen on the Unix socket ``SOCKET``, and for each command fork a process
+- ``python tests/docserver.py serve SOCKET [MODULE...]``: import
+  :mod:`mcverify.cli.main` and what the commands import when they run (numpy,
+  scipy, pandas, matplotlib, mcverify's implementation: :data:`PRELOAD`, and
+  the ``MODULE``\\s named, such as ``torch``), listen on the Unix socket ``SOCKET``, and for each command fork a process
   that takes the caller's standard streams (the file descriptors themselves,
   passed over the socket), folder, environment and arguments, and runs
   ``python -m mcverify`` there (:func:`runpy._run_module_as_main`, what ``-m``
@@ -43,18 +45,24 @@ import threading
 #: Variables the shell sets or that Python reads only at run time: they may differ from the server's.
 #: PS1 and PS2 among them: a non-interactive bash unsets them, so a prompt exported by a
 #: virtual environment's ``activate`` reaches the server but not the page's commands.
-_RUNTIME_ONLY = frozenset({"PWD", "OLDPWD", "SHLVL", "_", "PATH", "PS1", "PS2"})
+#: PYTEST_CURRENT_TEST: pytest sets it for each test (tests/commands.py); DOCSERVER_RUNTIME: see :func:`call`.
+_RUNTIME_ONLY = frozenset(
+    {"PWD", "OLDPWD", "SHLVL", "_", "PATH", "PS1", "PS2", "PYTEST_CURRENT_TEST", "DOCSERVER_RUNTIME"}
+)
 _LIMIT = 1 << 20  # bytes of one request (arguments and environment)
 
 
-def _comparable(env: dict[str, str]) -> dict[str, str]:
-    return {k: v for k, v in env.items() if k not in _RUNTIME_ONLY}
+def _comparable(env: dict[str, str], runtime: frozenset[str] = frozenset()) -> dict[str, str]:
+    return {k: v for k, v in env.items() if k not in _RUNTIME_ONLY and k not in runtime}
 
 
 def call(path: str, args: list[str], module: str = "mcverify") -> None:
     """The page's ``mcverify``: run ``args`` in a fork of the server, or as a fresh interpreter; never returns.
 
     ``module`` is what runs (``python -m module``): the tests of this file run a probe.
+    ``DOCSERVER_RUNTIME`` in the environment names (comma-separated) further variables
+    that only the command's run reads, never start-up (a test's own switches): they
+    may differ from the server's.
     """
     fresh = [sys.executable, "-m", module, *args]
     if any(os.isatty(fd) for fd in (0, 1, 2)):
@@ -77,10 +85,27 @@ def call(path: str, args: list[str], module: str = "mcverify") -> None:
     sys.exit(reply["status"])
 
 
-def serve(path: str) -> None:
-    """Import the command line once, then fork a command for each request on the socket ``path``."""
+#: What the commands import when they run (the command line itself imports none of it): the
+#: second or so each fresh ``mcverify`` spends before it does anything.
+PRELOAD = (
+    "mcverify.cli.main",
+    "mcverify.config.loader",
+    "mcverify.engine.pipeline",
+    "mcverify.engine.parallel",
+    "mcverify.auditing.auditor",
+    "mcverify.auditing.evidence",
+    "mcverify.tables.readers",
+    "mcverify.reporting.publish",
+)
+
+
+def serve(path: str, modules: list[str] | tuple[str, ...] = ()) -> None:
+    """Import :data:`PRELOAD` and ``modules`` once, then fork a command for each request on the socket ``path``."""
+    import importlib
+
     before = dict(os.environ)
-    import mcverify.cli.main  # noqa: F401  (the imports every command pays: numpy, scipy, pandas)
+    for name in (*PRELOAD, *modules):
+        importlib.import_module(name)
 
     # What the imports did to the environment (threadpoolctl sets KMP_DUPLICATE_LIB_OK), done again in each command.
     imported = {k: v for k, v in os.environ.items() if before.get(k) != v}
@@ -99,8 +124,9 @@ def serve(path: str) -> None:
         conn, _ = server.accept()
         data, fds, _flags, _addr = socket.recv_fds(conn, _LIMIT, 3)
         request = json.loads(data)
-        env = _comparable(request["env"])
-        if len(fds) != 3 or env != startup:
+        runtime = frozenset(request["env"].get("DOCSERVER_RUNTIME", "").split(","))
+        env = _comparable(request["env"], runtime)
+        if len(fds) != 3 or env != {k: v for k, v in startup.items() if k not in runtime}:
             differ = sorted(k for k in env.keys() | startup.keys() if env.get(k) != startup.get(k))
             conn.send(json.dumps({"fresh": f"environment: {', '.join(differ)}"}).encode())
         elif os.fork() == 0:  # a waiter, so that the server takes the next request (a pipeline) at once
@@ -201,7 +227,7 @@ def _become_command(fds: list[int], request: dict) -> None:
 
 if __name__ == "__main__":
     if sys.argv[1] == "serve":
-        serve(sys.argv[2])
+        serve(sys.argv[2], sys.argv[3:])
     elif sys.argv[1] == "call":
         call(sys.argv[2], sys.argv[3:])
     else:  # run-module SOCKET MODULE ARG...

@@ -24,6 +24,7 @@ from docexamples import (
     run_console,
     run_python,
     run_toml,
+    shared_modules,
     workdir,
     write_file,
 )
@@ -59,7 +60,7 @@ def test_page_examples_run_and_print_what_is_shown(page, tmp_path, monkeypatch):
     namespace: dict = {"__name__": "__docs__"}
     problems: list[str] = []
     missing: set[str] = set()
-    with page_imports(tmp), command_server(tmp):
+    with page_imports(tmp), command_server(tmp, shared_modules(page)):
         for block in page_blocks:
             if block.skip:
                 continue

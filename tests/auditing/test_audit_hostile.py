@@ -7,13 +7,13 @@ accepts only arithmetic.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
+import commands
 import numpy as np
 import pytest
 
@@ -175,10 +175,7 @@ def hangs(mean, std):
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run(
-        [sys.executable, "-m", "mcverify", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=120
-    )
+    return commands.mcverify(*args, cwd=cwd, timeout=120)
 
 
 def test_json_stays_parseable_when_the_candidate_prints(tmp_path: Path) -> None:

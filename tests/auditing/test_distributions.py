@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import subprocess
 import sys
 from pathlib import Path
 
+import commands
 import numpy as np
 import pytest
 
@@ -31,10 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run(
-        [sys.executable, "-m", "mcverify", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
-    )
+    return commands.mcverify(*args, cwd=cwd)
 
 
 # ------------------------------------------------------------------ registry

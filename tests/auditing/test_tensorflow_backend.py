@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
+import commands
 import pytest
 
 from mcverify import audit
@@ -129,16 +128,8 @@ def test_cli_keras_file_json_and_quiet_stderr(tmp_path):
         "    kl = -0.5 * (1 + z_log_var - tf.square(z_mean) - tf.exp(z_log_var))\n"
         "    return tf.reduce_sum(kl, axis=-1)\n"
     )
-    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    env["PYTHONPATH"] = str(ROOT)
-    done = subprocess.run(
-        [sys.executable, "-m", "mcverify", "audit", "vae.py:kl_loss", "-c", "diag-prior-logvar", *TF_JSON],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=env,
-        timeout=300,
-    )
+    env = {k: v for k, v in commands.environment().items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    done = commands.mcverify("audit", "vae.py:kl_loss", "-c", "diag-prior-logvar", *TF_JSON, cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["backend"] == "tensorflow"
     # TensorFlow's start-up lines (oneDNN, CUDA, absl) are kept out of the audit's output

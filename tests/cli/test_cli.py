@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import commands
 import pandas as pd
 import pytest
 
@@ -18,10 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def mcverify(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run(
-        [sys.executable, "-m", "mcverify", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
-    )
+    return commands.mcverify(*args, cwd=cwd)
 
 
 def in_process(

@@ -6,10 +6,10 @@ import importlib.util
 import json
 import os
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
+import commands
 import pytest
 
 from mcverify.cli.main import main
@@ -38,15 +38,7 @@ USER_CODE = textwrap.dedent(
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run(
-        [sys.executable, "-m", "mcverify", "audit", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=120,
-    )
+    return commands.mcverify("audit", *args, cwd=cwd, timeout=120)
 
 
 @pytest.fixture
@@ -196,13 +188,16 @@ ENDINGS = textwrap.dedent(
 
 def run_ending(tmp_path: Path, when: str, *extra: str) -> subprocess.CompletedProcess[str]:
     (tmp_path / "ends.py").write_text(ENDINGS)
-    env = dict(os.environ, PYTHONPATH=str(ROOT), MCV_TEST_END=when)
-    return subprocess.run(
-        [sys.executable, "-m", "mcverify", "audit", "ends.py:kl", "-c", "diag-prior-logvar", "--samples", "0", *extra],
-        capture_output=True,
-        text=True,
+    return commands.mcverify(
+        "audit",
+        "ends.py:kl",
+        "-c",
+        "diag-prior-logvar",
+        "--samples",
+        "0",
+        *extra,
         cwd=tmp_path,
-        env=env,
+        runtime_env={"MCV_TEST_END": when},
         timeout=120,
     )
 
@@ -501,11 +496,10 @@ DIES = textwrap.dedent(
 @pytest.mark.parametrize("when", ["crash in a call", "os._exit in a call", "crash at import"])
 def test_a_candidate_that_printed_before_dying_shows_its_last_output(tmp_path, when):
     (tmp_path / "dies.py").write_text(DIES)
-    env = dict(os.environ, PYTHONPATH=str(ROOT), MCV_TEST_END=when)
-    argv = [sys.executable, "-m", "mcverify", "audit", "dies.py:kl", "-c", "prior-std", "--samples", "0"]
+    argv = ["audit", "dies.py:kl", "-c", "prior-std", "--samples", "0"]
 
     def call(*extra: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*argv, *extra], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+        return commands.mcverify(*argv, *extra, cwd=tmp_path, runtime_env={"MCV_TEST_END": when}, timeout=120)
 
     text = call()
     lines = text.stderr.splitlines()

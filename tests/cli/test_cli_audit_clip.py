@@ -8,12 +8,12 @@ same parser, handler and report without a second of start-up each.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+import commands
 import pytest
 
 from tests.cli.test_cli import in_process
@@ -42,15 +42,7 @@ GUARDED = textwrap.dedent(
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run(
-        [sys.executable, "-m", "mcverify", "audit", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=120,
-    )
+    return commands.mcverify("audit", *args, cwd=cwd, timeout=120)
 
 
 @pytest.fixture

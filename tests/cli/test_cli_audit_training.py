@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
+import commands
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,15 +33,7 @@ TORCH_CODE = textwrap.dedent(
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
-    return subprocess.run(
-        [sys.executable, "-m", "mcverify", "audit", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=300,
-    )
+    return commands.mcverify("audit", *args, cwd=cwd)
 
 
 def test_dtype_float16_fails_with_the_overflow_threshold(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import commands
 import pytest
 
 import mcverify.engine.pipeline as pipeline  # the execute `mcverify run` imports when it runs
@@ -230,8 +231,7 @@ def test_config_from_a_pipe_is_refused_without_reading(tmp_path: Path) -> None:
 # ------------------------------------------------ through the command line, as a subprocess
 def cli(*args: str | bytes, cwd: Path | None = None) -> subprocess.CompletedProcess[bytes]:
     """``python -m mcverify ARGS``: bytes in and out, so that any path the OS accepts can be passed."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "mcverify", *args], capture_output=True, cwd=cwd, env=env, timeout=60)
+    return commands.mcverify(*args, cwd=cwd, timeout=60, text=False)
 
 
 def refused(done: subprocess.CompletedProcess[bytes]) -> str:

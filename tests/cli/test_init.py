@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
+import commands
 import pytest
 
 from mcverify.cli.main import main
@@ -18,10 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def mcverify(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run(
-        [sys.executable, "-m", "mcverify", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
-    )
+    return commands.mcverify(*args, cwd=cwd)
 
 
 def test_init_writes_the_verification_configs_that_run(tmp_path):

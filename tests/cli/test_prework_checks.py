@@ -7,11 +7,10 @@ Each case is refused with one line naming the file or field, exit code 2, and no
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import warnings
 from pathlib import Path
 
+import commands
 import pytest
 
 from mcverify.cli.main import main
@@ -46,13 +45,7 @@ def test_config_name_too_long_for_the_file_system_is_refused_before_work(tmp_pat
     """A 236-byte stem fits the file system, but not with mcverify's temporary names: found up front."""
     cfg = config(tmp_path, "x" * 236 + ".toml")
     out = tmp_path / "out"
-    done = subprocess.run(
-        [sys.executable, "-m", "mcverify", "run", str(cfg), "-o", str(out), "--jobs", "1"],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ, PYTHONPATH=str(ROOT)),
-        timeout=60,
-    )
+    done = commands.mcverify("run", str(cfg), "-o", str(out), "--jobs", "1", timeout=60)
     assert done.returncode == 2, done.stderr
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
     assert f"{out / ('x' * 236)}.csv: the file name is too long for the file system" in done.stderr

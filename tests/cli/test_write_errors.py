@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import commands
 import pandas as pd
 import pytest
 
@@ -131,14 +132,7 @@ needs_sys = pytest.mark.skipif(
 
 
 def mcverify(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mcverify", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=dict(os.environ, PYTHONPATH=str(ROOT)),
-        timeout=120,
-    )
+    return commands.mcverify(*args, cwd=cwd, timeout=120)
 
 
 @needs_sys

@@ -9,12 +9,11 @@ sample through real ``python -m mcverify`` subprocesses.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import commands
 import pytest
 
 from mcverify.cli.main import main
@@ -73,18 +72,9 @@ def test_malformed_config_in_process(path: Path, out_root: Path, capsys: pytest.
 
 @pytest.mark.slow
 def test_malformed_configs_as_subprocesses(tmp_path: Path) -> None:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-
     def run(path: Path) -> tuple[Path, subprocess.CompletedProcess[str], Path]:
         out = tmp_path / path.stem
-        proc = subprocess.run(
-            [sys.executable, "-m", "mcverify", "run", str(path), "-o", str(out)],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-        )
-        return path, proc, out
+        return path, commands.mcverify("run", str(path), "-o", str(out), timeout=120), out
 
     assert len(SUBPROCESS_SAMPLE) == 12
     with ThreadPoolExecutor(2) as pool:

@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import commands
 import numpy as np
 import pandas as pd
 import pytest
@@ -284,13 +285,7 @@ def test_symlinked_checkpoint_folder_is_refused_and_its_target_kept(tmp_path, ex
     (out / ".c.checkpoint").symlink_to(precious, target_is_directory=True)
     cfg = tmp_path / "c.toml"
     cfg.write_text(SMALL)
-    proc = subprocess.run(
-        [sys.executable, "-m", "mcverify", "run", str(cfg), "-o", str(out), *extra],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-    )
+    proc = commands.mcverify("run", str(cfg), "-o", str(out), *extra, timeout=120, cwd=ROOT)
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "is a symbolic link" in lines[0] and ".c.checkpoint" in lines[0]
@@ -327,14 +322,7 @@ def test_remove_deletes_links_inside_not_their_targets(tmp_path):
 # ------------------------------------- blocks bound to their run, damaged blocks
 def run_proc(cfg: Path, out: Path, *extra: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """``mcverify run`` in a process of its own, without -q (a damaged block's warning is printed then)."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run(
-        [sys.executable, "-m", "mcverify", "run", str(cfg), "-o", str(out), "--jobs", "1", *extra],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return commands.mcverify("run", str(cfg), "-o", str(out), "--jobs", "1", *extra, timeout=timeout)
 
 
 @pytest.fixture(scope="module")

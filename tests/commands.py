@@ -1,0 +1,111 @@
+"""``mcverify`` as the tests run it: ``python -m mcverify ARGS``, a process of its own.
+
+Each call is a process with the test's folder, environment, standard streams
+and arguments, whose exit status (or death by a signal) is the test's to
+check, as a user's shell would see it.  It is forked from a server that has
+imported what the commands import (``docserver.py``, which the documentation's
+examples use too), so that it skips the second or so a fresh interpreter spends
+importing numpy, scipy and pandas; it runs as a fresh interpreter instead when
+its environment differs from the server's in anything Python or a library
+reads at start-up.  One server per test process, started by the first call and
+stopped at the end of the session (``conftest.py``).
+
+Tests about start-up itself, signals sent to the command, or limits set on the
+process (``test_startup.py``, ``test_kill.py``, the attack corpus) start
+``python -m mcverify`` themselves.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+_DOCSERVER = Path(__file__).resolve().parent / "docserver.py"
+
+
+def environment(**extra: str) -> dict[str, str]:
+    """The commands' environment: the suite's, with this checkout first on the path and one BLAS thread.
+
+    One BLAS and OpenMP thread: mcverify's numbers do not depend on it (it runs
+    its own matrix work on one thread: ``mcverify/numerics/blas.py``), and a
+    process with a BLAS thread pool could not fork the commands.
+    """
+    return dict(os.environ, PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", **extra)
+
+
+class _Server:
+    """This process's command server, started on first use."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen[str] | None = None
+        self.socket = ""
+
+    def client(self) -> list[str]:
+        """The command that hands a call to the server (or runs it fresh if the server is gone)."""
+        if self.proc is None:
+            folder = tempfile.mkdtemp(prefix="mcv-")  # short: a socket's path has at most 107 bytes
+            self.socket = os.path.join(folder, "socket")
+            self.proc = subprocess.Popen(
+                [sys.executable, str(_DOCSERVER), "serve", self.socket],
+                cwd=ROOT,
+                env=environment(),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            assert self.proc.stdout is not None
+            self.proc.stdout.readline()  # "ready", or nothing if it gave up: the calls then run fresh
+        return [sys.executable, "-I", "-S", str(_DOCSERVER), "call", self.socket]
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait()
+            assert self.proc.stdout is not None
+            self.proc.stdout.close()
+            for path in (self.socket, os.path.dirname(self.socket)):
+                try:
+                    os.unlink(path) if path == self.socket else os.rmdir(path)
+                except OSError:
+                    pass
+            self.proc = None
+
+
+SERVER = _Server()
+
+
+def mcverify(
+    *args: str | bytes | os.PathLike[str],
+    cwd: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    runtime_env: Mapping[str, str] | None = None,
+    timeout: float = 300,
+    text: bool = True,
+    **kwargs: Any,
+) -> subprocess.CompletedProcess[Any]:
+    """Run ``python -m mcverify ARGS`` and capture its output.
+
+    Parameters
+    ----------
+    env : mapping, optional
+        The whole environment (default :func:`environment`).  A call whose
+        environment differs from the server's runs as a fresh interpreter.
+    runtime_env : mapping, optional
+        Variables added to the environment that only the command's run reads
+        (a test candidate's switches): they do not keep the call from the server.
+    kwargs
+        Passed to :func:`subprocess.run` (``input``, ``stdout``...); output is
+        captured unless ``stdout`` or ``stderr`` is given.
+    """
+    full = dict(environment() if env is None else env)
+    if runtime_env:
+        full.update(runtime_env, DOCSERVER_RUNTIME=",".join(runtime_env))
+    if "stdout" not in kwargs and "stderr" not in kwargs:
+        kwargs["capture_output"] = True
+    return subprocess.run([*SERVER.client(), *args], cwd=cwd, env=full, timeout=timeout, text=text, **kwargs)
