@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 
 import numpy as np
 import pytest
@@ -86,6 +88,32 @@ def small_run(tmp_path_factory: pytest.TempPathFactory):
     assert main(["run", str(cfg), "-o", str(folder), "-q", "--format", "csv,json,parquet"]) == 0
     frame = to_frame(run(load_config(cfg)), "small")
     return folder, frame
+
+
+# ------------------------------------------------------------ JAX's compilation cache
+# JAX compiles each operation for each shape it meets (a numpyro audit: ~8 s of its 16);
+# the same audits recur in the documentation's pages and the tests, in this process and in
+# the commands' processes.  One persistent cache for the session's processes (the controller
+# sets it before pytest-xdist starts its workers, which inherit it), removed at the end.
+_JAX_CACHE = "JAX_COMPILATION_CACHE_DIR"
+
+
+def pytest_configure(config):  # type: ignore[no-untyped-def]
+    if _JAX_CACHE not in os.environ:
+        config._mcverify_jax_cache = tempfile.mkdtemp(prefix="mcv-jax-")
+        os.environ.update(
+            {
+                _JAX_CACHE: config._mcverify_jax_cache,
+                "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+                "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
+            }
+        )
+
+
+def pytest_unconfigure(config):  # type: ignore[no-untyped-def]
+    folder = getattr(config, "_mcverify_jax_cache", None)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 # ------------------------------------------------------------ artifacts in the CI log
