@@ -13,7 +13,7 @@ from mcverify.numerics.blas import one_blas_thread
 from mcverify.numerics.cholesky import refined_cholesky, refined_cholesky_stack, solve_lower
 from mcverify.numerics.gaussian import Gaussian
 from mcverify.numerics.gaussian_batch import GaussianBatch, as_batches
-from mcverify.numerics.stable import expm1_minus, two_square
+from mcverify.numerics.stable import expm1_minus, fsum_rows, two_square
 
 __all__ = ["kl_divergence"]
 
@@ -120,12 +120,12 @@ def _kl_batches(p: GaussianBatch, q: GaussianBatch) -> NDArray[np.float64]:
                 with np.errstate(over="ignore", invalid="ignore"):
                     np.add(half_h, half_t2, out=out[part])  # fsum of two numbers: their correctly rounded sum
             return out
-        return _row_fsums(_diagonal_terms(p, q))  # type: ignore[arg-type]
+        return fsum_rows(_diagonal_terms(p, q))  # type: ignore[arg-type]
     out = np.empty(n)
     with one_blas_thread():
         for start in range(0, n, _FULL_BATCH):
             part = slice(start, start + _FULL_BATCH)
-            out[part] = _row_fsums(_full_terms_batch(_rows(p, part), _rows(q, part)))
+            out[part] = fsum_rows(_full_terms_batch(_rows(p, part), _rows(q, part)))
     return out
 
 
@@ -143,18 +143,6 @@ def _rows(g: GaussianBatch, part: slice) -> GaussianBatch:
         object.__setattr__(out, name, None if value is None else value[part])
     object.__setattr__(out, "kind", g.kind)
     return out
-
-
-def _row_fsums(terms: NDArray[np.float64]) -> NDArray[np.float64]:
-    """:func:`math.fsum` of each row; ``inf`` where finite terms overflow."""
-    fsum = math.fsum
-    out = []
-    for row in terms.tolist():
-        try:
-            out.append(fsum(row))
-        except OverflowError:
-            out.append(math.inf)
-    return np.array(out, dtype=np.float64)
 
 
 def _q_exponent(q: Gaussian) -> NDArray[np.intc]:
