@@ -90,16 +90,21 @@ def solve_lower(lower: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[n
     numpy.linalg.LinAlgError
         If a matrix is singular.
     """
-    out = np.empty(b.shape)
     trtrs = lapack.dtrtrs
-    for i in range(lower.shape[0]):
-        a = lower[i]
-        if a.flags.f_contiguous:
-            x, info = trtrs(a, b[i], lower=1, trans=0)
-        else:  # the transposed system, as solve_triangular solves it for C-ordered input
-            x, info = trtrs(a.T, b[i], lower=0, trans=1)
+    if (
+        lower.flags.c_contiguous and lower.shape[-1] > 1
+    ):  # C-ordered matrices: solved transposed, as solve_triangular does
+        xs = [trtrs(a, bi, lower=0, trans=1) for a, bi in zip(np.swapaxes(lower, -1, -2), b)]
+    else:
+        xs = [
+            trtrs(a, bi, lower=1, trans=0) if a.flags.f_contiguous else trtrs(a.T, bi, lower=0, trans=1)
+            for a, bi in zip(lower, b)
+        ]
+    for i, (_, info) in enumerate(xs):
         if info != 0:
             raise np.linalg.LinAlgError(f"singular triangular matrix (LAPACK info {info}) at stack index {i}")
+    out = np.empty(b.shape)
+    for i, (x, _) in enumerate(xs):
         out[i] = x
     return out
 
@@ -151,7 +156,7 @@ def refined_cholesky_stack(cov: NDArray[np.float64]) -> tuple[NDArray[np.float64
     costs ~4.5 µs a matrix where the Dot2 steps cost ~18.
     """
     # numpy's stubs type cholesky's result as floating[Any]; it is float64 for float64 input.
-    chol = cast("NDArray[np.float64]", np.linalg.cholesky(cov)).copy()
+    chol = cast("NDArray[np.float64]", np.linalg.cholesky(cov))
     n, d = cov.shape[0], cov.shape[-1]
     row = np.sqrt(np.diagonal(cov, axis1=-2, axis2=-1))[..., :, None]  # ||L_i,:|| = sqrt(cov_ii)
     # eps^2 ||L_i,:|| on every entry (one broadcast, not one a step: numpy is slow along a short last axis)
@@ -164,6 +169,10 @@ def refined_cholesky_stack(cov: NDArray[np.float64]) -> tuple[NDArray[np.float64
     e = np.frexp(row)[1]
     moderate = np.all((e >= -_SLICED_MAX_EXP) & (e <= _SLICED_MAX_EXP), axis=(-2, -1))
     moderate &= np.all(np.isfinite(cov), axis=(-2, -1))
+    # cond(L) >= max L_ii / min L_ii; beyond 2^15, _correction_sure fails anyway: straight to Dot2
+    diag = np.diagonal(chol, axis1=-2, axis2=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        moderate &= np.max(diag, axis=-1) <= 2.0**15 * np.min(diag, axis=-1)
     redo = _newton_steps_sliced(cov, chol, row[..., 0], floor, refined, every[moderate])
     if redo.size:  # from LAPACK's factor again
         chol[redo] = np.linalg.cholesky(cov[redo])
@@ -295,9 +304,9 @@ def _lower_inverse(chol: NDArray[np.float64]) -> NDArray[np.float64]:
     inv = np.zeros_like(chol)
     recip = 1.0 / np.diagonal(chol, axis1=-2, axis2=-1)
     np.einsum("...ii->...i", inv)[...] = recip
-    neg = -recip[..., None]
-    for i in range(1, d):  # row i: -(L_i,:i L^{-1}_:i,:i) / L_ii
-        np.multiply(chol[:, i : i + 1, :i] @ inv[:, :i, :i], neg[:, i : i + 1], out=inv[:, i : i + 1, :i])
+    neg = -recip
+    for i in range(1, d):  # row i: -(L_i,:i L^{-1}_:i,:i) / L_ii (einsum: matmul calls BLAS once a matrix)
+        np.multiply(np.einsum("mk,mkj->mj", chol[:, i, :i], inv[:, :i, :i]), neg[:, i, None], out=inv[:, i, :i])
     return inv
 
 
@@ -338,6 +347,15 @@ def _newton_steps_sliced(
     constants = slicing_constants(a_cov)
     with np.errstate(over="ignore", invalid="ignore", under="ignore", divide="ignore"):
         inv = _lower_inverse(a_chol)
+        # the test of _correction_sure on LAPACK's factor: what fails it will fail it after the step
+        likely = _correction_sure(a_chol, inv, a_row, None, a_chol, np.abs(a_chol), upper)
+    if not np.all(likely):
+        redo.append(active[~likely])
+        active = active[likely]
+        if active.size == 0:
+            return np.concatenate(redo)
+        a_cov, a_chol, a_floor, a_row, inv = a_cov[likely], a_chol[likely], a_floor[likely], a_row[likely], inv[likely]
+        constants = tuple(c[likely] for c in constants)
     for step in range(_REFINE_STEPS):
         with np.errstate(over="ignore", invalid="ignore", under="ignore"):
             res = sliced_residual(a_cov, a_chol, constants)
@@ -405,7 +423,7 @@ def _correction_sure(
     chol: NDArray[np.float64],
     inv: NDArray[np.float64],
     row: NDArray[np.float64],
-    corr: NDArray[np.float64],
+    corr: NDArray[np.float64] | None,
     new: NDArray[np.float64],
     size: NDArray[np.float64],
     upper: NDArray[np.bool_],
@@ -422,11 +440,19 @@ def _correction_sure(
     an entry that is 0 with a correction of exactly 0 (a zero that the
     structure keeps) included; the others (entries far smaller than their
     row, ill-conditioned factors) are refined by the Dot2 residual instead.
+    Without ``corr`` (the test of LAPACK's factor before the step, which
+    spares the step where it would fail after it), any 0 entry passes.
     """
     v = np.abs(inv) @ row[..., None]
     lv = np.abs(chol) @ v
     lv *= _SLICED_ERROR * 2.0**63
-    ok = size >= lv * np.swapaxes(v, -1, -2)
-    ok |= upper
-    ok |= (new == 0.0) & (corr == 0.0)
-    return np.all(ok, axis=(-2, -1))
+    # at once where the smallest entry clears the largest bound (the usual case)
+    smallest = np.min(np.where(upper, np.inf, size), axis=(-2, -1))
+    sure = smallest >= np.max(lv[..., 0], axis=-1) * np.max(v[..., 0], axis=-1)
+    rest = np.flatnonzero(~sure)
+    if rest.size:
+        ok = size[rest] >= lv[rest] * np.swapaxes(v[rest], -1, -2)
+        ok |= upper
+        ok |= (new[rest] == 0.0) & (True if corr is None else corr[rest] == 0.0)
+        sure[rest] = np.all(ok, axis=(-2, -1))
+    return sure

@@ -142,10 +142,15 @@ def fsum_rows(terms: NDArray[np.float64]) -> NDArray[np.float64]:
     ``2^-900`` or above ``2^900``, not finite, or with a negative term) are summed by
     :func:`math.fsum` itself (``inf`` where it raises ``OverflowError``).
     """
-    m, n = terms.shape
+    return fsum_columns(np.ascontiguousarray(terms.T))
+
+
+def fsum_columns(terms: NDArray[np.float64]) -> NDArray[np.float64]:
+    """:func:`fsum_rows` of ``terms.T``: the sum of each column of ``terms`` ``(n, m)``, which is left alone."""
+    n, m = terms.shape
     if n == 0 or n > 512:
         return _fsum_each(terms, np.arange(m))
-    hi = np.ascontiguousarray(terms.T)
+    hi = terms
     nonnegative = np.minimum.reduce(hi, axis=0) >= 0.0  # (NaN compares False)
     lo = None  # the first level's tails are 0, and its TwoSum leaves (s, t) renormalised already
     with np.errstate(over="ignore", invalid="ignore"):
@@ -181,11 +186,11 @@ def fsum_rows(terms: NDArray[np.float64]) -> NDArray[np.float64]:
     return out
 
 
-def _fsum_each(terms: NDArray[np.float64], rows: NDArray[np.intp]) -> NDArray[np.float64]:
-    """:func:`math.fsum` of the given rows; ``inf`` where it raises ``OverflowError``."""
+def _fsum_each(terms: NDArray[np.float64], columns: NDArray[np.intp]) -> NDArray[np.float64]:
+    """:func:`math.fsum` of the given columns; ``inf`` where it raises ``OverflowError``."""
     fsum = math.fsum
     out = []
-    for row in terms[rows].tolist():
+    for row in terms[:, columns].T.tolist():
         try:
             out.append(fsum(row))
         except OverflowError:
