@@ -240,9 +240,11 @@ def slicing_constants(cov: NDArray[np.float64]) -> tuple[NDArray[np.float64], ..
     """
     d = cov.shape[-1]
     e = np.frexp(np.sqrt(np.diagonal(cov, axis1=-2, axis2=-1)))[1] + 1
-    sigma1 = np.repeat(np.ldexp(1.5, e + (52 - _SLICE_BITS))[..., :, None], d, axis=-1)
+    t = np.repeat(np.ldexp(1.0, e + (52 - _SLICE_BITS))[..., :, None], d, axis=-1)  # 2^(e_i + 28), exact
+    sigma1 = 1.5 * t
     sigma2 = sigma1 * 2.0**-_SLICE_BITS
-    sigma = np.ldexp(1.5, e[..., :, None] + e[..., None, :] + (52 - 2 * _SLICE_BITS))
+    sigma = t * np.swapaxes(t, -1, -2)
+    sigma *= 1.5 * 2.0**-52  # 1.5 * 2^(e_i + e_j + 4), exact
     c1 = cov + sigma
     c1 -= sigma
     return sigma1, sigma2, c1, cov - c1
@@ -336,8 +338,9 @@ def _newton_steps_sliced(
     if active.size == 0:
         return active
     d = cov.shape[-1]
-    # Phi(X) = lower triangle of X, half its diagonal; X = (Y + Y^T) / 2 from the product Y
-    half_phi = 0.5 * (np.tril(np.ones((d, d)), -1) + 0.5 * np.eye(d))
+    # Phi(X): the lower triangle of X, half its diagonal (only the lower triangle of X is read, so
+    # X = L^{-1} R L^{-T} is not symmetrised: its two triangles differ by rounding only)
+    phi = np.tril(np.ones((d, d)), -1) + 0.5 * np.eye(d)
     upper = np.triu(np.ones((d, d), dtype=bool), 1)
     whole = active.size == cov.shape[0]
     a_cov, a_chol, a_floor, a_row = (
@@ -348,20 +351,21 @@ def _newton_steps_sliced(
     with np.errstate(over="ignore", invalid="ignore", under="ignore", divide="ignore"):
         inv = _lower_inverse(a_chol)
         # the test of _correction_sure on LAPACK's factor: what fails it will fail it after the step
-        likely = _correction_sure(a_chol, inv, a_row, None, a_chol, np.abs(a_chol), upper)
+        v, lv = _sensitivity(a_chol, inv, a_row)
+        likely = _correction_sure(v, lv, None, a_chol, np.abs(a_chol), upper)
     if not np.all(likely):
         redo.append(active[~likely])
         active = active[likely]
         if active.size == 0:
             return np.concatenate(redo)
         a_cov, a_chol, a_floor, a_row, inv = a_cov[likely], a_chol[likely], a_floor[likely], a_row[likely], inv[likely]
+        v, lv = v[likely], lv[likely]
         constants = tuple(c[likely] for c in constants)
     for step in range(_REFINE_STEPS):
         with np.errstate(over="ignore", invalid="ignore", under="ignore"):
             res = sliced_residual(a_cov, a_chol, constants)
             x = (inv @ res) @ np.swapaxes(inv, -1, -2).copy()
-            x += np.swapaxes(x, -1, -2)
-            x *= half_phi
+            x *= phi
             corr = a_chol @ x
             finite = np.all(np.isfinite(corr), axis=(-2, -1))
             new = a_chol + corr
@@ -369,7 +373,9 @@ def _newton_steps_sliced(
             done = np.all(np.abs(corr) <= 4.0 * _EPS * size + a_floor, axis=(-2, -1))
             if step == 0:  # where a second step would only confirm this one, it is not taken
                 done |= _second_step_idle(size, x, a_floor, upper)
-            sure = _correction_sure(a_chol, inv, a_row, corr, new, size, upper)
+            if step > 0:
+                v, lv = _sensitivity(a_chol, inv, a_row)
+            sure = _correction_sure(v, lv, corr, new, size, upper)
         if np.all(finite):
             chol[active] = new
         else:
@@ -419,10 +425,19 @@ def _second_step_idle(
 _SLICED_ERROR = 2.0**-92
 
 
+def _sensitivity(
+    chol: NDArray[np.float64], inv: NDArray[np.float64], row: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """``v = |L^{-1}| r`` and ``2^63 eps |L| v`` of :func:`_correction_sure`, shapes ``(m, d, 1)``."""
+    v = np.abs(inv) @ row[..., None]
+    lv = np.abs(chol) @ v
+    lv *= _SLICED_ERROR * 2.0**63
+    return v, lv
+
+
 def _correction_sure(
-    chol: NDArray[np.float64],
-    inv: NDArray[np.float64],
-    row: NDArray[np.float64],
+    v: NDArray[np.float64],
+    lv: NDArray[np.float64],
     corr: NDArray[np.float64] | None,
     new: NDArray[np.float64],
     size: NDArray[np.float64],
@@ -443,9 +458,6 @@ def _correction_sure(
     Without ``corr`` (the test of LAPACK's factor before the step, which
     spares the step where it would fail after it), any 0 entry passes.
     """
-    v = np.abs(inv) @ row[..., None]
-    lv = np.abs(chol) @ v
-    lv *= _SLICED_ERROR * 2.0**63
     # at once where the smallest entry clears the largest bound (the usual case)
     smallest = np.min(np.where(upper, np.inf, size), axis=(-2, -1))
     sure = smallest >= np.max(lv[..., 0], axis=-1) * np.max(v[..., 0], axis=-1)
