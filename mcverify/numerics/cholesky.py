@@ -103,10 +103,9 @@ def solve_lower(lower: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[n
     for i, (_, info) in enumerate(xs):
         if info != 0:
             raise np.linalg.LinAlgError(f"singular triangular matrix (LAPACK info {info}) at stack index {i}")
-    out = np.empty(b.shape)
-    for i, (x, _) in enumerate(xs):
-        out[i] = x
-    return out
+    if not xs:
+        return np.empty(b.shape)
+    return np.array([x for x, _ in xs], dtype=np.float64)
 
 
 def refined_cholesky(cov: NDArray[np.float64]) -> tuple[NDArray[np.float64], bool]:
