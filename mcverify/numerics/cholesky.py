@@ -275,8 +275,8 @@ def sliced_residual(
 
     where only the second bracket, of size :math:`2^{-48} \|L_{i,:}\| \|L_{j,:}\|`,
     is rounded (Dot2, :func:`cholesky_residual`, is accurate relative to
-    :math:`|L| |L|^T` instead, but costs a loop over the columns).  The row exponents must lie within ``+-400`` (no product
-    underflows or overflows).
+    :math:`|L| |L|^T` instead, but costs a loop over the columns).  The row
+    exponents must lie within ``+-400`` (no product underflows or overflows).
     """
     sigma1, sigma2, c1, c2 = slicing_constants(cov) if constants is None else constants
     h = chol + sigma1  # H = fl(fl(L + sigma1) - sigma1): L rounded to the grid ulp(sigma1)
