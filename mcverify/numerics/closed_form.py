@@ -13,7 +13,7 @@ from mcverify.numerics.blas import one_blas_thread
 from mcverify.numerics.cholesky import refined_cholesky, refined_cholesky_stack, solve_lower
 from mcverify.numerics.gaussian import Gaussian
 from mcverify.numerics.gaussian_batch import GaussianBatch, as_batches
-from mcverify.numerics.stable import expm1_minus, two_square
+from mcverify.numerics.stable import expm1_minus, fsum_columns, fsum_rows, two_square
 
 __all__ = ["kl_divergence"]
 
@@ -120,12 +120,12 @@ def _kl_batches(p: GaussianBatch, q: GaussianBatch) -> NDArray[np.float64]:
                 with np.errstate(over="ignore", invalid="ignore"):
                     np.add(half_h, half_t2, out=out[part])  # fsum of two numbers: their correctly rounded sum
             return out
-        return _row_fsums(_diagonal_terms(p, q))  # type: ignore[arg-type]
+        return fsum_rows(_diagonal_terms(p, q))  # type: ignore[arg-type]
     out = np.empty(n)
     with one_blas_thread():
         for start in range(0, n, _FULL_BATCH):
             part = slice(start, start + _FULL_BATCH)
-            out[part] = _row_fsums(_full_terms_batch(_rows(p, part), _rows(q, part)))
+            out[part] = fsum_columns(_full_terms_batch(_rows(p, part), _rows(q, part)))
     return out
 
 
@@ -143,18 +143,6 @@ def _rows(g: GaussianBatch, part: slice) -> GaussianBatch:
         object.__setattr__(out, name, None if value is None else value[part])
     object.__setattr__(out, "kind", g.kind)
     return out
-
-
-def _row_fsums(terms: NDArray[np.float64]) -> NDArray[np.float64]:
-    """:func:`math.fsum` of each row; ``inf`` where finite terms overflow."""
-    fsum = math.fsum
-    out = []
-    for row in terms.tolist():
-        try:
-            out.append(fsum(row))
-        except OverflowError:
-            out.append(math.inf)
-    return np.array(out, dtype=np.float64)
 
 
 def _q_exponent(q: Gaussian) -> NDArray[np.intc]:
@@ -299,22 +287,28 @@ def _scaled_cholesky_pairs(
 
 
 def _full_terms_batch(p: GaussianBatch, q: GaussianBatch) -> NDArray[np.float64]:
-    """:func:`_full_terms` of every pair, shape ``(n, terms)``: the same operations on stacks."""
-    d = p.dim
+    """:func:`_full_terms` of every pair, transposed: shape ``(terms, n)``, the same operations on stacks."""
+    d, n = p.dim, len(p)
     q_diag = np.diagonal(np.linalg.cholesky(q.cov), axis1=1, axis2=2) if q.cov is not None else _stddevs_2d(q)
     k = np.frexp(np.max(q_diag, axis=1))[1]
     lp, lq = _scaled_cholesky_pairs(p, q, k)
     same = np.all(lp == lq, axis=(1, 2))
     m = solve_lower(lq, lp)
     m[same] = np.eye(d)
-    dp, dq = np.diagonal(lp, axis1=1, axis2=2), np.diagonal(lq, axis1=1, axis2=2)
+    dp, dq = np.diagonal(lp, axis1=1, axis2=2).T, np.diagonal(lq, axis1=1, axis2=2).T
     ratio = dp / dq
     near = (ratio >= 0.5) & (ratio <= 2.0)
     with np.errstate(divide="ignore"):
         a = 2.0 * np.where(near, np.log1p((dp - dq) / dq), np.log(dp) - np.log(dq))
     rows, cols = np.tril_indices(d, -1)
-    off = m[:, rows, cols]
-    mean_p, mean_q = p.mean.reshape(len(p), d), q.mean.reshape(len(q), d)
+    off = m.reshape(n, d * d)[:, rows * d + cols].T
+    mean_p, mean_q = p.mean.reshape(n, d), q.mean.reshape(n, d)
     delta = np.ldexp(mean_p, -k[:, None]) - np.ldexp(mean_q, -k[:, None])
-    b = solve_lower(lq, delta[..., None])[..., 0]
-    return np.concatenate([0.5 * expm1_minus(a), 0.5 * off * off, 0.5 * b * b], axis=-1)
+    b = solve_lower(lq, delta[..., None])[..., 0].T
+    terms = np.empty((2 * d + len(rows), n))  # 0.5 * x * x as (0.5 * x) * x, as _full_terms evaluates it
+    np.multiply(expm1_minus(a), 0.5, out=terms[:d])
+    np.multiply(off, 0.5, out=terms[d:-d])
+    terms[d:-d] *= off
+    np.multiply(b, 0.5, out=terms[-d:])
+    terms[-d:] *= b
+    return terms

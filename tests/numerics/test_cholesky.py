@@ -87,6 +87,22 @@ def refined_by_loop(cov):
     return chol, False
 
 
+def _test_stack(rng, d, n):
+    """Covariances of condition 1 .. 1e10 and scales 1e-8 .. 1e8; some diagonal, some with a zero row, some Wishart."""
+    covs = []
+    for i in range(n):
+        cov = random_spd(rng, d, 10.0 ** rng.uniform(0, 10)) * 10.0 ** rng.uniform(-8, 8)
+        if i % 6 == 0:
+            cov = np.diag(np.diag(cov))
+        elif i % 6 == 1 and d > 1:
+            cov[0, 1:] = cov[1:, 0] = 0.0
+        elif i % 6 == 2:
+            a = rng.standard_normal((d, d))
+            cov = a @ a.T / d + 0.1 * np.eye(d)
+        covs.append(cov)
+    return np.stack(covs)
+
+
 @pytest.mark.parametrize("d", [1, 2, 5, 10])
 def test_stacked_refinement_is_each_matrix_refined_alone(d):
     rng = np.random.default_rng(d)
@@ -110,3 +126,106 @@ def test_refinement_reaches_the_exact_factor_of_an_ill_conditioned_matrix():
         ref = np.array([[float(exact[i, j]) for j in range(6)] for i in range(6)])
     assert ok
     assert np.all(np.abs(chol - ref) <= 8 * np.finfo(float).eps * np.abs(ref) + 1e-300)
+
+
+@pytest.mark.parametrize("d", range(1, 13))
+def test_refinement_by_products_is_the_dot2_and_lapack_refinement_bit_for_bit(d):
+    """The sliced residual, the explicit inverse and the skipped confirming step change no bit (nor flag)."""
+    rng = np.random.default_rng(100 + d)
+    covs = _test_stack(rng, d, 60)
+    chol, refined = cholesky.refined_cholesky_stack(covs)
+    for i in range(len(covs)):
+        one, ok = refined_by_loop(covs[i])
+        assert same_bits(chol[i], one) and refined[i] == ok, i
+
+
+def test_extreme_and_large_matrices_take_the_dot2_path_and_mix_with_the_others():
+    rng = np.random.default_rng(11)
+    moderate = _test_stack(rng, 4, 6)
+    extreme = np.stack([random_spd(rng, 4, 1e3) * 2.0**s for s in (-1000, -850, 850, 1000)])
+    covs = np.concatenate([moderate[:3], extreme, moderate[3:]])
+    chol, refined = cholesky.refined_cholesky_stack(covs)
+    for i in range(len(covs)):
+        one, ok = refined_by_loop(covs[i])
+        assert same_bits(chol[i], one) and refined[i] == ok, i
+    big = np.stack([random_spd(rng, 40, 1e4) for _ in range(2)])  # d > 32: the Dot2 path
+    chol, refined = cholesky.refined_cholesky_stack(big)
+    for i in range(2):
+        one, ok = refined_by_loop(big[i])
+        assert same_bits(chol[i], one) and refined[i] == ok
+
+
+def _exact_residual(cov, chol):
+    """cov - L L^T in rationals, rounded once to float."""
+    from fractions import Fraction
+
+    d = cov.shape[0]
+    f = [[Fraction(float(v)) for v in r] for r in chol.tolist()]
+    return np.array(
+        [
+            [float(Fraction(float(cov[i, j])) - sum(f[i][k] * f[j][k] for k in range(d))) for j in range(d)]
+            for i in range(d)
+        ]
+    )
+
+
+@given(covariances())
+def test_sliced_residual_is_the_exact_residual_to_2_to_the_minus_44(cov):
+    """Against rational arithmetic: within 2^-44 d of eps ||L_i,:|| ||L_j,:|| (the exact products lose nothing)."""
+    chol = np.linalg.cholesky(cov)
+    d = cov.shape[0]
+    kept = cov.copy()
+    got = cholesky.sliced_residual(cov[None], chol[None])[0]
+    row = np.sqrt(np.diag(cov))
+    assert np.all(np.abs(got - _exact_residual(cov, chol)) <= 2.0**-44 * 2.0**-53 * np.outer(row, row) * d)
+    assert same_bits(cov, kept)
+    stacked = cholesky.sliced_residual(np.stack([cov, 4.0 * cov]), np.stack([chol, 2.0 * chol]))
+    assert same_bits(stacked[0], got) and same_bits(stacked[1], 4.0 * got)  # exact scaling, each on its own
+
+
+def test_sliced_residual_sees_a_one_ulp_change_of_the_factor():
+    """The residual of L and of L with one entry an ulp larger differ by that entry's products, to 2^-40."""
+    rng = np.random.default_rng(3)
+    cov = random_spd(rng, 10, 1e6)
+    chol = np.linalg.cholesky(cov)
+    moved = chol.copy()
+    moved[7, 3] = np.nextafter(moved[7, 3], np.inf)
+    a, b = cholesky.sliced_residual(np.stack([cov, cov]), np.stack([chol, moved]))
+    row = np.sqrt(np.diag(cov))
+    for got, factor in ((a, chol), (b, moved)):
+        assert np.all(np.abs(got - _exact_residual(cov, factor)) <= 2.0**-93 * np.outer(row, row))
+    assert not same_bits(a, b)
+
+
+def test_lower_inverse_is_the_lapack_inverse_to_rounding():
+    rng = np.random.default_rng(4)
+    for d in (1, 2, 7, 12):
+        chol = np.linalg.cholesky(np.stack([random_spd(rng, d, 10.0**c) for c in (0, 4, 8)]))
+        inv = cholesky._lower_inverse(chol)
+        for i, c in enumerate((0, 4, 8)):
+            ref = linalg.solve_triangular(chol[i], np.eye(d), lower=True)
+            assert np.all(np.triu(inv[i], 1) == 0.0)
+            assert np.allclose(inv[i], ref, rtol=0.0, atol=1e-15 * 10 ** (c / 2 + 1) * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("d", [2, 3, 6, 10])
+def test_entries_far_below_their_row_are_refined_bit_for_bit(d):
+    """Off-diagonal couplings of 1e-18 .. 1e-6: the row-relative accuracy of the sliced residual would move
+    their last bits (it does without the check of `_correction_sure`); they are refined by Dot2 instead."""
+    rng = np.random.default_rng(200 + d)
+    covs = []
+    for i in range(40):
+        a = rng.standard_normal((d, d))
+        base = a @ a.T / d + 0.1 * np.eye(d)
+        if i % 2:
+            covs.append(np.diag(np.diag(base)) + 10.0 ** rng.uniform(-18, -6) * (base - np.diag(np.diag(base))))
+        else:
+            h = d // 2
+            base[:h, h:] *= 10.0 ** rng.uniform(-17, -6)
+            base[h:, :h] = base[:h, h:].T
+            covs.append(base)
+    covs = np.stack(covs)
+    chol, refined = cholesky.refined_cholesky_stack(covs)
+    for i in range(len(covs)):
+        one, ok = refined_by_loop(covs[i])
+        assert same_bits(chol[i], one) and refined[i] == ok, i

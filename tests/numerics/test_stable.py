@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 
-from mcverify.numerics.stable import SAFE_EXPONENT, root_mean_square, scale_exponent
+from mcverify.numerics.stable import SAFE_EXPONENT, fsum_rows, root_mean_square, scale_exponent
 
 
 def test_scale_exponent() -> None:
@@ -35,3 +36,52 @@ def test_root_mean_square_beyond_the_square_of_float64() -> None:
     assert math.isfinite(big) and big == math.ldexp(small, 1000)
     assert big == math.ldexp(float(np.sqrt(np.mean(x * x))), 960)
     assert math.isnan(root_mean_square(np.array([1.0, math.nan])))
+
+
+def _fsums(terms):
+    out = []
+    for row in terms.tolist():
+        try:
+            out.append(math.fsum(row))
+        except OverflowError:
+            out.append(math.inf)
+    return np.array(out)
+
+
+def _same_bits(a, b):
+    return a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_fsum_rows_is_math_fsum_bit_for_bit(seed):
+    """Random non-negative rows over many binades, rows at a rounding tie, zeros, NaN, inf, negatives, overflow."""
+    rng = np.random.default_rng(seed)
+    m, n = 400, 1 + 13 * seed
+    cases = [
+        rng.random((m, n)),
+        np.exp(rng.normal(0.0, 20.0, (m, n))),
+        rng.random((m, n)) * 10.0 ** rng.integers(-320, 309, (m, 1)).astype(float),
+        np.ldexp(rng.integers(0, 2**10, (m, n)).astype(float), rng.integers(-60, 5, (m, n))),
+    ]
+    ties = np.zeros((m, n + 1))
+    ties[:, 0] = 1.0 + 2.0**-52 * rng.integers(0, 2, m)  # odd or even last bit
+    ties[:, 1:] = 2.0**-54 * rng.integers(0, 3, (m, n))  # exactly half an ulp, and more, in pieces
+    cases.append(ties)
+    odd = rng.random((m, n))
+    odd[rng.random((m, n)) < 0.05] *= -1.0
+    odd[rng.random((m, n)) < 0.05] = np.nan
+    odd[rng.random((m, n)) < 0.05] = np.inf
+    odd[rng.random((m, n)) < 0.1] = 0.0
+    odd[rng.random((m, n)) < 0.05] = 1.7e308
+    cases += [odd, np.zeros((m, n)), -np.zeros((m, n))]
+    for terms in cases:
+        with np.errstate(all="ignore"):
+            assert _same_bits(fsum_rows(terms), _fsums(terms))
+
+
+def test_fsum_rows_takes_the_fallback_only_near_a_tie():
+    """1 + 2^-53 (a tie) and 1 + 2^-53 + 2^-150 (just above it) round differently; both are fsum's."""
+    terms = np.array([[1.0, 2.0**-53, 0.0], [1.0, 2.0**-53, 2.0**-150], [1.0, 2.0**-54, 2.0**-54]])
+    assert fsum_rows(terms).tolist() == [1.0, 1.0 + 2.0**-52, 1.0]
+    with pytest.raises(ValueError):  # as math.fsum: inf - inf
+        fsum_rows(np.array([[np.inf, -np.inf]]))
