@@ -83,7 +83,9 @@ def solve_lower(lower: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[n
     LAPACK's ``dtrtrs`` called on each matrix exactly as
     :func:`scipy.linalg.solve_triangular` calls it (so the bits are the
     same), without its per-call checks: ~20x less overhead on small
-    matrices, where the checks cost more than the solve.
+    matrices, where the checks cost more than the solve.  ``lower`` and
+    ``trans`` are passed by position: f2py parses keywords in ~0.5 µs a
+    call, a third of a d = 10 solve.
 
     Raises
     ------
@@ -94,12 +96,9 @@ def solve_lower(lower: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[n
     if (
         lower.flags.c_contiguous and lower.shape[-1] > 1
     ):  # C-ordered matrices: solved transposed, as solve_triangular does
-        xs = [trtrs(a, bi, lower=0, trans=1) for a, bi in zip(np.swapaxes(lower, -1, -2), b)]
+        xs = [trtrs(a, bi, 0, 1) for a, bi in zip(np.swapaxes(lower, -1, -2), b)]  # lower=0, trans=1
     else:
-        xs = [
-            trtrs(a, bi, lower=1, trans=0) if a.flags.f_contiguous else trtrs(a.T, bi, lower=0, trans=1)
-            for a, bi in zip(lower, b)
-        ]
+        xs = [trtrs(a, bi, 1, 0) if a.flags.f_contiguous else trtrs(a.T, bi, 0, 1) for a, bi in zip(lower, b)]
     for i, (_, info) in enumerate(xs):
         if info != 0:
             raise np.linalg.LinAlgError(f"singular triangular matrix (LAPACK info {info}) at stack index {i}")
