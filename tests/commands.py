@@ -18,6 +18,7 @@ process (``test_startup.py``, ``test_kill.py``, the attack corpus) start
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -39,29 +40,41 @@ def environment(**extra: str) -> dict[str, str]:
     return dict(os.environ, PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", **extra)
 
 
-class _Server:
-    """This process's command server, started on first use."""
+class CommandServer:
+    """A ``docserver.py`` server, started on first use, for commands run in ``cwd`` with environment ``env``.
 
-    def __init__(self) -> None:
+    ``modules`` are imported by the server besides :data:`docserver.PRELOAD`.
+    If the server gives up (see ``docserver.serve``), :meth:`client` still
+    works: the commands find no server and run as fresh processes.
+    """
+
+    def __init__(self, env: Mapping[str, str], cwd: str | os.PathLike[str], modules: tuple[str, ...] = ()) -> None:
+        self.env, self.cwd, self.modules = dict(env), cwd, modules
         self.proc: subprocess.Popen[str] | None = None
-        self.socket = ""
+        self.folder = ""
+
+    @property
+    def started(self) -> bool:
+        return self.proc is not None
 
     def client(self) -> list[str]:
-        """The command that hands a call to the server (or runs it fresh if the server is gone)."""
+        """The command that hands a call to the server; starts it, and waits until it listens, on first use."""
         if self.proc is None:
-            folder = tempfile.mkdtemp(prefix="mcv-")  # short: a socket's path has at most 107 bytes
-            self.socket = os.path.join(folder, "socket")
+            self.folder = tempfile.mkdtemp(prefix="mcv-")  # short: a socket's path has at most 107 bytes
             self.proc = subprocess.Popen(
-                [sys.executable, str(_DOCSERVER), "serve", self.socket],
-                cwd=ROOT,
-                env=environment(),
+                [sys.executable, str(_DOCSERVER), "serve", self._socket(), *self.modules],
+                cwd=self.cwd,
+                env=self.env,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 text=True,
             )
             assert self.proc.stdout is not None
-            self.proc.stdout.readline()  # "ready", or nothing if it gave up: the calls then run fresh
-        return [sys.executable, "-I", "-S", str(_DOCSERVER), "call", self.socket]
+            self.proc.stdout.readline()  # "ready", or nothing if it gave up
+        return [sys.executable, "-I", "-S", str(_DOCSERVER), "call", self._socket()]
+
+    def _socket(self) -> str:
+        return os.path.join(self.folder, "socket")
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -69,15 +82,12 @@ class _Server:
             self.proc.wait()
             assert self.proc.stdout is not None
             self.proc.stdout.close()
-            for path in (self.socket, os.path.dirname(self.socket)):
-                try:
-                    os.unlink(path) if path == self.socket else os.rmdir(path)
-                except OSError:
-                    pass
+            shutil.rmtree(self.folder, ignore_errors=True)
             self.proc = None
 
 
-SERVER = _Server()
+#: This test process's server for :func:`mcverify` (the suite's environment as collection found it).
+SERVER = CommandServer(environment(), ROOT)
 
 
 def mcverify(

@@ -51,6 +51,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from commands import CommandServer
+
 ROOT = Path(__file__).resolve().parents[1]
 #: The pages whose examples run: the README and the site's pages (docs/sections/ holds fragments).
 PAGES = [
@@ -246,19 +248,11 @@ def command_server(tmp: Path, modules: tuple[str, ...] = ()) -> Iterator[None]:
     command; ``modules``, such as :func:`shared_modules`, besides).  The server starts
     with the page's first command.
     """
-    _SERVERS[tmp] = None
-    _MODULES[tmp] = modules
+    _SERVERS[tmp] = CommandServer(environment(tmp), tmp, modules)
     try:
         yield
     finally:
-        _MODULES.pop(tmp, None)
-        server = _SERVERS.pop(tmp, None)
-        if server is not None:
-            server.terminate()
-            server.wait()
-            assert server.stdout is not None
-            server.stdout.close()
-            shutil.rmtree(Path(server.args[-1 - len(modules)]).parent, ignore_errors=True)
+        _SERVERS.pop(tmp).stop()
 
 
 def shared_modules(page: str) -> tuple[str, ...]:
@@ -272,31 +266,8 @@ def shared_modules(page: str) -> tuple[str, ...]:
     return tuple(m for m in ("torch",) if re.search(rf"\b{m}\b", text) and importlib.util.find_spec(m))
 
 
-#: The page folders whose ``mcverify`` is the server's, with the server once started.
-_SERVERS: dict[Path, subprocess.Popen[str] | None] = {}
-_MODULES: dict[Path, tuple[str, ...]] = {}
-
-
-def _start_server(tmp: Path) -> None:
-    """Start the page's server, point the page's ``mcverify`` at it and wait until it listens.
-
-    If it gives up (see ``docserver.serve``), the commands find no server and run as fresh processes.
-    """
-    folder = Path(tempfile.mkdtemp(prefix="mcv-"))  # short: a socket's path has at most 107 bytes
-    socket_path = folder / "socket"
-    server = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "docserver.py"), "serve", str(socket_path), *_MODULES[tmp]],
-        cwd=tmp,
-        env=environment(tmp),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    _SERVERS[tmp] = server
-    client = f'"{sys.executable}" -I -S "{ROOT / "tests" / "docserver.py"}" call "{socket_path}"'
-    (tmp / ".bin" / "mcverify").write_text(f'#!/bin/sh\nexec {client} "$@"\n')
-    assert server.stdout is not None
-    server.stdout.readline()  # "ready", or nothing if it gave up
+#: The page folders whose ``mcverify`` is a server's (started with the page's first command).
+_SERVERS: dict[Path, CommandServer] = {}
 
 
 @contextmanager
@@ -375,8 +346,10 @@ def _printed(command: str, tmp: Path, status: int = 0) -> tuple[str | None, int]
     """What ``command`` prints, and its exit status; ``$?`` in it is ``status``, the previous command's."""
     if re.match(r"pip install [^&]*$", command):
         return None, 0
-    if tmp in _SERVERS and _SERVERS[tmp] is None:
-        _start_server(tmp)
+    server = _SERVERS.get(tmp)
+    if server is not None and not server.started:  # the page's mcverify becomes the server's client
+        client = " ".join(f'"{arg}"' if "/" in arg else arg for arg in server.client())
+        (tmp / ".bin" / "mcverify").write_text(f'#!/bin/sh\nexec {client} "$@"\n')
     proc = subprocess.run(
         ["bash", "-c", f"{{ (exit {status}); " + _PIP.sub("", command) + "\n} 2>&1"],
         cwd=tmp,
