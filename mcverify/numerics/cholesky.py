@@ -186,6 +186,14 @@ _SLICED_MAX_EXP = 400
 _SLICE_BITS = 24
 
 
+def _converged(corr: NDArray[np.float64], size: NDArray[np.float64], floor: NDArray[np.float64]) -> NDArray[np.bool_]:
+    r"""Which matrices' corrections are at rounding level: :math:`|C_{ij}| \le 4 \epsilon |L_{ij}| + \epsilon^2 \|L_{i,:}\|` everywhere.
+
+    ``size`` is :math:`|L|` after the step, ``floor`` :math:`\epsilon^2 \|L_{i,:}\|` on every entry.
+    """
+    return np.all(np.abs(corr) <= 4.0 * _EPS * size + floor, axis=(-2, -1))
+
+
 def _update(
     chol: NDArray[np.float64],
     floor: NDArray[np.float64],
@@ -198,7 +206,7 @@ def _update(
     finite = np.all(np.isfinite(corr), axis=(-2, -1))
     new = a_chol + corr
     with np.errstate(over="ignore", invalid="ignore"):
-        done = np.all(np.abs(corr) <= 4.0 * _EPS * np.abs(new) + floor[active], axis=(-2, -1))
+        done = _converged(corr, np.abs(new), floor[active])
     chol[active[finite]] = new[finite]
     refined[active[finite & done]] = True
     return active[finite & ~done]
@@ -368,7 +376,7 @@ def _newton_steps_sliced(
             finite = np.all(np.isfinite(corr), axis=(-2, -1))
             new = a_chol + corr
             size = np.abs(new)
-            done = np.all(np.abs(corr) <= 4.0 * _EPS * size + a_floor, axis=(-2, -1))
+            done = _converged(corr, size, a_floor)
             if step == 0:  # where a second step would only confirm this one, it is not taken
                 done |= _second_step_idle(size, x, a_floor, upper)
             if step > 0:
