@@ -1,4 +1,4 @@
-"""A fork server for the ``mcverify`` commands of the documentation's examples.
+"""A fork server for ``mcverify`` commands: the documentation's examples and the CLI tests (``commands.py``).
 
 Each ``$ mcverify ...`` line of a page used to start a fresh interpreter,
 which spends a second or two importing numpy, scipy and pandas before the
@@ -6,9 +6,11 @@ command does anything.  Here one server per page imports them once, under the
 page's environment; each command is then a fork of it, a process of its own:
 
 - ``python tests/docserver.py serve SOCKET [MODULE...]``: import
-  :mod:`mcverify.cli.main` and what the commands import when they run (numpy,
-  scipy, pandas, matplotlib, mcverify's implementation: :data:`PRELOAD`, and
-  the ``MODULE``\\s named, such as ``torch``), listen on the Unix socket ``SOCKET``, and for each command fork a process
+  :mod:`mcverify.cli.main` and what the commands import when they run
+  (:data:`PRELOAD`: mcverify's implementation, with numpy, pandas and the
+  parts of scipy it imports at module level; scipy.stats and matplotlib still
+  load in the commands that use them), and the ``MODULE``\\s named (such as
+  ``torch``), listen on the Unix socket ``SOCKET``, and for each command fork a process
   that takes the caller's standard streams (the file descriptors themselves,
   passed over the socket), folder, environment and arguments, and runs
   ``python -m mcverify`` there (:func:`runpy._run_module_as_main`, what ``-m``
@@ -126,8 +128,9 @@ def serve(path: str, modules: list[str] | tuple[str, ...] = ()) -> None:
         request = json.loads(data)
         runtime = frozenset(request["env"].get("DOCSERVER_RUNTIME", "").split(","))
         env = _comparable(request["env"], runtime)
-        if len(fds) != 3 or env != {k: v for k, v in startup.items() if k not in runtime}:
-            differ = sorted(k for k in env.keys() | startup.keys() if env.get(k) != startup.get(k))
+        expected = _comparable(startup, runtime)
+        if len(fds) != 3 or env != expected:
+            differ = sorted(k for k in env.keys() | expected.keys() if env.get(k) != expected.get(k))
             conn.send(json.dumps({"fresh": f"environment: {', '.join(differ)}"}).encode())
         elif os.fork() == 0:  # a waiter, so that the server takes the next request (a pipeline) at once
             server.close()
