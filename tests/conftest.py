@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 
 import numpy as np
@@ -99,6 +100,10 @@ _JAX_CACHE = "JAX_COMPILATION_CACHE_DIR"
 
 
 def pytest_configure(config):  # type: ignore[no-untyped-def]
+    # A shell starts a background job (`pytest ... &`) with SIGINT ignored, which its children
+    # inherit: the tests of Ctrl-C would then see nothing.  Python's own handler, as at a terminal.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     if _JAX_CACHE not in os.environ:
         config._mcverify_jax_cache = tempfile.mkdtemp(prefix="mcv-jax-")
         os.environ.update(
