@@ -15,8 +15,8 @@ page's environment; each command is then a fork of it, a process of its own:
   that takes the caller's standard streams (the file descriptors themselves,
   passed over the socket), folder, environment and arguments, and runs
   ``python -m mcverify`` there (:func:`runpy._run_module_as_main`, what ``-m``
-  calls), exiting through the interpreter's own shutdown (atexit, flushes,
-  exit code).  Nothing it runs sees the server's state: each command starts
+  calls), and leaving as the interpreter would (:func:`_leave`: threads
+  joined, atexit, flushes, exit code).  Nothing it runs sees the server's state: each command starts
   from the server's fresh imports.
 - ``python tests/docserver.py call SOCKET ARG...`` (the page's ``mcverify``):
   hand the call to the server, wait, and exit with the command's status (or
@@ -181,8 +181,9 @@ def _reap() -> None:
 def _wait_for_command(conn: socket.socket, fds: list[int], request: dict) -> None:
     """In the waiter: fork the command, wait for it, send its status; never returns.
 
-    The command leaves by the SystemExit of ``python -m mcverify``, up through the
-    server's frames (none catches it) to the interpreter's own shutdown.
+    The command leaves by :func:`_leave` (an exception other than SystemExit, up
+    through the server's frames, none of which catches it, to the interpreter's
+    own shutdown: a traceback, or Ctrl-C's death by SIGINT).
     """
     pid = os.fork()
     if pid == 0:
@@ -200,7 +201,7 @@ def _wait_for_command(conn: socket.socket, fds: list[int], request: dict) -> Non
 
 
 def _become_command(fds: list[int], request: dict) -> None:
-    """Turn this fork into ``python -m MODULE ARGS`` started by the caller; raises SystemExit."""
+    """Turn this fork into ``python -m MODULE ARGS`` started by the caller; never returns."""
     import importlib
     import runpy
     import types
@@ -236,8 +237,43 @@ def _become_command(fds: list[int], request: dict) -> None:
     sys.path[0] = os.getcwd()  # python -m puts the current folder first, not this file's
     importlib.invalidate_caches()
     sys.modules["__main__"] = types.ModuleType("__main__")
-    runpy._run_module_as_main(request["module"], alter_argv=True)  # type: ignore[attr-defined]
-    sys.exit(0)
+    try:
+        runpy._run_module_as_main(request["module"], alter_argv=True)  # type: ignore[attr-defined]
+    except SystemExit as exc:
+        _leave(exc.code)
+    _leave(0)
+
+
+def _leave(code: object) -> None:
+    """End the command as ``Py_FinalizeEx`` would, up to its module teardown, then ``os._exit``; never returns.
+
+    What a command can observe of the interpreter's shutdown: ``SystemExit``'s
+    code (None is 0, an integer is the status, anything else is printed to
+    standard error and is 1), non-daemon threads joined, atexit functions run,
+    the standard streams flushed.  The teardown after that (every module's
+    objects released) would touch the server's whole heap, copying it page
+    by page: ~0.1 s a command for nothing a command could see, as
+    multiprocessing's forked workers also end.  A flush that fails
+    (``BrokenPipeError``) leaves by the interpreter's own shutdown instead,
+    which reports it and exits 120.
+    """
+    import atexit
+
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code & 0xFF
+    else:
+        print(code, file=sys.stderr)
+        status = 1
+    threading._shutdown()  # type: ignore[attr-defined]
+    atexit._run_exitfuncs()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BaseException:
+        raise SystemExit(status) from None
+    os._exit(status)
 
 
 if __name__ == "__main__":

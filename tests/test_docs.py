@@ -147,6 +147,14 @@ import json, os, signal, sys
 what = sys.argv[1:]
 if what[:1] == ["exit"]:
     sys.exit(int(what[1]))
+if what[:1] == ["message"]:
+    sys.exit("bye: " + what[1])
+if what[:1] == ["atexit"]:  # at the end: a thread that is not a daemon, then an atexit function, then the flush
+    import atexit, threading, time
+    atexit.register(lambda: print("atexit ran", flush=False))
+    threading.Thread(target=lambda: (time.sleep(0.2), print("thread done"))).start()
+    sys.stdout.write("buffered, no newline ")
+    sys.exit(int(what[1]))
 if what[:1] == ["kill"]:
     os.kill(os.getpid(), getattr(signal, what[1]))
 if what[:1] == ["interleave"]:  # stdout a pipe is block-buffered (unless PYTHONUNBUFFERED); stderr is not
@@ -198,6 +206,10 @@ def test_commands_run_as_forks_that_a_fresh_process_cannot_tell_apart(tmp_path, 
             "probe interleave 2>&1",
             "probe interleave 2>&1 | cat",
             "probe exit 3; echo $?",
+            "probe exit 300; echo $?",
+            "probe message x 2>&1; echo $?",
+            "probe atexit 0 | cat; echo $?",
+            "probe atexit 4 > out.txt; echo $?; cat out.txt",
             "probe kill SIGTERM; echo $?",
             "probe kill SIGPIPE; echo $?",
         ]:
