@@ -246,9 +246,12 @@ def command_server(tmp: Path, modules: tuple[str, ...] = ()) -> Iterator[None]:
     Each command is still a process of its own, with the page's folder, environment and
     streams; it only skips the interpreter's start-up and the imports (a second or two a
     command; ``modules``, such as :func:`shared_modules`, besides).  The server starts
-    with the page's first command.
+    with the page's first command.  The commands' environment is the one the page
+    started with, as a reader's shell keeps its own while Python runs the page's
+    blocks: what a block's imports write into this process's ``os.environ``
+    (JAX's ``TF_CPP_MIN_LOG_LEVEL``) is not theirs.
     """
-    _SERVERS[tmp] = CommandServer(environment(tmp), tmp, modules)
+    _SERVERS[tmp] = CommandServer(environment(tmp), tmp, modules)  # the page's shell: one environment
     try:
         yield
     finally:
@@ -355,7 +358,7 @@ def _printed(command: str, tmp: Path, status: int = 0) -> tuple[str | None, int]
         cwd=tmp,
         capture_output=True,
         text=True,
-        env=environment(tmp),
+        env=environment(tmp) if server is None else server.env,
         timeout=600,
     )
     return proc.stdout, proc.returncode

@@ -139,10 +139,14 @@ def serve(path: str, modules: list[str] | tuple[str, ...] = ()) -> None:
         data, fds, _flags, _addr = socket.recv_fds(conn, _LIMIT, 3)
         request = json.loads(data)
         runtime = frozenset(request["env"].get("DOCSERVER_RUNTIME", "").split(","))
-        env = _comparable(request["env"], runtime)
-        expected = _comparable(startup, runtime)
-        if len(fds) != 3 or env != expected:
-            differ = sorted(k for k in env.keys() | expected.keys() if env.get(k) != expected.get(k))
+        # A variable the imports set (KMP_DUPLICATE_LIB_OK) is one a fresh command sets too: the
+        # caller may hold it already (its own process imported threadpoolctl) or not, but not otherwise.
+        env = _comparable({**request["env"], **imported}, runtime)
+        expected = _comparable({**startup, **imported}, runtime)
+        differ = sorted(k for k, v in imported.items() if request["env"].get(k, v) != v) or sorted(
+            k for k in env.keys() | expected.keys() if env.get(k) != expected.get(k)
+        )
+        if len(fds) != 3 or differ:
             conn.send(json.dumps({"fresh": f"environment: {', '.join(differ)}"}).encode())
         elif os.fork() == 0:  # a waiter, so that the server takes the next request (a pipeline) at once
             server.close()

@@ -182,6 +182,7 @@ def test_commands_run_as_forks_that_a_fresh_process_cannot_tell_apart(tmp_path, 
     # A page's commands run in forks of docserver.py; each must see what `python -m` would give it:
     # its streams as the interpreter makes them, argv, sys.path, __main__, folder and environment;
     # its exit status and death by a signal reach the shell; stdout and stderr interleave as they would.
+    monkeypatch.delenv("KMP_DUPLICATE_LIB_OK", raising=False)  # the server's imports set it (threadpoolctl)
     tmp = workdir(tmp_path)
     (tmp / "docs_probe.py").write_text(_PROBE)
     (tmp / "sub").mkdir()
@@ -221,6 +222,9 @@ def test_commands_run_as_forks_that_a_fresh_process_cannot_tell_apart(tmp_path, 
             assert (forked, forked_status) == (fresh, fresh_status), command
         # A variable read at start-up (here PYTHONHASHSEED) makes the command a fresh process.
         assert not json.loads(_printed("PYTHONHASHSEED=7 probe", tmp)[0])["forked"]
+        # One that the server's imports set (threadpoolctl's) forks if the caller has the same value or none.
+        assert json.loads(_printed("KMP_DUPLICATE_LIB_OK=True probe", tmp)[0])["forked"]
+        assert not json.loads(_printed("KMP_DUPLICATE_LIB_OK=no probe", tmp)[0])["forked"]
 
 
 def test_output_comparison_masks_durations_and_can_fail():
