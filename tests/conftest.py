@@ -10,6 +10,7 @@ import tempfile
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
+from threadpoolctl import threadpool_limits
 
 from mcverify import Gaussian
 
@@ -104,6 +105,11 @@ def pytest_configure(config):  # type: ignore[no-untyped-def]
     # inherit: the tests of Ctrl-C would then see nothing.  Python's own handler, as at a terminal.
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    # One BLAS thread in the test processes, as the commands have (tests/commands.py): two test
+    # workers on two cores, each with an OpenBLAS pool that spins between products, ran the
+    # numerical tests 2-3x slower (tests/numerics/test_closed_form_batch.py: 0.8 s alone, 11-38 s
+    # in the suite).  The tests of thread settings set their own (tests/numerics/test_blas.py).
+    threadpool_limits(limits=1, user_api="blas")
     if _JAX_CACHE not in os.environ:
         config._mcverify_jax_cache = tempfile.mkdtemp(prefix="mcv-jax-")
         os.environ.update(

@@ -144,10 +144,14 @@ def _blas_threads():
 
 
 def test_blas_runs_on_one_thread_inside_workers():
-    with ProcessPoolExecutor(1, initializer=_worker_init) as pool:
-        assert pool.submit(_blas_threads).result() == [1]
-    with one_blas_thread():
-        assert _blas_threads() == [1]
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=2, user_api="blas"):  # what a forked worker inherits: two threads
+        with ProcessPoolExecutor(1, initializer=_worker_init) as pool:
+            assert pool.submit(_blas_threads).result() == [1]
+        with one_blas_thread():
+            assert _blas_threads() == [1]
+        assert _blas_threads() == [2]
 
 
 def test_workers_argument():
