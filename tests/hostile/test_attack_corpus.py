@@ -1,8 +1,10 @@
 """The standing attack corpus: hostile configs, outputs, checkpoints, candidates and paths, through the CLI.
 
 Each case builds its files in a fresh folder, runs ``mcverify`` as a user
-would (``main(argv)`` in this process; every case also as a real subprocess
-when ``MCVERIFY_CORPUS_SUBPROCESS=1``, and a spread sample always), and
+would (``main(argv)`` in this process; the candidates and paths, whose point
+is what a real process sees, as a process of their own: a fork of the suite's
+command server, ``tests/commands.py``; every case as a fresh interpreter when
+``MCVERIFY_CORPUS_SUBPROCESS=1``, as ``.ci/run`` runs them), and
 checks the exit code, that an error is one line naming what is wrong with
 no traceback, that nothing is left in the output folder when the case is
 refused, and that no case hangs (each subprocess has a timeout).  Groups and
@@ -21,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from commands import mcverify
 
 from mcverify.cli.main import main
 
@@ -529,13 +532,16 @@ def test_case(case: Case, tmp_path: Path, capsys: pytest.CaptureFixture[str], mo
     build(case, tmp_path)
     if SUBPROCESS_ALL or _needs_subprocess(case):
         argv = [os.fsencode(a) for a in case.argv]
-        done = subprocess.run(
-            [os.fsencode(sys.executable), b"-m", b"mcverify", *argv],
-            capture_output=True,
-            cwd=tmp_path,
-            env=dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1"),
-            timeout=120,  # a case that hangs (a pipe held open) fails here
-        )
+        if SUBPROCESS_ALL:  # a fresh interpreter per case (.ci/run)
+            done = subprocess.run(
+                [os.fsencode(sys.executable), b"-m", b"mcverify", *argv],
+                capture_output=True,
+                cwd=tmp_path,
+                env=dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1"),
+                timeout=120,  # a case that hangs (a pipe held open) fails here
+            )
+        else:  # a process of its own, forked from the suite's command server (tests/commands.py)
+            done = mcverify(*argv, cwd=tmp_path, timeout=120, text=False)
         out = done.stdout.decode("utf-8", "backslashreplace")
         err = done.stderr.decode("utf-8", "backslashreplace")
         check(case, done.returncode, out, err, tmp_path)
