@@ -301,7 +301,8 @@ def _full_terms_batch(p: GaussianBatch, q: GaussianBatch) -> NDArray[np.float64]
     with np.errstate(divide="ignore"):
         a = 2.0 * np.where(near, np.log1p((dp - dq) / dq), np.log(dp) - np.log(dq))
     rows, cols = np.tril_indices(d, -1)
-    off = m.reshape(n, d * d)[:, rows * d + cols].T
+    # M_ij for i > j, read from the M_i^T that solve_lower leaves C-ordered (no copy of m)
+    off = np.swapaxes(m, 1, 2).reshape(n, d * d)[:, cols * d + rows].T
     mean_p, mean_q = p.mean.reshape(n, d), q.mean.reshape(n, d)
     delta = np.ldexp(mean_p, -k[:, None]) - np.ldexp(mean_q, -k[:, None])
     b = solve_lower(lq, delta[..., None])[..., 0].T

@@ -229,3 +229,37 @@ def test_entries_far_below_their_row_are_refined_bit_for_bit(d):
     for i in range(len(covs)):
         one, ok = refined_by_loop(covs[i])
         assert same_bits(chol[i], one) and refined[i] == ok, i
+
+
+@pytest.mark.parametrize("d", [1, 2, 10, 17])
+def test_solve_lower_is_solve_triangular_bit_for_bit_and_leaves_its_arguments(d):
+    """Each stack layout (C-ordered, Fortran-ordered, strided factors; one or d right-hand sides).
+
+    The LAPACK call depends on the layout (a C-ordered factor is solved transposed), so the
+    oracle is ``solve_triangular`` of the same matrix object.
+    """
+    rng = np.random.default_rng(300 + d)
+    chol = np.linalg.cholesky(np.stack([random_spd(rng, d, 10.0**c) for c in (0, 3, 6, 9, 2)]))
+    layouts = {
+        "C": chol,
+        "F": np.asfortranarray(chol.transpose(1, 2, 0)).transpose(2, 0, 1),
+        "strided": np.zeros((5, 2 * d, d))[:, ::2] + chol,
+    }
+    for k in (1, d):
+        b = rng.standard_normal((5, d, k))
+        for name, lower in layouts.items():
+            before_b, before_l = b.copy(), lower.copy()
+            x = cholesky.solve_lower(lower, b)
+            assert x.shape == b.shape, name
+            for i in range(5):
+                ref = linalg.solve_triangular(lower[i], b[i], lower=True, check_finite=False)
+                assert same_bits(np.ascontiguousarray(x[i]), ref), (name, k, i)
+            assert same_bits(b, before_b) and same_bits(lower, before_l), name
+
+
+def test_solve_lower_names_the_singular_matrix():
+    chol = np.stack([np.eye(3)] * 4)
+    chol[2, 1, 1] = 0.0
+    with pytest.raises(np.linalg.LinAlgError, match="at stack index 2"):
+        cholesky.solve_lower(chol, np.ones((4, 3, 2)))
+    assert cholesky.solve_lower(np.empty((0, 3, 3)), np.empty((0, 3, 2))).shape == (0, 3, 2)
