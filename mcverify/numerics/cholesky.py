@@ -175,12 +175,13 @@ def refined_cholesky_stack(cov: NDArray[np.float64]) -> tuple[NDArray[np.float64
         _newton_steps_dot2(cov, chol, floor, refined, every)
         return chol, refined
     e = np.frexp(row)[1]
-    moderate = np.all((e >= -_SLICED_MAX_EXP) & (e <= _SLICED_MAX_EXP), axis=(-2, -1))
-    moderate &= np.all(np.isfinite(cov), axis=(-2, -1))
+    moderate = _each((e >= -_SLICED_MAX_EXP) & (e <= _SLICED_MAX_EXP))
+    moderate &= _each(np.isfinite(cov))
     # cond(L) >= max L_ii / min L_ii; beyond 2^15, _correction_sure fails anyway: straight to Dot2
     diag = np.diagonal(chol, axis1=-2, axis2=-1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        moderate &= np.max(diag, axis=-1) <= 2.0**15 * np.min(diag, axis=-1)
+        if not np.max(diag) <= 2.0**15 * np.min(diag):  # else every matrix passes (one reduction, not two a matrix)
+            moderate &= np.max(diag, axis=-1) <= 2.0**15 * np.min(diag, axis=-1)
     redo = _newton_steps_sliced(cov, chol, row[..., 0], floor, refined, every[moderate])
     if redo.size:  # from LAPACK's factor again
         chol[redo] = np.linalg.cholesky(cov[redo])
@@ -196,12 +197,24 @@ _SLICED_MAX_EXP = 400
 _SLICE_BITS = 24
 
 
+def _each(ok: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """``np.all(ok, axis=(-2, -1))`` for a stack ``(m, d, k)``: first over the whole stack, then, if that fails, a matrix at a time.
+
+    A reduction over the whole stack is ~10x faster than one a matrix
+    (numpy's reduction loop runs once a matrix, on ``d k`` entries), and the
+    tests it serves are passed by every matrix in the usual case.
+    """
+    if ok.all():
+        return np.ones(ok.shape[0], dtype=bool)
+    return np.all(ok, axis=(-2, -1))
+
+
 def _converged(corr: NDArray[np.float64], size: NDArray[np.float64], floor: NDArray[np.float64]) -> NDArray[np.bool_]:
     r"""Which matrices' corrections are at rounding level: :math:`|C_{ij}| \le 4 \epsilon |L_{ij}| + \epsilon^2 \|L_{i,:}\|` everywhere.
 
     ``size`` is :math:`|L|` after the step, ``floor`` :math:`\epsilon^2 \|L_{i,:}\|` on every entry.
     """
-    return np.all(np.abs(corr) <= 4.0 * _EPS * size + floor, axis=(-2, -1))
+    return _each(np.abs(corr) <= 4.0 * _EPS * size + floor)
 
 
 def _update(
@@ -213,7 +226,7 @@ def _update(
     corr: NDArray[np.float64],
 ) -> NDArray[np.intp]:
     """One Newton update ``L <- L + corr`` of the active matrices; the ones still active after it."""
-    finite = np.all(np.isfinite(corr), axis=(-2, -1))
+    finite = _each(np.isfinite(corr))
     new = a_chol + corr
     with np.errstate(over="ignore", invalid="ignore"):
         done = _converged(corr, np.abs(new), floor[active])
@@ -383,7 +396,7 @@ def _newton_steps_sliced(
             x = (inv @ res) @ np.swapaxes(inv, -1, -2).copy()
             x *= phi
             corr = a_chol @ x
-            finite = np.all(np.isfinite(corr), axis=(-2, -1))
+            finite = _each(np.isfinite(corr))
             new = a_chol + corr
             size = np.abs(new)
             done = _converged(corr, size, a_floor)
@@ -434,7 +447,7 @@ def _second_step_idle(
     """
     s = np.einsum("mij,mij->m", phi, phi)
     bound = floor * (s * 2.0**171)[:, None, None]  # 2 ||L_i,:|| ||Phi||_F^2 * 2^64
-    return np.all((bound <= size) | upper, axis=(-2, -1))
+    return _each((bound <= size) | upper)
 
 
 #: :func:`sliced_residual`'s error bound, relative to ``||L_i,:|| ||L_j,:||`` (its tests: ``2^-97 d``).
@@ -474,8 +487,12 @@ def _correction_sure(
     Without ``corr`` (the test of LAPACK's factor before the step, which
     spares the step where it would fail after it), any 0 entry passes.
     """
-    # at once where the smallest entry clears the largest bound (the usual case)
-    smallest = np.min(np.where(upper, np.inf, size), axis=(-2, -1))
+    # at once where the smallest entry clears the largest bound (the usual case); first for the whole
+    # stack (its extremes bound each matrix's): three reductions over the stack, not three a matrix
+    lower = np.where(upper, np.inf, size)
+    if size.size and np.min(lower) >= np.max(lv) * np.max(v):
+        return np.ones(len(size), dtype=bool)
+    smallest = np.min(lower, axis=(-2, -1))
     sure = smallest >= np.max(lv[..., 0], axis=-1) * np.max(v[..., 0], axis=-1)
     rest = np.flatnonzero(~sure)
     if rest.size:

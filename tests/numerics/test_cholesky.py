@@ -263,3 +263,46 @@ def test_solve_lower_names_the_singular_matrix():
     with pytest.raises(np.linalg.LinAlgError, match="at stack index 2"):
         cholesky.solve_lower(chol, np.ones((4, 3, 2)))
     assert cholesky.solve_lower(np.empty((0, 3, 3)), np.empty((0, 3, 2))).shape == (0, 3, 2)
+
+
+def test_each_is_np_all_over_each_matrix():
+    rng = np.random.default_rng(12)
+    for shape in [(0, 3, 3), (5, 3, 3), (7, 4, 1), (1, 1, 1)]:
+        for p_false in (0.0, 0.01, 0.5):
+            ok = rng.random(shape) >= p_false
+            assert np.array_equal(cholesky._each(ok), np.all(ok, axis=(-2, -1)))
+
+
+def test_correction_sure_is_its_entrywise_test_on_every_matrix():
+    """The stack-wide shortcut (smallest entry of the stack against its largest bound) decides only
+    where every matrix passes; stacks mixing scales and bounds decide a matrix at a time."""
+    rng = np.random.default_rng(13)
+    d = 5
+    upper = np.triu(np.ones((d, d), dtype=bool), 1)
+
+    def entrywise(v, lv, corr, new, size):
+        ok = (size >= lv * np.swapaxes(v, -1, -2)) | upper
+        ok |= (new == 0.0) & (True if corr is None else corr == 0.0)
+        return np.all(ok, axis=(-2, -1))
+
+    for trial in range(200):
+        m = int(rng.integers(1, 12))
+        scale = 10.0 ** rng.uniform(-3, 3, (m, 1, 1)) if trial % 2 else np.ones((m, 1, 1))
+        new = np.tril(rng.standard_normal((m, d, d))) * scale
+        new[rng.random((m, d, d)) < 0.01] = 0.0
+        corr = np.where(rng.random((m, d, d)) < 0.5, 0.0, 1e-20)
+        size = np.abs(new)
+        v = 10.0 ** rng.uniform(-12, -4, (m, d, 1)) * (10.0 ** rng.uniform(-2, 2, (m, 1, 1)) if trial % 3 else 1.0)
+        lv = 10.0 ** rng.uniform(-12, -4, (m, d, 1)) * 10.0 ** rng.uniform(0, 3, (m, 1, 1))
+        for c in (corr, None):
+            sure = cholesky._correction_sure(v, lv, c, new, size, upper)
+            assert np.array_equal(sure, entrywise(v, lv, c, new, size)), trial
+    # one entry of 1e-3 against the bound 1e-2 of its row (i = 3) or its column (j = 1): the only
+    # failing entry; the stack's other bounds are tiny, its other entries 1
+    new = np.tril(np.ones((2, d, d)))
+    new[0, 3, 1] = 1e-3
+    for big in ("lv", "v"):
+        v, lv = np.full((2, d, 1), 1e-9), np.full((2, d, 1), 1e-9)
+        (lv if big == "lv" else v)[0, 3 if big == "lv" else 1] = 1e-2 / 1e-9
+        sure = cholesky._correction_sure(v, lv, None, new, new, upper)
+        assert sure.tolist() == [False, True] == entrywise(v, lv, None, new, new).tolist(), big
