@@ -379,7 +379,8 @@ def _newton_steps_sliced(
         inv = _lower_inverse(a_chol)
         # the test of _correction_sure on LAPACK's factor: what fails it will fail it after the step
         v, lv = _sensitivity(a_chol, inv, a_row)
-        likely = _correction_sure(v, lv, None, a_chol, np.abs(a_chol), upper)
+        size = np.abs(a_chol)
+        likely = _correction_sure(v, lv, None, a_chol, size, np.where(upper, np.inf, size), upper)
     if not np.all(likely):
         redo.append(active[~likely])
         active = active[likely]
@@ -397,15 +398,16 @@ def _newton_steps_sliced(
             finite = _each(np.isfinite(corr))
             new = a_chol + corr
             size = np.abs(new)
+            lower = np.where(upper, np.inf, size)  # the lower triangle of |L_1|, shared by the two tests below
             if step == 0:  # where a second step would only confirm this one, it is not taken
-                done = _second_step_idle(size, x, a_floor, upper)
+                done = _second_step_idle(size, lower, x, a_floor, upper)
                 if not np.all(done):  # (usually every matrix is idle, and few are converged)
                     done |= _converged(corr, size, a_floor)
             else:
                 done = _converged(corr, size, a_floor)
             if step > 0:
                 v, lv = _sensitivity(a_chol, inv, a_row)
-            sure = _correction_sure(v, lv, corr, new, size, upper)
+            sure = _correction_sure(v, lv, corr, new, size, lower, upper)
         if np.all(finite):
             if active.size == len(chol):  # every matrix (active is sorted): a plain copy, not a gather
                 chol[...] = new
@@ -449,7 +451,11 @@ def _phi_and_upper(d: int) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
 
 
 def _second_step_idle(
-    size: NDArray[np.float64], phi: NDArray[np.float64], floor: NDArray[np.float64], upper: NDArray[np.bool_]
+    size: NDArray[np.float64],
+    lower: NDArray[np.float64],
+    phi: NDArray[np.float64],
+    floor: NDArray[np.float64],
+    upper: NDArray[np.bool_],
 ) -> NDArray[np.bool_]:
     r"""Which matrices a second Newton step would leave bit for bit as they are, and call converged.
 
@@ -461,12 +467,16 @@ def _second_step_idle(
     Where twice that bound is below :math:`2^{-64} |L_{1,ij}|` (``2^-11``
     ulp) on the whole lower triangle, the step returns :math:`L_1` (but
     for a tie within that distance) and stops, its correction being below
-    the threshold of 2 ulps.  ``size`` is :math:`|L_1|`, ``floor``
-    :math:`2^{-106} \|L_{i,:}\|` on every entry.
+    the threshold of 2 ulps.  ``size`` is :math:`|L_1|`, ``lower`` the same
+    with ``inf`` above the diagonal, ``floor`` :math:`2^{-106} \|L_{i,:}\|`
+    on every entry.  The stack's largest bound against its smallest entry
+    first: where that passes, so does every matrix (rounding is monotonic).
     """
     s = np.einsum("mij,mij->m", phi, phi)
-    bound = floor * (s * 2.0**171)[:, None, None]  # 2 ||L_i,:|| ||Phi||_F^2 * 2^64
-    return _each((bound <= size) | upper)
+    scale = s * 2.0**171  # the bound is floor * scale: 2 ||L_i,:|| ||Phi||_F^2 * 2^64
+    if size.size and np.max(floor) * np.max(scale) <= np.min(lower):
+        return np.ones(len(size), dtype=bool)
+    return _each((floor * scale[:, None, None] <= size) | upper)
 
 
 #: :func:`sliced_residual`'s error bound, relative to ``||L_i,:|| ||L_j,:||`` (its tests: ``2^-97 d``).
@@ -489,6 +499,7 @@ def _correction_sure(
     corr: NDArray[np.float64] | None,
     new: NDArray[np.float64],
     size: NDArray[np.float64],
+    lower: NDArray[np.float64],
     upper: NDArray[np.bool_],
 ) -> NDArray[np.bool_]:
     r"""Which matrices' corrections are far more accurate than an ulp of each entry of ``new = L + corr``.
@@ -505,10 +516,10 @@ def _correction_sure(
     row, ill-conditioned factors) are refined by the Dot2 residual instead.
     Without ``corr`` (the test of LAPACK's factor before the step, which
     spares the step where it would fail after it), any 0 entry passes.
+    ``size`` is ``|new|``, ``lower`` the same with ``inf`` above the diagonal.
     """
     # at once where the smallest entry clears the largest bound (the usual case); first for the whole
     # stack (its extremes bound each matrix's): three reductions over the stack, not three a matrix
-    lower = np.where(upper, np.inf, size)
     if size.size and np.min(lower) >= np.max(lv) * np.max(v):
         return np.ones(len(size), dtype=bool)
     smallest = np.min(lower, axis=(-2, -1))

@@ -295,7 +295,7 @@ def test_correction_sure_is_its_entrywise_test_on_every_matrix():
         v = 10.0 ** rng.uniform(-12, -4, (m, d, 1)) * (10.0 ** rng.uniform(-2, 2, (m, 1, 1)) if trial % 3 else 1.0)
         lv = 10.0 ** rng.uniform(-12, -4, (m, d, 1)) * 10.0 ** rng.uniform(0, 3, (m, 1, 1))
         for c in (corr, None):
-            sure = cholesky._correction_sure(v, lv, c, new, size, upper)
+            sure = cholesky._correction_sure(v, lv, c, new, size, np.where(upper, np.inf, size), upper)
             assert np.array_equal(sure, entrywise(v, lv, c, new, size)), trial
     # one entry of 1e-3 against the bound 1e-2 of its row (i = 3) or its column (j = 1): the only
     # failing entry; the stack's other bounds are tiny, its other entries 1
@@ -304,5 +304,40 @@ def test_correction_sure_is_its_entrywise_test_on_every_matrix():
     for big in ("lv", "v"):
         v, lv = np.full((2, d, 1), 1e-9), np.full((2, d, 1), 1e-9)
         (lv if big == "lv" else v)[0, 3 if big == "lv" else 1] = 1e-2 / 1e-9
-        sure = cholesky._correction_sure(v, lv, None, new, new, upper)
+        sure = cholesky._correction_sure(v, lv, None, new, new, np.where(upper, np.inf, new), upper)
         assert sure.tolist() == [False, True] == entrywise(v, lv, None, new, new).tolist(), big
+
+
+def test_second_step_idle_is_its_entrywise_test_on_every_matrix():
+    """The stack-wide shortcut (largest bound against the smallest entry) decides only where every
+    matrix passes; otherwise each matrix's bound floor * ||Phi||_F^2 * 2^171 meets each of its entries."""
+    rng = np.random.default_rng(14)
+    d = 5
+    upper = np.triu(np.ones((d, d), dtype=bool), 1)
+    shortcut = 0
+    for trial in range(300):
+        m = int(rng.integers(1, 10))
+        size = np.abs(np.tril(rng.standard_normal((m, d, d)))) * 10.0 ** rng.uniform(-3, 3, (m, 1, 1))
+        size[rng.random((m, d, d)) < 0.01] = 0.0
+        row = 10.0 ** rng.uniform(-2, 2, (m, d, 1))
+        floor = np.repeat(2.0**-106 * row, d, axis=-1)
+        phi = np.tril(rng.standard_normal((m, d, d))) * 10.0 ** rng.uniform(-34, -22, (m, 1, 1))
+        lower = np.where(upper, np.inf, size)
+        s = np.einsum("mij,mij->m", phi, phi)
+        expected = np.all((floor * (s * 2.0**171)[:, None, None] <= size) | upper, axis=(-2, -1))
+        assert np.array_equal(cholesky._second_step_idle(size, lower, phi, floor, upper), expected), trial
+        shortcut += bool(np.max(floor) * np.max(s * 2.0**171) <= np.min(lower))
+    assert 30 < shortcut < 270  # both ways of deciding are taken
+    # the only failing entry (1e-3, matrix 0, row 3) fails against its own row's floor or its matrix's
+    # ||Phi||: against the stack's smallest floor or smallest ||Phi|| it would pass
+    size = np.tril(np.ones((2, d, d)))
+    size[0, 3, 1] = 1e-3
+    lower = np.where(upper, np.inf, size)
+    for big in ("floor", "phi"):
+        floor = np.full((2, d, d), 2.0**-106)
+        phi = np.tril(np.full((2, d, d), 4e-14))  # bound 2^65 ||Phi||_F^2 ~ 1e-6 on every entry
+        if big == "floor":
+            floor[0, 3] *= 1e4  # ~1e-2 on row 3 of matrix 0
+        else:
+            phi[0] *= 100.0  # ~1e-2 on matrix 0
+        assert cholesky._second_step_idle(size, lower, phi, floor, upper).tolist() == [False, True], big
