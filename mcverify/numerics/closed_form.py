@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from functools import cache
 from typing import overload
 
 import numpy as np
@@ -286,26 +287,41 @@ def _scaled_cholesky_pairs(
     return chol[:n], chol[n:]
 
 
+@cache
+def _below_diagonal_transposed(d: int) -> NDArray[np.intp]:
+    """Flat indices, in a ``d x d`` matrix's transpose, of its entries below the diagonal, in ``np.tril_indices`` order.
+
+    Built once a dimension (cached, read-only), not once a chunk: ~20 µs a call.
+    """
+    rows, cols = np.tril_indices(d, -1)
+    flat = cols * d + rows
+    flat.flags.writeable = False
+    return flat
+
+
 def _full_terms_batch(p: GaussianBatch, q: GaussianBatch) -> NDArray[np.float64]:
     """:func:`_full_terms` of every pair, transposed: shape ``(terms, n)``, the same operations on stacks."""
     d, n = p.dim, len(p)
     q_diag = np.diagonal(np.linalg.cholesky(q.cov), axis1=1, axis2=2) if q.cov is not None else _stddevs_2d(q)
     k = np.frexp(np.max(q_diag, axis=1))[1]
     lp, lq = _scaled_cholesky_pairs(p, q, k)
-    same = np.all(lp == lq, axis=(1, 2))
     m = solve_lower(lq, lp)
-    m[same] = np.eye(d)
+    # equal factors: whole matrices compared only where the last entries are equal (one comparison
+    # over the stack, where np.all(lp == lq, axis=(1, 2)) reduces a matrix at a time: 2.5x slower)
+    same = np.flatnonzero(lp[:, -1, -1] == lq[:, -1, -1])
+    if same.size:
+        m[same[np.all(lp[same] == lq[same], axis=(1, 2))]] = np.eye(d)
     dp, dq = np.diagonal(lp, axis1=1, axis2=2).T, np.diagonal(lq, axis1=1, axis2=2).T
     ratio = dp / dq
     near = (ratio >= 0.5) & (ratio <= 2.0)
     with np.errstate(divide="ignore"):
         a = 2.0 * np.where(near, np.log1p((dp - dq) / dq), np.log(dp) - np.log(dq))
-    rows, cols = np.tril_indices(d, -1)
-    off = m.reshape(n, d * d)[:, rows * d + cols].T
+    # M_ij for i > j, read from the M_i^T that solve_lower leaves C-ordered (no copy of m)
+    off = np.swapaxes(m, 1, 2).reshape(n, d * d)[:, _below_diagonal_transposed(d)].T
     mean_p, mean_q = p.mean.reshape(n, d), q.mean.reshape(n, d)
     delta = np.ldexp(mean_p, -k[:, None]) - np.ldexp(mean_q, -k[:, None])
     b = solve_lower(lq, delta[..., None])[..., 0].T
-    terms = np.empty((2 * d + len(rows), n))  # 0.5 * x * x as (0.5 * x) * x, as _full_terms evaluates it
+    terms = np.empty((2 * d + len(off), n))  # 0.5 * x * x as (0.5 * x) * x, as _full_terms evaluates it
     np.multiply(expm1_minus(a), 0.5, out=terms[:d])
     np.multiply(off, 0.5, out=terms[d:-d])
     terms[d:-d] *= off

@@ -229,3 +229,115 @@ def test_entries_far_below_their_row_are_refined_bit_for_bit(d):
     for i in range(len(covs)):
         one, ok = refined_by_loop(covs[i])
         assert same_bits(chol[i], one) and refined[i] == ok, i
+
+
+@pytest.mark.parametrize("d", [1, 2, 10, 17])
+def test_solve_lower_is_solve_triangular_bit_for_bit_and_leaves_its_arguments(d):
+    """Each stack layout (C-ordered, Fortran-ordered, strided factors; one or d right-hand sides).
+
+    The LAPACK call depends on the layout (a C-ordered factor is solved transposed), so the
+    oracle is ``solve_triangular`` of the same matrix object.
+    """
+    rng = np.random.default_rng(300 + d)
+    chol = np.linalg.cholesky(np.stack([random_spd(rng, d, 10.0**c) for c in (0, 3, 6, 9, 2)]))
+    layouts = {
+        "C": chol,
+        "F": np.asfortranarray(chol.transpose(1, 2, 0)).transpose(2, 0, 1),
+        "strided": np.zeros((5, 2 * d, d))[:, ::2] + chol,
+    }
+    for k in (1, d):
+        b = rng.standard_normal((5, d, k))
+        for name, lower in layouts.items():
+            before_b, before_l = b.copy(), lower.copy()
+            x = cholesky.solve_lower(lower, b)
+            assert x.shape == b.shape, name
+            for i in range(5):
+                ref = linalg.solve_triangular(lower[i], b[i], lower=True, check_finite=False)
+                assert same_bits(np.ascontiguousarray(x[i]), ref), (name, k, i)
+            assert same_bits(b, before_b) and same_bits(lower, before_l), name
+
+
+def test_solve_lower_names_the_singular_matrix():
+    chol = np.stack([np.eye(3)] * 4)
+    chol[2, 1, 1] = 0.0
+    with pytest.raises(np.linalg.LinAlgError, match="at stack index 2"):
+        cholesky.solve_lower(chol, np.ones((4, 3, 2)))
+    assert cholesky.solve_lower(np.empty((0, 3, 3)), np.empty((0, 3, 2))).shape == (0, 3, 2)
+
+
+def test_each_is_np_all_over_each_matrix():
+    rng = np.random.default_rng(12)
+    for shape in [(0, 3, 3), (5, 3, 3), (7, 4, 1), (1, 1, 1)]:
+        for p_false in (0.0, 0.01, 0.5):
+            ok = rng.random(shape) >= p_false
+            assert np.array_equal(cholesky._each(ok), np.all(ok, axis=(-2, -1)))
+
+
+def test_correction_sure_is_its_entrywise_test_on_every_matrix():
+    """The stack-wide shortcut (smallest entry of the stack against its largest bound) decides only
+    where every matrix passes; stacks mixing scales and bounds decide a matrix at a time."""
+    rng = np.random.default_rng(13)
+    d = 5
+    upper = np.triu(np.ones((d, d), dtype=bool), 1)
+
+    def entrywise(v, lv, corr, new, size):
+        ok = (size >= lv * np.swapaxes(v, -1, -2)) | upper
+        ok |= (new == 0.0) & (True if corr is None else corr == 0.0)
+        return np.all(ok, axis=(-2, -1))
+
+    for trial in range(200):
+        m = int(rng.integers(1, 12))
+        scale = 10.0 ** rng.uniform(-3, 3, (m, 1, 1)) if trial % 2 else np.ones((m, 1, 1))
+        new = np.tril(rng.standard_normal((m, d, d))) * scale
+        new[rng.random((m, d, d)) < 0.01] = 0.0
+        corr = np.where(rng.random((m, d, d)) < 0.5, 0.0, 1e-20)
+        size = np.abs(new)
+        v = 10.0 ** rng.uniform(-12, -4, (m, d, 1)) * (10.0 ** rng.uniform(-2, 2, (m, 1, 1)) if trial % 3 else 1.0)
+        lv = 10.0 ** rng.uniform(-12, -4, (m, d, 1)) * 10.0 ** rng.uniform(0, 3, (m, 1, 1))
+        for c in (corr, None):
+            sure = cholesky._correction_sure(v, lv, c, new, size, np.where(upper, np.inf, size), upper)
+            assert np.array_equal(sure, entrywise(v, lv, c, new, size)), trial
+    # one entry of 1e-3 against the bound 1e-2 of its row (i = 3) or its column (j = 1): the only
+    # failing entry; the stack's other bounds are tiny, its other entries 1
+    new = np.tril(np.ones((2, d, d)))
+    new[0, 3, 1] = 1e-3
+    for big in ("lv", "v"):
+        v, lv = np.full((2, d, 1), 1e-9), np.full((2, d, 1), 1e-9)
+        (lv if big == "lv" else v)[0, 3 if big == "lv" else 1] = 1e-2 / 1e-9
+        sure = cholesky._correction_sure(v, lv, None, new, new, np.where(upper, np.inf, new), upper)
+        assert sure.tolist() == [False, True] == entrywise(v, lv, None, new, new).tolist(), big
+
+
+def test_second_step_idle_is_its_entrywise_test_on_every_matrix():
+    """The stack-wide shortcut (largest bound against the smallest entry) decides only where every
+    matrix passes; otherwise each matrix's bound floor * ||Phi||_F^2 * 2^171 meets each of its entries."""
+    rng = np.random.default_rng(14)
+    d = 5
+    upper = np.triu(np.ones((d, d), dtype=bool), 1)
+    shortcut = 0
+    for trial in range(300):
+        m = int(rng.integers(1, 10))
+        size = np.abs(np.tril(rng.standard_normal((m, d, d)))) * 10.0 ** rng.uniform(-3, 3, (m, 1, 1))
+        size[rng.random((m, d, d)) < 0.01] = 0.0
+        row = 10.0 ** rng.uniform(-2, 2, (m, d, 1))
+        floor = np.repeat(2.0**-106 * row, d, axis=-1)
+        phi = np.tril(rng.standard_normal((m, d, d))) * 10.0 ** rng.uniform(-34, -22, (m, 1, 1))
+        lower = np.where(upper, np.inf, size)
+        s = np.einsum("mij,mij->m", phi, phi)
+        expected = np.all((floor * (s * 2.0**171)[:, None, None] <= size) | upper, axis=(-2, -1))
+        assert np.array_equal(cholesky._second_step_idle(size, lower, phi, floor, upper), expected), trial
+        shortcut += bool(np.max(floor) * np.max(s * 2.0**171) <= np.min(lower))
+    assert 30 < shortcut < 270  # both ways of deciding are taken
+    # the only failing entry (1e-3, matrix 0, row 3) fails against its own row's floor or its matrix's
+    # ||Phi||: against the stack's smallest floor or smallest ||Phi|| it would pass
+    size = np.tril(np.ones((2, d, d)))
+    size[0, 3, 1] = 1e-3
+    lower = np.where(upper, np.inf, size)
+    for big in ("floor", "phi"):
+        floor = np.full((2, d, d), 2.0**-106)
+        phi = np.tril(np.full((2, d, d), 4e-14))  # bound 2^65 ||Phi||_F^2 ~ 1e-6 on every entry
+        if big == "floor":
+            floor[0, 3] *= 1e4  # ~1e-2 on row 3 of matrix 0
+        else:
+            phi[0] *= 100.0  # ~1e-2 on matrix 0
+        assert cholesky._second_step_idle(size, lower, phi, floor, upper).tolist() == [False, True], big
