@@ -30,6 +30,14 @@ ROOT = Path(__file__).resolve().parents[1]
 _DOCSERVER = Path(__file__).resolve().parent / "docserver.py"
 
 
+#: The suite's environment as the test process found it (collection imports this module), as a
+#: user's shell keeps it: what libraries imported by tests write into ``os.environ`` later
+#: (TensorFlow's and JAX's TF_CPP_MIN_LOG_LEVEL, TPU_SKIP_MDS_QUERY) is not the commands'.
+#: It also kept every command after them from the server (another environment: a fresh
+#: interpreter each): tests/cli/test_cli_audit.py took 86 s in the suite, 14 s alone.
+SUITE_ENVIRONMENT = dict(os.environ)
+
+
 def environment(**extra: str) -> dict[str, str]:
     """The commands' environment: the suite's, with this checkout first on the path and one BLAS thread.
 
@@ -37,7 +45,7 @@ def environment(**extra: str) -> dict[str, str]:
     its own matrix work on one thread: ``mcverify/numerics/blas.py``), and a
     process with a BLAS thread pool could not fork the commands.
     """
-    return dict(os.environ, PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", **extra)
+    return dict(SUITE_ENVIRONMENT, PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", **extra)
 
 
 class CommandServer:

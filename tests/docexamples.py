@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from commands import CommandServer
+from commands import SUITE_ENVIRONMENT, CommandServer
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The pages whose examples run: the README and the site's pages (docs/sections/ holds fragments).
@@ -168,7 +168,7 @@ def workdir(tmp: Path) -> Path:
 
 
 def environment(tmp: Path) -> dict[str, str]:
-    env = dict(os.environ)
+    env = dict(SUITE_ENVIRONMENT)  # not what an earlier test's imports wrote into os.environ
     env.update(
         PATH=f"{tmp / '.bin'}{os.pathsep}{env.get('PATH', '')}",
         PYTHONPATH=str(ROOT),
