@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from lazymodules import LazyModule, needs
 from scipy.stats import norm
 
 from mcverify import audit
@@ -63,8 +64,9 @@ def test_bad_gradients_argument():
 
 
 # ------------------------------------------------------------------ torch
+@needs("torch")
 class TestTorch:
-    torch = pytest.importorskip("torch")
+    torch = LazyModule("torch")
 
     def test_textbook_vae_loss_passes_values_and_gradients(self):
         torch = self.torch
@@ -221,8 +223,9 @@ class TestTorch:
 
 # ------------------------------------------------------------------ jax
 @pytest.mark.slow  # jax compiles each probe shape's gradient: several seconds per audit
+@needs("jax")
 class TestJax:
-    jax = pytest.importorskip("jax")
+    jax = LazyModule("jax")
 
     def test_textbook_passes_and_stop_gradient_is_zero(self):
         jnp = self.jax.numpy

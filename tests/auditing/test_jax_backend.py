@@ -6,12 +6,14 @@ import sys
 
 import numpy as np
 import pytest
+from lazymodules import LazyModule, needs
 
 from mcverify import audit
 from mcverify.auditing.backends import BackendUnavailable, get_backend
 
-jax = pytest.importorskip("jax")
-import jax.numpy as jnp  # noqa: E402
+pytestmark = needs("jax")
+jax = LazyModule("jax")
+jnp = LazyModule("jax.numpy")
 
 
 def vae_kl(mean, logvar):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from lazymodules import LazyModule, needs
 
 from mcverify import audit
 from mcverify.auditing.precision import FORMATS
@@ -40,8 +41,9 @@ def test_bad_dtype_is_refused():
         audit(numpy_prior_kl, "prior-logvar", dtype="float8")
 
 
+@needs("torch")
 class TestTorch:
-    torch = pytest.importorskip("torch")
+    torch = LazyModule("torch")
 
     def test_float16_overflow_of_exp_logvar(self):
 
@@ -100,8 +102,9 @@ class TestTorch:
         assert audit(kl, "pair-std", backend="torch", samples=0).gradient_verdict == "pass"
 
 
+@needs("jax")
 class TestJax:
-    jax = pytest.importorskip("jax")
+    jax = LazyModule("jax")
 
     @pytest.mark.slow
     def test_float16_overflow_upcasting_bfloat16_and_float32_textbook(self):

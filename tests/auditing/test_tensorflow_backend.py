@@ -8,12 +8,13 @@ from pathlib import Path
 
 import commands
 import pytest
+from lazymodules import LazyModule, needs
 
 from mcverify import audit
 from mcverify.auditing.backends import BACKENDS, get_backend, import_tensorflow, quiet_native_logs
 
-pytest.importorskip("tensorflow")
-tf = import_tensorflow()  # quietly: mcverify's own import, before the tests' code uses it
+pytestmark = needs("tensorflow")
+tf = LazyModule("tensorflow", import_tensorflow)  # quietly: mcverify's own import, when a test first uses it
 
 ROOT = Path(__file__).resolve().parents[2]
 TF_JSON = ("--backend", "tensorflow", "--samples", "0", "--json")

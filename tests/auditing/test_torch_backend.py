@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
+from lazymodules import LazyModule, needs
 
 from mcverify import audit
 
-torch = pytest.importorskip("torch")
-from torch.distributions import MultivariateNormal, Normal, kl_divergence  # noqa: E402
+pytestmark = needs("torch")
+torch = LazyModule("torch")
+td = LazyModule("torch.distributions")  # import torch.distributions as td
 
 
 def test_normal_kl_divergence_passes_in_pair_conventions():
     def by_std(mp, sp, mq, sq):
-        return kl_divergence(Normal(mp, sp), Normal(mq, sq))
+        return td.kl_divergence(td.Normal(mp, sp), td.Normal(mq, sq))
 
     def by_var(mp, vp, mq, vq):
-        return kl_divergence(Normal(mp, vp.sqrt()), Normal(mq, vq.sqrt()))
+        return td.kl_divergence(td.Normal(mp, vp.sqrt()), td.Normal(mq, vq.sqrt()))
 
     def by_logvar(mp, lp, mq, lq):
-        return kl_divergence(Normal(mp, torch.exp(0.5 * lp)), Normal(mq, torch.exp(0.5 * lq)))
+        return td.kl_divergence(td.Normal(mp, torch.exp(0.5 * lp)), td.Normal(mq, torch.exp(0.5 * lq)))
 
     for f, name in ((by_std, "pair-std"), (by_var, "pair-var"), (by_logvar, "pair-logvar")):
         r = audit(f, name, backend="torch", samples=0)
@@ -29,11 +30,11 @@ def test_normal_kl_divergence_passes_in_pair_conventions():
 
 def test_normal_kl_divergence_passes_summed_over_dims():
     def diag(mp, sp, mq, sq):
-        return kl_divergence(Normal(mp, sp), Normal(mq, sq)).sum(-1)
+        return td.kl_divergence(td.Normal(mp, sp), td.Normal(mq, sq)).sum(-1)
 
     def prior(mean, logstd):
-        p = Normal(mean, logstd.exp())
-        return kl_divergence(p, Normal(torch.zeros_like(mean), torch.ones_like(mean))).sum(-1)
+        p = td.Normal(mean, logstd.exp())
+        return td.kl_divergence(p, td.Normal(torch.zeros_like(mean), torch.ones_like(mean))).sum(-1)
 
     assert audit(diag, "diag-pair-std", backend="torch", samples=0).verdict == "pass"
     assert audit(prior, "diag-prior-logstd", backend="torch", samples=0).verdict == "pass"
@@ -41,7 +42,9 @@ def test_normal_kl_divergence_passes_summed_over_dims():
 
 def test_multivariate_normal_kl_divergence_passes():
     def mvn(mp, cp, mq, cq):
-        return kl_divergence(MultivariateNormal(mp, covariance_matrix=cp), MultivariateNormal(mq, covariance_matrix=cq))
+        return td.kl_divergence(
+            td.MultivariateNormal(mp, covariance_matrix=cp), td.MultivariateNormal(mq, covariance_matrix=cq)
+        )
 
     r = audit(mvn, "mvn", backend="torch", samples=0)
     assert r.verdict == "pass", r.summary()
@@ -65,7 +68,9 @@ def test_torch_mistakes_are_diagnosed():
         return -0.5 * torch.mean(1 + logvar - mean.pow(2) - logvar.exp(), dim=-1)
 
     def reversed_mvn(mp, cp, mq, cq):
-        return kl_divergence(MultivariateNormal(mq, covariance_matrix=cq), MultivariateNormal(mp, covariance_matrix=cp))
+        return td.kl_divergence(
+            td.MultivariateNormal(mq, covariance_matrix=cq), td.MultivariateNormal(mp, covariance_matrix=cp)
+        )
 
     r = audit(vae_mean, "diag-prior-logvar", backend="torch", samples=2000)
     assert r.diagnoses[0] == ["mean-over-dims"] and r.evidence
@@ -84,6 +89,9 @@ def test_float32_loss_fails_as_a_precision_problem():
 
 def test_results_back_as_numpy():
     r = audit(
-        lambda mp, sp, mq, sq: kl_divergence(Normal(mp, sp), Normal(mq, sq)), "pair-std", backend="torch", samples=0
+        lambda mp, sp, mq, sq: td.kl_divergence(td.Normal(mp, sp), td.Normal(mq, sq)),
+        "pair-std",
+        backend="torch",
+        samples=0,
     )
     assert r.table["candidate"].dtype == np.float64

@@ -6,12 +6,13 @@ import json
 
 import numpy as np
 import pytest
+from lazymodules import LazyModule, needs
 
 from mcverify import audit
 from mcverify.cli.main import main
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("matplotlib")
+pytestmark = needs("torch", "matplotlib")
+torch = LazyModule("torch")
 
 
 def nan_gradient_kl(mean_p, std_p, mean_q, std_q):
