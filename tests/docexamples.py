@@ -168,7 +168,9 @@ def workdir(tmp: Path) -> Path:
 
 
 def environment(tmp: Path) -> dict[str, str]:
-    env = dict(SUITE_ENVIRONMENT)  # not what an earlier test's imports wrote into os.environ
+    # The suite's, as a reader's shell keeps its own while Python runs the page's blocks: not what
+    # a block's or an earlier test's imports wrote into os.environ (JAX's TF_CPP_MIN_LOG_LEVEL).
+    env = dict(SUITE_ENVIRONMENT)
     env.update(
         PATH=f"{tmp / '.bin'}{os.pathsep}{env.get('PATH', '')}",
         PYTHONPATH=str(ROOT),
@@ -246,12 +248,9 @@ def command_server(tmp: Path, modules: tuple[str, ...] = ()) -> Iterator[None]:
     Each command is still a process of its own, with the page's folder, environment and
     streams; it only skips the interpreter's start-up and the imports (a second or two a
     command; ``modules``, such as :func:`shared_modules`, besides).  The server starts
-    with the page's first command.  The commands' environment is the one the page
-    started with, as a reader's shell keeps its own while Python runs the page's
-    blocks: what a block's imports write into this process's ``os.environ``
-    (JAX's ``TF_CPP_MIN_LOG_LEVEL``) is not theirs.
+    with the page's first command.
     """
-    _SERVERS[tmp] = CommandServer(environment(tmp), tmp, modules)  # the page's shell: one environment
+    _SERVERS[tmp] = CommandServer(environment(tmp), tmp, modules)
     try:
         yield
     finally:
@@ -358,7 +357,7 @@ def _printed(command: str, tmp: Path, status: int = 0) -> tuple[str | None, int]
         cwd=tmp,
         capture_output=True,
         text=True,
-        env=environment(tmp) if server is None else server.env,
+        env=environment(tmp),
         timeout=600,
     )
     return proc.stdout, proc.returncode

@@ -90,9 +90,10 @@ def call(path: str, args: list[str], module: str = "mcverify") -> None:
 
 
 #: What the commands import when they run (the command line itself imports none of it): the
-#: second or so each fresh ``mcverify`` spends before it does anything.  ``audit`` imports the
-#: libraries of ``mcverify.cli.audit._PRELOADED`` (scipy.stats: 0.5 s) before the target;
-#: ``report`` draws on matplotlib's Figure and Agg canvas (0.3 s; pyplot is never imported).
+#: second or so each fresh ``mcverify`` spends before it does anything.  :func:`serve` also
+#: imports the libraries ``audit`` imports before the target (``mcverify.cli.audit._PRELOADED``,
+#: scipy.stats among them: 0.5 s); ``report`` draws on matplotlib's Figure and Agg canvas (0.3 s;
+#: pyplot is never imported).
 PRELOAD = (
     "mcverify.cli.main",
     "mcverify.config.loader",
@@ -102,8 +103,6 @@ PRELOAD = (
     "mcverify.auditing.evidence",
     "mcverify.tables.readers",
     "mcverify.reporting.publish",
-    "scipy.stats",
-    "scipy.optimize",
     "matplotlib.figure",
     "matplotlib.backends.backend_agg",
 )
@@ -115,6 +114,8 @@ def serve(path: str, modules: list[str] | tuple[str, ...] = ()) -> None:
 
     before = dict(os.environ)
     for name in (*PRELOAD, *modules):
+        importlib.import_module(name)
+    for name in importlib.import_module("mcverify.cli.audit")._PRELOADED:
         importlib.import_module(name)
 
     # What the imports did to the environment (threadpoolctl sets KMP_DUPLICATE_LIB_OK), done again in each command.
