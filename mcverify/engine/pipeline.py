@@ -293,6 +293,9 @@ def execute(spec: RunSpec, opts: RunOptions, methods: Methods | None = None) -> 
     ckpt, found = _open_checkpoint(spec, opts, manifest, layout, [*RAW_COLUMNS, *params])
     try:
         return _compute_and_write(spec, opts, settings, manifest, layout, params, ckpt, found)
+    except KeyboardInterrupt:
+        _after_failure(ckpt, layout.block_size, n)  # a checkpoint without cases would block the next run
+        raise
     except (OSError, OutputError) as exc:
         saved = _after_failure(ckpt, layout.block_size, n)
         if not saved:
@@ -369,11 +372,12 @@ def _compute_and_write(
                 bar.update(size)
         except KeyboardInterrupt:
             bar.close()
-            print(
-                f"mcverify: {saved:,} of {n:,} cases are saved in {ckpt.directory}; "
-                "run the same command with --resume to continue",
-                file=sys.stderr,
-            )
+            if saved:  # with none, execute removes the checkpoint: nothing to resume
+                print(
+                    f"mcverify: {saved:,} of {n:,} cases are saved in {ckpt.directory}; "
+                    "run the same command with --resume to continue",
+                    file=sys.stderr,
+                )
             raise
     elapsed = time.perf_counter() - t0
 

@@ -106,6 +106,8 @@ def test_ctrl_c_at_any_moment_is_one_line_and_130(tmp_path, command, delay):
     else:  # one line; or, once the run had saved cases, what it saved and how to resume first
         assert done.returncode == 130
         assert re.fullmatch(f"({SAVED})?" + r"mcverify: interrupted\n", done.stderr), done.stderr
+        if command == "run":  # a checkpoint is left exactly when the line says it holds cases
+            assert (tmp_path / "out" / ".cfg.checkpoint").exists() == bool(re.match(SAVED, done.stderr))
 
 
 @needs_proc

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import itertools
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -254,6 +256,36 @@ def test_ctrl_c_exits_130_and_keeps_the_checkpoint(tmp_path, clean_table):
     assert not list(folder.glob("*.part"))
     assert main(["run", str(cfg), "-o", str(tmp_path), "-q", "--resume"]) == 0
     pd.testing.assert_frame_equal(table(tmp_path / "kill.csv"), clean_table)
+
+
+@pytest.mark.parametrize("blocks_before", [0, 1])
+def test_ctrl_c_before_any_saved_case_leaves_no_checkpoint(tmp_path, monkeypatch, capsys, blocks_before):
+    """Regression: Ctrl-C before the first block was saved kept an empty checkpoint and said
+    "0 of N cases are saved ... --resume", and the next run refused to start without a flag."""
+    from mcverify.engine import pipeline
+
+    real = pipeline.map_blocks
+
+    def interrupted(task, todo, workers, **kw):
+        yield from itertools.islice(real(task, todo, 1, **kw), blocks_before)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "map_blocks", interrupted)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(CONFIG)
+    folder = tmp_path / ".c.checkpoint"
+    assert main(["run", str(cfg), "-o", str(tmp_path), "-q", "--jobs", "1"]) == 130
+    err = capsys.readouterr().err
+    if blocks_before:  # a saved case is worth resuming: kept, and the line says how
+        assert re.fullmatch(
+            r"mcverify: [\d,]+ of [\d,]+ cases are saved in .*; run the same command with --resume to continue\nmcverify: interrupted\n",
+            err,
+        ), err
+        assert list(folder.glob("block-*.npz"))
+    else:
+        assert err == "mcverify: interrupted\n" and not folder.exists()
+        monkeypatch.setattr(pipeline, "map_blocks", real)
+        assert main(["run", str(cfg), "-o", str(tmp_path), "-q"]) == 0  # no --resume/--restart asked for
 
 
 # ------------------------------------------------- links: never followed to delete
