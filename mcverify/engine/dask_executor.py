@@ -55,7 +55,11 @@ def dask_executor(address: str, n_workers: int, *, timeout: float = 20.0) -> Ite
             n_workers=n_workers,
             threads_per_worker=1,
             processes=True,
+            # No dashboard; its scheduler still serves HTTP (health, metrics), at
+            # :8787 unless told otherwise, with a multi-line UserWarning on the user's
+            # terminal when another cluster holds that port.  Any free port instead.
             dashboard_address=None,
+            scheduler_kwargs={"dashboard_address": ":0"},
             # A worker whose heartbeat meets the closing scheduler logs an ERROR with a
             # traceback (tornado's StreamClosedError), to the user's terminal: noise of the
             # shutdown. A task's own error reaches mcverify through its future and is

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import math
 import random
+import socket
 import threading
 import time
+import warnings
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from pathlib import Path
 
 import pandas as pd
 import pytest
+from lazymodules import needs
 
 from mcverify.cli.main import main
 from mcverify.config.loader import load_config
@@ -108,33 +112,59 @@ def test_blocks_arriving_out_of_order(spec, reference):
         assert 1 < ex.most <= 32  # a bounded window of blocks in flight
 
 
+@needs("distributed")  # its client leaves a thread in this process: after the tests that fork
 @pytest.mark.slow
 def test_dask_local_cluster(spec, reference):
-    distributed = pytest.importorskip("distributed")
+    import distributed
+
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         with distributed.Client(cluster) as client:
             rows = run(spec, workers=client.get_executor())
     assert same_rows(strip(rows), reference)
 
 
-@pytest.mark.slow
-def test_cli_tables_identical_for_1_and_2_processes_and_dask(tmp_path):
+@needs("distributed")
+def test_dask_local_says_nothing_when_another_cluster_holds_port_8787():
+    """Regression: --dask local served HTTP at :8787 and warned in four lines on stderr when a
+    dashboard (another cluster, a notebook's) held that port."""
+    from mcverify.engine.dask_executor import dask_executor
+
+    with socket.socket() as holder:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            holder.bind(("", 8787))
+        except OSError:
+            pass  # held already: the case under test
+        holder.listen()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a warning fails the test
+            with dask_executor("local", 1) as ex:
+                assert ex.submit(math.fsum, [0.1] * 10).result() == 1.0
+
+
+def _same_cli_tables(tmp_path: Path, variants: dict[str, list[str]]) -> None:
+    """``mcverify run`` with each variant's options writes the same table but for the timings."""
     cfg = tmp_path / "par.toml"
     cfg.write_text(CONFIG)
-    variants = {"one": ["--jobs", "1"], "two": ["--jobs", "2"]}
-    try:
-        import distributed  # noqa: F401
-
-        variants["dask"] = ["--dask", "local", "--jobs", "2"]
-    except ImportError:  # pragma: no cover
-        pass
     tables = {}
     for key, extra in variants.items():
         assert main(["run", str(cfg), "-o", str(tmp_path / key), "-q", *extra]) == 0
         tables[key] = pd.read_csv(tmp_path / key / "par.csv")
-    timing = [c for c in tables["one"].columns if c.startswith("seconds")]
-    for key in variants:
-        pd.testing.assert_frame_equal(tables[key].drop(columns=timing), tables["one"].drop(columns=timing))
+    first = next(iter(tables.values()))
+    timing = [c for c in first.columns if c.startswith("seconds")]
+    for table in tables.values():
+        pd.testing.assert_frame_equal(table.drop(columns=timing), first.drop(columns=timing))
+
+
+@pytest.mark.slow
+def test_cli_tables_identical_for_1_and_2_processes(tmp_path):
+    _same_cli_tables(tmp_path, {"one": ["--jobs", "1"], "two": ["--jobs", "2"]})
+
+
+@needs("distributed")
+@pytest.mark.slow
+def test_cli_tables_identical_for_1_process_and_dask(tmp_path):
+    _same_cli_tables(tmp_path, {"one": ["--jobs", "1"], "dask": ["--dask", "local", "--jobs", "2"]})
 
 
 def _blas_threads():
