@@ -165,26 +165,31 @@ def artifacts() -> list[str]:
     return ARTIFACTS
 
 
-# Modules whose imports start native thread pools (XLA's, PyTorch's) in the
-# test process.  Many tests fork worker processes, and a fork of a process
-# running such threads can deadlock the child (JAX warns as much), so these
-# run last, after every test that forks.
-THREADED_BACKEND_TESTS = ("test_jax_backend.py", "test_torch_backend.py")
-
-
-# The documentation's pages (seconds to minutes of commands each) start first, so that no
-# worker is left running one while the other is idle at the end (pytest-xdist hands out
-# tests in this order); not the pages whose Python blocks import a library that starts
-# threads in the test process (torch, JAX, Dask's client): those keep their place, after
-# the tests that fork.
-def _order(item) -> tuple[bool, int]:  # type: ignore[no-untyped-def]
+# The order in which pytest-xdist hands out the tests (it sends them in collection order, in
+# chunks, to whichever worker asks): the long ones first, so that no worker is left running
+# one while the other is idle at the end, with two exceptions.  Tests that import torch, JAX or
+# TensorFlow in the test process (``lazymodules.needs``, and the documentation's pages whose
+# Python blocks import them) start native thread pools there, and many tests fork the test
+# process (a fork of a process running such threads can deadlock the child; JAX warns as
+# much; and ``mcverify.auditing.sandbox.in_child`` no longer forks once JAX is imported): they
+# run after every test that forks, the long ones first again.
+# A module with a slow test moves whole, so that its module-scoped fixtures are made once.
+def _order(item, slow_modules: set[str]) -> tuple[bool, bool, bool]:  # type: ignore[no-untyped-def]
+    """(starts threads, short, not a page): False sorts first."""
     page = item.callspec.params.get("page") if hasattr(item, "callspec") else None
     if item.path.name == "test_docs.py" and isinstance(page, str):
         from docexamples import starts_threads
 
-        return False, 1 if starts_threads(page) else 0
-    return item.path.name in THREADED_BACKEND_TESTS, 1
+        return starts_threads(page), False, False
+    return item.get_closest_marker("needs") is not None, str(item.path) not in slow_modules, True
 
 
 def pytest_collection_modifyitems(session, config, items):  # type: ignore[no-untyped-def]
-    items.sort(key=_order)  # stable: order kept otherwise
+    from lazymodules import missing
+
+    for item in items:
+        for mark in item.iter_markers("needs"):
+            if absent := missing(mark.args):
+                item.add_marker(pytest.mark.skip(reason=f"needs {', '.join(absent)} (not installed)"))
+    slow_modules = {str(item.path) for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: _order(item, slow_modules))  # stable: order kept otherwise

@@ -3,7 +3,7 @@
 pytest imports every test module in every worker to collect it, so a
 module-level ``import tensorflow`` costs each worker its import (TensorFlow
 4-5 s, torch 2 s, JAX 1 s) for tests that run on one worker, at the end
-(``conftest.THREADED_BACKEND_TESTS``).  JAX imported in a worker also keeps
+(``conftest._order``).  JAX imported in a worker also keeps
 every later audit in that process from forking its child
 (``mcverify.auditing.sandbox.fork_is_safe``): the command line's tests in
 process would no longer test the child.  So::
@@ -44,7 +44,21 @@ class LazyModule:
         return f"<lazy module {self._name!r}>"
 
 
-def needs(*names: str) -> pytest.MarkDecorator:
-    """Skip the tests where one of the modules ``names`` is not installed (found without importing it)."""
-    missing = [name for name in names if importlib.util.find_spec(name) is None]
-    return pytest.mark.skipif(bool(missing), reason=f"needs {', '.join(missing)} (not installed)")
+def needs(*names: str, here: bool = True) -> pytest.MarkDecorator:
+    """Mark tests that use the modules ``names``: skipped where one is not installed.
+
+    With ``here`` (the test imports them in the test process), the ``needs``
+    mark, which ``conftest.py`` applies, also places the tests after those
+    that fork the test process: torch, JAX and TensorFlow start native threads
+    when imported.  ``here=False``: only the commands the test runs import
+    them; the test keeps its place, and the check imports nothing.
+    """
+    if here:
+        return pytest.mark.needs(*names)
+    absent = missing(names)
+    return pytest.mark.skipif(bool(absent), reason=f"needs {', '.join(absent)} (not installed)")
+
+
+def missing(names: tuple[str, ...]) -> list[str]:
+    """Those of the modules ``names`` that are not installed (found without importing them)."""
+    return [name for name in names if importlib.util.find_spec(name) is None]

@@ -11,6 +11,7 @@ from pathlib import Path
 import commands
 import numpy as np
 import pytest
+from lazymodules import needs
 
 from mcverify import audit
 from mcverify.auditing.backends import BackendUnavailable, get_backend
@@ -208,11 +209,14 @@ def test_every_probe_builds_scipy_objects():
             assert len(seen) == len(probe_set(kind.convention)) and adapted.raised == 0
 
 
-def test_missing_libraries_name_the_extra(monkeypatch):
+def test_a_missing_backend_names_its_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorflow", None)  # as if not installed
     with pytest.raises(BackendUnavailable, match=r"pip install 'mcverify\[tensorflow\]'"):
         get_backend("tensorflow")
-    pytest.importorskip("jax")
+
+
+@needs("jax")
+def test_a_missing_object_library_names_its_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "numpyro", None)
     monkeypatch.setitem(sys.modules, "numpyro.distributions", None)
     with pytest.raises(BackendUnavailable, match=r"NumPyro: pip install 'mcverify\[numpyro\]'"):
@@ -228,9 +232,11 @@ def test_numeric_conventions_report_no_kinds():
 
 
 # ------------------------------------------------------------------ torch
+@needs("torch")
 @pytest.mark.slow  # torch or jax, three audits: 5-50 s on a loaded machine
 def test_torch_kl_divergence_passes_with_no_glue():
-    torch = pytest.importorskip("torch")
+    import torch
+
     r = audit(torch.distributions.kl_divergence, "dist-pair", backend="torch", samples=0)
     assert r.verdict == "pass", r.summary()
     assert r.kinds == {"univariate": "pass", "diagonal": "pass", "full": "pass"}
@@ -245,8 +251,8 @@ def loc_scale_reversed(p, q):
     return torch.log(p.scale / q.scale) + (q.scale**2 + (q.loc - p.loc) ** 2) / (2 * p.scale**2) - 0.5
 
 
+@needs("torch")
 def test_torch_hand_written_reversed_kl_is_diagnosed():
-    pytest.importorskip("torch")
     r = audit(loc_scale_reversed, "dist-pair", backend="torch", samples=2000)
     assert r.verdict == "fail"
     # Independent and MultivariateNormal have no .scale: those kinds are unsupported, not failures
@@ -255,8 +261,9 @@ def test_torch_hand_written_reversed_kl_is_diagnosed():
     assert r.evidence and r.evidence[0].label.startswith("univariate: ")
 
 
+@needs("torch")
 def test_torch_prior_candidate():
-    torch = pytest.importorskip("torch")
+    import torch
     from torch.distributions import Independent, MultivariateNormal, Normal, kl_divergence
 
     def kl_to_prior(p):
@@ -272,9 +279,9 @@ def test_torch_prior_candidate():
     assert r.kinds == {"univariate": "pass", "diagonal": "pass", "full": "pass"}
 
 
+@needs("torch", here=False)
 @pytest.mark.slow  # torch or jax, three audits: 5-50 s on a loaded machine
 def test_cli_module_target_passes_and_reports_kinds_in_json(tmp_path):
-    pytest.importorskip("torch")
     done = cli(
         "audit",
         "torch.distributions:kl_divergence",
@@ -293,9 +300,9 @@ def test_cli_module_target_passes_and_reports_kinds_in_json(tmp_path):
     assert d["kinds"] == {"univariate": "pass", "diagonal": "pass", "full": "pass"}
 
 
+@needs("torch", here=False)
 @pytest.mark.slow  # torch or jax, three audits: 5-50 s on a loaded machine
 def test_cli_wrong_candidate_exits_1_with_the_diagnosis(tmp_path):
-    pytest.importorskip("torch")
     (tmp_path / "losses.py").write_text(
         "import torch\n\n\n"
         "def kl_normal(p, q):\n"
@@ -321,9 +328,9 @@ def test_cli_refuses_expr_with_objects(tmp_path):
 
 
 # ------------------------------------------------------------------ numpyro
+@needs("numpyro")
 @pytest.mark.slow  # numpyro compiles its KL for every probe shape: 10 s and more
 def test_numpyro_kl_divergence_passes_with_no_glue():
-    pytest.importorskip("numpyro")
     from numpyro.distributions import kl_divergence as numpyro_kl
 
     r = audit(numpyro_kl, "dist-pair", backend="jax", samples=0, timeout=None)
@@ -331,9 +338,9 @@ def test_numpyro_kl_divergence_passes_with_no_glue():
     assert r.kinds == {"univariate": "pass", "diagonal": "pass", "full": "pass"}
 
 
+@needs("numpyro")
 @pytest.mark.slow  # torch or jax, three audits: 5-50 s on a loaded machine
 def test_numpyro_unregistered_pairs_are_unsupported_kinds():
-    pytest.importorskip("numpyro")
     import jax.numpy as jnp
     from numpyro.distributions import Normal
 
@@ -349,9 +356,11 @@ def test_numpyro_unregistered_pairs_are_unsupported_kinds():
 
 
 # ------------------------------------------------------------------ TensorFlow Probability
+@needs("tensorflow_probability")
 @pytest.mark.slow  # imports TensorFlow (10-20 s)
 def test_tfp_kl_divergence_passes_with_no_glue():
-    tfp = pytest.importorskip("tensorflow_probability")
+    import tensorflow_probability as tfp
+
     r = audit(tfp.distributions.kl_divergence, "dist-pair", backend="tensorflow", samples=0)
     assert r.verdict == "pass", r.summary()
     assert r.kinds == {"univariate": "pass", "diagonal": "pass", "full": "pass"}
@@ -375,9 +384,9 @@ def test_cli_target_may_be_an_attribute_of_a_package(tmp_path):
     assert done.returncode == 2 and "No module named 'losses.nothing'" in done.stderr
 
 
+@needs("tensorflow_probability", here=False)
 @pytest.mark.slow  # a fresh interpreter imports TensorFlow (10-30 s)
 def test_cli_tfp_kl_divergence_passes_quietly(tmp_path):
-    pytest.importorskip("tensorflow_probability")
     done = cli(
         "audit",
         "tensorflow_probability.distributions:kl_divergence",

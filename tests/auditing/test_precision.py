@@ -149,8 +149,8 @@ def test_classic_log10_mistake_is_negative_and_off_in_float32_too():
     assert any(f.startswith("negative in float32") for f in r.precision.findings)
 
 
+@needs("torch")
 def test_torch_mvn_distribution_passes_in_float32():
-    pytest.importorskip("torch")
     from torch.distributions import MultivariateNormal, kl_divergence
 
     def kl(mean_p, cov_p, mean_q, cov_q):

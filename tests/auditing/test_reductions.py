@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from lazymodules import needs
 
 from mcverify import AuditError, audit
 from mcverify.auditing.backends import get_backend
@@ -160,8 +161,9 @@ def test_d_shaped_output_is_reported_as_a_shape_not_nan():
     assert set(r.table.loc[r.table["d"] > 1, "status"]) == {"wrong-shape"}
 
 
+@needs("torch")
 def test_torch_batch_mean_and_sum():
-    torch = pytest.importorskip("torch")
+    import torch
 
     def torch_mean(mu, logvar):
         return torch.mean(-0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=1), dim=0)
@@ -174,9 +176,9 @@ def test_torch_batch_mean_and_sum():
         assert r.verdict == "pass" and r.reduction == red, r.summary()
 
 
+@needs("jax")
 @pytest.mark.slow  # JAX dispatches each operation of each single call eagerly: about 15 s
 def test_jax_batch_mean():
-    pytest.importorskip("jax")
     import jax.numpy as jnp
 
     def jax_mean(mean, logvar):

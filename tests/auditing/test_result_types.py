@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
+from lazymodules import needs
 
 from mcverify.auditing.backends import ResultTypeError, as_float64, get_backend
 
@@ -44,7 +43,7 @@ def test_what_is_not_real_numbers_is_refused(value, message):
     assert str(info.value).startswith(message)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="needs torch")
+@needs("torch")
 def test_torch_complex_tensor_is_refused():
     import torch
 

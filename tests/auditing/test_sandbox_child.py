@@ -31,11 +31,25 @@ from mcverify.auditing.sandbox import (
     session,
 )
 
+#: Whether this module's tests already ran in a fresh interpreter (then the others skip at once).
+_RAN_ELSEWHERE: list[bool] = []
+
+
+def _fork_safe_soon() -> bool:
+    """Whether this process may fork, after waiting up to 3 s for threads that earlier tests
+    abandoned (timed-out calls) to end; at once when JAX is imported, which stays."""
+    wait = 0.0 if "jax" in sys.modules or _RAN_ELSEWHERE else 3.0
+    deadline = time.monotonic() + wait
+    while not fork_is_safe() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return fork_is_safe()
+
 
 def test_this_module_runs_in_a_fresh_interpreter_where_this_one_cannot_fork() -> None:
-    """The tests below skip in a process where forking is unsafe (a test before them imported JAX):
-    then they run here, in a fresh interpreter, so that they are never silently left out."""
-    if fork_is_safe() or os.environ.get("MCVERIFY_SANDBOX_CHILD_RUN") == "1":
+    """The tests below skip in a process where forking is unsafe (a test before them imported JAX,
+    or left a thread): then they run here, in a fresh interpreter, so that they are never silently
+    left out."""
+    if os.environ.get("MCVERIFY_SANDBOX_CHILD_RUN") == "1" or _fork_safe_soon():
         pytest.skip("this process can fork: the tests below run in it")
     root = Path(__file__).resolve().parents[2]
     proc = subprocess.run(
@@ -48,19 +62,16 @@ def test_this_module_runs_in_a_fresh_interpreter_where_this_one_cannot_fork() ->
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "6 passed" in proc.stdout, proc.stdout[-3000:]
+    _RAN_ELSEWHERE.append(True)
 
 
 @pytest.fixture
 def _forkable() -> None:
-    """in_child runs the job in this process when forking is not safe: then these tests would not test it.
-
-    Threads abandoned by earlier tests (timed-out calls) may still run: wait a little for them.
-    """
-    deadline = time.monotonic() + 3.0
-    while not fork_is_safe() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if not fork_is_safe():
-        pytest.skip("another thread runs (or JAX is imported): in_child would run the job in this process")
+    """in_child runs the job in this process when forking is not safe: then these tests would not test it."""
+    if not _fork_safe_soon():
+        others = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
+        why = "JAX is imported" if "jax" in sys.modules else f"other threads run: {', '.join(others)}"
+        pytest.skip(f"{why}: in_child would run the job in this process")
 
 
 def gone(pid: int) -> bool:

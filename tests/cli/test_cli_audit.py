@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import commands
 import pytest
+from lazymodules import needs
 
 from mcverify.cli.main import main
 from tests.cli.test_cli import in_process
@@ -365,7 +365,7 @@ def test_modules_beside_the_target_do_not_shadow_libraries(tmp_path):
     assert json.loads(report.read_text())["verdict"] == "pass"
 
 
-@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="needs torch")
+@needs("torch", here=False)
 def test_torch_py_beside_the_target_does_not_shadow_the_torch_backend(tmp_path):
     """Regression: the backend imported torch after the target's folder went first on sys.path."""
     (tmp_path / "torch.py").write_text("raise RuntimeError('the torch.py beside the target was imported')\n")

@@ -7,6 +7,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from lazymodules import needs
 from test_cli_audit import run  # the CLI as a subprocess, as users run it
 
 from mcverify.cli.main import main
@@ -130,9 +131,9 @@ def test_bad_calls_exit_2_with_one_line(code, monkeypatch, capsys, args, message
     assert message in line
 
 
+@needs("torch", here=False)
 @pytest.mark.slow  # a subprocess that imports torch: about 10 s on a loaded machine
 def test_torch_fused_loss_through_call(tmp_path):
-    pytest.importorskip("torch")
     (tmp_path / "vae.py").write_text(
         textwrap.dedent(
             """

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import commands
 import pytest
+from lazymodules import needs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,9 +56,9 @@ def test_bad_dtype_is_a_usage_error(tmp_path: Path) -> None:
     assert r.returncode == 2 and "Traceback" not in r.stderr and "float8" in r.stderr
 
 
+@needs("torch", here=False)
 @pytest.mark.slow  # two subprocesses importing torch
 def test_gradients_on_by_default_and_off_with_no_gradients(tmp_path: Path) -> None:
-    pytest.importorskip("torch")
     (tmp_path / "losses.py").write_text(TORCH_CODE)
     base = ("losses.py:pair_kl", "-c", "pair-std", "--backend", "torch", "--samples", "0")
     r = run(*base, "--json", cwd=tmp_path)
@@ -85,9 +86,9 @@ MVN_TORCH_CODE = textwrap.dedent(
 )
 
 
+@needs("torch", here=False)
 @pytest.mark.slow  # a subprocess importing torch
 def test_mvn_wrong_covariance_gradient_shows_monte_carlo_evidence(tmp_path: Path) -> None:
-    pytest.importorskip("torch")
     (tmp_path / "losses.py").write_text(MVN_TORCH_CODE)
     r = run("losses.py:mvn_kl", "-c", "mvn", "--backend", "torch", "--samples", "2000", cwd=tmp_path)
     assert r.returncode == 1, r.stderr
