@@ -20,8 +20,10 @@ page's environment; each command is then a fork of it, a process of its own:
   from the server's fresh imports.
 - ``python tests/docserver.py call SOCKET ARG...`` (the page's ``mcverify``):
   hand the call to the server, wait, and exit with the command's status (or
-  die by its signal).  ``run-module SOCKET MODULE ARG...`` runs another module
-  (the tests of this file compare a probe's view of its process, forked and fresh).
+  die by its signal).  ``run-module SOCKET MODULE ARG...`` runs another module:
+  a page's ``python -m pytest`` (its mcverify, the plugin pytest loads, imported
+  anew in the fork: :func:`_forget_pytest_plugins`), and the probe with which the
+  tests of this file compare a process's view of itself, forked and fresh.
 
 A command runs as a fresh ``python -m mcverify`` instead (the caller
 ``exec``\\s it) whenever the fork could differ from one: the server is not up,
@@ -242,11 +244,29 @@ def _become_command(fds: list[int], request: dict) -> None:
     sys.path[0] = os.getcwd()  # python -m puts the current folder first, not this file's
     importlib.invalidate_caches()
     sys.modules["__main__"] = types.ModuleType("__main__")
+    if request["module"] == "pytest":
+        _forget_pytest_plugins()
     try:
         runpy._run_module_as_main(request["module"], alter_argv=True)  # type: ignore[attr-defined]
     except SystemExit as exc:
         _leave(exc.code)
     _leave(0)
+
+
+def _forget_pytest_plugins() -> None:
+    """Forget the imported packages that pytest loads as plugins (``pytest11`` entry points: mcverify's).
+
+    pytest rewrites the asserts of its plugins' packages, which it must import itself: a fresh
+    ``python -m pytest`` imports mcverify after pytest starts, and in a fork that had it imported
+    already pytest would warn ("Module already imported so cannot be rewritten; mcverify").  The
+    command imports them anew, as a fresh one does; numpy, scipy, pandas and the libraries the
+    server preloaded stay imported.
+    """
+    from importlib.metadata import entry_points
+
+    packages = {ep.value.split(":")[0].split(".")[0] for ep in entry_points(group="pytest11")} - {"pytest", "_pytest"}
+    for name in [m for m in sys.modules if m.split(".")[0] in packages]:
+        del sys.modules[name]
 
 
 def _leave(code: object) -> None:

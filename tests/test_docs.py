@@ -178,6 +178,22 @@ print(json.dumps({
 """
 
 
+_PYTEST_PROBE = """
+import sys
+
+import mcverify.pytest_plugin
+
+
+def test_passes():
+    print("preloaded:", "matplotlib.figure" in sys.modules)  # the server's import: a fork's sign
+    print("plugin loaded by:", type(mcverify.pytest_plugin.__loader__).__name__)  # pytest's rewriting hook
+
+
+def test_fails_with_a_rewritten_assert():
+    assert [1, 2] == [1, 3]
+"""
+
+
 def test_commands_run_as_forks_that_a_fresh_process_cannot_tell_apart(tmp_path, monkeypatch):
     # A page's commands run in forks of docserver.py; each must see what `python -m` would give it:
     # its streams as the interpreter makes them, argv, sys.path, __main__, folder and environment;
@@ -220,6 +236,16 @@ def test_commands_run_as_forks_that_a_fresh_process_cannot_tell_apart(tmp_path, 
                 assert '"forked": false' in fresh and '"forked": true' in forked, command
                 forked = forked.replace('"forked": true', '"forked": false')
             assert (forked, forked_status) == (fresh, fresh_status), command
+        # `python -m pytest` too: mcverify's plugin imported anew (its asserts rewritten), the same report.
+        (tmp / "test_probe.py").write_text(_PYTEST_PROBE)
+        command = "python -m pytest test_probe.py -p no:cacheprovider -rA"
+        forked, forked_status = _printed(command, tmp)
+        fresh, fresh_status = _printed(f"PROBE_FRESH=1 {command}", tmp)
+        assert "preloaded: True" in forked and "preloaded: False" in fresh, (forked, fresh)
+        assert "Warning" not in forked and "assert [1, 2] == [1, 3]" in forked, forked
+        assert "plugin loaded by: AssertionRewritingHook" in forked, forked
+        masked = [re.sub(r"\d+\.\d+s|preloaded: \w+", "*", out) for out in (forked, fresh)]
+        assert (masked[0], forked_status) == (masked[1], fresh_status)
         # A variable read at start-up (here PYTHONHASHSEED) makes the command a fresh process.
         assert not json.loads(_printed("PYTHONHASHSEED=7 probe", tmp)[0])["forked"]
         # One that the server's imports set (threadpoolctl's) forks if the caller has the same value or none.
