@@ -165,11 +165,12 @@ def artifacts() -> list[str]:
     return ARTIFACTS
 
 
-# The order in which pytest-xdist hands out the tests (it sends them in collection order, in
-# chunks, to whichever worker asks): the long ones first, so that no worker is left running
-# one while the other is idle at the end, with two exceptions.  Tests that import torch, JAX or
-# TensorFlow in the test process (``lazymodules.needs``, and the documentation's pages whose
-# Python blocks import them) start native thread pools there, and many tests fork the test
+# The order in which pytest-xdist hands out the tests (``--dist worksteal``: each worker gets
+# half of them in this order, and one that runs out takes the end of the other's queue): the
+# long ones first, so that no worker is left running one while the other is idle at the end,
+# with an exception.  Tests that import torch, JAX, TensorFlow or Dask's client in the test
+# process (``lazymodules.needs``, and the documentation's pages whose Python blocks import
+# them) leave native threads there, and many tests fork the test
 # process (a fork of a process running such threads can deadlock the child; JAX warns as
 # much; and ``mcverify.auditing.sandbox.in_child`` no longer forks once JAX is imported): they
 # run after every test that forks, the long ones first again.

@@ -50,7 +50,7 @@ def needs(*names: str, here: bool = True) -> pytest.MarkDecorator:
     With ``here`` (the test imports them in the test process), the ``needs``
     mark, which ``conftest.py`` applies, also places the tests after those
     that fork the test process: torch, JAX and TensorFlow start native threads
-    when imported.  ``here=False``: only the commands the test runs import
+    when imported, and a Dask client leaves one.  ``here=False``: only the commands the test runs import
     them; the test keeps its place, and the check imports nothing.
     """
     if here:
