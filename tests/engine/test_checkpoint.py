@@ -249,7 +249,7 @@ def test_ctrl_c_exits_130_and_keeps_the_checkpoint(tmp_path, clean_table):
     wait_for_blocks(folder, 1, proc)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130
+    assert proc.returncode == 130, err
     assert out == "" and "Traceback" not in err
     assert "cases are saved in" in err and "--resume" in err and err.strip().endswith("mcverify: interrupted")
     assert (folder / "manifest.json").is_file() and list(folder.glob("block-*.npz"))
