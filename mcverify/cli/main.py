@@ -9,6 +9,7 @@ exit codes, the one-line error and the argument types they share.
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import signal
 import sys
@@ -30,6 +31,7 @@ from mcverify.errors import ConfigError, OutputError
 __all__ = ["main"]
 
 
+@functools.cache  # built once a process (2 ms): argparse parsers are reusable, and main() may run many times
 def _parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="mcverify",
