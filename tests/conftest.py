@@ -173,7 +173,9 @@ def artifacts() -> list[str]:
 # them) leave native threads there, and many tests fork the test
 # process (a fork of a process running such threads can deadlock the child; JAX warns as
 # much; and ``mcverify.auditing.sandbox.in_child`` no longer forks once JAX is imported): they
-# run after every test that forks, the long ones first again.
+# run after every test that forks, the long ones first again.  (A worker that steals twice may
+# still meet a forking test after a threaded one: tests that need a fork-safe process check
+# for one, as tests/auditing/test_sandbox_child.py does, which then runs in a fresh pytest.)
 # A module with a slow test moves whole, so that its module-scoped fixtures are made once.
 def _order(item, slow_modules: set[str]) -> tuple[bool, bool, bool]:  # type: ignore[no-untyped-def]
     """(starts threads, short, not a page): False sorts first."""
