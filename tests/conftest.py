@@ -184,7 +184,8 @@ def _order(item, slow_modules: set[str]) -> tuple[bool, bool, bool]:  # type: ig
         from docexamples import starts_threads
 
         return starts_threads(page), False, False
-    return item.get_closest_marker("needs") is not None, str(item.path) not in slow_modules, True
+    threaded = any(mark.kwargs.get("here", True) for mark in item.iter_markers("needs"))
+    return threaded, str(item.path) not in slow_modules, True
 
 
 def pytest_collection_modifyitems(session, config, items):  # type: ignore[no-untyped-def]

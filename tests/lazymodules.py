@@ -45,18 +45,15 @@ class LazyModule:
 
 
 def needs(*names: str, here: bool = True) -> pytest.MarkDecorator:
-    """Mark tests that use the modules ``names``: skipped where one is not installed.
+    """Mark tests that use the modules ``names``: skipped where one is not installed (``conftest.py``).
 
-    With ``here`` (the test imports them in the test process), the ``needs``
-    mark, which ``conftest.py`` applies, also places the tests after those
-    that fork the test process: torch, JAX and TensorFlow start native threads
-    when imported, and a Dask client leaves one.  ``here=False``: only the commands the test runs import
-    them; the test keeps its place, and the check imports nothing.
+    With ``here`` (the test imports them in the test process) the tests also
+    run after those that fork the test process: torch, JAX and TensorFlow
+    start native threads when imported, and a Dask client leaves one.
+    ``here=False``: only the commands the test runs import them, and the
+    test keeps its place.  Either way the check imports nothing.
     """
-    if here:
-        return pytest.mark.needs(*names)
-    absent = missing(names)
-    return pytest.mark.skipif(bool(absent), reason=f"needs {', '.join(absent)} (not installed)")
+    return pytest.mark.needs(*names, here=here)
 
 
 def missing(names: tuple[str, ...]) -> list[str]:

@@ -115,11 +115,10 @@ def test_blocks_arriving_out_of_order(spec, reference):
 @needs("distributed")  # its client leaves a thread in this process: after the tests that fork
 @pytest.mark.slow
 def test_dask_local_cluster(spec, reference):
-    import distributed
+    from mcverify.engine.dask_executor import dask_executor
 
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        with distributed.Client(cluster) as client:
-            rows = run(spec, workers=client.get_executor())
+    with dask_executor("local", 2) as executor:
+        rows = run(spec, workers=executor)
     assert same_rows(strip(rows), reference)
 
 
